@@ -1,0 +1,147 @@
+"""Read one raw email into plain data: decoded headers, body text and attachment names."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+
+import mailparser
+
+logging.getLogger("mailparser").setLevel(logging.ERROR)  # its per-part notices are not ours to print
+
+from ingest import charsets
+from ingest.html_text import html_to_text
+
+
+class NotAnEmail(ValueError):
+    """The bytes are not an email at all (empty or binary)."""
+
+
+@dataclass
+class Email:
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    from_address: str = ""
+    from_name: str = ""
+    reply_to: list[str] = field(default_factory=list)
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    subject: str = ""
+    date: datetime | None = None
+    content_type: str = "text/plain"
+    body: str = ""
+    attachments: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
+    defects: list[str] = field(default_factory=list)
+
+
+def _addresses(value: str) -> list[str]:
+    return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
+
+
+def _message_ids(value: str) -> list[str]:
+    ids = []
+    for token in value.replace(",", " ").split():
+        token = token.strip()
+        if token.startswith("<") and token.endswith(">") and len(token) > 2:
+            ids.append(token)
+    return ids
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        return ""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogateescape")
+    return charsets.decode(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _is_attachment(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or bool(part.get_param("name")) or bool(
+        part.get("Content-Disposition") and part.get_filename()
+    )
+
+
+def _body_parts(message: Message) -> tuple[list[Message], list[Message]]:
+    """The text/plain and text/html parts a reader sees, not inside attachments or forwards."""
+    plain: list[Message] = []
+    html: list[Message] = []
+
+    def visit(part: Message) -> None:
+        if part.is_multipart():
+            if part.get_content_type() == "message/rfc822" or _is_attachment(part):
+                return
+            for child in part.get_payload() or []:
+                if isinstance(child, Message):
+                    visit(child)
+            return
+        ctype = part.get_content_type()
+        if _is_attachment(part) and part.get_content_disposition() != "inline":
+            return
+        if ctype == "text/plain":
+            plain.append(part)
+        elif ctype == "text/html":
+            html.append(part)
+
+    visit(message)
+    return plain, html
+
+
+def _first_date(value: str) -> datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def read_email(raw: bytes) -> Email:
+    """Read raw email bytes. Raises NotAnEmail for empty or binary input; never for odd mail."""
+    head = raw[:65536]
+    if not raw.strip():
+        raise NotAnEmail("not an email: the file is empty")
+    parsed = mailparser.parse_from_bytes(raw)
+    message = parsed.message
+    if message is None or (len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))):
+        raise NotAnEmail("not an email: no mail headers and binary content")
+
+    headers: dict[str, str] = {}
+    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
+        headers.setdefault(name.lower(), charsets.decode_header(value))
+
+    plain, html = _body_parts(message)
+    if plain:
+        body = "\n".join(_part_text(p) for p in plain)
+    elif html:
+        body = "\n".join(html_to_text(_part_text(p)) for p in html)
+    else:
+        body = ""
+
+    from_pairs = email.utils.getaddresses([headers.get("from", "")])
+    from_name, from_address = from_pairs[0] if from_pairs else ("", "")
+    return Email(
+        message_id=(_message_ids(headers.get("message-id", "")) or [""])[0],
+        in_reply_to=(_message_ids(headers.get("in-reply-to", "")) or [""])[0],
+        references=_message_ids(headers.get("references", "")),
+        from_address=from_address.strip().lower(),
+        from_name=from_name.strip(),
+        reply_to=_addresses(headers.get("reply-to", "")),
+        to=_addresses(headers.get("to", "")),
+        cc=_addresses(headers.get("cc", "")),
+        subject=headers.get("subject", ""),
+        date=_first_date(headers.get("date", "")),
+        content_type=message.get_content_type(),
+        body=body.strip("\n"),
+        attachments=[a["filename"] for a in parsed.attachments if a.get("filename")],
+        headers=headers,
+        defects=[str(d) for d in parsed.defects_categories],
+    )
+
+
+def _looks_textual(data: bytes) -> bool:
+    controls = sum(1 for b in data[:4096] if b < 0x20 and b not in (9, 10, 13))
+    return controls * 20 < max(1, len(data[:4096]))

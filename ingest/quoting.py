@@ -1,0 +1,91 @@
+"""Split a mail body into the sender's new text and the quoted or forwarded history below it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A line that opens quoted history or a forwarded message.
+_MARKER = re.compile(
+    r"""^\s*(?:
+        [-=_—\s]*(?:原始邮件|原始郵件|Original\ Message|转发邮件信息|轉寄郵件資訊|Forwarded\ message|邮件原文)[-=_—\s]*
+      | 在.{1,200}写道[:：]
+      | 於.{1,200}寫道[:：]
+      | On\ .{1,300}\ wrote:
+    )\s*$""",
+    re.X | re.I,
+)
+# Header lines of a forwarded or Outlook-quoted message.
+_HEADER_LINE = re.compile(
+    r"^\s*\**(?:发件人|寄件者|From|发送时间|发送日期|寄件日期|时间|日期|Sent|Date|收件人|收件者|To|抄送|副本|Cc|主题|主旨|Subject)\**\s*[:：]",
+    re.I,
+)
+_FROM_LINE = re.compile(r"^\s*\**(?:发件人|寄件者|From)\**\s*[:：]", re.I)
+_QUOTE_PREFIX = re.compile(r"^(?:[ \t]*>)+ ?")
+_FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|转发|轉寄|转寄)\s*[:：]", re.I)
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|回复|回覆|答复|答覆|aw|sv)\s*[:：]", re.I)
+
+
+@dataclass
+class SplitBody:
+    new_text: str
+    history: str  # quoted and forwarded text with `>` prefixes removed
+    forwarded: str  # the forwarded message itself, without its own quoted history
+
+
+def is_forward(subject: str) -> bool:
+    return bool(_FORWARD_PREFIX.match(subject or ""))
+
+
+def is_reply(subject: str, in_reply_to: str, references: list[str]) -> bool:
+    return bool(in_reply_to or references or _REPLY_PREFIX.match(subject or ""))
+
+
+def _is_header_block(lines: list[str], start: int) -> bool:
+    """A `From:`/`发件人:` line followed by more header lines: a forwarded or quoted mail."""
+    if not _FROM_LINE.match(lines[start]):
+        return False
+    following = [line for line in lines[start + 1 : start + 6] if line.strip()]
+    return sum(1 for line in following[:4] if _HEADER_LINE.match(line)) >= 2
+
+
+def _two_line_on_wrote(lines: list[str], i: int) -> bool:
+    line = lines[i].strip()
+    if not (line.startswith("On ") or line.startswith("在")) or i + 1 >= len(lines):
+        return False
+    return bool(_MARKER.match(line + " " + lines[i + 1].strip()))
+
+
+def _marker_at(lines: list[str], i: int) -> bool:
+    line = lines[i]
+    if len(line) > 400:
+        return False
+    return bool(_MARKER.match(line)) or _is_header_block(lines, i) or _two_line_on_wrote(lines, i)
+
+
+def split_body(body: str) -> SplitBody:
+    """New text: the lines above the first history marker, without `>` lines."""
+    lines = body.split("\n")
+    cut = len(lines)
+    for i in range(len(lines)):
+        if _marker_at(lines, i):
+            cut = i
+            break
+    new_lines = [line for line in lines[:cut] if not _QUOTE_PREFIX.match(line)]
+    quoted_above = [_QUOTE_PREFIX.sub("", line) for line in lines[:cut] if _QUOTE_PREFIX.match(line)]
+    below = [_QUOTE_PREFIX.sub("", line) for line in lines[cut:]]
+    # The forwarded message: its header lines, then its text up to its own quoted history.
+    start = 1
+    while start < len(below) and (not below[start].strip() or _HEADER_LINE.match(below[start])):
+        start += 1
+    end = len(below)
+    for j in range(start, len(below)):
+        if _marker_at(below, j) or _QUOTE_PREFIX.match(lines[cut + j]):
+            end = j
+            break
+    forwarded = below[1:end]
+    return SplitBody(
+        new_text="\n".join(new_lines).strip("\n"),
+        history="\n".join(quoted_above + below).strip("\n"),
+        forwarded="\n".join(forwarded).strip("\n"),
+    )

@@ -1,0 +1,86 @@
+"""Read one raw email as a ticket: fields, completeness, stop codes and the reply it calls for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest import quoting
+from ingest.autoreply import auto_reason
+from ingest.completeness import Completeness, assess
+from ingest.config import DeskSettings
+from ingest.email_reader import Email, read_email
+from ingest.fields import catalog, extract_fields
+from ingest.stopcodes import stop_codes_in
+
+
+@dataclass
+class TicketReading:
+    mail: Email
+    fields: dict[str, str]
+    assessment: Completeness
+    stop_codes: list[dict]
+    auto_reason: str | None
+    history_fields: list[str] = field(default_factory=list)  # keys read from quoted history
+
+    @property
+    def auto_submitted(self) -> bool:
+        return self.auto_reason is not None
+
+    @property
+    def action(self) -> str:
+        """What the message alone calls for; the poll cycle adds the thread's and sender's rules."""
+        if self.auto_submitted:
+            return "none"
+        return "ack" if self.assessment.complete else "request_info"
+
+    def as_json(self) -> dict:
+        a = self.assessment
+        return {
+            "message_id": self.mail.message_id,
+            "from": self.mail.from_address,
+            "subject": self.mail.subject,
+            "template": a.template,
+            "fields": self.fields,
+            "order_time": a.order_time.isoformat() if a.order_time else None,
+            "missing": a.missing,
+            "invalid": a.invalid,
+            "warnings": a.warnings,
+            "complete": a.complete,
+            "stop_codes": self.stop_codes,
+            "auto_submitted": self.auto_submitted,
+            "action": self.action,
+            "attachments": self.mail.attachments,
+        }
+
+
+def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
+    """Read `raw` as a ticket. Raises email_reader.NotAnEmail for bytes that are no email."""
+    desk = desk or DeskSettings()
+    mail = read_email(raw)
+    return reading_of(mail, desk)
+
+
+def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
+    body = quoting.split_body(mail.body)
+    forward = quoting.is_forward(mail.subject)
+    fields = extract_fields(body.new_text)
+    from_history: list[str] = []
+    if body.history and (forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)):
+        for key, value in extract_fields(body.history).items():
+            if key not in fields:
+                fields[key] = value
+                from_history.append(key)
+    # Keep the keys in the order of the SPEC's table, whichever part of the mail they came from.
+    order = list(catalog().by_key)
+    fields = {k: fields[k] for k in order if k in fields}
+
+    code_text = "\n".join([mail.subject, body.new_text] + ([body.forwarded] if forward else []))
+    stop_codes = stop_codes_in(code_text, desk.default_vendor, desk.stopcode_dir or None)
+    return TicketReading(
+        mail=mail,
+        fields=fields,
+        assessment=assess(fields, mail.subject, desk.rules),
+        stop_codes=stop_codes,
+        auto_reason=auto_reason(mail, tuple(desk.own_addresses)),
+        history_fields=from_history,
+    )

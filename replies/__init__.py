@@ -1,0 +1,1 @@
+"""gongdan replies: reply and digest templates, rendering, the outbox and SMTP sending."""

@@ -1,0 +1,76 @@
+"""The `gongdan` command line as an admin uses it: output and exit codes."""
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from ingest.cli import cli
+
+TICKET = ("From: 运维 <ops@example.cn>\nTo: support@example.cn\nSubject: =?UTF-8?B?5YWF55S15aSx6LSl?=\n"
+          "Message-ID: <t1@example.cn>\nContent-Type: text/plain; charset=utf-8\n\n"
+          "运营商：星星充电\n手机号：13512348382\n订单号：20190830211644614873\n问题描述：充电失败\n"
+          "运营商初步排查结果：已重启\n停止原因：34\n").encode("utf-8")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_decode_prints_meanings():
+    result = run("decode", "34", "2", "99", "--vendor", "sinexcel")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["  34  紧急停机", "   2  与车辆通信超时", "  99  其他"]
+
+
+def test_decode_unknown_code_and_json():
+    result = run("decode", "77", "--json")
+    assert json.loads(result.output) == {"vendor": "sinexcel", "code": 77, "meaning": "未知代号", "known": False}
+
+
+def test_decode_list_shows_the_table_with_notes():
+    lines = run("decode", "--list").output.splitlines()
+    assert len(lines) == 65
+    assert "  38  充电电量满足  (BO发现?)" in lines
+
+
+def test_decode_unknown_vendor_is_one_clear_line():
+    result = CliRunner().invoke(cli, ["decode", "34", "--vendor", "nope"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: unknown vendor 'nope'; known: sinexcel"
+
+
+def test_parse_json_one_line_per_file_and_errors_do_not_stop_the_rest(tmp_path):
+    good = tmp_path / "good.eml"
+    good.write_bytes(TICKET)
+    empty = tmp_path / "empty.eml"
+    empty.write_bytes(b"")
+    png = tmp_path / "pic.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
+    proc = subprocess.run([sys.executable, "-m", "ingest", "parse", "--json", str(empty), str(good), str(png),
+                           str(tmp_path / "missing.eml")], capture_output=True)
+    lines = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert proc.returncode == 1
+    assert [line["file"] for line in lines] == [str(empty), str(good), str(png), str(tmp_path / "missing.eml")]
+    assert all(set(lines[i]) == {"file", "error"} for i in (0, 2, 3))
+    reading = lines[1]
+    assert reading["subject"] == "充电失败" and reading["complete"] is True and reading["action"] == "ack"
+    assert reading["fields"]["phone"] == "13512348382"  # parse is the admin's tool: as written
+    assert reading["order_time"] == "2019-08-30T21:16:44"
+    assert reading["stop_codes"] == [{"vendor": "sinexcel", "code": 34, "meaning": "紧急停机", "known": True}]
+    assert b"could not be read" in proc.stderr
+
+
+def test_parse_summary_masks_the_phone(tmp_path):
+    good = tmp_path / "good.eml"
+    good.write_bytes(TICKET)
+    result = run("parse", str(good))
+    assert result.exit_code == 0
+    assert "135****8382" in result.output and "13512348382" not in result.output
+    assert "紧急停机" in result.output
+
+
+def test_every_command_has_help():
+    for name, command in cli.commands.items():
+        assert command.help and "Example" in command.help, name

@@ -1,0 +1,113 @@
+"""Fields of the wiki templates found in operators' text (SPEC §3)."""
+
+import pytest
+
+from ingest.fields import choose_status, extract_fields
+from tests.seed import section
+
+
+def test_seed_example_reads_into_its_fields(seed_text):
+    example = section(seed_text, "## 工单示例", "== 盛弘")
+    fields = extract_fields(example)
+    assert fields == {
+        "operator": "展鹏达",
+        "station": "平湖中泰站",
+        "phone": "135xxxxxx",
+        "order_no": "20190830211644614873",
+        "pile_no": "35010400080000200015",
+        "network_status": "桩联网平台显示对应桩的状态为未非离线状态.",
+        "recent_faults": "桩联网平台显示对应桩在16:xx发生离线(bms通讯异常、急停等),且在17:xx恢复急停按钮,桩恢复正常。",
+        "description": "用户表示相近时间内产生多笔订单,要求核实,同意把号码1307xxxx382告知运营商。",
+        "operator_findings": fields["operator_findings"],
+        "analysis": "【令狐充】:20190903003914908751 这个没有..........",
+        "resolution": "建议运营商在异常账单中手工修复,步骤:1)搜索长账单号。2)手工修复。",
+        "status": "resolved",
+        "engineer": "小明",
+    }
+    assert fields["operator_findings"].startswith("运营商调取监控,初步判断第一笔账单")
+    assert fields["operator_findings"].endswith("(因为该充电时间旁边200044号桩无充电记录)。")
+
+
+def test_blank_templates_give_no_values_but_the_preset_status(seed_text):
+    simple = section(seed_text, "## 简易工单", "## 详细工单")
+    detailed = section(seed_text, "## 详细工单", "## 工单示例")
+    assert extract_fields(simple) == {}
+    # The blank detailed template comes with 处理中 already ticked.
+    assert extract_fields(detailed) == {"status": "in_progress"}
+
+
+@pytest.mark.parametrize("label", ["订单号(必填)", "订单号（必填）", "订单号", "订单编号", "账单号",
+                                   "订单号 (必填)", "订单号（必填 ）"])
+@pytest.mark.parametrize("colon", [":", "：", " : ", "：  ", "\u3000："])
+def test_label_variants_give_the_same_field(label, colon):
+    assert extract_fields(f"{label}{colon}20190830211644614873") == {"order_no": "20190830211644614873"}
+
+
+def test_two_labels_on_one_line():
+    fields = extract_fields("是否异常账单(根据账单号搜索): 否 异常状态: 无")
+    assert fields == {"abnormal_bill": "否", "abnormal_status": "无"}
+
+
+def test_longest_label_wins_where_labels_share_a_prefix():
+    text = "运营商初步排查结果：已重启\n现场网络连接状态：在线\n充电桩号：35010400080000200015\n手机号码：13512348382"
+    assert extract_fields(text) == {
+        "phone": "13512348382", "pile_no": "35010400080000200015",
+        "network_status": "在线", "operator_findings": "已重启",
+    }
+
+
+def test_block_runs_over_lines_until_a_label_separator_or_heading():
+    text = ("问题描述：用户扫码后无法启动，\n订单号：这一行里的标签不算\n第二行\n"
+            "运营商初步排查结果：重启后正常\n"
+            "——————\n这一行不属于任何字段\n"
+            "---跟踪\n已联系用户\n----分析：模块故障\n---解决\n更换模块\n状态: √ 已解决")
+    fields = extract_fields(text)
+    assert fields["description"] == "用户扫码后无法启动，"
+    assert fields["order_no"] == "这一行里的标签不算"
+    assert fields["operator_findings"] == "重启后正常"
+    assert fields["tracking"] == "已联系用户"
+    assert fields["analysis"] == "模块故障"
+    assert fields["resolution"] == "更换模块"
+    assert fields["status"] == "resolved"
+
+
+def test_block_keeps_mid_line_labels_as_text():
+    fields = extract_fields("问题描述：用户说订单号：123 扣费两次\n还说停止原因：34")
+    assert fields == {"description": "用户说订单号：123 扣费两次\n还说停止原因：34"}
+
+
+def test_placeholder_is_removed_in_any_width_and_empty_values_are_absent():
+    text = "现场网络连接状态：（此为示例，请按实际填写）\n近期故障状态: 无(此为示例, 请按实际填写)\n运营商："
+    assert extract_fields(text) == {"recent_faults": "无"}
+
+
+@pytest.mark.parametrize("mark", ["☑", "✓", "✔", "√", "☒", "■", "[x]", "[X]"])
+@pytest.mark.parametrize("option,value", [("已解决", "resolved"), ("处理中", "in_progress"), ("暂搁置", "on_hold")])
+def test_status_is_the_marked_option(mark, option, value):
+    line = " | ".join(f"{mark} {o}" if o == option else o for o in ("已解决", "处理中", "暂搁置"))
+    assert extract_fields(f"状态(☑表示选定 ): {line}") == {"status": value}
+    assert choose_status(line.replace(f"{mark} ", mark)) == value
+
+
+@pytest.mark.parametrize("line", ["已解决 | 处理中 | 暂搁置", "☑ 已解决 | ☑ 处理中 | 暂搁置", "处理中"])
+def test_no_mark_or_two_marks_give_no_status(line):
+    assert extract_fields(f"状态(√表示选定 ): {line}") == {}
+
+
+def test_mark_after_its_option():
+    assert choose_status("已解决 | 处理中 ✔ | 暂搁置") == "in_progress"
+
+
+def test_engineer_label_with_note_in_the_middle():
+    for label in ("售后(跟单)工程师", "售后（跟单）工程师", "售后工程师", "跟单工程师"):
+        assert extract_fields(f"{label}： 小明") == {"engineer": "小明"}
+
+
+def test_first_non_empty_value_wins_and_none_is_a_value():
+    assert extract_fields("运营商：\n运营商：星星充电\n运营商：别的\n异常状态：无") == {
+        "operator": "星星充电", "abnormal_status": "无"}
+
+
+def test_numbered_lines_are_labels_at_line_start():
+    text = "问题描述：充不上电\n2. 运营商初步排查结果：已排查"
+    assert extract_fields(text) == {"description": "充不上电", "operator_findings": "已排查"}

@@ -1,0 +1,45 @@
+"""New text against quoted history and forwards."""
+
+import pytest
+
+from ingest.quoting import is_forward, is_reply, split_body
+
+
+@pytest.mark.parametrize("marker", [
+    "-----原始邮件-----",
+    "------------------ 原始邮件 ------------------",
+    "-----Original Message-----",
+    "在 2024年3月1日(星期五) 上午10:12，\"张三\"<zhang@example.cn> 写道：",
+    "On Fri, Mar 1, 2024 at 10:12 AM Zhang <zhang@example.cn> wrote:",
+    "发件人: 张三 <zhang@example.cn>\n发送时间: 2024年3月1日 10:12\n收件人: support@example.cn\n主题: 充电失败",
+    "From: Zhang <zhang@example.cn>\nSent: Friday, March 1, 2024 10:12 AM\nTo: support@example.cn",
+])
+def test_history_starts_at_a_marker(marker):
+    body = f"补充：订单号：123\n\n{marker}\n运营商：星星充电"
+    split = split_body(body)
+    assert split.new_text == "补充：订单号：123"
+    assert "运营商：星星充电" in split.history
+
+
+def test_gt_lines_are_history_wherever_they_are():
+    split = split_body("好的\n> 运营商：A\n> > 问题描述：B\n谢谢")
+    assert split.new_text == "好的\n谢谢"
+    assert split.history == "运营商：A\n问题描述：B"
+
+
+def test_from_in_text_is_not_a_header_block():
+    assert split_body("From: 用户反馈\n问题描述：无法充电").new_text == "From: 用户反馈\n问题描述：无法充电"
+
+
+def test_forwarded_part_ends_at_its_own_history():
+    body = ("请处理\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n"
+            "Subject: 故障\nTo: b@example.cn\n\n停止原因：34\n\n-----原始邮件-----\n停止原因：2")
+    split = split_body(body)
+    assert "停止原因：34" in split.forwarded and "停止原因：2" not in split.forwarded
+
+
+def test_subject_prefixes():
+    assert is_forward("Fwd: x") and is_forward("转发：充电失败") and is_forward("FW: x")
+    assert not is_forward("Re: Fwd: x")
+    assert is_reply("回复：充电失败", "", []) and is_reply("答复: x", "", [])
+    assert is_reply("充电失败", "<a@b>", []) and not is_reply("充电失败", "", [])
