@@ -23,6 +23,8 @@ _SUPERSETS = {
 }
 # Charsets that decode any byte sequence, so a wrong label never fails loudly.
 _SINGLE_BYTE = {"cp1252", "iso8859-15", "ascii"}
+# Charsets whose text is all ASCII bytes (HZ is an old Chinese one).
+_SEVEN_BIT = ("iso2022", "hz", "utf-7")
 # Tried, in order, for text whose charset is missing or wrong.
 _GUESSES = ("gb18030", "big5hkscs", "koi8-r", "cp1251", "cp1252")
 
@@ -41,7 +43,7 @@ def codec_for(label: str | None) -> str | None:
     label = label.strip().strip("\"'").lower()
     try:
         name = codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or garbage such as NUL or 8-bit bytes
         if label in ("x-gbk", "gb_2312-80", "csgb2312", "euc-cn", "cp936", "x-euc-cn"):
             return "gb18030"
         return None
@@ -109,9 +111,9 @@ def guess(data: bytes) -> str:
 
 def decode(data: bytes, declared: str | None) -> str:
     """Decode a text part or header word declared as `declared`, repairing wrong labels."""
-    if data.isascii():
-        return data.decode("ascii")
     codec = codec_for(declared)
+    if data.isascii() and not (codec and codec.startswith(_SEVEN_BIT)):
+        return data.decode("ascii")
     if codec is None:
         return guess(data)
     if codec in _SINGLE_BYTE:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 
 import click
 
-from ingest import stopcodes
+from datetime import datetime, timezone
+
+from rich.console import Console
+
+from ingest import db, importer, stopcodes, ticket_views
 from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
 from ingest.email_reader import NotAnEmail
 from ingest.fields import catalog
+from ingest.models import STATUSES, Ticket
 from ingest.reading import read_ticket
 
 
@@ -126,6 +132,141 @@ def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_
         else:
             note = f"  ({row['note']})" if row.get("note") else ""
             click.echo(f"{row['code']:>4}  {row['meaning']}{note}")
+
+
+@contextmanager
+def _database(config: Config):
+    """The migrated database of `config`, closed when the command ends."""
+    try:
+        engine = db.open_database(config.database_url)
+    except db.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Create and upgrade the database.
+
+    Example: gongdan db upgrade
+    """
+
+
+@db_group.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create the database, or upgrade it to this version's tables. Safe to run again.
+
+    Example: gongdan --config gongdan.toml db upgrade
+    """
+    config = _config(ctx)
+    try:
+        before, after = db.upgrade(config.database_url)
+    except db.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to revision {after}")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Load .eml files, mbox files or Maildirs into the database (a mailbox backfill).
+
+    Already stored emails are skipped, so an import can be rerun.
+
+    Example: gongdan import backup/2024.mbox old-inbox/
+    """
+    config = _config(ctx)
+    with _database(config) as engine:
+        try:
+            total = sum(1 for _ in importer.sources(list(paths)))
+            show = sys.stderr.isatty()
+            with click.progressbar(length=total, label="importing", file=sys.stderr if show else _Null()) as bar:
+                counts = importer.import_paths(engine, list(paths), config, progress=bar.update)
+        except OSError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{counts['total']} emails: {counts['new_ticket']} new tickets, {counts['follow_up']} follow-ups, "
+               f"{counts['duplicate']} duplicates skipped, {counts['unreadable']} unreadable (stored and flagged)")
+
+
+class _Null:
+    def write(self, _text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-03-01") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@cli.group()
+def tickets() -> None:
+    """List and show tickets.
+
+    Example: gongdan tickets list --status waiting_info
+    """
+
+
+@tickets.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only tickets with this status.")
+@click.option("--operator", help="Only tickets whose operator name or address contains this.")
+@click.option("--since", help="Only tickets created on or after this date (2024-03-01).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket, one per line.")
+@click.pass_context
+def tickets_list(ctx: click.Context, status: str | None, operator: str | None, since: str | None,
+                 as_json: bool) -> None:
+    """List tickets, oldest first.
+
+    Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
+    """
+    config = _config(ctx)
+    with _database(config) as engine, db.session(engine) as session:
+        rows = [ticket_views.ticket_summary(session, t)
+                for t in ticket_views.query_tickets(session, status, operator, _since(since))]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        ticket_views.render_list(Console(), rows)
+
+
+@tickets.command("show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The ticket as one JSON object.")
+@click.pass_context
+def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
+    """Show one ticket: its fields, what is missing, stop codes, the thread and its history.
+
+    Example: gongdan tickets show 42
+    """
+    config = _config(ctx)
+    with _database(config) as engine, db.session(engine) as session:
+        ticket = session.get(Ticket, number)
+        if ticket is None:
+            raise click.ClickException(f"no ticket #{number}")
+        detail = ticket_views.ticket_detail(session, ticket)
+    if as_json:
+        click.echo(json.dumps(detail, ensure_ascii=False))
+    else:
+        ticket_views.render_show(Console(), detail)
 
 
 def main() -> None:

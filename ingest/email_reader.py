@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import email.utils
 import logging
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from email.message import Message
 
 import mailparser
 
-logging.getLogger("mailparser").setLevel(logging.ERROR)  # its per-part notices are not ours to print
+logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # its per-part notices are not ours to print
 
 from ingest import charsets
 from ingest.html_text import html_to_text
@@ -36,7 +37,6 @@ class Email:
     body: str = ""
     attachments: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
-    defects: list[str] = field(default_factory=list)
 
 
 def _addresses(value: str) -> list[str]:
@@ -62,6 +62,8 @@ def _part_text(part: Message) -> str:
 
 
 def _is_attachment(part: Message) -> bool:
+    if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
+        return False  # the common case, without parsing parameters
     return part.get_content_disposition() == "attachment" or bool(part.get_param("name")) or bool(
         part.get("Content-Disposition") and part.get_filename()
     )
@@ -104,8 +106,12 @@ def read_email(raw: bytes) -> Email:
     head = raw[:65536]
     if not raw.strip():
         raise NotAnEmail("not an email: the file is empty")
-    parsed = mailparser.parse_from_bytes(raw)
-    message = parsed.message
+    try:
+        message = mailparser.parse_from_bytes(raw).message
+    except Exception:
+        # mail-parser gives up on some broken headers; the standard library still reads them.
+        message = email.message_from_bytes(raw)
+    attachments = _attachment_names(message)
     if message is None or (len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
@@ -136,10 +142,30 @@ def read_email(raw: bytes) -> Email:
         date=_first_date(headers.get("date", "")),
         content_type=message.get_content_type(),
         body=body.strip("\n"),
-        attachments=[a["filename"] for a in parsed.attachments if a.get("filename")],
+        attachments=attachments,
         headers=headers,
-        defects=[str(d) for d in parsed.defects_categories],
     )
+
+
+def _file_name(part: Message) -> str:
+    """A part's file name: RFC 2231 (`filename*=gb2312''...`) or RFC 2047, in any charset."""
+    value = part.get_param("filename", header="content-disposition") or part.get_param("name")
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
+        charset, _, text = value
+        return charsets.decode(bytes(text, "raw-unicode-escape"), charset or None)
+    return charsets.decode_header(email.utils.unquote(value)) if value else ""
+
+
+def _attachment_names(message: Message) -> list[str]:
+    names = []
+    for part in message.walk():
+        try:
+            name = _file_name(part)
+        except Exception:  # a broken parameter only loses the name, never the mail
+            continue
+        if name.strip():
+            names.append(name)
+    return names
 
 
 def _looks_textual(data: bytes) -> bool:

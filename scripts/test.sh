@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install gongdan with its test dependencies (and the servers the tests need), then run every test.
+# Install gongdan with its test dependencies and the servers the tests need (Dovecot,
+# PostgreSQL; aiosmtpd comes from PyPI), then run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-test-servers.sh
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi

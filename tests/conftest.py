@@ -18,3 +18,34 @@ def seed_text() -> str:
     from tests.seed import unescape_seed
 
     return unescape_seed(SEED.read_text("utf-8"))
+
+pytest_plugins = ["tests.conftest_servers"]
+
+
+def make_mail(body: str, subject: str = "充电桩故障", sender: str = "ops@xingxing.example.cn",
+              message_id: str | None = "<m1@xingxing.example.cn>", in_reply_to: str | None = None,
+              references: str | None = None, charset: str = "utf-8", headers: dict | None = None) -> bytes:
+    """A plain-text email as an operator's client sends it."""
+    from email.header import Header
+
+    lines = [f"From: {sender}", "To: support@gongdan.example.cn",
+             f"Subject: {Header(subject, 'utf-8').encode()}", "Date: Tue, 24 Nov 2026 08:30:00 +0800",
+             "MIME-Version: 1.0", f'Content-Type: text/plain; charset="{charset}"',
+             "Content-Transfer-Encoding: 8bit"]
+    if message_id:
+        lines.append(f"Message-ID: {message_id}")
+    if in_reply_to:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        lines.append(f"References: {references}")
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body.replace("\n", "\r\n").encode(charset)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty database of each kind: a SQLite file, and a fresh database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gongdan.db"
+    return request.getfixturevalue("pg_url")

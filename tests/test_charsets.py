@@ -68,3 +68,8 @@ def test_rfc2231_gbk_file_name():
 def test_unknown_charset_label_falls_back():
     raw = mail(TEXT.encode("gbk"), "From: a@example.cn\nContent-Type: text/plain; charset=x-unknown-cs\n")
     assert read_email(raw).body == TEXT
+
+
+def test_seven_bit_chinese_and_japanese_encodings():
+    assert charsets.decode(b"~{<:Ky2;S{#,NpJ)l6HK!#~}", "hz-gb-2312") == "己所不欲，勿施於人。"
+    assert charsets.decode("テスト".encode("iso-2022-jp"), "iso-2022-jp") == "テスト"

@@ -1,0 +1,128 @@
+"""The database tables: tickets, their messages, stop codes, history, mailbox state and outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
+STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
+
+
+class Ticket(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    template: str = "none"
+    status: str = Field(default="waiting_info", index=True)
+    engineer: str | None = None
+    operator_address: str = Field(default="", index=True)
+    operator: str | None = Field(default=None, index=True)
+    station: str | None = None
+    phone: str | None = None
+    order_no: str | None = Field(default=None, index=True)
+    pile_no: str | None = None
+    network_status: str | None = Field(default=None, sa_column=Column(Text))
+    recent_faults: str | None = Field(default=None, sa_column=Column(Text))
+    abnormal_bill: str | None = None
+    abnormal_status: str | None = None
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    operator_findings: str | None = Field(default=None, sa_column=Column(Text))
+    tracking: str | None = Field(default=None, sa_column=Column(Text))
+    analysis: str | None = Field(default=None, sa_column=Column(Text))
+    resolution: str | None = Field(default=None, sa_column=Column(Text))
+    # The wall-clock time written in a platform order number (China time), kept as written.
+    order_time: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False)))
+    missing: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    invalid: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    complete: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("raw_sha256", name="uq_message_raw_sha256"),
+        # One stored copy per Message-ID; mail without one is told apart by its bytes.
+        Index("uq_message_message_id", "message_id", unique=True,
+              sqlite_where=text("message_id != ''"), postgresql_where=text("message_id != ''")),
+        Index("ix_message_mailbox_uid", "mailbox", "uidvalidity", "uid"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list = Field(default_factory=list, sa_column=Column("references", JSON, nullable=False))
+    from_address: str = ""
+    to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    date: datetime | None = None
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    raw_sha256: str = ""
+    size: int = 0
+    mailbox: str = ""
+    uidvalidity: int | None = None
+    uid: int | None = None
+    direction: str = "in"  # "in" from the mailbox, "out" a reply we sent
+    auto_submitted: bool = False
+    flags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    parse_error: str | None = Field(default=None, sa_column=Column(Text))
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class StopCodeHit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    message_db_id: int = Field(foreign_key="message.id")
+    vendor: str
+    code: int
+    meaning: str
+    known: bool
+
+
+class TicketEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str  # created, field_set, field_changed, completed, status_changed, assigned, note
+    by: str = ""
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class MailboxState(SQLModel, table=True):
+    name: str = Field(primary_key=True)
+    uidvalidity: int | None = None
+    last_uid: int = 0
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = None
+
+
+class Outbox(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    caused_by: int | None = Field(default=None, foreign_key="message.id")
+    kind: str  # ack, request_info, resolved_notice, digest
+    message_id: str = Field(index=True)
+    to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    state: str = Field(default="queued", index=True)  # queued, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class Digest(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    period_start: datetime
+    period_end: datetime
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,262 @@
+"""Store one received email: keep its bytes, join it to its ticket's thread, merge its fields."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, bindparam, insert, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ingest import threads
+from ingest.completeness import assess
+from ingest.config import Config
+from ingest.email_reader import NotAnEmail
+from ingest.fields import catalog
+from ingest.models import Message, StopCodeHit, Ticket, TicketEvent, utcnow
+from ingest.reading import TicketReading, read_ticket
+
+# Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
+# belong to engineers (SPEC §8) and are handled by ingest.engineers.
+OPERATOR_KEYS = tuple(s.key for s in catalog().fields
+                      if s.key not in ("status", "engineer", "tracking", "analysis", "resolution"))
+
+
+@dataclass
+class Stored:
+    """What storing one email did."""
+    outcome: str  # "new_ticket", "follow_up", "duplicate", "unreadable"
+    message_db_id: int | None = None
+    ticket_id: int | None = None
+    reading: TicketReading | None = None
+    changed: dict = field(default_factory=dict)  # key -> (old, new) set by this email
+    became_complete: bool = False
+    flags: list[str] = field(default_factory=list)
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def ticket(self) -> Ticket | None:
+        """The ticket, loaded on first use (an import never needs it)."""
+        if self.ticket_id is None or self._session is None:
+            return None
+        return self._session.get(Ticket, self.ticket_id)
+
+
+def ticket_fields(ticket: Ticket) -> dict[str, str]:
+    return {k: getattr(ticket, k) for k in (s.key for s in catalog().fields)
+            if k not in ("status", "engineer") and getattr(ticket, k)}
+
+
+# Prepared once: building a statement per email costs more than running it.
+# `!= ''` lets the database use the partial unique index on message_id.
+_DUPLICATE = select(Message.id).where(or_(
+    Message.raw_sha256 == bindparam("sha"),
+    and_(Message.message_id == bindparam("mid"), Message.message_id != ""))).limit(1)
+_OPERATOR_OF = select(Ticket.operator_address).where(Ticket.id == bindparam("id"))
+_THREAD_BY_REFS = select(Message.ticket_id).where(
+    Message.message_id.in_(bindparam("refs", expanding=True)), Message.message_id != "",
+    Message.ticket_id.is_not(None)).limit(1)
+
+
+def find_duplicate(session: Session, message_id: str, sha: str) -> int | None:
+    """The stored copy of an email: same Message-ID, or the same bytes."""
+    return session.connection().execute(_DUPLICATE, {"sha": sha, "mid": message_id}).scalar()
+
+
+def thread_of(session: Session, reading: TicketReading, config: Config) -> tuple[Ticket | None, list[str]]:
+    """The ticket this email continues, and flags about how it was (not) joined."""
+    mail = reading.mail
+    refs = [r for r in [mail.in_reply_to, *mail.references] if r]
+    if refs:
+        hit = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalar()
+        if hit:
+            return session.get(Ticket, hit), []
+    tagged = threads.tagged_ticket(mail.subject)
+    if tagged is not None:
+        operator_address = session.connection().execute(_OPERATOR_OF, {"id": tagged}).scalar()
+        engineers = {e.address.lower() for e in config.engineers}
+        if operator_address is not None and threads.may_join_by_tag(mail.from_address, operator_address, engineers):
+            return session.get(Ticket, tagged), []
+        return None, ["foreign_ticket_tag"]
+    return None, []
+
+
+@lru_cache(maxsize=None)
+def _insert_statement(table):
+    return insert(table).returning(table.c.id)
+
+
+def _insert(session: Session, model, values: dict) -> int:
+    """Insert one row with a prepared Core statement: building ORM objects costs more than the write."""
+    return session.connection().execute(_insert_statement(model.__table__), values).scalar_one()
+
+
+def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> None:
+    _insert(session, TicketEvent, {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()})
+
+
+def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
+    result = assess(fields, subject, config.desk.rules)
+    return {"template": result.template, "missing": result.missing, "invalid": result.invalid,
+            "complete": result.complete, "order_time": result.order_time}
+
+
+def _new_ticket(session: Session, reading: TicketReading, config: Config) -> int:
+    mail = reading.mail
+    if reading.auto_submitted:
+        fields, values = {}, _assessment_values({}, mail.subject, config)
+    else:
+        # The reading already assessed these fields: only operator fields count for completeness.
+        fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
+        a = reading.assessment
+        values = {"template": a.template, "missing": a.missing, "invalid": a.invalid,
+                  "complete": a.complete, "order_time": a.order_time}
+    now = utcnow()
+    values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
+                  status="in_progress" if values["complete"] else "waiting_info")
+    return _insert(session, Ticket, values)  # its creation is the ticket's created_at
+
+
+def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config: Config) -> tuple[dict, bool]:
+    """Merge a follow-up's fields: (changed fields, whether the ticket has just become complete)."""
+    sender = reading.mail.from_address
+    changed = {}
+    if not reading.auto_submitted:
+        for key in OPERATOR_KEYS:
+            new, old = reading.fields.get(key), getattr(ticket, key)
+            if new and new != old:
+                setattr(ticket, key, new)
+                changed[key] = (old, new)
+                _event(session, ticket.id, "field_set" if old is None else "field_changed", sender,
+                       field=key, old=old, new=new)
+    was_complete = ticket.complete
+    for name, value in _assessment_values(ticket_fields(ticket), ticket.subject, config).items():
+        setattr(ticket, name, value)
+    became_complete = ticket.complete and not was_complete
+    if became_complete:
+        _event(session, ticket.id, "completed", sender)
+        if ticket.status == "waiting_info":
+            ticket.status = "in_progress"
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    return changed, became_complete
+
+
+def _record_stop_codes(session: Session, ticket_id: int, message_db_id: int, codes: list[dict], new: bool) -> None:
+    if not codes:
+        return
+    known = set() if new else set(session.execute(
+        select(StopCodeHit.vendor, StopCodeHit.code).where(StopCodeHit.ticket_id == ticket_id)).all())
+    rows = [{"ticket_id": ticket_id, "message_db_id": message_db_id, **c}
+            for c in codes if (c["vendor"], c["code"]) not in known]
+    if rows:
+        session.connection().execute(insert(StopCodeHit.__table__), rows)
+
+
+def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source: dict) -> dict:
+    values = {"raw": raw, "raw_sha256": sha, "size": len(raw), "received_at": utcnow(), "direction": "in",
+              "message_id": "", "in_reply_to": "", "references": [], "from_address": "", "to_addresses": [],
+              "subject": "", "date": None, "text": "", "auto_submitted": False, "flags": [], **source}
+    if reading:
+        mail = reading.mail
+        values.update(message_id=mail.message_id, in_reply_to=mail.in_reply_to, references=mail.references,
+                      from_address=mail.from_address, to_addresses=mail.to + mail.cc, subject=mail.subject,
+                      date=mail.date if mail.date and mail.date.tzinfo else None, text=mail.body,
+                      auto_submitted=reading.auto_submitted)
+    return values
+
+
+def read_or_error(raw: bytes, config: Config) -> TicketReading | str:
+    """The ticket reading of `raw`, or why it cannot be read."""
+    try:
+        return read_ticket(raw, config.desk)
+    except NotAnEmail as exc:
+        return str(exc)
+    except Exception as exc:  # a bug of ours on odd mail must not lose the mail
+        return f"{type(exc).__name__}: {exc}"
+
+
+def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = "",
+                uid: int | None = None, uidvalidity: int | None = None,
+                reading: TicketReading | str | None = None, known: dict | None = None) -> Stored:
+    """Store `raw` in the open transaction of `session` (the caller commits). Never raises on bad mail.
+
+    `reading` may be given when already made; `known` maps the sha256 and Message-IDs already
+    stored to their row, for a batch that looked them up at once.
+    """
+    sha = hashlib.sha256(raw).hexdigest()
+    source = {"mailbox": mailbox, "uid": uid, "uidvalidity": uidvalidity}
+    reading = read_or_error(raw, config) if reading is None else reading
+    message_id = "" if isinstance(reading, str) else reading.mail.message_id
+    if known is None:
+        duplicate = find_duplicate(session, message_id, sha)
+    else:
+        duplicate = known.get(sha) or (known.get(message_id) if message_id else None)
+    if duplicate:
+        return Stored("duplicate", message_db_id=duplicate, reading=None if isinstance(reading, str) else reading)
+    if isinstance(reading, str):
+        values = {**_message_values(raw, sha, None, source), "parse_error": reading, "flags": ["unreadable"]}
+        stored = Stored("unreadable", message_db_id=_insert(session, Message, values), flags=["unreadable"])
+    else:
+        stored = _store_reading(session, raw, sha, reading, source, config)
+    if known is not None:
+        known[sha] = stored.message_db_id
+        if message_id:
+            known[message_id] = stored.message_db_id
+    return stored
+
+
+def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReading, source: dict,
+                   config: Config) -> Stored:
+    ticket, flags = thread_of(session, reading, config)
+    flags += ["auto_submitted"] if reading.auto_submitted else []
+    changed, became_complete = {}, False
+    if ticket is None:
+        ticket_id = _new_ticket(session, reading, config)
+        outcome = "new_ticket"
+    else:
+        ticket_id = ticket.id
+        changed, became_complete = _follow_up(session, ticket, reading, config)
+        outcome = "follow_up"
+    message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
+                                               "ticket_id": ticket_id, "flags": flags})
+    _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
+    session.flush()
+    return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
+                  changed=changed, became_complete=became_complete, flags=flags, _session=session)
+
+
+def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
+    """Store one email in its own transaction; a concurrent copy of it counts as a duplicate."""
+    try:
+        stored = store_email(session, raw, config, **source)
+        session.commit()
+        return stored
+    except IntegrityError:
+        session.rollback()
+        sha = hashlib.sha256(raw).hexdigest()
+        return Stored("duplicate", message_db_id=find_duplicate(session, "", sha))
+
+
+def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config) -> list[Stored]:
+    """Store a batch of emails in one transaction (a backfill); on a conflict, one by one."""
+    readings = [read_or_error(raw, config) for raw, _ in emails]
+    shas = [hashlib.sha256(raw).hexdigest() for raw, _ in emails]
+    ids = [r.mail.message_id for r in readings if not isinstance(r, str) and r.mail.message_id]
+    known = {}
+    for row_id, sha, message_id in session.connection().execute(
+            select(Message.id, Message.raw_sha256, Message.message_id).where(or_(
+                Message.raw_sha256.in_(shas), and_(Message.message_id.in_(ids), Message.message_id != "")))):
+        known[sha] = row_id
+        if message_id:
+            known[message_id] = row_id
+    try:
+        results = [store_email(session, raw, config, reading=reading, known=known, **source)
+                   for (raw, source), reading in zip(emails, readings)]
+        session.commit()
+        return results
+    except IntegrityError:
+        session.rollback()
+        return [store_and_commit(session, raw, config, **source) for raw, source in emails]

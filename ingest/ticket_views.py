@@ -1,0 +1,131 @@
+"""Tickets as plain data (for JSON) and as terminal tables (for people)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, select
+
+from ingest.completeness import mask_phone, mask_phones_in_text
+from ingest.fields import catalog
+from ingest.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
+from ingest.store import ticket_fields
+
+STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置", "resolved": "已解决"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def query_tickets(session: Session, status: str | None = None, operator: str | None = None,
+                  since: datetime | None = None):
+    query = select(Ticket).order_by(Ticket.id)
+    if status:
+        query = query.where(Ticket.status == status)
+    if operator:
+        like = f"%{operator}%"
+        query = query.where((Ticket.operator.like(like)) | (Ticket.operator_address.like(like)))
+    if since:
+        query = query.where(Ticket.created_at >= since)
+    return session.exec(query)
+
+
+def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
+    hits = session.exec(select(StopCodeHit).where(StopCodeHit.ticket_id == ticket_id).order_by(StopCodeHit.id))
+    return [{"vendor": h.vendor, "code": h.code, "meaning": h.meaning, "known": h.known} for h in hits]
+
+
+def ticket_summary(session: Session, ticket: Ticket) -> dict:
+    return {
+        "id": ticket.id, "subject": ticket.subject, "template": ticket.template, "status": ticket.status,
+        "engineer": ticket.engineer, "operator": ticket.operator, "operator_address": ticket.operator_address,
+        "station": ticket.station, "order_no": ticket.order_no, "missing": ticket.missing,
+        "complete": ticket.complete, "stop_codes": stop_codes_of(session, ticket.id),
+        "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+    }
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> dict:
+    """The whole ticket: fields, thread, history and replies (the shape `export` writes)."""
+    messages = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
+    events = session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
+    outbox = session.exec(select(Outbox).where(Outbox.ticket_id == ticket.id).order_by(Outbox.id))
+    return {
+        "type": "ticket", "id": ticket.id, "subject": ticket.subject, "template": ticket.template,
+        "status": ticket.status, "engineer": ticket.engineer, "operator_address": ticket.operator_address,
+        "fields": ticket_fields(ticket), "order_time": _iso(ticket.order_time), "missing": ticket.missing,
+        "invalid": ticket.invalid, "complete": ticket.complete,
+        "stop_codes": stop_codes_of(session, ticket.id),
+        "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+        "messages": [{
+            "message_id": m.message_id, "from": m.from_address, "to": m.to_addresses, "subject": m.subject,
+            "date": _iso(m.date), "direction": m.direction, "auto_submitted": m.auto_submitted,
+            "flags": m.flags,
+        } for m in messages],
+        "events": [{"at": _iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events],
+        "outbox": [{"message_id": o.message_id, "kind": o.kind, "to": o.to_addresses, "state": o.state,
+                    "attempts": o.attempts} for o in outbox],
+    }
+
+
+def _age(created: str | None) -> str:
+    if not created:
+        return ""
+    delta = datetime.now(datetime.fromisoformat(created).tzinfo) - datetime.fromisoformat(created)
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}天{hours % 24}小时" if hours >= 24 else f"{hours}小时"
+
+
+def render_list(console: Console, rows: list[dict]) -> None:
+    table = Table(title=f"{len(rows)} 个工单", show_lines=False)
+    for name in ("#", "状态", "运营商", "桩站", "订单号", "缺少", "停止代号", "工程师", "创建"):
+        table.add_column(name, overflow="fold")
+    labels = {s.key: s.label for s in catalog().fields}
+    for r in rows:
+        table.add_row(
+            str(r["id"]), STATUS_LABELS.get(r["status"], r["status"]), r["operator"] or r["operator_address"],
+            r["station"] or "", r["order_no"] or "", "、".join(labels[k] for k in r["missing"]),
+            " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"] or "", _age(r["created_at"]),
+        )
+    console.print(table)
+
+
+def render_show(console: Console, d: dict) -> None:
+    labels = {s.key: s.label for s in catalog().fields}
+    console.print(f"[bold]工单#{d['id']}[/bold]  {d['subject']}")
+    console.print(f"状态: {STATUS_LABELS.get(d['status'], d['status'])}   工程师: {d['engineer'] or '-'}"
+                  f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}")
+    fields = Table(show_header=False, box=None)
+    fields.add_column(style="bold")
+    fields.add_column(overflow="fold")
+    for key, value in d["fields"].items():
+        fields.add_row(labels[key], mask_phone(value) if key == "phone" else mask_phones_in_text(value))
+    console.print(fields)
+    if d["missing"]:
+        console.print("缺少: " + "、".join(labels[k] for k in d["missing"]))
+    for key, reason in d["invalid"].items():
+        console.print(f"无效: {labels[key]} ({reason})")
+    for code in d["stop_codes"]:
+        console.print(f"停止代号: {code['code']} {code['meaning']} ({code['vendor']})")
+    thread = Table(title="邮件往来")
+    for name in ("时间", "方向", "发件人", "主题", "标记"):
+        thread.add_column(name, overflow="fold")
+    for m in d["messages"]:
+        thread.add_row(m["date"] or "", "收" if m["direction"] == "in" else "发", m["from"], m["subject"],
+                       " ".join(m["flags"]))
+    console.print(thread)
+    history = Table(title="历史")
+    for name in ("时间", "事件", "由", "内容"):
+        history.add_column(name, overflow="fold")
+    for e in d["events"]:
+        detail = e["detail"]
+        if "field" in detail:
+            new = detail.get("new") or ""
+            text = f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
+        else:
+            text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
+        history.add_row(e["at"] or "", e["kind"], e["by"], text)
+    console.print(history)

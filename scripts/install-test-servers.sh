@@ -1,0 +1,65 @@
+#!/bin/sh
+# Install Dovecot (IMAP+LMTP) and PostgreSQL for the loopback test servers; idempotent, non-interactive.
+set -eu
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-test-servers: must run as root" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+missing=""
+for pkg in dovecot-imapd dovecot-lmtpd postgresql; do
+    installed "$pkg" || missing="$missing $pkg"
+done
+
+did=""
+if [ -n "$missing" ]; then
+    # Tests run private instances; the packaged services must not start and grab 143/5432.
+    # Docker images often ship a policy-rc.d already: keep it, else add ours for the install only.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    # Stale or empty package lists make install fail with 404s: refresh once and retry.
+    # shellcheck disable=SC2086
+    if ! apt-get install -y -q --no-install-recommends $missing >/tmp/install-test-servers.log 2>&1; then
+        apt-get update -q >>/tmp/install-test-servers.log 2>&1
+        apt-get install -y -q --no-install-recommends $missing >>/tmp/install-test-servers.log 2>&1 || {
+            tail -20 /tmp/install-test-servers.log >&2
+            exit 1
+        }
+    fi
+    did="installed$missing"
+else
+    did="dovecot-imapd, dovecot-lmtpd, postgresql already installed"
+fi
+
+# Stop system services if something started them anyway (no policy-rc.d, or started earlier).
+stopped=""
+pidfile=/run/dovecot/master.pid
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    # Signal the master directly: doveadm needs a parsable system config, which may be broken.
+    pid=$(cat "$pidfile")
+    kill "$pid"
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    stopped="$stopped dovecot"
+fi
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    for cluster in $(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1 "/" $2}'); do
+        pg_ctlcluster "${cluster%/*}" "${cluster#*/}" stop
+        stopped="$stopped postgresql-$cluster"
+    done
+fi
+# Under systemd, also keep them from starting at next boot.
+if [ -d /run/systemd/system ]; then
+    systemctl disable --now dovecot.service postgresql.service >/dev/null 2>&1 || true
+fi
+
+echo "install-test-servers: $did; system services stopped:${stopped:- none needed}"

@@ -1,0 +1,117 @@
+"""Benchmark: `gongdan import` of a generated Maildir into SQLite, against reading alone.
+
+    python tests/bench/bench_import.py            # N = 1,000 and 10,000
+    python tests/bench/bench_import.py --n 2000   # one size
+
+For each N it writes N generated ticket emails (the generator of bench_parse.py) into a Maildir,
+then runs two child processes on the same Maildir: one only reads every message as a ticket
+(`read_ticket`), one imports them into a fresh SQLite database (reading, threading, storing,
+batches of 100 emails per transaction). It prints both times, messages per second, the ratio
+import/read, and each child's peak memory (max RSS). Targets: ratio <= 1.5, and peak memory at
+10,000 <= 1.2 x peak at 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mailbox
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+
+def make_maildir(path: Path, n: int) -> None:
+    from bench_parse import build_corpus
+
+    corpus, _ = build_corpus(n, seed=20261125)
+    box = mailbox.Maildir(path, create=True)
+    for raw in corpus:
+        box.add(raw)
+
+
+def child(mode: str, maildir: str, work: str) -> dict:
+    from ingest import db
+    from ingest.config import Config
+    from ingest.importer import import_paths, sources
+    from ingest.reading import read_ticket
+
+    started = time.perf_counter()
+    if mode == "read":
+        count = 0
+        for _, read in sources([maildir]):
+            try:
+                read_ticket(read())
+            except Exception:
+                pass
+            count += 1
+    else:
+        url = f"sqlite:///{work}/bench.db"
+        db.upgrade(url)
+        engine = db.open_database(url)
+        started = time.perf_counter()  # the schema is not part of the import
+        count = import_paths(engine, [maildir], Config())["total"]
+        engine.dispose()
+    elapsed = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"mode": mode, "messages": count, "seconds": elapsed, "peak_mib": peak_kib / 1024}
+
+
+def run_child(mode: str, maildir: Path, work: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--maildir", str(maildir),
+                          "--work", str(work)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(n: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="gd-bench-") as tmp:
+        maildir = Path(tmp) / "inbox"
+        make_maildir(maildir, n)
+        read = run_child("read", maildir, Path(tmp))
+        stored = run_child("import", maildir, Path(tmp))
+    return {"n": n, "read_s": read["seconds"], "import_s": stored["seconds"],
+            "read_per_s": n / read["seconds"], "import_per_s": n / stored["seconds"],
+            "ratio": stored["seconds"] / read["seconds"],
+            "read_peak_mib": read["peak_mib"], "import_peak_mib": stored["peak_mib"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--child", choices=["read", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--maildir", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.maildir, args.work)))
+        return 0
+    sizes = args.n or [1000, 10000]
+    results = [measure(n) for n in sizes]
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite, batches of 100 emails per transaction)")
+    print(f"{'N':>7} {'read s':>8} {'import s':>9} {'read/s':>8} {'import/s':>9} {'ratio':>6} "
+          f"{'read MiB':>9} {'import MiB':>11}")
+    for r in results:
+        print(f"{r['n']:>7} {r['read_s']:>8.2f} {r['import_s']:>9.2f} {r['read_per_s']:>8.0f} "
+              f"{r['import_per_s']:>9.0f} {r['ratio']:>6.2f} {r['read_peak_mib']:>9.1f} {r['import_peak_mib']:>11.1f}")
+    if len(results) >= 2:
+        growth = results[-1]["import_peak_mib"] / results[0]["import_peak_mib"]
+        print(f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: {growth:.2f} (target <= 1.2)")
+    print(f"import/read ratio target <= 1.5: {'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())

@@ -1,0 +1,516 @@
+"""Real Dovecot, PostgreSQL and SMTP servers on loopback for tests (see /work/shared/INFRA-NOTES.md)."""
+
+from __future__ import annotations
+
+import glob
+import grp
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DOVECOT_BIN = "/usr/sbin/dovecot"
+INSTALL_HINT = "run `bash scripts/install-test-servers.sh` as root (installs dovecot-imapd, dovecot-lmtpd, postgresql)"
+
+
+class ServerUnavailable(RuntimeError):
+    """A server binary or Python package needed for the loopback servers is missing."""
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port (tiny race until the server binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    """True once 127.0.0.1:port accepts connections; False on timeout or if proc died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def wait_port_free(port: int, timeout: float) -> None:
+    """Wait until nothing can hold 127.0.0.1:port any more, so a restart can bind it again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            # SO_REUSEADDR like the servers use, so TIME_WAIT leftovers do not count as busy.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.05)
+
+
+def short_tmpdir(prefix: str) -> Path:
+    """A fresh folder under /tmp that is short (Unix socket limit) and o+x (Dovecot, postgres users)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)  # mkdtemp makes 0700; dropped-privilege processes must traverse it
+    return path
+
+
+def _check_dir(base: Path, max_len: int = 80) -> None:
+    """Fail early on the two traps that otherwise show up as stalled logins or socket errors."""
+    if len(str(base)) >= max_len:
+        raise ValueError(f"{base} is {len(str(base))} chars; keep it < {max_len} (108-byte Unix socket paths)")
+    for parent in [base, *base.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise PermissionError(f"{parent} lacks o+x; dropped-privilege server processes cannot reach {base}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _waitid_nowait(pid: int, timeout: float) -> None:
+    """Wait until child pid has exited without reaping it."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pid {pid} still running")
+        time.sleep(0.02)
+
+
+class Dovecot:
+    """Private Dovecot (IMAP + LMTP over loopback TCP) living entirely in base_dir."""
+
+    def __init__(self, base_dir: str | os.PathLike):
+        self.base = Path(base_dir).absolute()
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        _check_dir(self.base)
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self.lmtp_port: int | None = None
+        self.users: dict[str, str] = {}
+        self.proc: subprocess.Popen | None = None
+        self.log = self.base / "dovecot.log"
+        self.stderr = self.base / "dovecot.stderr"
+        self.conf = self.base / "dovecot.conf"
+        self.passwd = self.base / "users"
+        self.passwd.mkdir(exist_ok=True)
+        self.passwd.chmod(0o755)
+        root = os.geteuid() == 0
+        # As root Dovecot refuses uid 0 for mail, so mail belongs to nobody; otherwise to us.
+        owner = pwd.getpwnam("nobody") if root else pwd.getpwuid(os.geteuid())
+        self.mail_uid, self.mail_gid = owner.pw_uid, owner.pw_gid
+
+    def add_user(self, name: str, password: str) -> None:
+        """Add a mailbox user; works while running (one passwd-file per user, see _write_conf)."""
+        home = self.base / "mail" / name
+        home.mkdir(parents=True, exist_ok=True)
+        os.chown(home.parent, self.mail_uid, self.mail_gid)
+        os.chown(home, self.mail_uid, self.mail_gid)
+        self.users[name] = password
+        entry = self.passwd / name
+        entry.write_text(f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}::\n")
+        entry.chmod(0o644)  # read by the auth process, which runs as the dovecot user
+
+    def _write_conf(self) -> None:
+        b = self.base
+        extra = anvil_chroot = ""
+        if os.geteuid() != 0:
+            # Unprivileged: every service runs as us and nothing may chroot.
+            anvil_chroot = "\n  chroot ="
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            group = grp.getgrgid(os.getegid()).gr_name
+            extra = (
+                f"default_internal_user = {me}\ndefault_internal_group = {group}\ndefault_login_user = {me}\n"
+                "service imap-login {\n  chroot =\n}\n"
+                f"service auth {{\n  user = {me}\n}}\nservice auth-worker {{\n  user = {me}\n}}\n"
+            )
+        self.conf.write_text(f"""\
+# Generated by tests/servers.py; read only by `dovecot -c {self.conf}`.
+instance_name = gongdan-test-{b.name}
+base_dir = {b}/run
+state_dir = {b}/state
+log_path = {self.log}
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+# One file per user: Dovecot rechecks a loaded passwd-file at most once a second, so a user
+# appended to a shared file can fail to log in right after add_user(); a new file is read fresh.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {self.passwd}/%n
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%n {self.passwd}/%n
+}}
+# Wrong-password tests should not wait: no 2 s failure delay, and no per-IP auth penalty, which
+# otherwise delays later logins from 127.0.0.1 by 2, 4, 8 s (client timeouts). Mode 0 on anvil's
+# penalty socket is Dovecot's documented way to turn the penalty off.
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}{anvil_chroot}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+{extra}""")
+
+    @staticmethod
+    def check() -> None:
+        """Raise ServerUnavailable if Dovecot (with LMTP) is not installed."""
+        for path in (DOVECOT_BIN, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp"):
+            if not os.access(path, os.X_OK):
+                raise ServerUnavailable(f"{path} not found; {INSTALL_HINT}")
+        try:
+            import imapclient  # noqa: F401
+        except ImportError as e:
+            raise ServerUnavailable("imapclient is not installed; pip install imapclient") from e
+
+    def start(self) -> None:
+        self.check()
+        while self.port is None or self.port == self.lmtp_port:
+            self.port, self.lmtp_port = free_port(), free_port()
+        self._write_conf()
+        # -F keeps the master in the foreground so we own its pid and can wait on it; its own
+        # session makes a process group that also holds the imap/lmtp children, for cleanup.
+        # stderr goes to a file: children inherit it, and a pipe would stay open after the master exits.
+        for _ in range(50):
+            with self.stderr.open("wb") as err:
+                self.proc = subprocess.Popen([DOVECOT_BIN, "-F", "-c", str(self.conf)], start_new_session=True,
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            if wait_port(self.port, 10, self.proc) and wait_port(self.lmtp_port, 5, self.proc):
+                return
+            self.stop(signal.SIGKILL)
+            out = _tail(self.stderr, 5) + _tail(self.log, 5)
+            # A previous instance's sockets can linger briefly after it exits: retry.
+            if "Address already in use" not in out:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"dovecot did not start on 127.0.0.1:{self.port}:\n{_tail(self.stderr)}\n{_tail(self.log)}")
+
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 2.0) -> None:
+        """Stop the instance and every process it started; clients see the server go away.
+
+        After SIGTERM the master normally exits in ≈1.1 s but takes 6 s when stopped right after
+        start, and its imap processes keep serving clients for seconds after that; so after `grace`
+        seconds the whole process group is SIGKILLed. Maildir deliveries are atomic, so this is safe.
+        """
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                # WNOWAIT keeps the master a zombie so its pid (= our process group id) cannot be reused yet.
+                _waitid_nowait(proc.pid, grace)
+            except TimeoutError:
+                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+
+    def kill(self) -> None:
+        """Stop instantly, like a crash."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Stop, then start again on the same ports (so clients can reconnect to the same address)."""
+        self.stop()
+        wait_port_free(self.port, 10)
+        wait_port_free(self.lmtp_port, 10)
+        self.start()
+
+    def client(self, user: str):
+        """A logged-in IMAPClient for user (plain text, loopback)."""
+        from imapclient import IMAPClient
+
+        c = IMAPClient(self.host, self.port, ssl=False, timeout=10)
+        c.login(user, self.users[user])
+        return c
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: tuple = ()) -> None:
+        """Put raw message bytes into user's folder (created if missing), like a mail arriving."""
+        c = self.client(user)
+        try:
+            if folder != "INBOX" and not c.folder_exists(folder):
+                c.create_folder(folder)
+            c.append(folder, raw, flags=flags)
+        finally:
+            c.logout()
+
+    def deliver(self, rcpt: str, raw: bytes, sender: str = "sender@example.com") -> None:
+        """Deliver through LMTP, as an MTA would; rcpt may be 'user' or 'user@domain'."""
+        import smtplib
+
+        if "@" not in rcpt:
+            rcpt += "@example.com"  # username_format=%n drops the domain
+        with smtplib.LMTP(self.host, self.lmtp_port, timeout=10) as lmtp:
+            lmtp.sendmail(sender, [rcpt], raw)
+
+    def cleanup(self) -> None:
+        self.kill()  # the data is thrown away, so no need for a graceful stop
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise ServerUnavailable(f"no /usr/lib/postgresql/*/bin/initdb; {INSTALL_HINT}")
+    return Path(found[-1]).parent
+
+
+class Postgres:
+    """Throwaway PostgreSQL cluster: trust auth, 127.0.0.1, socket in base_dir, durability off."""
+
+    @staticmethod
+    def check() -> None:
+        """Raise ServerUnavailable if PostgreSQL or psycopg is not installed."""
+        _pg_bindir()
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as e:
+            raise ServerUnavailable("psycopg is not installed; pip install 'psycopg[binary]'") from e
+
+    def __init__(self, base_dir: str | os.PathLike):
+        self.bindir = _pg_bindir()
+        self.base = Path(base_dir).absolute()
+        self.base.mkdir(parents=True, exist_ok=True)
+        _check_dir(self.base)
+        self.data = self.base / "data"
+        self.logfile = self.base / "postgres.log"
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self.user = "postgres"
+        # PostgreSQL refuses to run as root, so as root everything runs as the postgres user.
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        self.base.chmod(0o755)
+
+    def _run(self, *args: str, timeout: float = 60) -> str:
+        cmd = [str(a) for a in args]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        # cwd=base: postgres cannot chdir into root's cwd and would warn about it.
+        res = subprocess.run(cmd, cwd=self.base, capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n{_tail(self.logfile)}")
+        return res.stdout
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self._run(self.bindir / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
+                      "-E", "UTF8", "--locale=C.UTF-8", "-N")
+            with (self.data / "postgresql.conf").open("a") as f:
+                # Loopback only; durability off because the cluster is thrown away.
+                f.write(f"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
+                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+        if self.port is None:
+            self.port = free_port()
+        self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "30",
+                  "-o", f"-p {self.port}", "start")
+
+    def stop(self) -> None:
+        if self.data.exists() and (self.data / "postmaster.pid").exists():
+            # fast: disconnect clients instead of waiting for them (pooled test connections).
+            self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        wait_port_free(self.port, 10)
+        self.start()
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{name}"
+
+    def create_database(self, name: str) -> str:
+        """Create database name and return its SQLAlchemy URL."""
+        self._run(self.bindir / "createdb", "-h", self.host, "-p", str(self.port), "-U", "postgres", name)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self._run(self.bindir / "dropdb", "-h", self.host, "-p", str(self.port), "-U", "postgres",
+                  "--force", "--if-exists", name)
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+class _DropLoginDataWarning(logging.Filter):
+    """aiosmtpd 1.4 logs a deprecation warning about its own use of Session.login_data on every AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_LOGIN_DATA_FILTER = _DropLoginDataWarning()  # one instance, so addFilter() does not stack copies
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes  # raw message bytes exactly as sent after DATA
+
+
+class SmtpSink:
+    """aiosmtpd server on 127.0.0.1 recording every message; can require auth or refuse."""
+
+    @staticmethod
+    def check() -> None:
+        """Raise ServerUnavailable if aiosmtpd is not installed."""
+        try:
+            import aiosmtpd  # noqa: F401
+        except ImportError as e:
+            raise ServerUnavailable("aiosmtpd is not installed; pip install aiosmtpd") from e
+
+    def __init__(self, require_auth: tuple[str, str] | None = None, port: int | None = None):
+        self.check()
+        self.host = "127.0.0.1"
+        self.port = port
+        self.require_auth = require_auth
+        # refuse_with: an SMTP reply such as "451 4.3.0 Try again later" or "550 5.7.1 Denied",
+        # returned at refuse_at ("mail", "rcpt" or "data") instead of accepting.
+        self.refuse_with: str | None = None
+        self.refuse_at = "data"
+        self._messages: list[Received] = []
+        self._cond = threading.Condition()
+        self._controller = None
+        self.auth_attempts: list[tuple[str, bool]] = []  # (login, accepted), in order
+        logging.getLogger("mail.log").addFilter(_LOGIN_DATA_FILTER)
+
+    @property
+    def messages(self) -> list[Received]:
+        with self._cond:
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._messages.clear()
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
+        """Block until at least count messages arrived (for code that sends from another thread)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(f"expected {count} messages, got {len(self._messages)}")
+            return list(self._messages)
+
+    def refuse(self, reply: str | None, at: str = "data") -> None:
+        """Refuse future mail with reply (e.g. "451 4.3.0 Try later"); None accepts again."""
+        assert at in ("mail", "rcpt", "data")
+        self.refuse_with, self.refuse_at = reply, at
+
+    def _handler(self):
+        sink = self
+
+        class Handler:
+            async def handle_MAIL(self, server, session, envelope, address, mail_options):
+                if sink.require_auth and not session.authenticated:
+                    return "530 5.7.0 Authentication required"
+                if sink.refuse_with and sink.refuse_at == "mail":
+                    return sink.refuse_with
+                envelope.mail_from = address
+                envelope.mail_options.extend(mail_options)
+                return "250 OK"
+
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if sink.refuse_with and sink.refuse_at == "rcpt":
+                    return sink.refuse_with
+                envelope.rcpt_tos.append(address)
+                envelope.rcpt_options.extend(rcpt_options)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                if sink.refuse_with:
+                    return sink.refuse_with
+                raw = envelope.original_content or envelope.content
+                with sink._cond:
+                    sink._messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw)))
+                    sink._cond.notify_all()
+                return "250 OK"
+
+        return Handler()
+
+    def _authenticator(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user, password = self.require_auth
+        ok = auth_data.login == user.encode() and auth_data.password == password.encode()
+        self.auth_attempts.append((auth_data.login.decode(errors="replace"), ok))
+        # handled=False on rejection: aiosmtpd then answers 535; otherwise the client hangs.
+        return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        if self.port is None:
+            self.port = free_port()
+        kwargs = {}
+        if self.require_auth:
+            # AUTH without TLS is fine on loopback. handle_MAIL enforces it, because aiosmtpd's
+            # auth_required=True without TLS warns on every connection.
+            kwargs = dict(authenticator=self._authenticator, auth_require_tls=False)
+        deadline = time.monotonic() + 10
+        while True:
+            controller = Controller(self._handler(), hostname=self.host, port=self.port,
+                                    enable_SMTPUTF8=True, ready_timeout=5, **kwargs)
+            try:
+                controller.start()
+                break
+            except OSError:
+                # Port may still be held briefly after stop(); retry until the deadline.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._controller = controller
+
+    def stop(self) -> None:
+        """Stop listening (connections then get refused); start() reuses the same port."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()

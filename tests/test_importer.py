@@ -1,0 +1,74 @@
+"""`gongdan import`, `tickets list` and `tickets show` as an admin runs them."""
+
+import json
+import mailbox
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.cli import cli
+from tests.conftest import make_mail
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "fixtures" / "emails"
+DEMO = ROOT / "demo" / "inbox"
+
+
+@pytest.fixture
+def gongdan(tmp_path, database_url):
+    config = tmp_path / "gongdan.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n', "utf-8")
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+    return run
+
+
+def ticket_count(gongdan) -> int:
+    return len(gongdan("tickets", "list", "--json").output.splitlines())
+
+
+def test_commands_refuse_an_unmigrated_database(gongdan):
+    result = gongdan("tickets", "list")
+    assert result.exit_code == 1
+    assert result.output.strip().endswith("run `gongdan db upgrade`")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_importing_the_corpus_twice_gives_the_same_tickets(gongdan):
+    assert gongdan("db", "upgrade").exit_code == 0
+    corpus = [str(p) for p in (CORPUS, DEMO) if p.exists()]
+    first = gongdan("import", *corpus)
+    assert first.exit_code == 0, first.output
+    tickets = ticket_count(gongdan)
+    assert tickets >= 4
+    second = gongdan("import", *corpus)
+    assert "0 new tickets, 0 follow-ups" in second.output
+    assert ticket_count(gongdan) == tickets
+
+
+def test_mbox_and_maildir_with_thread_and_summary(gongdan, tmp_path):
+    gongdan("db", "upgrade")
+    box = mailbox.mbox(tmp_path / "backup.mbox")
+    box.add(make_mail("运营商：星星充电\n问题描述：充不上电", message_id="<b1@x.example.cn>"))
+    box.add(make_mail("运营商初步排查结果：已重启\n订单号：20261124081644614873", subject="Re: 充电桩故障",
+                      message_id="<b2@x.example.cn>", in_reply_to="<b1@x.example.cn>"))
+    box.flush()
+    maildir = mailbox.Maildir(tmp_path / "old-inbox")
+    maildir.add(make_mail("运营商：绿能", message_id="<b3@x.example.cn>", sender="a@lvneng.example.cn"))
+    maildir.add(b"\x00\x01\x02 not mail")
+    result = gongdan("import", str(tmp_path / "backup.mbox"), str(tmp_path / "old-inbox"))
+    assert result.output.strip() == ("4 emails: 2 new tickets, 1 follow-ups, 0 duplicates skipped, "
+                                     "1 unreadable (stored and flagged)")
+    listed = [json.loads(line) for line in gongdan("tickets", "list", "--json").output.splitlines()]
+    assert [t["status"] for t in listed] == ["in_progress", "waiting_info"]
+    assert [json.loads(x)["id"] for x in gongdan("tickets", "list", "--json", "--operator", "绿能").output.splitlines()] == [2]
+    assert gongdan("tickets", "list", "--json", "--status", "resolved").output == ""
+    shown = json.loads(gongdan("tickets", "show", "1", "--json").output)
+    assert [m["message_id"] for m in shown["messages"]] == ["<b1@x.example.cn>", "<b2@x.example.cn>"]
+    assert shown["fields"]["order_no"] == "20261124081644614873" and shown["complete"]
+    assert [e["kind"] for e in shown["events"]] == ["field_set", "field_set", "completed"]
+    table = gongdan("tickets", "show", "1").output
+    assert "星星充电" in table and "处理中" in table
+    assert gongdan("tickets", "show", "99").exit_code == 1

@@ -1,0 +1,138 @@
+"""Storing emails in threads, on SQLite and on a real PostgreSQL (SPEC §6 threading, issue 3)."""
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from ingest import db
+from ingest.config import Config, Engineer
+from ingest.models import Message, StopCodeHit, Ticket, TicketEvent
+from ingest.store import store_and_commit
+from tests.conftest import make_mail
+
+FIRST = "运营商：星星充电\n问题描述：3号桩充不上电，停止原因：34\n"
+SECOND = "运营商初步排查结果：重启无效\n订单号：20261124081644614873\n"
+
+
+@pytest.fixture
+def engine(database_url):
+    db.upgrade(database_url)
+    engine = db.open_database(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine):
+    config = Config()
+    config.engineers = [Engineer("小明", "xiaoming@gongdan.example.cn")]
+
+    session = db.session(engine)
+
+    def put(raw, **source):
+        return store_and_commit(session, raw, config, **source)
+    yield put
+    session.close()
+
+
+def rows(engine, model, *where):
+    with db.session(engine) as session:
+        return list(session.exec(select(model).where(*where)))
+
+
+def test_upgrade_from_empty_then_idempotent(database_url):
+    assert db.upgrade(database_url) == (None, db.head_revision())
+    assert db.upgrade(database_url) == (db.head_revision(), db.head_revision())
+
+
+def test_unmigrated_database_is_refused_with_what_to_run(database_url):
+    with pytest.raises(db.DatabaseError, match=r"run `gongdan db upgrade`"):
+        db.open_database(database_url)
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    url = f"sqlite:///{tmp_path}/g.db"
+    db.upgrade(url)
+    engine = db.open_database(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_reply_by_headers_joins_fills_fields_and_completes(store, engine):
+    first = store(make_mail(FIRST, subject="充电失败", message_id="<a1@x.example.cn>"), mailbox="support", uid=7)
+    assert first.outcome == "new_ticket" and first.ticket.status == "waiting_info"
+    assert first.ticket.missing == ["order_no", "operator_findings"]
+    follow = store(make_mail(SECOND, subject="Re: 充电失败", message_id="<a2@x.example.cn>",
+                             in_reply_to="<a1@x.example.cn>", references="<a1@x.example.cn>"))
+    assert follow.outcome == "follow_up" and follow.ticket.id == first.ticket.id
+    assert follow.became_complete and set(follow.changed) == {"order_no", "operator_findings"}
+    ticket = rows(engine, Ticket)[0]
+    assert ticket.complete and ticket.status == "in_progress" and ticket.missing == []
+    assert ticket.template == "detailed" and ticket.order_time.year == 2026
+    kinds = [e.kind for e in rows(engine, TicketEvent, TicketEvent.ticket_id == ticket.id)]
+    assert kinds == ["field_set", "field_set", "completed"]
+    stored = rows(engine, Message, Message.message_id == "<a1@x.example.cn>")[0]
+    assert (stored.mailbox, stored.uid, stored.direction) == ("support", 7, "in")
+    assert stored.raw == make_mail(FIRST, subject="充电失败", message_id="<a1@x.example.cn>")
+    assert [h.code for h in rows(engine, StopCodeHit)] == [34]
+
+
+def test_changed_value_records_old_and_new(store, engine):
+    store(make_mail(FIRST + "订单号：123ABC\n", message_id="<c1@x.example.cn>"))
+    store(make_mail("订单号：20261124081644614873", message_id="<c2@x.example.cn>",
+                    in_reply_to="<c1@x.example.cn>"))
+    event = rows(engine, TicketEvent, TicketEvent.kind == "field_changed")[0]
+    assert event.detail == {"field": "order_no", "old": "123ABC", "new": "20261124081644614873"}
+
+
+def test_subject_tag_joins_for_operator_and_colleague_but_not_stranger(store, engine):
+    first = store(make_mail(FIRST, message_id="<t1@x.example.cn>", sender="ops@xingxing.example.cn"))
+    tag = f"[工单#{first.ticket.id}]"
+    # A reply whose client dropped In-Reply-To and References: the tag carries it.
+    same = store(make_mail(SECOND, subject=f"Re: 充电桩故障 {tag}", message_id="<t2@x.example.cn>"))
+    colleague = store(make_mail("补充", subject=f"Re: {tag}", message_id="<t3@x.example.cn>",
+                                sender="boss@xingxing.example.cn"))
+    engineer = store(make_mail("好的", subject=f"Re: {tag}", message_id="<t4@x.example.cn>",
+                               sender="xiaoming@gongdan.example.cn"))
+    stranger = store(make_mail("运营商：别人\n问题描述：看看", subject=f"Re: {tag}",
+                               message_id="<t5@evil.example.com>", sender="x@evil.example.com"))
+    assert {same.ticket.id, colleague.ticket.id, engineer.ticket.id} == {first.ticket.id}
+    assert stranger.outcome == "new_ticket" and stranger.ticket.id != first.ticket.id
+    assert stranger.flags == ["foreign_ticket_tag"]
+    assert rows(engine, Ticket, Ticket.id == first.ticket.id)[0].operator == "星星充电"
+
+
+def test_shared_free_mail_domain_is_not_a_colleague(store):
+    first = store(make_mail(FIRST, message_id="<q1@qq.com>", sender="111@qq.com"))
+    other = store(make_mail("x", subject=f"Re: [工单#{first.ticket.id}]", message_id="<q2@qq.com>",
+                            sender="222@qq.com"))
+    assert other.outcome == "new_ticket" and other.flags == ["foreign_ticket_tag"]
+
+
+def test_duplicates_by_message_id_and_by_bytes_are_stored_once(store, engine):
+    raw = make_mail(FIRST, message_id="<d1@x.example.cn>")
+    assert store(raw).outcome == "new_ticket"
+    assert store(b"Received: from relay2\r\n" + raw).outcome == "duplicate"
+    no_id = make_mail(FIRST, message_id=None)
+    assert store(no_id).outcome == "new_ticket"
+    assert store(no_id).outcome == "duplicate"
+    assert len(rows(engine, Message)) == 2 and len(rows(engine, Ticket)) == 2
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x00binary"])
+def test_unreadable_message_is_kept_with_its_bytes_and_error(store, engine, raw):
+    stored = store(raw, mailbox="support", uid=3)
+    assert stored.outcome == "unreadable"
+    kept = rows(engine, Message)[0]
+    assert kept.raw == raw and kept.ticket_id is None and kept.flags == ["unreadable"]
+    assert kept.parse_error.startswith("not an email")
+    assert store(raw).outcome == "duplicate"
+
+
+def test_auto_reply_is_stored_on_its_ticket_without_touching_fields(store, engine):
+    first = store(make_mail(FIRST, message_id="<r1@x.example.cn>"))
+    auto = store(make_mail("运营商：自动回复内容", subject="自动回复: 充电桩故障", message_id="<r2@x.example.cn>",
+                           in_reply_to="<r1@x.example.cn>", headers={"Auto-Submitted": "auto-replied"}))
+    assert auto.ticket.id == first.ticket.id and auto.changed == {}
+    assert rows(engine, Message, Message.message_id == "<r2@x.example.cn>")[0].auto_submitted
