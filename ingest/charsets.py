@@ -141,8 +141,10 @@ def decode_header(value: str | None) -> str:
     out = []
     for chunk, charset in parts:
         if isinstance(chunk, str):
-            # Raw 8-bit header bytes arrive as surrogate escapes.
-            data = chunk.encode("ascii", "surrogateescape") if not chunk.isascii() else None
+            try:  # raw 8-bit header bytes arrive as surrogate escapes
+                data = None if chunk.isascii() else chunk.encode("ascii", "surrogateescape")
+            except UnicodeEncodeError:
+                data = None  # already text
             out.append(chunk if data is None else decode(data, charset))
         else:
             out.append(decode(chunk, charset))

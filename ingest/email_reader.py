@@ -36,10 +36,13 @@ class Email:
     content_type: str = "text/plain"
     body: str = ""
     attachments: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first raw value
+    attached_messages: list[str] = field(default_factory=list)  # text of message/rfc822 parts
 
 
 def _addresses(value: str) -> list[str]:
+    if not value:
+        return []
     return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
 
 
@@ -52,13 +55,41 @@ def _message_ids(value: str) -> list[str]:
     return ids
 
 
+def _unflow(text: str, delsp: bool) -> str:
+    """Join the soft line breaks of format=flowed text (RFC 3676): a line ending in a space."""
+    out: list[str] = []
+    joining = False
+    for line in text.split("\n"):
+        if line.startswith(" ") and not line.startswith("  "):
+            line = line[1:]  # space-stuffing
+        if joining and out:
+            out[-1] += line
+        else:
+            out.append(line)
+        joining = line.endswith(" ") and line.strip() != "--" and not line.startswith(">")
+        if joining and delsp:
+            out[-1] = out[-1][:-1]
+    return "\n".join(out)
+
+
 def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if payload is None:
         return ""
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogateescape")
-    return charsets.decode(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    text = charsets.decode(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    if str(part.get_param("format", "")).lower() == "flowed":
+        text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
+    return text
+
+
+def _text_of(plain: list[Message], html: list[Message]) -> str:
+    if plain:
+        return "\n".join(_part_text(p) for p in plain)
+    if html:
+        return "\n".join(html_to_text(_part_text(p)) for p in html)
+    return ""
 
 
 def _is_attachment(part: Message) -> bool:
@@ -69,14 +100,21 @@ def _is_attachment(part: Message) -> bool:
     )
 
 
-def _body_parts(message: Message) -> tuple[list[Message], list[Message]]:
-    """The text/plain and text/html parts a reader sees, not inside attachments or forwards."""
+def _body_parts(message: Message, attached: list[Message] | None = None) -> tuple[list[Message], list[Message]]:
+    """The text/plain and text/html parts a reader sees, not inside attachments or forwards.
+
+    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
+    """
     plain: list[Message] = []
     html: list[Message] = []
 
     def visit(part: Message) -> None:
         if part.is_multipart():
-            if part.get_content_type() == "message/rfc822" or _is_attachment(part):
+            if part.get_content_type() == "message/rfc822":
+                if attached is not None:
+                    attached.extend(p for p in part.get_payload() or [] if isinstance(p, Message))
+                return
+            if _is_attachment(part):
                 return
             for child in part.get_payload() or []:
                 if isinstance(child, Message):
@@ -117,18 +155,19 @@ def read_email(raw: bytes) -> Email:
 
     headers: dict[str, str] = {}
     for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
-        headers.setdefault(name.lower(), charsets.decode_header(value))
+        value = str(value)
+        if not value.isascii():  # raw 8-bit bytes: make them text once, here
+            value = charsets.decode(value.encode("ascii", "surrogateescape"), None)
+        headers.setdefault(name.lower(), value)
 
-    plain, html = _body_parts(message)
-    if plain:
-        body = "\n".join(_part_text(p) for p in plain)
-    elif html:
-        body = "\n".join(html_to_text(_part_text(p)) for p in html)
-    else:
-        body = ""
+    attached: list[Message] = []
+    body = _text_of(*_body_parts(message, attached))
+    attached_messages = [_text_of(*_body_parts(inner)) for inner in attached]
 
+    # Addresses are ASCII: split the raw header, then decode only the display name.
     from_pairs = email.utils.getaddresses([headers.get("from", "")])
     from_name, from_address = from_pairs[0] if from_pairs else ("", "")
+    from_name = charsets.decode_header(from_name)
     return Email(
         message_id=(_message_ids(headers.get("message-id", "")) or [""])[0],
         in_reply_to=(_message_ids(headers.get("in-reply-to", "")) or [""])[0],
@@ -138,12 +177,13 @@ def read_email(raw: bytes) -> Email:
         reply_to=_addresses(headers.get("reply-to", "")),
         to=_addresses(headers.get("to", "")),
         cc=_addresses(headers.get("cc", "")),
-        subject=headers.get("subject", ""),
+        subject=charsets.decode_header(headers.get("subject", "")),
         date=_first_date(headers.get("date", "")),
         content_type=message.get_content_type(),
         body=body.strip("\n"),
         attachments=attachments,
         headers=headers,
+        attached_messages=[text for text in attached_messages if text.strip()],
     )
 
 
@@ -159,6 +199,8 @@ def _file_name(part: Message) -> str:
 def _attachment_names(message: Message) -> list[str]:
     names = []
     for part in message.walk():
+        if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
+            continue  # no file name to read, without parsing parameters
         try:
             name = _file_name(part)
         except Exception:  # a broken parameter only loses the name, never the mail

@@ -29,7 +29,7 @@ _REPLY_PREFIX = re.compile(r"^\s*(?:re|回复|回覆|答复|答覆|aw|sv)\s*[:�
 @dataclass
 class SplitBody:
     new_text: str
-    history: str  # quoted and forwarded text with `>` prefixes removed
+    history: list[str]  # each quoted or forwarded message, `>` prefixes removed, newest first
     forwarded: str  # the forwarded message itself, without its own quoted history
 
 
@@ -63,6 +63,31 @@ def _marker_at(lines: list[str], i: int) -> bool:
     return bool(_MARKER.match(line)) or _is_header_block(lines, i) or _two_line_on_wrote(lines, i)
 
 
+def _depth(line: str) -> int:
+    match = _QUOTE_PREFIX.match(line)
+    return match.group().count(">") if match else 0
+
+
+def _segments(lines: list[str]) -> list[list[str]]:
+    """Cut history into the messages it quotes: at each marker and at each change of `>` depth."""
+    segments: list[list[str]] = []
+    i = 0
+    while i < len(lines):
+        depth = _depth(lines[i])
+        segment = [lines[i]]
+        i += 1
+        # The header lines (From:, Date:, ...) right under a marker belong to its message.
+        while i < len(lines) and _depth(lines[i]) == depth and (
+                not lines[i].strip() or _HEADER_LINE.match(_QUOTE_PREFIX.sub("", lines[i]))):
+            segment.append(lines[i])
+            i += 1
+        while i < len(lines) and _depth(lines[i]) == depth and not _marker_at(lines, i):
+            segment.append(lines[i])
+            i += 1
+        segments.append([_QUOTE_PREFIX.sub("", line) for line in segment])
+    return segments
+
+
 def split_body(body: str) -> SplitBody:
     """New text: the lines above the first history marker, without `>` lines."""
     lines = body.split("\n")
@@ -72,20 +97,13 @@ def split_body(body: str) -> SplitBody:
             cut = i
             break
     new_lines = [line for line in lines[:cut] if not _QUOTE_PREFIX.match(line)]
-    quoted_above = [_QUOTE_PREFIX.sub("", line) for line in lines[:cut] if _QUOTE_PREFIX.match(line)]
-    below = [_QUOTE_PREFIX.sub("", line) for line in lines[cut:]]
-    # The forwarded message: its header lines, then its text up to its own quoted history.
-    start = 1
-    while start < len(below) and (not below[start].strip() or _HEADER_LINE.match(below[start])):
-        start += 1
-    end = len(below)
-    for j in range(start, len(below)):
-        if _marker_at(below, j) or _QUOTE_PREFIX.match(lines[cut + j]):
-            end = j
-            break
-    forwarded = below[1:end]
+    quoted_above = [line for line in lines[:cut] if _QUOTE_PREFIX.match(line)]
+    below = _segments(lines[cut:])
+    # The forwarded message: the first message below the marker, without the marker line.
+    forwarded = below[0][1:] if below else []
+    history = _segments(quoted_above) + below
     return SplitBody(
         new_text="\n".join(new_lines).strip("\n"),
-        history="\n".join(quoted_above + below).strip("\n"),
+        history=["\n".join(seg).strip("\n") for seg in history],
         forwarded="\n".join(forwarded).strip("\n"),
     )

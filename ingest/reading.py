@@ -65,16 +65,19 @@ def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
     forward = quoting.is_forward(mail.subject)
     fields = extract_fields(body.new_text)
     from_history: list[str] = []
-    if body.history and (forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)):
-        for key, value in extract_fields(body.history).items():
-            if key not in fields:
-                fields[key] = value
-                from_history.append(key)
+    history = body.history + mail.attached_messages
+    if history and (forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)):
+        for segment in history:
+            for key, value in extract_fields(segment).items():
+                if key not in fields:
+                    fields[key] = value
+                    from_history.append(key)
     # Keep the keys in the order of the SPEC's table, whichever part of the mail they came from.
     order = list(catalog().by_key)
     fields = {k: fields[k] for k in order if k in fields}
 
-    code_text = "\n".join([mail.subject, body.new_text] + ([body.forwarded] if forward else []))
+    forwarded = [body.forwarded, *mail.attached_messages] if forward else []
+    code_text = "\n".join([mail.subject, body.new_text, *forwarded])
     stop_codes = stop_codes_in(code_text, desk.default_vendor, desk.stopcode_dir or None)
     return TicketReading(
         mail=mail,

@@ -18,13 +18,13 @@ def test_history_starts_at_a_marker(marker):
     body = f"补充：订单号：123\n\n{marker}\n运营商：星星充电"
     split = split_body(body)
     assert split.new_text == "补充：订单号：123"
-    assert "运营商：星星充电" in split.history
+    assert "运营商：星星充电" in "\n".join(split.history)
 
 
 def test_gt_lines_are_history_wherever_they_are():
     split = split_body("好的\n> 运营商：A\n> > 问题描述：B\n谢谢")
     assert split.new_text == "好的\n谢谢"
-    assert split.history == "运营商：A\n问题描述：B"
+    assert split.history == ["运营商：A", "问题描述：B"]  # two quote depths: two messages
 
 
 def test_from_in_text_is_not_a_header_block():
@@ -43,3 +43,13 @@ def test_subject_prefixes():
     assert not is_forward("Re: Fwd: x")
     assert is_reply("回复：充电失败", "", []) and is_reply("答复: x", "", [])
     assert is_reply("充电失败", "<a@b>", []) and not is_reply("充电失败", "", [])
+
+
+def test_history_is_cut_into_its_messages():
+    body = ("好的\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n\n"
+            "运营商初步排查结果：用户操作\n\nOn Tue, Mar 12, 2024 at 2:00 PM <ops@example.cn> wrote:\n"
+            "> 上次的停止原因：11")
+    split = split_body(body)
+    assert len(split.history) == 3
+    assert split.history[0].endswith("运营商初步排查结果：用户操作")
+    assert split.history[2] == "上次的停止原因：11"
