@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
+import time
 from contextlib import contextmanager
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ from datetime import datetime, timezone
 from rich.console import Console
 
 from ingest import db, importer, stopcodes, ticket_views
+from ingest import poll as poll_cycle
 from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
 from ingest.email_reader import NotAnEmail
@@ -267,6 +271,84 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
         click.echo(json.dumps(detail, ensure_ascii=False))
     else:
         ticket_views.render_show(Console(), detail)
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    # Progress goes to stdout, so that on failure stderr holds just the one line that matters.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("gongdan")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _cycle_line(report) -> str:
+    parts = []
+    for box in report.mailboxes:
+        if box.locked:
+            parts.append(f"mailbox {box.name}: another gongdan poll is running on it, skipped")
+        elif box.error:
+            parts.append(f"mailbox {box.name}: ERROR {box.error}")
+        else:
+            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items())) or "no new mail"
+            parts.append(f"mailbox {box.name}: {counts}")
+    if report.outbox_locked:
+        parts.append("outbox: another run is sending")
+    elif report.outbox is not None:
+        parts.append(f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed")
+    return "; ".join(parts)
+
+
+@cli.command()
+@click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
+@click.option("--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop.")
+@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.pass_context
+def poll(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
+    """Take new mail from every mailbox, store it, queue replies and send the outbox.
+
+    One cycle, then exit 0; a failure prints one line on stderr and exits 1. A second poll
+    on a mailbox that is being polled says so and exits 0, so cron can run it every minute.
+
+    Example: gongdan --config /etc/gongdan.toml poll
+    """
+    config = _config(ctx)
+    _setup_logging(log_level)
+    stopping = []
+
+    def stop(*_args) -> None:
+        stopping.append(True)
+
+    if loop:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    with _database(config) as engine:
+        while True:
+            report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+            click.echo(_cycle_line(report))
+            if not loop or stopping:
+                break
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.5, interval))
+    if report.errors and not loop:
+        raise click.ClickException(report.errors[0])
+
+
+@cli.command()
+@click.option("--inbox", default="demo/inbox", show_default=True, type=click.Path(exists=True, file_okay=False),
+              help="The sample Maildir to read (it is copied, never changed).")
+@click.option("--dir", "workdir", default="demo-run", show_default=True, help="Where the demo writes.")
+@click.pass_context
+def demo(ctx: click.Context, inbox: str, workdir: str) -> None:
+    """Run the desk on the sample operator emails: Maildir in, Maildir outbox, SQLite. No servers.
+
+    Example: gongdan demo && gongdan --config demo-run/gongdan.toml tickets list
+    """
+    from ingest.demo import run_demo
+
+    run_demo(Path(inbox), Path(workdir), echo=click.echo)
 
 
 def main() -> None:

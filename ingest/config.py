@@ -60,6 +60,7 @@ class DeskSettings:
     default_vendor: str = "sinexcel"
     trusted_authserv_id: str = ""
     stopcode_dir: str = ""  # extra vendor tables (*.toml), beside the shipped ones
+    template_dir: str = ""  # reply templates that override the shipped ones
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))
@@ -118,6 +119,9 @@ def parse_config(text: str, path: str = "") -> Config:
             box.path = str(base / box.path)
     if config.outgoing.kind == "maildir":
         config.outgoing.path = str(base / config.outgoing.path)
+    for name in ("stopcode_dir", "template_dir"):
+        if getattr(config.desk, name):
+            setattr(config.desk, name, str(base / getattr(config.desk, name)))
     if config.database_url.startswith("sqlite:///") and not config.database_url.startswith("sqlite:////"):
         rel = config.database_url[len("sqlite:///"):]
         if rel and rel != ":memory:":

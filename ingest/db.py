@@ -63,7 +63,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
             command.upgrade(cfg, "head")
         return before, current_revision(engine)
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot upgrade database: {_short(exc)}") from exc
+        raise DatabaseError(f"cannot upgrade database: {short_error(exc)}") from exc
     finally:
         engine.dispose()
 
@@ -75,7 +75,7 @@ def open_database(url: str) -> Engine:
         revision = current_revision(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise DatabaseError(f"cannot open database: {_short(exc)}") from exc
+        raise DatabaseError(f"cannot open database: {short_error(exc)}") from exc
     head = head_revision()
     if revision != head:
         engine.dispose()
@@ -88,6 +88,6 @@ def session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

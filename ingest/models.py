@@ -111,9 +111,13 @@ class Outbox(SQLModel, table=True):
     caused_by: int | None = Field(default=None, foreign_key="message.id")
     kind: str  # ack, request_info, resolved_notice, digest
     message_id: str = Field(index=True)
+    recipient: str = Field(default="", index=True)  # the operator answered (daily limit)
     to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    state: str = Field(default="queued", index=True)  # queued, sent, failed
+    # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at.
+    state: str = Field(default="queued", index=True)
+    claimed_at: datetime | None = None
+    data_started_at: datetime | None = None  # DATA begun: past this point a retry could duplicate
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))

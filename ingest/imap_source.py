@@ -1,0 +1,212 @@
+"""The IMAP mailbox source: the one place gongdan opens an IMAP connection (SPEC §9)."""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from imapclient import IMAPClient
+from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
+
+from ingest.config import MailboxSettings
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+SECURITIES = ("tls", "starttls", "plain")
+SEEN = b"\\Seen"
+DELETED = b"\\Deleted"
+BODY = b"BODY[]"
+
+# Errors that mean the connection itself is gone: imaplib raises abort on EOF and on socket
+# errors while sending; a read timeout or reset surfaces as OSError (TimeoutError, ConnectionError).
+_CONNECTION_ERRORS = (imaplib.IMAP4.abort, OSError, EOFError)
+
+
+class SourceError(RuntimeError):
+    """The mailbox cannot be used as configured; the message says why in one line."""
+
+
+class SourceDisconnected(SourceError):
+    """The connection dropped; the caller may reconnect and resume from the last stored UID."""
+
+
+class ImapSource:
+    """One IMAP folder read by UID; messages leave it (or get \\Seen) only when told to."""
+
+    def __init__(self, settings: MailboxSettings, password: str, timeout: float = 30.0):
+        self.settings = settings
+        self._password = password
+        self.timeout = timeout
+        self.uidvalidity = 0
+        self._client: IMAPClient | None = None
+
+    @property
+    def where(self) -> str:
+        host = self.settings.host
+        return f"[{host}]:{self.settings.port}" if ":" in host else f"{host}:{self.settings.port}"
+
+    def __enter__(self) -> ImapSource:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        s = self.settings
+        if s.security not in SECURITIES:
+            raise SourceError(f"mailbox {s.name}: security must be tls, starttls or plain, not {s.security!r}")
+        if s.security == "plain" and s.host.lower() not in LOCAL_HOSTS:
+            # Checked before any socket is opened: the password must never cross a network in clear.
+            raise SourceError(f"mailbox {s.name}: security = \"plain\" is allowed only to localhost, not {s.host}")
+        context = None
+        if s.security != "plain":
+            try:
+                context = ssl.create_default_context(cafile=s.ca_file or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise SourceError(f"mailbox {s.name}: cannot load ca_file {s.ca_file}: {self._say(exc)}") from None
+        try:
+            client = IMAPClient(s.host, s.port, ssl=s.security == "tls", ssl_context=context, timeout=self.timeout)
+        except socket.gaierror:
+            raise SourceError(f"cannot resolve IMAP host {s.host}") from None
+        except ssl.SSLError as exc:
+            raise SourceError(f"TLS refused with {self.where}: {self._say(exc)}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise SourceDisconnected(f"cannot connect to {self.where}: {self._say(exc)}") from exc
+        self._client = client
+        try:
+            self._open(client, context)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, client: IMAPClient, context: ssl.SSLContext | None) -> None:
+        s = self.settings
+        with self._guard("connect"):
+            if s.security == "starttls":
+                try:
+                    client.starttls(context)
+                except CapabilityError:
+                    raise SourceError(f"{self.where} does not offer STARTTLS") from None
+                except ssl.SSLError as exc:
+                    raise SourceError(f"TLS refused with {self.where}: {self._say(exc)}") from exc
+            try:
+                if (s.username + self._password).isascii():
+                    client.login(s.username, self._password)
+                elif client.has_capability("AUTH=PLAIN"):
+                    # LOGIN goes out as ASCII in imaplib; SASL PLAIN carries UTF-8 (RFC 4616).
+                    client.plain_login(s.username, self._password)
+                else:
+                    raise SourceError(f"{self.where} offers no AUTH=PLAIN for a non-ASCII username or password")
+            except LoginError:
+                # The server's words are dropped too: some echo the attempted credentials.
+                raise SourceError(f"login failed for {s.username} on {self.where}") from None
+            # No ENABLE: CONDSTORE/QRESYNC would change SELECT and FETCH responses we never need.
+            for extra in (s.processed_folder, s.error_folder):
+                if extra and not client.folder_exists(extra):
+                    client.create_folder(extra)
+            try:
+                info = client.select_folder(s.folder, readonly=False)
+            except imaplib.IMAP4.abort:
+                raise
+            except IMAPClientError as exc:
+                raise SourceError(f"cannot open folder {s.folder!r} on {self.where}: {self._say(exc)}") from exc
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+
+    def new_uids(self, after_uid: int) -> list[int]:
+        """UIDs above after_uid, ascending; chosen by UID only, so mail read elsewhere still counts."""
+        client = self._connected()
+        with self._guard("search"):
+            # SEARCH sees only mail this session was told about; NOOP fetches the news first.
+            client.noop()
+            found = client.search(["UID", f"{after_uid + 1}:*"])
+        # "n:*" always matches the highest UID, even when it is below n.
+        return sorted(uid for uid in found if uid > after_uid)
+
+    def fetch(self, uids: list[int], batch: int = 50) -> Iterator[tuple[int, bytes]]:
+        """(uid, raw bytes) in UID order, read with BODY.PEEK[] so nothing is marked read."""
+        wanted = sorted(set(uids))
+        for start in range(0, len(wanted), batch):
+            chunk = wanted[start:start + batch]
+            with self._guard("fetch"):
+                got = self._connected().fetch(chunk, ["BODY.PEEK[]"])
+            for uid in chunk:
+                # Absent: expunged before this session knew it. BODY[] NIL: Dovecot's answer for a
+                # message another session expunged after we saw it. Unsolicited FETCHes for other
+                # UIDs (flag changes) also land in `got` but are never asked for here.
+                raw = got.get(uid, {}).get(BODY)
+                if raw is not None:
+                    yield uid, bytes(raw)
+
+    def mark_processed(self, uid: int) -> None:
+        if self.settings.processed_folder:
+            self._move(uid, self.settings.processed_folder)
+        else:
+            with self._guard("store"):
+                self._connected().add_flags([uid], [SEEN], silent=True)
+
+    def mark_unreadable(self, uid: int) -> None:
+        if self.settings.error_folder:
+            self._move(uid, self.settings.error_folder)
+        else:
+            self.mark_processed(uid)
+
+    def processed_leftovers(self, up_to_uid: int) -> list[int]:
+        """UIDs <= up_to_uid still in the folder: stored, but the move after it did not happen."""
+        # Without a processed folder every handled message stays here by design.
+        if not self.settings.processed_folder or up_to_uid < 1:
+            return []
+        client = self._connected()
+        with self._guard("search"):
+            client.noop()
+            found = client.search(["UID", f"1:{up_to_uid}"])
+        return sorted(uid for uid in found if uid <= up_to_uid)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            try:
+                client.shutdown()
+            except Exception:
+                pass  # already gone; nothing left to release
+
+    def _move(self, uid: int, folder: str) -> None:
+        client = self._connected()
+        with self._guard("move"):
+            if client.has_capability("MOVE"):
+                client.move([uid], folder)
+                return
+            client.copy([uid], folder)
+            client.add_flags([uid], [DELETED], silent=True)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge([uid])
+            else:
+                # Plain EXPUNGE also removes mail others flagged \Deleted, which they asked for anyway.
+                client.expunge()
+
+    def _connected(self) -> IMAPClient:
+        if self._client is None:
+            raise SourceError(f"not connected to {self.where}")
+        return self._client
+
+    @contextmanager
+    def _guard(self, action: str):
+        try:
+            yield
+        except SourceError:
+            raise
+        except _CONNECTION_ERRORS as exc:
+            raise SourceDisconnected(f"connection to {self.where} lost during {action}: {self._say(exc)}") from exc
+        except IMAPClientError as exc:
+            raise SourceError(f"{action} failed on {self.where}: {self._say(exc)}") from exc
+
+    def _say(self, exc: BaseException) -> str:
+        """The first line of exc, short, and never holding the password."""
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+        return text.replace(self._password, "***") if self._password else text

@@ -1,0 +1,287 @@
+"""The poll cycle: take each mailbox's new mail, store it, answer it by the rules, send the outbox."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from ingest import db
+from ingest.config import Config, ConfigError, MailboxSettings, read_secret
+from ingest.decide import Decision, Situation, decide
+from ingest.lock import exclusive
+from ingest.maildir_source import MaildirSource
+from ingest.models import Message, MailboxState, utcnow
+from ingest.store import Stored, store_email
+from ingest.threads import domain_of, reply_subject
+from ingest.store import ticket_fields
+from ingest.ticket_views import stop_codes_of
+from replies import outbox
+from replies.compose import compose_reply, make_message_id
+from replies.render import render_ack, render_request_info
+from replies.sending import make_sender
+
+log = logging.getLogger("gongdan.poll")
+
+RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
+
+
+@dataclass
+class MailboxReport:
+    name: str
+    locked: bool = False  # another poll holds this mailbox
+    counts: dict = field(default_factory=dict)  # outcome -> n, and "replies"
+    error: str | None = None
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+@dataclass
+class CycleReport:
+    mailboxes: list[MailboxReport] = field(default_factory=list)
+    outbox: outbox.DrainReport | None = None
+    outbox_locked: bool = False
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
+
+
+def open_source(box: MailboxSettings):
+    if box.kind == "imap":
+        from ingest.imap_source import ImapSource
+
+        return ImapSource(box, read_secret(box.password_env, box.password_file, f"mailbox {box.name}"))
+    if box.kind == "maildir":
+        return MaildirSource(box)
+    raise ConfigError(f"mailbox {box.name}: unknown kind {box.kind!r} (imap or maildir)")
+
+
+def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False) -> CycleReport:
+    """One cycle over every mailbox, then the outbox. Each part is skipped if another run holds it."""
+    report = CycleReport()
+    for box in config.mailboxes:
+        with exclusive(engine, f"mailbox:{box.name}") as got:
+            if not got:
+                log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
+                report.mailboxes.append(MailboxReport(box.name, locked=True))
+                continue
+            report.mailboxes.append(poll_mailbox(config, engine, box, stop))
+        if stop():
+            break
+    with exclusive(engine, "outbox") as got:
+        if got:
+            report.outbox = send_outbox(config, engine)
+        else:
+            report.outbox_locked = True
+    return report
+
+
+def send_outbox(config: Config, engine: Engine) -> outbox.DrainReport:
+    try:
+        sender = make_sender(config.outgoing)
+    except (outbox.DeliveryError, ConfigError) as exc:
+        return outbox.DrainReport(errors=[f"outgoing: {exc}"])
+    try:
+        return outbox.drain(engine, sender)
+    finally:
+        sender.close()
+
+
+def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]) -> MailboxReport:
+    from ingest.imap_source import SourceDisconnected, SourceError
+
+    report = MailboxReport(box.name)
+    for attempt in range(RECONNECTS + 1):
+        source = None
+        try:
+            source = open_source(box)
+            source.connect()
+            _process(config, engine, box, source, report, stop)
+            _record(engine, box.name, error=None)
+            return report
+        except SourceDisconnected as exc:
+            if attempt == RECONNECTS:
+                report.error = str(exc)
+            else:
+                log.warning("mailbox %s: %s; reconnecting", box.name, exc)
+                time.sleep(0.5 * (attempt + 1))
+        except (SourceError, ConfigError) as exc:
+            report.error = str(exc)
+            break
+        except SQLAlchemyError as exc:
+            report.error = f"database error: {db.short_error(exc)}"
+            break
+        finally:
+            if source is not None:
+                source.close()
+    if report.error:
+        log.error("mailbox %s: %s", box.name, report.error)
+        _record(engine, box.name, error=report.error)
+    return report
+
+
+def _record(engine: Engine, name: str, error: str | None) -> None:
+    """Remember the last success or error of a mailbox, for `gongdan status`."""
+    try:
+        with db.session(engine) as session:
+            state = session.get(MailboxState, name) or MailboxState(name=name)
+            if error is None:
+                state.last_success_at = utcnow()
+            else:
+                state.last_error, state.last_error_at = error[:1000], utcnow()
+            session.add(state)
+            session.commit()
+    except SQLAlchemyError:
+        log.exception("cannot record the state of mailbox %s", name)
+
+
+def _process(config: Config, engine: Engine, box: MailboxSettings, source, report: MailboxReport,
+             stop: Callable[[], bool]) -> None:
+    with db.session(engine) as session:
+        state = session.get(MailboxState, box.name) or MailboxState(name=box.name)
+        if box.kind == "imap":
+            if state.uidvalidity != source.uidvalidity:
+                if state.uidvalidity is not None:
+                    log.warning("mailbox %s: UIDVALIDITY changed from %s to %s; reading it again "
+                                "(stored mail is recognised and skipped)", box.name, state.uidvalidity,
+                                source.uidvalidity)
+                state.uidvalidity, state.last_uid = source.uidvalidity, 0
+            session.add(state)
+            session.commit()
+            if box.processed_folder:
+                # Stored before a crash but never moved: finish the move now.
+                for uid in source.processed_leftovers(state.last_uid):
+                    source.mark_processed(uid)
+            keys = source.new_uids(state.last_uid)
+        else:
+            session.add(state)
+            session.commit()
+            keys = source.new_keys()
+        for key, raw in source.fetch(keys):
+            if stop():
+                break
+            stored = handle_email(session, config, box, key, raw, state.uidvalidity)
+            report.add(stored.outcome)
+            if stored.reply:
+                report.add("replies")
+            (source.mark_unreadable if stored.outcome == "unreadable" else source.mark_processed)(key)
+
+
+@dataclass
+class Handled:
+    outcome: str
+    reply: str | None
+
+
+def handle_email(session: Session, config: Config, box: MailboxSettings, key, raw: bytes,
+                 uidvalidity: int | None) -> Handled:
+    """Store one email, decide and queue its reply, advance the mailbox: one transaction."""
+    uid = key if isinstance(key, int) else None
+    try:
+        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity)
+        decision = _decision(session, config, stored)
+        if decision.flag:
+            _add_flag(session, stored.message_db_id, decision.flag)
+        if decision.kind:
+            _queue_reply(session, config, stored, decision.kind)
+        _advance(session, box.name, uid)
+        session.commit()
+    except IntegrityError:
+        # Another worker stored the same email a moment ago.
+        session.rollback()
+        _advance(session, box.name, uid)
+        session.commit()
+        stored, decision = Stored("duplicate"), Decision(None, "stored by another worker")
+    except SQLAlchemyError:
+        session.rollback()
+        raise  # the database is down or locked: stop here, the email stays unprocessed
+    except Exception:
+        # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
+        log.exception("mailbox=%s uid=%s: cannot prepare the reply; storing the email without one", box.name, key)
+        session.rollback()
+        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity)
+        if stored.message_db_id and stored.outcome != "duplicate":
+            _add_flag(session, stored.message_db_id, "reply_failed")
+        _advance(session, box.name, uid)
+        session.commit()
+        decision = Decision(None, "reply could not be prepared")
+    reading = stored.reading
+    log.info("mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s", box.name, key,
+             reading.mail.message_id if reading else "-", stored.ticket_id or "-", stored.outcome,
+             decision.kind or f"none ({decision.reason})")
+    return Handled(stored.outcome, decision.kind)
+
+
+def _advance(session: Session, name: str, uid: int | None) -> None:
+    if uid is not None:
+        session.connection().execute(update(MailboxState.__table__).where(
+            MailboxState.name == name, MailboxState.last_uid < uid).values(last_uid=uid))
+
+
+def _add_flag(session: Session, message_db_id: int, flag: str) -> None:
+    message = session.get(Message, message_db_id)
+    message.flags = [*message.flags, flag]
+    session.add(message)
+
+
+def _decision(session: Session, config: Config, stored: Stored) -> Decision:
+    reading = stored.reading
+    if reading is None or stored.ticket_id is None:
+        return decide(Situation(outcome=stored.outcome))
+    sender = reading.mail.from_address
+    ticket = stored.ticket
+    return decide(Situation(
+        outcome=stored.outcome,
+        auto_submitted=reading.auto_submitted,
+        sender=sender,
+        complete=ticket.complete,
+        became_complete=stored.became_complete,
+        changed_fields=bool(stored.changed),
+        from_engineer=sender in {e.address.lower() for e in config.engineers},
+        operator_domains=tuple(config.desk.operator_domains),
+        replies_today=outbox.replies_since(session, reply_address(reading.mail, config), utcnow() - timedelta(days=1)),
+        daily_limit=config.desk.daily_reply_limit,
+    ))
+
+
+def reply_address(mail, config: Config) -> str:
+    """Reply-To when it stays among the operators (when that list is set), else From."""
+    domains = {d.lower() for d in config.desk.operator_domains}
+    own = set(config.desk.own_addresses)
+    for address in mail.reply_to:
+        if address not in own and (not domains or domain_of(address) in domains):
+            return address
+    return mail.from_address
+
+
+def ticket_context(session: Session, ticket) -> dict:
+    """What reply templates see of a ticket."""
+    return {"id": ticket.id, "subject": ticket.subject, "template": ticket.template,
+            "fields": ticket_fields(ticket), "missing": list(ticket.missing), "invalid": dict(ticket.invalid),
+            "stop_codes": stop_codes_of(session, ticket.id), "status": ticket.status, "engineer": ticket.engineer}
+
+
+def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) -> None:
+    mail = stored.reading.mail
+    session.flush()
+    context = ticket_context(session, stored.ticket)
+    render = render_ack if kind == "ack" else render_request_info
+    body = render(context, config.desk.template_dir or None)
+    recipient = reply_address(mail, config)
+    from_address = config.outgoing.from_address
+    message_id = make_message_id(domain_of(from_address) or "localhost")
+    raw = compose_reply(body=body, from_address=from_address, to_address=recipient,
+                        original_subject=mail.subject, ticket_id=stored.ticket_id,
+                        in_reply_to=mail.message_id, references=mail.references, message_id=message_id)
+    outbox.enqueue(session, kind=kind, raw=raw, message_id=message_id, recipient=recipient,
+                   ticket_id=stored.ticket_id, caused_by=stored.message_db_id,
+                   subject=reply_subject(mail.subject, stored.ticket_id), from_address=from_address)

@@ -1,0 +1,173 @@
+"""Build the outgoing email's bytes: threading headers, auto-reply markers, safe headers (pure)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from ingest.threads import reply_subject, subject_tag
+
+SUBJECT_LIMIT = 200
+REFERENCES_LIMIT = 20
+MESSAGE_ID_LIMIT = 900  # a msg-id has to fit one header line (998 octets)
+
+# Header values we fold ourselves (message ids) are emitted as given: Python would otherwise
+# turn a long msg-id into encoded words, and no client would thread on it any more.
+_POLICY = policy.SMTP.clone(refold_source="none")
+
+# CR and LF break headers (they become spaces: a folded subject had one there); NUL and the
+# other controls are dropped; bidi controls disguise what a header says.
+_CONTROLS = re.compile(r"(?![\t\n\v\f\r\x1c-\x1f\x85])[\x00-\x1f\x7f-\x9f]")
+_INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\ud800-\udfff]")  # + lone surrogates
+_SPACES = re.compile(r"[\s\u2028\u2029]+")
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")  # printable ASCII, no `<`, `>` or spaces
+_DOMAIN = re.compile(r"[^A-Za-z0-9.-]")
+_ADDR = re.compile(r'[^@\s<>,;:"()\\\[\]]+@[^@\s<>,;:"()\\\[\]]+')  # one plain addr-spec
+_NAMED = re.compile(r"(?P<name>[^<>]*)<(?P<addr>[^<>]+)>")
+
+
+def clean_header_text(text: str, limit: int | None = None) -> str:
+    """One safe header line: controls and bidi marks removed, whitespace runs made one space."""
+    text = _INVISIBLE.sub("", _CONTROLS.sub("", text or ""))
+    text = _SPACES.sub(" ", text).strip()
+    if limit and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def clean_message_id(value: str | None) -> str | None:
+    """`<…>` when `value` is one msg-id token; None otherwise (it is dropped, never repaired)."""
+    value = (value or "").strip()
+    if len(value) <= MESSAGE_ID_LIMIT and _MSG_ID.fullmatch(value):
+        return value
+    return None
+
+
+def make_message_id(domain: str) -> str:
+    """A fresh Message-ID for a mail we send."""
+    domain = _DOMAIN.sub("", domain or "").strip(".") or "localhost"
+    return f"<gongdan.{time.time_ns()}.{secrets.token_hex(8)}@{domain}>"
+
+
+def make_address(address: str, display_name: str = "") -> Address:
+    """An Address from `a@b` or `Name <a@b>`, or ValueError for anything that is not one."""
+    text = clean_header_text(address)
+    named = _NAMED.fullmatch(text)
+    name, addr = (named["name"].strip().strip('"').strip(), named["addr"]) if named else ("", text)
+    if not _ADDR.fullmatch(addr):
+        raise ValueError(f"not an email address: {address!r}")
+    local, _, domain = addr.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"not an email address: {address!r}") from exc
+    if not local.isascii():
+        raise ValueError(f"not an ASCII email address: {address!r}")
+    return Address(display_name=clean_header_text(display_name or name, 100), username=local,
+                   domain=domain)
+
+
+def thread_references(references: list[str], in_reply_to: str | None) -> list[str]:
+    """The original's References plus its Message-ID: valid ids, once each, parent last.
+
+    Long threads keep their first message (the root that clients thread on) and the
+    most recent ones, REFERENCES_LIMIT in all.
+    """
+    if isinstance(references, str):  # a raw References header, not split yet
+        references = [references]
+    tokens = []
+    for entry in references or []:
+        tokens.extend((entry or "").split())  # one entry may be a whole References header
+    parent = clean_message_id(in_reply_to)
+    ids: list[str] = []
+    for token in tokens:
+        msg_id = clean_message_id(token)
+        if msg_id and msg_id != parent and msg_id not in ids:
+            ids.append(msg_id)
+    if parent:
+        ids.append(parent)
+    if len(ids) > REFERENCES_LIMIT:
+        ids = ids[:1] + ids[-(REFERENCES_LIMIT - 1):]
+    return ids
+
+
+def _capped_reply_subject(original: str, ticket_id: int) -> str:
+    subject = reply_subject(clean_header_text(original), ticket_id)
+    tag = subject_tag(ticket_id)
+    if len(subject) <= SUBJECT_LIMIT:
+        return subject
+    # `Re: <base> [工单#N]`: shorten the base, never the tag the thread depends on.
+    base = subject[len("Re: "): -len(tag)].strip()
+    room = SUBJECT_LIMIT - len("Re: ") - len(tag) - 2
+    return f"Re: {base[:room].rstrip()}… {tag}"
+
+
+def _message(*, body: str, sender: Address, recipients: list[Address], subject: str,
+             message_id: str, auto_submitted: str, date: datetime | None,
+             threading: dict[str, str] | None = None) -> EmailMessage:
+    own_id = clean_message_id(message_id)
+    if not own_id:
+        raise ValueError(f"not a Message-ID: {message_id!r}")
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = sender
+    msg["To"] = recipients
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime.now().astimezone())
+    msg.set_raw("Message-ID", own_id)
+    for name, value in (threading or {}).items():
+        msg.set_raw(name, value)
+    # RFC 3834, and Exchange's equivalent, so that out-of-office replies do not answer us.
+    msg["Auto-Submitted"] = auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    text = (body or "").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be sent
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    return msg
+
+
+def compose_reply(*, body: str, from_address: str, to_address: str, original_subject: str,
+                  ticket_id: int, in_reply_to: str, references: list[str], message_id: str,
+                  from_name: str = "售后工单", date: datetime | None = None) -> bytes:
+    """The raw RFC 5322 bytes of our reply on an operator's thread."""
+    threading = {}
+    if parent := clean_message_id(in_reply_to):
+        threading["In-Reply-To"] = parent
+    if chain := thread_references(references, in_reply_to):
+        threading["References"] = "\n ".join(chain)  # one id a line: folded, never encoded
+    msg = _message(
+        body=body,
+        sender=make_address(from_address, from_name),
+        recipients=[make_address(to_address)],
+        subject=_capped_reply_subject(original_subject, ticket_id),
+        message_id=message_id,
+        auto_submitted="auto-replied",
+        date=date,
+        threading=threading,
+    )
+    return msg.as_bytes()
+
+
+def compose_notice(*, body: str, from_address: str, to_addresses: list[str], subject: str,
+                   message_id: str, from_name: str = "售后工单",
+                   date: datetime | None = None) -> bytes:
+    """The raw bytes of a mail that starts no thread and answers none (e.g. to engineers)."""
+    recipients = [make_address(a) for a in to_addresses or []]
+    if not recipients:
+        raise ValueError("a notice needs at least one recipient")
+    msg = _message(
+        body=body,
+        sender=make_address(from_address, from_name),
+        recipients=recipients,
+        subject=clean_header_text(subject, SUBJECT_LIMIT),
+        message_id=message_id,
+        auto_submitted="auto-generated",
+        date=date,
+    )
+    return msg.as_bytes()

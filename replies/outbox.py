@@ -1,0 +1,135 @@
+"""The outbox: replies queued in the database with the mail that caused them, sent once each."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from ingest import db
+from ingest.models import Message, Outbox, utcnow
+
+log = logging.getLogger("gongdan.outbox")
+
+MAX_ATTEMPTS = 20
+INTERRUPTED = ("interrupted while the message was being handed to the mail server; not resent, "
+               "so the operator never gets it twice (requeue it once you know it did not arrive)")
+
+
+class DeliveryError(RuntimeError):
+    """A reply could not be handed over; `transient` ones are retried."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+def enqueue(session: Session, *, kind: str, raw: bytes, message_id: str, recipient: str,
+            ticket_id: int | None, caused_by: int | None, subject: str, from_address: str) -> int:
+    """Queue a reply in the caller's transaction, and keep it on its thread as an outgoing message."""
+    now = utcnow()
+    conn = session.connection()
+    outbox_id = conn.execute(insert(Outbox.__table__).returning(Outbox.__table__.c.id), {
+        "ticket_id": ticket_id, "caused_by": caused_by, "kind": kind, "message_id": message_id,
+        "recipient": recipient.lower(), "to_addresses": [recipient], "raw": raw, "state": "queued",
+        "attempts": 0, "next_attempt_at": now, "created_at": now,
+    }).scalar_one()
+    conn.execute(insert(Message.__table__), {
+        "ticket_id": ticket_id, "message_id": message_id, "in_reply_to": "", "references": [],
+        "from_address": from_address, "to_addresses": [recipient], "subject": subject, "date": now,
+        "text": "", "raw": raw, "raw_sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw),
+        "mailbox": "", "direction": "out", "auto_submitted": True, "flags": [kind], "received_at": now,
+    })
+    return outbox_id
+
+
+def replies_since(session: Session, recipient: str, since: datetime) -> int:
+    """Replies queued to `recipient` since `since` (the per-sender daily limit)."""
+    return session.connection().execute(select(func.count()).select_from(Outbox.__table__).where(
+        Outbox.recipient == recipient.lower(), Outbox.created_at >= since,
+        Outbox.kind.in_(("ack", "request_info")))).scalar_one()
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
+
+
+def recover_interrupted(session: Session) -> int:
+    """Under the outbox lock, a row left `sending` belongs to a run that died.
+
+    Before DATA began the server has nothing: queue it again. After, it may have been delivered:
+    never resend automatically.
+    """
+    conn = session.connection()
+    requeued = conn.execute(update(Outbox.__table__).where(
+        Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None)).rowcount
+    conn.execute(update(Outbox.__table__).where(
+        Outbox.state == "sending", Outbox.data_started_at.is_not(None)).values(
+        state="failed", last_error=INTERRUPTED, next_attempt_at=None))
+    session.commit()
+    return requeued
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None]], None],
+          now: datetime | None = None, limit: int = 500) -> DrainReport:
+    """Hand every due reply to `deliver(raw, recipients, before_data)`. The caller holds the outbox lock."""
+    report = DrainReport()
+    now = now or utcnow()
+    with db.session(engine) as session:
+        recover_interrupted(session)
+        due = session.connection().execute(select(Outbox.id).where(
+            Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
+            Outbox.next_attempt_at <= now).order_by(Outbox.id).limit(limit)).scalars().all()
+        for outbox_id in due:
+            _deliver_one(session, outbox_id, deliver, report)
+    return report
+
+
+def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport) -> None:
+    conn = session.connection()
+    claimed = conn.execute(update(Outbox.__table__).where(
+        Outbox.id == outbox_id, Outbox.state.in_(("queued", "failed"))).values(
+        state="sending", claimed_at=utcnow(), data_started_at=None)).rowcount
+    session.commit()
+    if not claimed:
+        return
+    row = session.connection().execute(select(Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
+                                       .where(Outbox.id == outbox_id)).one()
+
+    def before_data() -> None:
+        session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id)
+                                     .values(data_started_at=utcnow()))
+        session.commit()
+
+    try:
+        deliver(row.raw, list(row.to_addresses), before_data)
+    except DeliveryError as exc:
+        attempts = row.attempts + 1
+        retry = exc.transient and attempts < MAX_ATTEMPTS
+        session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id).values(
+            state="failed", attempts=attempts, last_error=str(exc)[:500], data_started_at=None,
+            next_attempt_at=utcnow() + _backoff(attempts) if retry else None))
+        session.commit()
+        report.failed += 1
+        report.errors.append(f"reply {row.message_id}: {exc}")
+        log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
+                    ", will retry" if retry else ", giving up", exc)
+        return
+    session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id).values(
+        state="sent", attempts=row.attempts + 1, sent_at=utcnow(), last_error=None, next_attempt_at=None))
+    session.commit()
+    report.sent += 1
+    log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))

@@ -1,0 +1,172 @@
+"""Render the replies an operator reads (request_info, ack, resolved) from a ticket's plain data."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ingest.completeness import mask_phone, mask_phones_in_text
+from ingest.fields import catalog
+from ingest.threads import subject_tag
+
+PACKAGE_TEMPLATES = str(resources.files("replies").joinpath("templates"))
+
+# Shown on their own line, not in the field list.
+_OWN_LINE = ("status", "engineer")
+# Engineers' blocks (SPEC §8): internal notes, never echoed in an ack; a resolved notice
+# quotes the resolution.
+_ENGINEER_NOTES = ("tracking", "analysis", "resolution")
+_ECHO_LIMIT = 40  # an echoed wrong value is a hint, not a copy of the operator's text
+
+# The validators' English reasons (ingest.completeness) in the operator's language.
+_REASONS = {
+    "not digits": "只能包含数字",
+    "not a mobile, landline or masked number": "不是有效的手机号、座机号或打码号码",
+}
+_DIGIT_COUNT = re.compile(r"^(\d+) digits, expected (\d+)-(\d+)$")
+
+
+@lru_cache(maxsize=16)
+def environment(template_dir: str | None = None) -> Environment:
+    """Templates from `template_dir` first (a deployment's own wording), then the package's."""
+    search = [template_dir, PACKAGE_TEMPLATES] if template_dir else [PACKAGE_TEMPLATES]
+    return Environment(
+        loader=FileSystemLoader(search),
+        autoescape=False,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def reason_zh(key: str, reason: str | None) -> str:
+    """Why a field is listed, in Chinese: absent (None) or the validator's English reason."""
+    if not reason:
+        return "未填写"
+    reason = reason.strip()
+    if reason in _REASONS:
+        return _REASONS[reason]
+    if m := _DIGIT_COUNT.match(reason):
+        count, low, high = m.groups()
+        return f"应为{low}-{high}位数字（现为{count}位）"
+    return reason
+
+
+def label_of(key: str) -> str:
+    spec = catalog().by_key.get(key)
+    return spec.label if spec else key
+
+
+def _masked(key: str, value) -> str:
+    """A value safe to mail back: the phone field masked, mobiles in free text masked."""
+    text = str(value)
+    if key == "phone":
+        return mask_phone(text)
+    return mask_phones_in_text(text)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "…"
+
+
+def _status_zh(status: str | None) -> str:
+    """The seed's option text for a status; a ticket just acknowledged is 处理中."""
+    names = {value: text for text, value in catalog().options.items()}
+    return names.get(status or "", names.get("in_progress", "处理中"))
+
+
+def _blank(env: Environment, name: str) -> str:
+    """A blank template verbatim (never interpreted by jinja), ending with one newline."""
+    source, _, _ = env.loader.get_source(env, name)
+    return source.rstrip("\n") + "\n"
+
+
+def _field_rows(ticket: dict, keys: set[str]) -> list[dict]:
+    """The ticket's fields among `keys`, in the seed's order, masked, for listing by label."""
+    fields = ticket.get("fields") or {}
+    rows = []
+    for spec in catalog().fields:
+        if spec.key not in keys or spec.key not in fields:
+            continue
+        value = _masked(spec.key, fields[spec.key]).strip()
+        if not value:
+            continue
+        lines = value.split("\n")
+        rows.append({"key": spec.key, "label": spec.label, "value": value, "lines": lines,
+                     "multiline": len(lines) > 1})
+    return rows
+
+
+def _problems(ticket: dict) -> list[dict]:
+    """Missing and invalid fields, in the seed's order, with the reason in Chinese."""
+    missing = list(ticket.get("missing") or [])
+    invalid = dict(ticket.get("invalid") or {})
+    fields = ticket.get("fields") or {}
+    keys = set(missing) | set(invalid)
+    order = [s.key for s in catalog().fields]
+    rows = []
+    for key in sorted(keys, key=lambda k: order.index(k) if k in order else len(order)):
+        reason = invalid.get(key)
+        written = fields.get(key) if reason else None
+        rows.append({
+            "key": key,
+            "label": label_of(key),
+            "reason": reason_zh(key, reason),
+            "written": _short(_masked(key, written)) if written else "",
+        })
+    return rows
+
+
+def _stop_rows(ticket: dict) -> list[dict]:
+    rows = []
+    for code in ticket.get("stop_codes") or []:
+        meaning = code.get("meaning") or "未知代号"
+        rows.append({"vendor": code.get("vendor", ""), "code": code.get("code"), "meaning": meaning,
+                     "known": bool(code.get("known")), "text": f"{code.get('code')} {meaning}"})
+    return rows
+
+
+def context(ticket: dict, template_dir: str | None = None) -> dict:
+    """What every reply template may use; nothing in it shows a phone number unmasked."""
+    env = environment(template_dir)
+    fields = ticket.get("fields") or {}
+    missing = list(ticket.get("missing") or [])
+    detailed = ticket.get("template") == "detailed" or "order_no" in missing
+    engineer = ticket.get("engineer") or fields.get("engineer") or ""
+    operator_keys = {s.key for s in catalog().fields} - set(_OWN_LINE) - set(_ENGINEER_NOTES)
+    return {
+        "ticket_id": ticket["id"],
+        "tag": subject_tag(ticket["id"]),
+        "subject": mask_phones_in_text(ticket.get("subject") or ""),
+        "template": ticket.get("template") or "none",
+        "fields": _field_rows(ticket, operator_keys),
+        "notes": _field_rows(ticket, set(_ENGINEER_NOTES)),
+        "problems": _problems(ticket),
+        "stop_codes": _stop_rows(ticket),
+        "status": _status_zh(ticket.get("status")),
+        "engineer": mask_phones_in_text(engineer),
+        "blank_kind": "detailed" if detailed else "simple",
+        "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),
+    }
+
+
+def render(name: str, ticket: dict, template_dir: str | None = None, **extra) -> str:
+    env = environment(template_dir)
+    return env.get_template(name).render(**context(ticket, template_dir), **extra)
+
+
+def render_request_info(ticket: dict, template_dir: str | None = None) -> str:
+    return render("request_info.txt.j2", ticket, template_dir)
+
+
+def render_ack(ticket: dict, template_dir: str | None = None) -> str:
+    return render("ack.txt.j2", ticket, template_dir)
+
+
+def render_resolved(ticket: dict, template_dir: str | None = None) -> str:
+    return render("resolved.txt.j2", ticket, template_dir)
