@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,17 +19,32 @@ def _key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"gongdan:{name}".encode()).digest()[:8], "big", signed=True)
 
 
+def _retry(attempt, wait: float) -> bool:
+    """Call `attempt` until it succeeds or `wait` seconds have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        if attempt():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
 @contextmanager
-def exclusive(engine: Engine, name: str) -> Iterator[bool]:
-    """Hold the lock called `name` while the block runs; yields False when someone else holds it.
+def exclusive(engine: Engine, name: str, wait: float = 0.0) -> Iterator[bool]:
+    """Hold the lock called `name` while the block runs; yields False when someone else holds it
+    (after waiting up to `wait` seconds for it).
 
     Both kinds die with their process, so a killed run never leaves a stale lock behind.
     """
     if engine.dialect.name == "postgresql":
         # Advisory locks are per connection: workers on several machines share one database.
         with engine.connect() as conn:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar())
-            conn.commit()
+            def attempt() -> bool:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar())
+                conn.commit()
+                return got
+            got = _retry(attempt, wait)
             try:
                 yield got
             finally:
@@ -42,11 +58,13 @@ def exclusive(engine: Engine, name: str) -> Iterator[bool]:
     path = folder / f".{Path(database).name or 'gongdan'}.{safe}.lock"
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            got = True
-        except BlockingIOError:
-            got = False
+        def attempt() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+        got = _retry(attempt, wait)
         try:
             yield got
         finally:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -31,6 +31,7 @@ from replies.sending import make_sender
 log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
+OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
 
 @dataclass
@@ -77,7 +78,8 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
             report.mailboxes.append(poll_mailbox(config, engine, box, stop))
         if stop():
             break
-    with exclusive(engine, "outbox") as got:
+    # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
+    with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
         if got:
             report.outbox = send_outbox(config, engine)
         else:
@@ -158,9 +160,11 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             session.add(state)
             session.commit()
             if box.processed_folder:
-                # Stored before a crash but never moved: finish the move now.
-                for uid in source.processed_leftovers(state.last_uid):
-                    source.mark_processed(uid)
+                # Stored before a crash but never moved: finish the move now, to the right folder.
+                leftovers = source.processed_leftovers(state.last_uid)
+                unreadable = _unreadable_uids(session, box.name, state.uidvalidity, leftovers)
+                for uid in leftovers:
+                    (source.mark_unreadable if uid in unreadable else source.mark_processed)(uid)
             keys = source.new_uids(state.last_uid)
         else:
             session.add(state)
@@ -174,6 +178,15 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             if stored.reply:
                 report.add("replies")
             (source.mark_unreadable if stored.outcome == "unreadable" else source.mark_processed)(key)
+
+
+def _unreadable_uids(session: Session, name: str, uidvalidity: int | None, uids: list[int]) -> set[int]:
+    if not uids:
+        return set()
+    rows = session.connection().execute(select(Message.uid).where(
+        Message.mailbox == name, Message.uidvalidity == uidvalidity, Message.uid.in_(uids),
+        Message.parse_error.is_not(None)))
+    return {uid for (uid,) in rows}
 
 
 @dataclass
