@@ -17,6 +17,7 @@ class Situation:
     became_complete: bool = False
     changed_fields: bool = False
     from_engineer: bool = False
+    forged_engineer: bool = False  # an engineer's address that failed authentication
     operator_domains: tuple[str, ...] = ()
     replies_today: int = 0
     daily_limit: int = 10
@@ -36,6 +37,8 @@ def decide(s: Situation) -> Decision:
         return Decision(None, "automatic mail")
     if s.from_engineer:
         return Decision(None, "engineer")
+    if s.forged_engineer:
+        return Decision(None, "engineer address without passing authentication")
     if s.operator_domains and domain_of(s.sender) not in {d.lower() for d in s.operator_domains}:
         return Decision(None, "sender outside the operator domains", "outside_operator_domains")
     if s.outcome == "new_ticket":

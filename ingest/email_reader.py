@@ -38,6 +38,7 @@ class Email:
     attachments: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first raw value
     attached_messages: list[str] = field(default_factory=list)  # text of message/rfc822 parts
+    auth_results: list[str] = field(default_factory=list)  # every Authentication-Results header
 
 
 def _addresses(value: str) -> list[str]:
@@ -184,6 +185,7 @@ def read_email(raw: bytes) -> Email:
         attachments=attachments,
         headers=headers,
         attached_messages=[text for text in attached_messages if text.strip()],
+        auth_results=[str(v) for k, v in message.raw_items() if k.lower() == "authentication-results"],
     )
 
 

@@ -25,7 +25,7 @@ from ingest.store import ticket_fields
 from ingest.ticket_views import stop_codes_of
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
-from replies.render import render_ack, render_request_info
+from replies.render import render_ack, render_request_info, render_resolved
 from replies.sending import make_sender
 
 log = logging.getLogger("gongdan.poll")
@@ -206,6 +206,8 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
             _add_flag(session, stored.message_db_id, decision.flag)
         if decision.kind:
             _queue_reply(session, config, stored, decision.kind)
+        if stored.resolved_now:
+            _queue_resolved_notice(session, config, stored)
         _advance(session, box.name, uid)
         session.commit()
     except IntegrityError:
@@ -259,7 +261,8 @@ def _decision(session: Session, config: Config, stored: Stored) -> Decision:
         complete=ticket.complete,
         became_complete=stored.became_complete,
         changed_fields=bool(stored.changed),
-        from_engineer=sender in {e.address.lower() for e in config.engineers},
+        from_engineer=stored.engineer is not None,
+        forged_engineer="forged_engineer" in stored.flags,
         operator_domains=tuple(config.desk.operator_domains),
         replies_today=outbox.replies_since(session, reply_address(reading.mail, config), utcnow() - timedelta(days=1)),
         daily_limit=config.desk.daily_reply_limit,
@@ -281,6 +284,26 @@ def ticket_context(session: Session, ticket) -> dict:
     return {"id": ticket.id, "subject": ticket.subject, "template": ticket.template,
             "fields": ticket_fields(ticket), "missing": list(ticket.missing), "invalid": dict(ticket.invalid),
             "stop_codes": stop_codes_of(session, ticket.id), "status": ticket.status, "engineer": ticket.engineer}
+
+
+def _queue_resolved_notice(session: Session, config: Config, stored: Stored) -> None:
+    """Tell the operator their ticket is resolved, on the thread of their latest email."""
+    ticket = stored.ticket
+    last = session.execute(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "in",
+        Message.from_address == ticket.operator_address).order_by(Message.id.desc()).limit(1)).scalar()
+    if last is None or not ticket.operator_address:
+        return
+    from_address = config.outgoing.from_address
+    message_id = make_message_id(domain_of(from_address) or "localhost")
+    body = render_resolved(ticket_context(session, ticket), config.desk.template_dir or None)
+    raw = compose_reply(body=body, from_address=from_address, to_address=ticket.operator_address,
+                        original_subject=ticket.subject, ticket_id=ticket.id, in_reply_to=last.message_id,
+                        references=list(last.references), message_id=message_id)
+    outbox.enqueue(session, kind="resolved_notice", raw=raw, message_id=message_id,
+                   recipient=ticket.operator_address, ticket_id=ticket.id, caused_by=stored.message_db_id,
+                   subject=reply_subject(ticket.subject, ticket.id), from_address=from_address)
+    log.info("ticket %s resolved by %s: notice queued to the operator", ticket.id, stored.reading.mail.from_address)
 
 
 def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) -> None:

@@ -56,9 +56,13 @@ def _two_line_on_wrote(lines: list[str], i: int) -> bool:
     return bool(_MARKER.match(line + " " + lines[i + 1].strip()))
 
 
+# Every marker line holds one of these; most lines hold none and are skipped quickly.
+_HINT = re.compile(r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|^\s*(?:On |在)", re.I)
+
+
 def _marker_at(lines: list[str], i: int) -> bool:
     line = lines[i]
-    if len(line) > 400:
+    if len(line) > 400 or not _HINT.search(line):
         return False
     return bool(_MARKER.match(line)) or _is_header_block(lines, i) or _two_line_on_wrote(lines, i)
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ingest import threads
+from ingest import engineers, threads
 from ingest.completeness import assess
 from ingest.config import Config
 from ingest.email_reader import NotAnEmail
@@ -34,7 +34,13 @@ class Stored:
     changed: dict = field(default_factory=dict)  # key -> (old, new) set by this email
     became_complete: bool = False
     flags: list[str] = field(default_factory=list)
+    engineer: object = None  # the Engineer whose mail this is, when it counts as one
+    engineer_changes: list = field(default_factory=list)  # engineers.Change applied
     _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def resolved_now(self) -> bool:
+        return any(c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes)
 
     @property
     def ticket(self) -> Ticket | None:
@@ -220,12 +226,38 @@ def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReadin
         ticket_id = ticket.id
         changed, became_complete = _follow_up(session, ticket, reading, config)
         outcome = "follow_up"
+    sender = engineers.classify(reading.mail, config)
+    flags += [sender.flag] if sender.flag else []
+    engineer_changes = []
+    if sender.engineer and not reading.auto_submitted:
+        engineer_changes = _apply_engineer(session, ticket or session.get(Ticket, ticket_id), reading)
     message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
                                                "ticket_id": ticket_id, "flags": flags})
     _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
     session.flush()
     return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
-                  changed=changed, became_complete=became_complete, flags=flags, _session=session)
+                  changed=changed, became_complete=became_complete, flags=flags,
+                  engineer=sender.engineer, engineer_changes=engineer_changes, _session=session)
+
+
+def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
+    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the history."""
+    by = reading.mail.from_address
+    current = {"status": ticket.status, "engineer": ticket.engineer,
+               **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS}}
+    changes = engineers.engineer_changes(current, reading.fields)
+    for change in changes:
+        if change.kind == "note":
+            old = getattr(ticket, change.field)
+            setattr(ticket, change.field, f"{old}\n\n{change.new}" if old else change.new)
+            _event(session, ticket.id, "note", by, field=change.field, text=change.new)
+        else:
+            setattr(ticket, change.field, change.new)
+            _event(session, ticket.id, change.kind, by, old=change.old, new=change.new)
+    if changes:
+        ticket.updated_at = utcnow()
+        session.add(ticket)
+    return changes
 
 
 def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
