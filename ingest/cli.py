@@ -21,6 +21,7 @@ from ingest import poll as poll_cycle
 from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
 from ingest.email_reader import NotAnEmail
+from ingest.limits import TooSlow
 from ingest.fields import catalog
 from ingest.models import STATUSES, Ticket
 from ingest.reading import read_ticket
@@ -49,7 +50,7 @@ def _parse_one(path: str, config: Config) -> dict:
         return {"file": path, "error": f"cannot read file: {exc.strerror or exc}"}
     try:
         reading = read_ticket(raw, config.desk)
-    except NotAnEmail as exc:
+    except (NotAnEmail, TooSlow) as exc:
         return {"file": path, "error": str(exc)}
     except Exception as exc:  # one bad file never stops the others
         return {"file": path, "error": f"cannot read email: {type(exc).__name__}: {exc}"}

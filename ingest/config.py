@@ -61,6 +61,10 @@ class DeskSettings:
     trusted_authserv_id: str = ""
     stopcode_dir: str = ""  # extra vendor tables (*.toml), beside the shipped ones
     template_dir: str = ""  # reply templates that override the shipped ones
+    max_message_bytes: int = 25 * 1024 * 1024  # larger mail: stored whole, only its start is read
+    max_text_chars: int = 200_000  # text read for fields; the raw bytes are still stored whole
+    max_parts: int = 200  # MIME parts looked at (attachments beyond are not listed)
+    seconds_per_message: float = 20.0  # reading one email longer than this: stored, flagged
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))

@@ -17,6 +17,9 @@ from ingest import charsets
 from ingest.html_text import html_to_text
 
 
+TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
+
+
 class NotAnEmail(ValueError):
     """The bytes are not an email at all (empty or binary)."""
 
@@ -140,7 +143,7 @@ def _first_date(value: str) -> datetime | None:
         return None
 
 
-def read_email(raw: bytes) -> Email:
+def read_email(raw: bytes, max_parts: int = 200) -> Email:
     """Read raw email bytes. Raises NotAnEmail for empty or binary input; never for odd mail."""
     head = raw[:65536]
     if not raw.strip():
@@ -150,7 +153,7 @@ def read_email(raw: bytes) -> Email:
     except Exception:
         # mail-parser gives up on some broken headers; the standard library still reads them.
         message = email.message_from_bytes(raw)
-    attachments = _attachment_names(message)
+    attachments = _attachment_names(message, max_parts)
     if message is None or (len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
@@ -198,9 +201,12 @@ def _file_name(part: Message) -> str:
     return charsets.decode_header(email.utils.unquote(value)) if value else ""
 
 
-def _attachment_names(message: Message) -> list[str]:
+def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
     names = []
-    for part in message.walk():
+    for n, part in enumerate(message.walk()):
+        if n >= max_parts:
+            names.append(TOO_MANY_PARTS)
+            break
         if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
             continue  # no file name to read, without parsing parameters
         try:

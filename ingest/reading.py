@@ -8,7 +8,8 @@ from ingest import quoting
 from ingest.autoreply import auto_reason
 from ingest.completeness import Completeness, assess
 from ingest.config import DeskSettings
-from ingest.email_reader import Email, read_email
+from ingest.email_reader import TOO_MANY_PARTS, Email, read_email
+from ingest.limits import time_limit
 from ingest.fields import catalog, extract_fields
 from ingest.stopcodes import stop_codes_in
 
@@ -21,6 +22,7 @@ class TicketReading:
     stop_codes: list[dict]
     auto_reason: str | None
     history_fields: list[str] = field(default_factory=list)  # keys read from quoted history
+    limits_hit: list[str] = field(default_factory=list)  # too_large, too_many_parts, text_truncated
 
     @property
     def auto_submitted(self) -> bool:
@@ -44,7 +46,7 @@ class TicketReading:
             "order_time": a.order_time.isoformat() if a.order_time else None,
             "missing": a.missing,
             "invalid": a.invalid,
-            "warnings": a.warnings,
+            "warnings": a.warnings + [f"limit: {name}" for name in self.limits_hit],
             "complete": a.complete,
             "stop_codes": self.stop_codes,
             "auto_submitted": self.auto_submitted,
@@ -54,10 +56,28 @@ class TicketReading:
 
 
 def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
-    """Read `raw` as a ticket. Raises email_reader.NotAnEmail for bytes that are no email."""
+    """Read `raw` as a ticket, within the desk's limits.
+
+    Raises email_reader.NotAnEmail for bytes that are no email, limits.TooSlow past the time limit.
+    """
     desk = desk or DeskSettings()
-    mail = read_email(raw)
-    return reading_of(mail, desk)
+    hit = []
+    if len(raw) > desk.max_message_bytes:
+        # Read the headers and the start; the whole message is still what gets stored.
+        raw = raw[:min(desk.max_message_bytes, 1024 * 1024)]
+        raw = raw[:raw.rfind(b"\n") + 1] or raw  # end on a whole line
+        hit.append("too_large")
+    with time_limit(desk.seconds_per_message):
+        mail = read_email(raw, desk.max_parts)
+        if TOO_MANY_PARTS in mail.attachments:
+            mail.attachments.remove(TOO_MANY_PARTS)
+            hit.append("too_many_parts")
+        if len(mail.body) > desk.max_text_chars:
+            mail.body = mail.body[:desk.max_text_chars]
+            hit.append("text_truncated")
+        reading = reading_of(mail, desk)
+    reading.limits_hit = hit
+    return reading
 
 
 def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:

@@ -14,6 +14,7 @@ from ingest import engineers, threads
 from ingest.completeness import assess
 from ingest.config import Config
 from ingest.email_reader import NotAnEmail
+from ingest.limits import TooSlow
 from ingest.fields import catalog
 from ingest.models import Message, StopCodeHit, Ticket, TicketEvent, utcnow
 from ingest.reading import TicketReading, read_ticket
@@ -178,7 +179,7 @@ def read_or_error(raw: bytes, config: Config) -> TicketReading | str:
     """The ticket reading of `raw`, or why it cannot be read."""
     try:
         return read_ticket(raw, config.desk)
-    except NotAnEmail as exc:
+    except (NotAnEmail, TooSlow) as exc:
         return str(exc)
     except Exception as exc:  # a bug of ours on odd mail must not lose the mail
         return f"{type(exc).__name__}: {exc}"
@@ -217,7 +218,7 @@ def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = 
 def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReading, source: dict,
                    config: Config) -> Stored:
     ticket, flags = thread_of(session, reading, config)
-    flags += ["auto_submitted"] if reading.auto_submitted else []
+    flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
     changed, became_complete = {}, False
     if ticket is None:
         ticket_id = _new_ticket(session, reading, config)

@@ -73,3 +73,10 @@ def test_unknown_charset_label_falls_back():
 def test_seven_bit_chinese_and_japanese_encodings():
     assert charsets.decode(b"~{<:Ky2;S{#,NpJ)l6HK!#~}", "hz-gb-2312") == "己所不欲，勿施於人。"
     assert charsets.decode("テスト".encode("iso-2022-jp"), "iso-2022-jp") == "テスト"
+
+
+def test_a_few_bad_bytes_do_not_discard_the_declared_charset():
+    data = TEXT.encode("utf-8")[:-1]  # the last character cut in half
+    assert charsets.decode(data, "utf-8").startswith(TEXT[:-1])
+    gbk = TEXT.encode("gbk") + b"\xff"  # one stray byte after good GBK text
+    assert charsets.decode(gbk, "gbk").startswith(TEXT)
