@@ -12,9 +12,13 @@ _MARKER = re.compile(
       | 在.{1,200}写道[:：]
       | 於.{1,200}寫道[:：]
       | On\ .{1,300}\ wrote:
+      | (?:发自|来自)我的.{1,30}          # a phone client's signature ends the new text
+      | Sent\ from\ my\ .{1,40}
+      | Get\ Outlook\ for\ .{1,20}
     )\s*$""",
     re.X | re.I,
 )
+_SIGNATURE = re.compile(r"^\s*(?:(?:发自|来自)我的|Sent from my |Get Outlook for )", re.I)
 # Header lines of a forwarded or Outlook-quoted message.
 _HEADER_LINE = re.compile(
     r"^\s*\**(?:发件人|寄件者|From|发送时间|发送日期|寄件日期|时间|日期|Sent|Date|收件人|收件者|To|抄送|副本|Cc|主题|主旨|Subject)\**\s*[:：]",
@@ -57,7 +61,8 @@ def _two_line_on_wrote(lines: list[str], i: int) -> bool:
 
 
 # Every marker line holds one of these; most lines hold none and are skipped quickly.
-_HINT = re.compile(r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|^\s*(?:On |在)", re.I)
+_HINT = re.compile(r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|我的|Sent from|"
+                   r"Get Outlook|^\s*(?:On |在)", re.I)
 
 
 def _marker_at(lines: list[str], i: int) -> bool:
@@ -104,7 +109,8 @@ def split_body(body: str) -> SplitBody:
     quoted_above = [line for line in lines[:cut] if _QUOTE_PREFIX.match(line)]
     below = _segments(lines[cut:])
     # The forwarded message: the first message below the marker, without the marker line.
-    forwarded = below[0][1:] if below else []
+    messages = [seg for seg in below if not _SIGNATURE.match(seg[0])]
+    forwarded = messages[0][1:] if messages else []
     history = _segments(quoted_above) + below
     return SplitBody(
         new_text="\n".join(new_lines).strip("\n"),

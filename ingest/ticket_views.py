@@ -123,8 +123,10 @@ def render_show(console: Console, d: dict) -> None:
     for e in d["events"]:
         detail = e["detail"]
         if "field" in detail:
-            new = detail.get("new") or ""
+            new = detail.get("new") or detail.get("text") or ""
             text = f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
+        elif e["kind"] == "status_changed":
+            text = f"{STATUS_LABELS.get(detail.get('old'), detail.get('old'))} → {STATUS_LABELS.get(detail['new'], detail['new'])}"
         else:
             text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
         history.add_row(e["at"] or "", e["kind"], e["by"], text)

@@ -327,7 +327,18 @@ def test_demo_runs_on_the_sample_maildir(tmp_path):
                              "--dir", str(tmp_path / "run")], capture_output=True, cwd=tmp_path)
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
-    assert "4 new ticket" in out and "3 replies written" in out
-    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 3
-    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 4
-    assert len(list((root / "demo" / "inbox" / "new").iterdir())) == 4  # the sample is never changed
+    assert "11 new ticket" in out and "13 replies written" in out
+    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 13
+    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 16
+    assert len(list((root / "demo" / "inbox" / "new").iterdir())) == 16  # the sample is never changed
+
+
+def test_logs_hold_no_password_phone_or_body(desk):
+    desk.deliver(make_mail(COMPLETE + "用户电话 13900001111，问题描述补充：屏幕闪烁\n", message_id="<p1@xingxing.example.cn>"))
+    desk.deliver(b"\x00\x01 garbage that is no email")
+    proc = desk.poll_process()
+    out, err = proc.communicate(timeout=60)
+    logged = (out + err).decode()
+    assert proc.returncode == 0 and "new ticket" in logged
+    for secret in (desk.user[1], "13512348382", "13900001111", "扫码后无法启动", "屏幕闪烁"):
+        assert secret not in logged

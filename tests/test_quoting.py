@@ -53,3 +53,15 @@ def test_history_is_cut_into_its_messages():
     assert len(split.history) == 3
     assert split.history[0].endswith("运营商初步排查结果：用户操作")
     assert split.history[2] == "上次的停止原因：11"
+
+
+@pytest.mark.parametrize("signature", ["发自我的华为手机", "发自我的iPhone", "Sent from my iPhone", "来自我的QQ邮箱"])
+def test_a_phone_clients_signature_ends_the_new_text(signature):
+    split = split_body(f"运营商初步排查结果：已重启\n\n{signature}")
+    assert split.new_text == "运营商初步排查结果：已重启"
+
+
+def test_forwarded_part_found_below_a_signature():
+    split = split_body("请处理\n发自我的iPhone\n---------- Forwarded message ---------\nFrom: A <a@x.cn>\n"
+                       "Date: 2024\n\n停止原因：34")
+    assert split.new_text == "请处理" and "停止原因：34" in split.forwarded
