@@ -379,6 +379,70 @@ def digest(ctx: click.Context, since_text: str | None, dry_run: bool, out: str |
             click.echo(f"sent to {', '.join(summary['recipients'])}")
 
 
+@cli.command("export")
+@click.option("--since", help="Only tickets updated on or after this date (2024-03-01).")
+@click.option("--ticket", "ticket_id", type=int, help="Only this ticket.")
+@click.option("--raw", "raw_dir", type=click.Path(file_okay=False), help="Also write every stored message's "
+              "raw bytes as DIR/<ticket>/<n>.eml (and DIR/unreadable/), for `gongdan import`.")
+@click.pass_context
+def export_command(ctx: click.Context, since: str | None, ticket_id: int | None, raw_dir: str | None) -> None:
+    """Write every ticket with its messages, history and outbox as JSON Lines, oldest first,
+    then the stored messages that belong to no ticket.
+
+    Example: gongdan export --raw backup/ > backup/tickets.jsonl
+    """
+    from ingest.export import export
+
+    config = _config(ctx)
+    with _database(config) as engine, engine.connect() as conn:
+        for item in export(conn, _since(since), ticket_id, Path(raw_dir) if raw_dir else None):
+            click.echo(json.dumps(item, ensure_ascii=False))
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@click.option("--interval", default=60.0, show_default=True,
+              help="Seconds between polls (cron: 60); no successful cycle for three intervals is degraded.")
+@click.pass_context
+def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
+    """Health: each mailbox's last cycle and error, the outbox, the database revision.
+
+    Exit 0 healthy, 1 degraded, 2 when the config or the database cannot be read.
+
+    Example: gongdan status --json || echo "gongdan needs attention"
+    """
+    from ingest.health import BROKEN, status
+
+    try:
+        config = load_config(ctx.obj["config_path"])
+        engine = db.open_database(config.database_url)
+    except (ConfigError, db.DatabaseError) as exc:
+        click.echo(json.dumps({"healthy": False, "exit_code": BROKEN, "problems": [str(exc)]}) if as_json
+                   else f"BROKEN: {exc}", err=not as_json)
+        ctx.exit(BROKEN)
+    try:
+        with engine.connect() as conn:
+            report = status(conn, config, db.current_revision(engine), datetime.now(timezone.utc), interval)
+    except Exception as exc:  # the database went away between opening and reading
+        click.echo(f"BROKEN: cannot read the database: {db.short_error(exc)}", err=True)
+        ctx.exit(BROKEN)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        click.echo("healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"]))
+        for box in report["mailboxes"]:
+            click.echo(f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
+                       f"UIDVALIDITY {box['uidvalidity']}, last UID {box['last_uid']}"
+                       + (f", last error {box['last_error_at']}: {box['last_error']}" if box["last_error"] else ""))
+        o = report["outbox"]
+        click.echo(f"outbox: {o['queued']} queued, {o['failed']} failed (oldest failure {o['oldest_failure'] or '-'}), "
+                   f"{o['sent']} sent")
+        click.echo(f"database revision: {report['database']['revision']}")
+    ctx.exit(report["exit_code"])
+
+
 @cli.command()
 @click.option("--inbox", default="demo/inbox", show_default=True, type=click.Path(exists=True, file_okay=False),
               help="The sample Maildir to read (it is copied, never changed).")

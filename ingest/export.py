@@ -1,0 +1,97 @@
+"""`gongdan export`: every ticket with its thread, history and outbox as JSON Lines (SPEC §11)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ingest.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
+from ingest.store import ticket_fields
+
+PAGE = 500  # tickets per round of queries: memory stays flat however big the database is
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _grouped(conn: Connection, query, key: str) -> dict[int, list]:
+    groups: dict[int, list] = defaultdict(list)
+    for row in conn.execute(query):
+        groups[getattr(row, key)].append(row)
+    return groups
+
+
+def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dict]:
+    ids = [t.id for t in tickets]
+    message_cols = [Message.id, Message.ticket_id, Message.message_id, Message.from_address, Message.to_addresses,
+                    Message.subject, Message.date, Message.direction, Message.auto_submitted, Message.flags]
+    messages = _grouped(conn, select(*message_cols).where(Message.ticket_id.in_(ids)).order_by(Message.id), "ticket_id")
+    events = _grouped(conn, select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).order_by(TicketEvent.id),
+                      "ticket_id")
+    outbox = _grouped(conn, select(Outbox.ticket_id, Outbox.message_id, Outbox.kind, Outbox.to_addresses,
+                                   Outbox.state, Outbox.attempts).where(Outbox.ticket_id.in_(ids))
+                      .order_by(Outbox.id), "ticket_id")
+    codes = _grouped(conn, select(StopCodeHit).where(StopCodeHit.ticket_id.in_(ids)).order_by(StopCodeHit.id),
+                     "ticket_id")
+    for ticket in tickets:
+        if raw_dir is not None:
+            _write_raw(conn, [m.id for m in messages[ticket.id]], raw_dir / str(ticket.id))
+        yield {
+            "type": "ticket", "id": ticket.id, "template": ticket.template, "status": ticket.status,
+            "engineer": ticket.engineer, "operator_address": ticket.operator_address,
+            "fields": ticket_fields(ticket), "missing": ticket.missing, "complete": ticket.complete,
+            "stop_codes": [{"vendor": c.vendor, "code": c.code, "meaning": c.meaning, "known": c.known}
+                           for c in codes[ticket.id]],
+            "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+            "messages": [{"message_id": m.message_id, "from": m.from_address, "to": m.to_addresses,
+                          "subject": m.subject, "date": _iso(m.date), "direction": m.direction,
+                          "auto_submitted": m.auto_submitted, "flags": m.flags} for m in messages[ticket.id]],
+            "events": [{"at": _iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events[ticket.id]],
+            # A reply being handed over right now is still queued to the outside world.
+            "outbox": [{"message_id": o.message_id, "kind": o.kind, "to": o.to_addresses,
+                        "state": "queued" if o.state == "sending" else o.state, "attempts": o.attempts}
+                       for o in outbox[ticket.id]],
+        }
+
+
+def _write_raw(conn: Connection, message_ids: list[int], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, message_db_id in enumerate(message_ids, start=1):
+        raw = conn.execute(select(Message.raw).where(Message.id == message_db_id)).scalar_one()
+        (folder / f"{n}.eml").write_bytes(raw)
+
+
+def export(conn: Connection, since: datetime | None = None, ticket_id: int | None = None,
+           raw_dir: Path | None = None) -> Iterator[dict]:
+    """Tickets oldest first, then one `unreadable` object per stored message that has no ticket."""
+    last = 0
+    while True:
+        query = select(Ticket).where(Ticket.id > last).order_by(Ticket.id).limit(PAGE)
+        if since:
+            query = query.where(Ticket.updated_at >= since)
+        if ticket_id is not None:
+            query = query.where(Ticket.id == ticket_id)
+        tickets = list(conn.execute(query))  # rows, not ORM objects: nothing accumulates
+        if not tickets:
+            break
+        yield from _page(conn, tickets, raw_dir)
+        last = tickets[-1].id
+    if ticket_id is not None:
+        return
+    query = select(Message.id, Message.mailbox, Message.uid, Message.message_id, Message.size,
+                   Message.parse_error).where(Message.ticket_id.is_(None), Message.direction == "in").order_by(Message.id)
+    if since:
+        query = query.where(Message.received_at >= since)
+    for n, row in enumerate(conn.execute(query).all(), start=1):
+        if raw_dir is not None:
+            (raw_dir / "unreadable").mkdir(parents=True, exist_ok=True)
+            raw = conn.execute(select(Message.raw).where(Message.id == row.id)).scalar_one()
+            (raw_dir / "unreadable" / f"{n}.eml").write_bytes(raw)
+        yield {"type": "unreadable", "mailbox": row.mailbox, "uid": row.uid, "message_id": row.message_id,
+               "size": row.size, "error": row.parse_error}
