@@ -274,10 +274,25 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
         ticket_views.render_show(Console(), detail)
 
 
-def _setup_logging(level: str = "INFO") -> None:
+class _JsonLines(logging.Formatter):
+    """One JSON object per line for log collectors; the per-message line adds its fields as keys."""
+
+    KEYS = ("mailbox", "uid", "message_id", "ticket", "outcome", "action")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line.update((key, getattr(record, key)) for key in self.KEYS if hasattr(record, key))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _setup_logging(level: str = "INFO", log_format: str = "text") -> None:
     # Progress goes to stdout, so that on failure stderr holds just the one line that matters.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_JsonLines() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("gongdan")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -305,17 +320,23 @@ def _cycle_line(report) -> str:
 @click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop.")
 @click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line on stdout, for log collectors.")
 @click.pass_context
-def poll(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
+def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_format: str) -> None:
     """Take new mail from every mailbox, store it, queue replies and send the outbox.
 
     One cycle, then exit 0; a failure prints one line on stderr and exits 1. A second poll
     on a mailbox that is being polled says so and exits 0, so cron can run it every minute.
+    With --loop, IMAP mailboxes are watched with IDLE, so new mail is taken within seconds;
+    Maildirs, and servers without IDLE, are looked at every --interval seconds.
 
-    Example: gongdan --config /etc/gongdan.toml poll
+    Example: gongdan --config /etc/gongdan.toml poll --loop --log-format json
     """
+    from ingest.watch import Watcher
+
     config = _config(ctx)
-    _setup_logging(log_level)
+    _setup_logging(log_level, log_format)
     stopping = []
 
     def stop(*_args) -> None:
@@ -324,15 +345,22 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
     if loop:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-    with _database(config) as engine:
-        while True:
-            report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
-            click.echo(_cycle_line(report))
-            if not loop or stopping:
-                break
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.5, interval))
+    watcher = Watcher(config.mailboxes).start() if loop else None
+    try:
+        with _database(config) as engine:
+            while True:
+                report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+                line = _cycle_line(report)
+                if log_format == "json":
+                    line = _JsonLines().format(logging.makeLogRecord(
+                        {"name": "gongdan.cycle", "levelname": "INFO", "levelno": logging.INFO, "msg": line}))
+                click.echo(line)
+                if not loop or stopping:
+                    break
+                watcher.wait(interval, stop=lambda: bool(stopping))
+    finally:
+        if watcher is not None:
+            watcher.close()
     if report.errors and not loop:
         raise click.ClickException(report.errors[0])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import imaplib
 import socket
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from imapclient import IMAPClient
@@ -163,6 +164,36 @@ class ImapSource:
             client.noop()
             found = client.search(["UID", f"1:{up_to_uid}"])
         return sorted(uid for uid in found if uid <= up_to_uid)
+
+    def supports_idle(self) -> bool:
+        return self._connected().has_capability("IDLE")
+
+    def idle_wait(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Wait in IDLE up to timeout seconds, or until stop(); True if new mail may have arrived.
+
+        IDLE is left before returning, so the caller renews it by calling again (servers end an
+        IDLE after 30 minutes at the least, RFC 2177). Only EXISTS counts as news: Dovecot also
+        sends RECENT and EXPUNGE when another session moves mail away, which brings nothing new.
+        """
+        client = self._connected()
+        deadline = time.monotonic() + timeout
+        news = False
+        with self._guard("idle"):
+            client.idle()
+            while not news and not stop():
+                step = min(1.0, deadline - time.monotonic())  # short steps, so stop() is heard
+                if step <= 0:
+                    break
+                began = time.monotonic()
+                responses = client.idle_check(timeout=step)
+                if any(r[0] == b"BYE" for r in responses):
+                    raise SourceDisconnected(f"{self.where} closed the connection during idle")
+                news = any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+                if not responses and time.monotonic() - began < step / 2:
+                    # Readable but nothing read: imapclient swallows EOF here. DONE finds out.
+                    break
+            _text, responses = client.idle_done()
+        return news or any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
 
     def close(self) -> None:
         client, self._client = self._client, None

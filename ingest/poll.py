@@ -230,9 +230,11 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
         session.commit()
         decision = Decision(None, "reply could not be prepared")
     reading = stored.reading
+    fields = {"mailbox": box.name, "uid": key, "message_id": reading.mail.message_id if reading else None,
+              "ticket": stored.ticket_id, "outcome": stored.outcome,
+              "action": decision.kind or f"none ({decision.reason})"}
     log.info("mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s", box.name, key,
-             reading.mail.message_id if reading else "-", stored.ticket_id or "-", stored.outcome,
-             decision.kind or f"none ({decision.reason})")
+             fields["message_id"] or "-", stored.ticket_id or "-", stored.outcome, fields["action"], extra=fields)
     return Handled(stored.outcome, decision.kind)
 
 

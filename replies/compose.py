@@ -109,7 +109,7 @@ def _capped_reply_subject(original: str, ticket_id: int) -> str:
     return f"Re: {base[:room].rstrip()}… {tag}"
 
 
-def _message(*, body: str, sender: Address, recipients: list[Address], subject: str,
+def build_message(*, body: str, sender: Address, recipients: list[Address], subject: str,
              message_id: str, auto_submitted: str, date: datetime | None,
              threading: dict[str, str] | None = None) -> EmailMessage:
     own_id = clean_message_id(message_id)
@@ -141,7 +141,7 @@ def compose_reply(*, body: str, from_address: str, to_address: str, original_sub
         threading["In-Reply-To"] = parent
     if chain := thread_references(references, in_reply_to):
         threading["References"] = "\n ".join(chain)  # one id a line: folded, never encoded
-    msg = _message(
+    msg = build_message(
         body=body,
         sender=make_address(from_address, from_name),
         recipients=[make_address(to_address)],
@@ -161,7 +161,7 @@ def compose_notice(*, body: str, from_address: str, to_addresses: list[str], sub
     recipients = [make_address(a) for a in to_addresses or []]
     if not recipients:
         raise ValueError("a notice needs at least one recipient")
-    msg = _message(
+    msg = build_message(
         body=body,
         sender=make_address(from_address, from_name),
         recipients=recipients,

@@ -21,7 +21,7 @@ from ingest.lock import exclusive
 from ingest.models import Digest, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
 from ingest.threads import domain_of
 from ingest.ticket_views import STATUS_LABELS
-from replies.compose import _message, make_address, make_message_id
+from replies.compose import build_message, make_address, make_message_id
 from replies.render import PACKAGE_TEMPLATES
 
 DEFAULT_PERIOD = timedelta(hours=24)
@@ -238,7 +238,7 @@ def compose_digest(subject: str, text: str, html: str, from_address: str, to_add
     recipients = [make_address(a) for a in to_addresses or []]
     if not recipients:
         raise ValueError("the digest needs at least one recipient")
-    msg = _message(body=text, sender=make_address(from_address, "售后工单"), recipients=recipients,
+    msg = build_message(body=text, sender=make_address(from_address, "售后工单"), recipients=recipients,
                    subject=subject, message_id=message_id, auto_submitted="auto-generated", date=date)
     msg.add_alternative(html.encode("utf-8", "replace").decode("utf-8"), subtype="html", charset="utf-8",
                         cte="base64")
