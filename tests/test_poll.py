@@ -287,8 +287,11 @@ def test_killed_mid_batch_and_rerun_loses_and_doubles_nothing(desk):
     ids = [r["In-Reply-To"] for r in desk.replies()]
     assert len(ids) == len(set(ids)), outputs  # never two replies to one email
     interrupted = [o for t in tickets for o in desk.show(t["id"])["outbox"] if o["state"] != "sent"]
-    # Only a kill during the hand-over itself may leave a reply unsent (never doubled).
-    assert len(ids) + len(interrupted) == count and len(interrupted) <= 3, (outputs, interrupted)
+    # A kill during the hand-over itself leaves that reply marked failed, never resent: the
+    # server may or may not have it. Every operator got their reply, or has it marked so.
+    answered = {r["To"] for r in desk.replies()} | {o["to"][0] for o in interrupted}
+    assert answered == {f"ops{n}@xingxing.example.cn" for n in range(count)}, (outputs, interrupted)
+    assert len(interrupted) <= 3
 
 
 def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):
