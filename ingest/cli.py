@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import time
 from contextlib import contextmanager
 import sys
 from pathlib import Path
@@ -345,7 +344,7 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
     if loop:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-    watcher = Watcher(config.mailboxes).start() if loop else None
+    watcher = Watcher(config.mailboxes) if loop else None  # it starts listening at its first wait
     try:
         with _database(config) as engine:
             while True:

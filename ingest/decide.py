@@ -35,6 +35,8 @@ def decide(s: Situation) -> Decision:
         return Decision(None, s.outcome)
     if s.auto_submitted:
         return Decision(None, "automatic mail")
+    if "@" not in s.sender:
+        return Decision(None, "no sender address to answer")
     if s.from_engineer:
         return Decision(None, "engineer")
     if s.forged_engineer:

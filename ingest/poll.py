@@ -230,7 +230,7 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
         session.commit()
         decision = Decision(None, "reply could not be prepared")
     reading = stored.reading
-    fields = {"mailbox": box.name, "uid": key, "message_id": reading.mail.message_id if reading else None,
+    fields = {"mailbox": box.name, "uid": key, "message_id": (reading.mail.message_id if reading else None) or None,
               "ticket": stored.ticket_id, "outcome": stored.outcome,
               "action": decision.kind or f"none ({decision.reason})"}
     log.info("mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s", box.name, key,

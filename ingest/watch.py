@@ -31,8 +31,12 @@ class Watcher:
         self._news = threading.Event()
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started = False
 
     def start(self) -> Watcher:
+        if self._started:
+            return self
+        self._started = True
         for box in self.mailboxes:
             thread = threading.Thread(target=self._watch, args=(box,), name=f"idle-{box.name}", daemon=True)
             thread.start()
@@ -40,7 +44,12 @@ class Watcher:
         return self
 
     def wait(self, interval: float, stop: Callable[[], bool] = lambda: False) -> bool:
-        """Return when new mail is announced (True), the interval has passed, or stop() is true."""
+        """Return when new mail is announced (True), the interval has passed, or stop() is true.
+
+        The first wait starts the listeners, so that they connect after the first cycle and never
+        race its connection (both would create a missing processed folder, and one would fail).
+        """
+        self.start()
         deadline = time.monotonic() + interval
         while not stop():
             left = deadline - time.monotonic()
