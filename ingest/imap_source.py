@@ -141,18 +141,23 @@ class ImapSource:
                 if raw is not None:
                     yield uid, bytes(raw)
 
-    def mark_processed(self, uid: int) -> None:
+    def mark_processed(self, uids: int | list[int]) -> None:
+        """Move to the processed folder, or flag \\Seen; one command for a whole batch."""
+        uids = [uids] if isinstance(uids, int) else list(uids)
+        if not uids:
+            return
         if self.settings.processed_folder:
-            self._move(uid, self.settings.processed_folder)
+            self._move(uids, self.settings.processed_folder)
         else:
             with self._guard("store"):
-                self._connected().add_flags([uid], [SEEN], silent=True)
+                self._connected().add_flags(uids, [SEEN], silent=True)
 
-    def mark_unreadable(self, uid: int) -> None:
-        if self.settings.error_folder:
-            self._move(uid, self.settings.error_folder)
+    def mark_unreadable(self, uids: int | list[int]) -> None:
+        uids = [uids] if isinstance(uids, int) else list(uids)
+        if uids and self.settings.error_folder:
+            self._move(uids, self.settings.error_folder)
         else:
-            self.mark_processed(uid)
+            self.mark_processed(uids)
 
     def processed_leftovers(self, up_to_uid: int) -> list[int]:
         """UIDs <= up_to_uid still in the folder: stored, but the move after it did not happen."""
@@ -207,16 +212,16 @@ class ImapSource:
             except Exception:
                 pass  # already gone; nothing left to release
 
-    def _move(self, uid: int, folder: str) -> None:
+    def _move(self, uids: list[int], folder: str) -> None:
         client = self._connected()
         with self._guard("move"):
             if client.has_capability("MOVE"):
-                client.move([uid], folder)
+                client.move(uids, folder)
                 return
-            client.copy([uid], folder)
-            client.add_flags([uid], [DELETED], silent=True)
+            client.copy(uids, folder)
+            client.add_flags(uids, [DELETED], silent=True)
             if client.has_capability("UIDPLUS"):
-                client.uid_expunge([uid])
+                client.uid_expunge(uids)
             else:
                 # Plain EXPUNGE also removes mail others flagged \Deleted, which they asked for anyway.
                 client.expunge()

@@ -31,12 +31,13 @@ class MaildirSource:
             except FileNotFoundError:
                 continue  # taken by another reader meanwhile
 
-    def mark_processed(self, key: str) -> None:
-        target = self.path / "cur" / (key if ":2," in key else f"{key}:2,S")
-        try:
-            os.replace(self.path / "new" / key, target)
-        except FileNotFoundError:
-            pass
+    def mark_processed(self, keys: str | list[str]) -> None:
+        for key in [keys] if isinstance(keys, str) else keys:
+            target = self.path / "cur" / (key if ":2," in key else f"{key}:2,S")
+            try:
+                os.replace(self.path / "new" / key, target)
+            except FileNotFoundError:
+                pass
 
     mark_unreadable = mark_processed
 

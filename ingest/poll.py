@@ -31,6 +31,7 @@ from replies.sending import make_sender
 log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
+MARK_BATCH = 50  # stored emails flagged or moved with one IMAP command
 OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
 
@@ -170,6 +171,17 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             session.add(state)
             session.commit()
             keys = source.new_keys()
+        done: list = []
+        unreadable: list = []
+
+        def mark() -> None:
+            # After the commits: one IMAP command per batch. A crash before it only leaves
+            # stored mail unflagged; selection is by UID, and unmoved leftovers move next cycle.
+            source.mark_processed(done)
+            source.mark_unreadable(unreadable)
+            done.clear()
+            unreadable.clear()
+
         for key, raw in source.fetch(keys):
             if stop():
                 break
@@ -177,7 +189,10 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             report.add(stored.outcome)
             if stored.reply:
                 report.add("replies")
-            (source.mark_unreadable if stored.outcome == "unreadable" else source.mark_processed)(key)
+            (unreadable if stored.outcome == "unreadable" else done).append(key)
+            if len(done) + len(unreadable) >= MARK_BATCH:
+                mark()
+        mark()
 
 
 def _unreadable_uids(session: Session, name: str, uidvalidity: int | None, uids: list[int]) -> set[int]:

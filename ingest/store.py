@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, insert, or_
@@ -43,7 +43,7 @@ class Stored:
     def resolved_now(self) -> bool:
         return any(c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes)
 
-    @property
+    @cached_property
     def ticket(self) -> Ticket | None:
         """The ticket, loaded on first use (an import never needs it)."""
         if self.ticket_id is None or self._session is None:

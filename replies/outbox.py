@@ -90,11 +90,17 @@ def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None
     now = now or utcnow()
     with db.session(engine) as session:
         recover_interrupted(session)
-        due = session.connection().execute(select(Outbox.id).where(
-            Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
-            Outbox.next_attempt_at <= now).order_by(Outbox.id).limit(limit)).scalars().all()
-        for outbox_id in due:
-            _deliver_one(session, outbox_id, deliver, report)
+        last = 0
+        while True:  # in pages, so a long queue never sits in memory at once
+            due = session.connection().execute(select(Outbox.id).where(
+                Outbox.id > last, Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
+                Outbox.next_attempt_at <= now).order_by(Outbox.id).limit(limit)).scalars().all()
+            session.commit()
+            if not due:
+                break
+            for outbox_id in due:
+                _deliver_one(session, outbox_id, deliver, report)
+            last = due[-1]
     return report
 
 
