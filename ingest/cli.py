@@ -308,7 +308,9 @@ def _cycle_line(report) -> str:
         else:
             counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items())) or "no new mail"
             parts.append(f"mailbox {box.name}: {counts}")
-    if report.outbox_locked:
+    if report.outbox_error:
+        parts.append(f"outbox: ERROR {report.outbox_error}")
+    elif report.outbox_locked:
         parts.append("outbox: another run is sending")
     elif report.outbox is not None:
         parts.append(f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed")
@@ -348,7 +350,14 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
     try:
         with _database(config) as engine:
             while True:
-                report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+                try:
+                    report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+                except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
+                    if not loop:
+                        raise click.ClickException(f"poll failed: {type(exc).__name__}: {db.short_error(exc)}")
+                    logging.getLogger("gongdan.poll").exception("cycle failed; trying again after the interval")
+                    watcher.wait(interval, stop=lambda: bool(stopping))
+                    continue
                 line = _cycle_line(report)
                 if log_format == "json":
                     line = _JsonLines().format(logging.makeLogRecord(

@@ -51,10 +51,12 @@ class CycleReport:
     mailboxes: list[MailboxReport] = field(default_factory=list)
     outbox: outbox.DrainReport | None = None
     outbox_locked: bool = False
+    outbox_error: str | None = None
 
     @property
     def errors(self) -> list[str]:
-        return [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
+        errors = [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
+        return errors + ([f"outbox: {self.outbox_error}"] if self.outbox_error else [])
 
 
 def open_source(box: MailboxSettings):
@@ -71,20 +73,32 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
     """One cycle over every mailbox, then the outbox. Each part is skipped if another run holds it."""
     report = CycleReport()
     for box in config.mailboxes:
-        with exclusive(engine, f"mailbox:{box.name}") as got:
-            if not got:
-                log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
-                report.mailboxes.append(MailboxReport(box.name, locked=True))
-                continue
-            report.mailboxes.append(poll_mailbox(config, engine, box, stop))
+        try:
+            with exclusive(engine, f"mailbox:{box.name}") as got:
+                if not got:
+                    log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
+                    report.mailboxes.append(MailboxReport(box.name, locked=True))
+                    continue
+                report.mailboxes.append(poll_mailbox(config, engine, box, stop))
+        except SQLAlchemyError as exc:
+            # The database went away around the lock itself: this cycle ends for the mailbox,
+            # its mail stays unprocessed and the next cycle takes it.
+            error = f"database error: {db.short_error(exc)}"
+            log.error("mailbox %s: %s", box.name, error)
+            report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
+            report.mailboxes.append(MailboxReport(box.name, error=error))
         if stop():
             break
-    # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
-    with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
-        if got:
-            report.outbox = send_outbox(config, engine)
-        else:
-            report.outbox_locked = True
+    try:
+        # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
+        with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
+            if got:
+                report.outbox = send_outbox(config, engine)
+            else:
+                report.outbox_locked = True
+    except SQLAlchemyError as exc:
+        report.outbox_error = f"database error: {db.short_error(exc)}"
+        log.error("outbox: %s", report.outbox_error)
     return report
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.config import OutgoingSettings, read_secret
-from replies.outbox import DeliveryError
+from replies.outbox import INTERRUPTED, DeliveryError
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -41,6 +41,7 @@ class SmtpSender:
         return smtp
 
     def __call__(self, raw: bytes, recipients: list[str], before_data: Callable[[], None]) -> None:
+        handed_over = False
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
@@ -53,6 +54,7 @@ class SmtpSender:
                 if code not in (250, 251):
                     raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
             before_data()  # from here on a crash may leave the server holding the message
+            handed_over = True
             code, reply = smtp.data(raw)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
@@ -65,6 +67,10 @@ class SmtpSender:
             raise DeliveryError(f"SMTP {code} {_text(reply)}", transient=code < 500) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._close()
+            if handed_over:
+                # The message went out but no answer came back: the server may hold it. Retrying
+                # could give the operator a second copy, so it is left for a person to check.
+                raise DeliveryError(f"{INTERRUPTED} ({exc.__class__.__name__}: {exc})", transient=False) from exc
             raise DeliveryError(f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
                                 f"{exc.__class__.__name__}: {exc}") from exc
 
