@@ -50,6 +50,13 @@ def _addresses(value: str) -> list[str]:
     return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
 
 
+def _parsed_addresses(parsed, name: str, headers: dict[str, str]) -> list[str]:
+    """mail-parser has split the address headers already; reuse that where it could."""
+    if parsed is None:
+        return _addresses(headers.get(name, ""))
+    return [addr.strip().lower() for _, addr in getattr(parsed, name) or [] if addr and addr.strip()]
+
+
 def _message_ids(value: str) -> list[str]:
     ids = []
     for token in value.replace(",", " ").split():
@@ -148,8 +155,10 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     head = raw[:65536]
     if not raw.strip():
         raise NotAnEmail("not an email: the file is empty")
+    parsed = None
     try:
-        message = mailparser.parse_from_bytes(raw).message
+        parsed = mailparser.parse_from_bytes(raw)
+        message = parsed.message
     except Exception:
         # mail-parser gives up on some broken headers; the standard library still reads them.
         message = email.message_from_bytes(raw)
@@ -158,11 +167,15 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         raise NotAnEmail("not an email: no mail headers and binary content")
 
     headers: dict[str, str] = {}
+    auth_results: list[str] = []
     for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
         value = str(value)
         if not value.isascii():  # raw 8-bit bytes: make them text once, here
             value = charsets.decode(value.encode("ascii", "surrogateescape"), None)
-        headers.setdefault(name.lower(), value)
+        name = name.lower()
+        headers.setdefault(name, value)
+        if name == "authentication-results":
+            auth_results.append(value)
 
     attached: list[Message] = []
     body = _text_of(*_body_parts(message, attached))
@@ -179,8 +192,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         from_address=from_address.strip().lower(),
         from_name=from_name.strip(),
         reply_to=_addresses(headers.get("reply-to", "")),
-        to=_addresses(headers.get("to", "")),
-        cc=_addresses(headers.get("cc", "")),
+        to=_parsed_addresses(parsed, "to", headers),
+        cc=_parsed_addresses(parsed, "cc", headers),
         subject=charsets.decode_header(headers.get("subject", "")),
         date=_first_date(headers.get("date", "")),
         content_type=message.get_content_type(),
@@ -188,7 +201,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         attachments=attachments,
         headers=headers,
         attached_messages=[text for text in attached_messages if text.strip()],
-        auth_results=[str(v) for k, v in message.raw_items() if k.lower() == "authentication-results"],
+        auth_results=auth_results,
     )
 
 
