@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -267,10 +267,14 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
     return Handled(stored.outcome, decision.kind)
 
 
+_ADVANCE = update(MailboxState.__table__).where(
+    MailboxState.name == bindparam("box"), MailboxState.last_uid < bindparam("uid")).values(
+    last_uid=bindparam("uid"))
+
+
 def _advance(session: Session, name: str, uid: int | None) -> None:
     if uid is not None:
-        session.connection().execute(update(MailboxState.__table__).where(
-            MailboxState.name == name, MailboxState.last_uid < uid).values(last_uid=uid))
+        session.connection().execute(_ADVANCE, {"box": name, "uid": uid})
 
 
 def _add_flag(session: Session, message_db_id: int, flag: str) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ingest.completeness import mask_phone, mask_phones_in_text
@@ -33,8 +34,12 @@ def query_tickets(session: Session, status: str | None = None, operator: str | N
     return session.exec(query)
 
 
+_STOP_CODES = (select(StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.known)
+               .where(StopCodeHit.ticket_id == bindparam("ticket")).order_by(StopCodeHit.id))
+
+
 def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
-    hits = session.exec(select(StopCodeHit).where(StopCodeHit.ticket_id == ticket_id).order_by(StopCodeHit.id))
+    hits = session.connection().execute(_STOP_CODES, {"ticket": ticket_id})
     return [{"vendor": h.vendor, "code": h.code, "meaning": h.meaning, "known": h.known} for h in hits]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -49,11 +49,14 @@ def enqueue(session: Session, *, kind: str, raw: bytes, message_id: str, recipie
     return outbox_id
 
 
+_REPLIES_SINCE = select(func.count()).select_from(Outbox.__table__).where(
+    Outbox.recipient == bindparam("recipient"), Outbox.created_at >= bindparam("since"),
+    Outbox.kind.in_(("ack", "request_info")))
+
+
 def replies_since(session: Session, recipient: str, since: datetime) -> int:
     """Replies queued to `recipient` since `since` (the per-sender daily limit)."""
-    return session.connection().execute(select(func.count()).select_from(Outbox.__table__).where(
-        Outbox.recipient == recipient.lower(), Outbox.created_at >= since,
-        Outbox.kind.in_(("ack", "request_info")))).scalar_one()
+    return session.connection().execute(_REPLIES_SINCE, {"recipient": recipient.lower(), "since": since}).scalar_one()
 
 
 def _backoff(attempts: int) -> timedelta:
