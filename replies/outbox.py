@@ -19,7 +19,8 @@ log = logging.getLogger("gongdan.outbox")
 
 MAX_ATTEMPTS = 20
 INTERRUPTED = ("interrupted while the message was being handed to the mail server; not resent, "
-               "so the operator never gets it twice (requeue it once you know it did not arrive)")
+               "so the operator never gets it twice (once you know it did not arrive: "
+               "gongdan outbox retry MESSAGE-ID)")
 
 
 class DeliveryError(RuntimeError):
@@ -142,3 +143,12 @@ def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport)
     session.commit()
     report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))
+
+
+def requeue(session: Session, message_id: str) -> bool:
+    """Queue a failed reply again, now (an admin's decision after checking the mail server)."""
+    done = session.connection().execute(update(Outbox.__table__).where(
+        Outbox.message_id == message_id, Outbox.state == "failed").values(
+        state="queued", next_attempt_at=utcnow(), data_started_at=None, claimed_at=None)).rowcount
+    session.commit()
+    return bool(done)

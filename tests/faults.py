@@ -346,7 +346,7 @@ def check(desk: Desk) -> dict:
     replies_doubled = max(doubled_cause, doubled_id)
 
     queued = Counter(cause for *_, cause in outbox if cause)
-    interrupted = {cause for state, error, _, _, cause in outbox if state == "failed" and error == INTERRUPTED}
+    interrupted = {cause for state, error, _, _, cause in outbox if state == "failed" and (error or "").startswith(INTERRUPTED)}
     pending = [(state, error) for state, error, due, _, cause in outbox if state != "sent" and cause not in interrupted]
     replies_lost = len({mid for mid in ours if mid not in by_cause and mid not in interrupted})
 

@@ -345,3 +345,17 @@ def test_logs_hold_no_password_phone_or_body(desk):
     assert proc.returncode == 0 and "new ticket" in logged
     for secret in (desk.user[1], "13512348382", "13900001111", "扫码后无法启动", "屏幕闪烁"):
         assert secret not in logged
+
+
+def test_failed_replies_are_listed_and_can_be_retried(desk):
+    desk.smtp.refuse("550 5.7.1 Relay denied", at="rcpt")
+    desk.deliver(make_mail(COMPLETE, message_id="<q1@xingxing.example.cn>"))
+    desk.poll()
+    listed = desk.gongdan("outbox", "list", "--failed").output
+    assert "550 5.7.1 Relay denied" in listed and "next never" in listed  # a permanent refusal
+    message_id = listed.split()[0]
+    desk.smtp.refuse(None)
+    assert desk.gongdan("outbox", "retry", message_id).exit_code == 0
+    desk.poll()
+    assert len(desk.replies()) == 1 and desk.gongdan("outbox", "list").output.strip() == "nothing waiting"
+    assert desk.gongdan("outbox", "retry", "<nope@x>").exit_code == 1
