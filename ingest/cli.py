@@ -354,7 +354,7 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
                     report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
                 except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
                     if not loop:
-                        raise click.ClickException(f"poll failed: {type(exc).__name__}: {db.short_error(exc)}")
+                        raise click.ClickException(f"poll failed: {type(exc).__name__}: {db.short_error(exc)}") from exc
                     logging.getLogger("gongdan.poll").exception("cycle failed; trying again after the interval")
                     watcher.wait(interval, stop=lambda: bool(stopping))
                     continue

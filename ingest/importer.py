@@ -42,7 +42,7 @@ def sources(paths: list[str]) -> Iterator[tuple[str, Callable[[], bytes]]]:
         if path.is_dir() and _is_maildir(path):
             box = mailbox.Maildir(path, factory=None, create=False)
             for key in sorted(box.iterkeys(), key=_natural):  # Maildir names start with the time
-                yield f"{path}:{key}", (lambda k=key: box.get_bytes(k))
+                yield f"{path}:{key}", (lambda k=key, b=box: b.get_bytes(k))
         elif path.is_dir():
             children = sorted(path.iterdir(), key=lambda p: _natural(p.name))
             yield from sources([str(c) for c in children

@@ -72,3 +72,14 @@ def test_mbox_and_maildir_with_thread_and_summary(gongdan, tmp_path):
     table = gongdan("tickets", "show", "1").output
     assert "星星充电" in table and "处理中" in table
     assert gongdan("tickets", "show", "99").exit_code == 1
+
+
+def test_two_maildirs_in_one_import_each_give_their_own_mail(gongdan, tmp_path):
+    gongdan("db", "upgrade")
+    for n in (1, 2):
+        box = mailbox.Maildir(tmp_path / f"box{n}")
+        box.add(make_mail(f"运营商：运营商{n}", message_id=f"<two{n}@x.example.cn>", sender=f"ops@op{n}.example.cn"))
+    result = gongdan("import", str(tmp_path / "box1"), str(tmp_path / "box2"))
+    assert "2 new tickets" in result.output
+    listed = [json.loads(line)["operator_address"] for line in gongdan("tickets", "list", "--json").output.splitlines()]
+    assert listed == ["ops@op1.example.cn", "ops@op2.example.cn"]

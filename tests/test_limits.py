@@ -8,7 +8,7 @@ from sqlmodel import select
 from ingest import db
 from ingest.config import Config
 from ingest.limits import TooSlow, time_limit
-from ingest.models import Message, Ticket
+from ingest.models import Message
 from ingest.reading import read_ticket
 from ingest.store import store_and_commit
 from tests.conftest import make_mail

@@ -243,7 +243,7 @@ def build_email(rng: random.Random, n: int) -> tuple[str, bytes]:
         if rng.random() < 0.3:
             new.append(f"停止原因：{rng.choice(sorted(MEANINGS))}")
         if client == "outlook" or rng.random() < 0.4:
-            quoted = ["", "-----原始邮件-----", f"发件人: support <support@example.cn>",
+            quoted = ["", "-----原始邮件-----", "发件人: support <support@example.cn>",
                       f"发送时间: {date - timedelta(days=1):%Y年%m月%d日 %H:%M}",
                       f"收件人: {sender}", f"主题: Re: {subject}", "", *old]
         else:
