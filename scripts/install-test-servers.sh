@@ -2,11 +2,6 @@
 # Install Dovecot (IMAP+LMTP) and PostgreSQL for the loopback test servers; idempotent, non-interactive.
 set -eu
 
-if [ "$(id -u)" != 0 ]; then
-    echo "install-test-servers: must run as root" >&2
-    exit 1
-fi
-
 export DEBIAN_FRONTEND=noninteractive
 
 installed() {
@@ -17,6 +12,15 @@ missing=""
 for pkg in dovecot-imapd dovecot-lmtpd postgresql; do
     installed "$pkg" || missing="$missing $pkg"
 done
+
+if [ -z "$missing" ] && [ "$(id -u)" != 0 ]; then
+    echo "install-test-servers: dovecot-imapd, dovecot-lmtpd and postgresql already installed"
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "install-test-servers: must run as root to install:$missing" >&2
+    exit 1
+fi
 
 did=""
 if [ -n "$missing" ]; then
