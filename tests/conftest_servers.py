@@ -24,16 +24,21 @@ def _require(server_class) -> None:
     pytest.fail(f"{reason} (or set GONGDAN_SKIP_SERVERS=1 to skip server tests)", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def dovecot():
-    """One private Dovecot for the session; use `dovecot_user` for an isolated mailbox per test."""
-    _require(Dovecot)
-    server = Dovecot(short_tmpdir("gd-dc-"))
+def running(server_class, prefix: str):
+    """Start a private server in a fresh folder for a fixture, and clean it up afterwards."""
+    _require(server_class)
+    server = server_class(short_tmpdir(prefix))
     try:
         server.start()
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """One private Dovecot for the session; use `dovecot_user` for an isolated mailbox per test."""
+    yield from running(Dovecot, "gd-dc-")
 
 
 @pytest.fixture
@@ -46,13 +51,7 @@ def dovecot_user(dovecot):
 
 @pytest.fixture(scope="session")
 def postgres():
-    _require(Postgres)
-    server = Postgres(short_tmpdir("gd-pg-"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from running(Postgres, "gd-pg-")
 
 
 @pytest.fixture

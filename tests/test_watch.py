@@ -13,21 +13,15 @@ from ingest import imap_source
 from ingest.config import load_config
 from ingest.watch import Watcher
 from tests.conftest import make_mail
-from tests.conftest_servers import _require
-from tests.servers import Dovecot, short_tmpdir
+from tests.conftest_servers import running
+from tests.servers import Dovecot
 from tests.test_poll import COMPLETE, INCOMPLETE, Desk
 
 
 @pytest.fixture(scope="module")
 def own_dovecot():
     """A private Dovecot, because one test restarts it under the worker."""
-    _require(Dovecot)
-    server = Dovecot(short_tmpdir("gd-watch-"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from running(Dovecot, "gd-watch-")
 
 
 @pytest.fixture
