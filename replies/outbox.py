@@ -26,9 +26,10 @@ INTERRUPTED = ("interrupted while the message was being handed to the mail serve
 class DeliveryError(RuntimeError):
     """A reply could not be handed over; `transient` ones are retried."""
 
-    def __init__(self, message: str, transient: bool = True):
+    def __init__(self, message: str, transient: bool = True, unreachable: bool = False):
         super().__init__(message)
         self.transient = transient
+        self.unreachable = unreachable  # the server cannot be reached: the rest of the queue waits too
 
 
 def enqueue(session: Session, *, kind: str, raw: bytes, message_id: str, recipient: str,
@@ -87,6 +88,14 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
 
 
+_OUTBOX = Outbox.__table__
+_ROW = select(Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id).where(
+    Outbox.id == bindparam("row_id"))
+_DATA_STARTED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(data_started_at=bindparam("at"))
+_SENT = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
+    state="sent", attempts=bindparam("tries"), sent_at=bindparam("at"), last_error=None, next_attempt_at=None)
+
+
 def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None]], None],
           now: datetime | None = None, limit: int = 500) -> DrainReport:
     """Hand every due reply to `deliver(raw, recipients, before_data)`. The caller holds the outbox lock."""
@@ -96,32 +105,34 @@ def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None
         recover_interrupted(session)
         last = 0
         while True:  # in pages, so a long queue never sits in memory at once
-            due = session.connection().execute(select(Outbox.id).where(
+            conn = session.connection()
+            due = conn.execute(select(Outbox.id).where(
                 Outbox.id > last, Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
                 Outbox.next_attempt_at <= now).order_by(Outbox.id).limit(limit)).scalars().all()
+            if due:
+                # Claimed a page at a time; a crash before DATA leaves them to recover_interrupted.
+                conn.execute(update(_OUTBOX).where(Outbox.id.in_(due)).values(
+                    state="sending", claimed_at=utcnow(), data_started_at=None))
             session.commit()
             if not due:
                 break
-            for outbox_id in due:
-                _deliver_one(session, outbox_id, deliver, report)
+            for n, outbox_id in enumerate(due):
+                if not _deliver_one(session, outbox_id, deliver, report):
+                    # No point in trying the rest now (each would wait for its own time-out).
+                    session.connection().execute(update(_OUTBOX).where(
+                        Outbox.id.in_(due[n + 1:]), Outbox.state == "sending").values(state="queued", claimed_at=None))
+                    session.commit()
+                    return report
             last = due[-1]
     return report
 
 
-def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport) -> None:
-    conn = session.connection()
-    claimed = conn.execute(update(Outbox.__table__).where(
-        Outbox.id == outbox_id, Outbox.state.in_(("queued", "failed"))).values(
-        state="sending", claimed_at=utcnow(), data_started_at=None)).rowcount
-    session.commit()
-    if not claimed:
-        return
-    row = session.connection().execute(select(Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
-                                       .where(Outbox.id == outbox_id)).one()
+def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport) -> bool:
+    """Deliver one claimed reply; False when the server could not be reached at all."""
+    row = session.connection().execute(_ROW, {"row_id": outbox_id}).one()
 
     def before_data() -> None:
-        session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id)
-                                     .values(data_started_at=utcnow()))
+        session.connection().execute(_DATA_STARTED, {"row_id": outbox_id, "at": utcnow()})
         session.commit()
 
     try:
@@ -129,7 +140,7 @@ def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport)
     except DeliveryError as exc:
         attempts = row.attempts + 1
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id).values(
+        session.connection().execute(update(_OUTBOX).where(Outbox.id == outbox_id).values(
             state="failed", attempts=attempts, last_error=str(exc)[:500], data_started_at=None,
             next_attempt_at=utcnow() + _backoff(attempts) if retry else None))
         session.commit()
@@ -137,12 +148,12 @@ def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport)
         report.errors.append(f"reply {row.message_id}: {exc}")
         log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
                     ", will retry" if retry else ", giving up", exc)
-        return
-    session.connection().execute(update(Outbox.__table__).where(Outbox.id == outbox_id).values(
-        state="sent", attempts=row.attempts + 1, sent_at=utcnow(), last_error=None, next_attempt_at=None))
+        return not exc.unreachable
+    session.connection().execute(_SENT, {"row_id": outbox_id, "tries": row.attempts + 1, "at": utcnow()})
     session.commit()
     report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))
+    return True
 
 
 def requeue(session: Session, message_id: str) -> bool:

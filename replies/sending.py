@@ -72,7 +72,7 @@ class SmtpSender:
                 # could give the operator a second copy, so it is left for a person to check.
                 raise DeliveryError(f"{INTERRUPTED} ({exc.__class__.__name__}: {exc})", transient=False) from exc
             raise DeliveryError(f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
-                                f"{exc.__class__.__name__}: {exc}") from exc
+                                f"{exc.__class__.__name__}: {exc}", unreachable=True) from exc
 
     def _reset(self) -> None:
         try:
