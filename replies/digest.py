@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import exists, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,7 +18,7 @@ from ingest import db
 from ingest.completeness import mask_phones_in_text
 from ingest.config import Config
 from ingest.lock import exclusive
-from ingest.models import Digest, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
+from ingest.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
 from ingest.threads import domain_of
 from ingest.ticket_views import STATUS_LABELS
 from replies.compose import build_message, make_address, make_message_id
@@ -102,14 +102,18 @@ def collect(session: Session, start: datetime, end: datetime, open_limit: int = 
     """The digest's plain data for [start, end); every string that could hold a phone is masked."""
     start, end = _utc(start), _utc(end)
     conn = session.connection()
+    # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office)
+    # is kept, but it is nobody's work: the digest leaves it out.
+    human = exists().where(Message.ticket_id == Ticket.id, Message.direction == "in",
+                           Message.auto_submitted.is_(False))
     new = conn.execute(select(func.count()).select_from(Ticket.__table__).where(
-        Ticket.created_at >= start, Ticket.created_at < end)).scalar_one()
+        Ticket.created_at >= start, Ticket.created_at < end, human)).scalar_one()
     per_status = dict(conn.execute(select(Ticket.status, func.count()).where(
-        Ticket.status.in_(OPEN_STATUSES), Ticket.created_at < end).group_by(Ticket.status)).all())
+        Ticket.status.in_(OPEN_STATUSES), Ticket.created_at < end, human).group_by(Ticket.status)).all())
     counts = {"new": new, **{s: per_status.get(s, 0) for s in OPEN_STATUSES},
               "resolved": _resolved_in(session, start, end)}
 
-    is_open = (Ticket.status != "resolved") & (Ticket.created_at < end)
+    is_open = (Ticket.status != "resolved") & (Ticket.created_at < end) & human
     open_total = conn.execute(select(func.count()).select_from(Ticket.__table__).where(is_open)).scalar_one()
     tickets = conn.execute(select(
         Ticket.id, Ticket.operator, Ticket.operator_address, Ticket.station, Ticket.order_no, Ticket.status,
@@ -136,7 +140,7 @@ def collect(session: Session, start: datetime, end: datetime, open_limit: int = 
     # Stop codes of the tickets active in the period (created or updated in it): what the
     # chargers did lately, rather than the whole backlog's history.
     active = or_((Ticket.created_at >= start) & (Ticket.created_at < end),
-                 (Ticket.updated_at >= start) & (Ticket.updated_at < end))
+                 (Ticket.updated_at >= start) & (Ticket.updated_at < end)) & human
     by_meaning: Counter = Counter()
     codes_of_meaning: dict[str, set[int]] = defaultdict(set)
     for meaning, code, n in conn.execute(select(
@@ -153,7 +157,7 @@ def collect(session: Session, start: datetime, end: datetime, open_limit: int = 
     operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
     per_operator: Counter = Counter()
     for name, n in conn.execute(select(operator, func.count()).where(
-            or_(is_open, (Ticket.created_at >= start) & (Ticket.created_at < end))).group_by(operator)):
+            or_(is_open, (Ticket.created_at >= start) & (Ticket.created_at < end) & human)).group_by(operator)):
         per_operator[_safe(name) or "(未知)"] += n
 
     return {

@@ -288,3 +288,16 @@ def test_digest_command_dry_run_and_bad_since(tmp_path):
     assert "<table" in (tmp_path / "d.html").read_text("utf-8")
     bad = run("digest", "--since", "soon")
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_a_ticket_only_automatic_mail_opened_is_left_out(engine, database_url):
+    config = make_config(database_url)
+    with db.session(engine) as session:
+        store_and_commit(session, make_mail("我正在休假。", subject="自动回复: 你好", message_id="<ooo@x.example.cn>",
+                                            headers={"Auto-Submitted": "auto-replied"}), config)
+        store_and_commit(session, make_mail("运营商：星星充电\n问题描述：充不上电", message_id="<real@x.example.cn>"),
+                         config)
+        now = utcnow()
+        data = collect(session, now - timedelta(hours=1), now + timedelta(minutes=1))
+    assert data["counts"]["new"] == 1 and data["counts"]["waiting_info"] == 1
+    assert [t["operator"] for t in data["open_tickets"]] == ["星星充电"]
