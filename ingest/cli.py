@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import signal
@@ -192,23 +193,12 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
         try:
             total = sum(1 for _ in importer.sources(list(paths)))
             show = sys.stderr.isatty()
-            with click.progressbar(length=total, label="importing", file=sys.stderr if show else _Null()) as bar:
+            with click.progressbar(length=total, label="importing", file=sys.stderr if show else io.StringIO()) as bar:
                 counts = importer.import_paths(engine, list(paths), config, progress=bar.update)
         except OSError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"{counts['total']} emails: {counts['new_ticket']} new tickets, {counts['follow_up']} follow-ups, "
                f"{counts['duplicate']} duplicates skipped, {counts['unreadable']} unreadable (stored and flagged)")
-
-
-class _Null:
-    def write(self, _text: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _since(value: str | None) -> datetime | None:

@@ -130,9 +130,14 @@ def parse_config(text: str, path: str = "") -> Config:
         rel = config.database_url[len("sqlite:///"):]
         if rel and rel != ":memory:":
             config.database_url = "sqlite:///" + str(base / rel)
+    _set_own_addresses(config)
+    return config
+
+
+def _set_own_addresses(config: Config) -> None:
+    """Mail from these is ours, and never answered."""
     config.desk.own_addresses = sorted({config.outgoing.from_address.lower(), *(
         b.username.lower() for b in config.mailboxes if "@" in b.username)} - {""})
-    return config
 
 
 def load_config(path: str | None = None, required: bool = False) -> Config:
@@ -143,7 +148,7 @@ def load_config(path: str | None = None, required: bool = False) -> Config:
         if required or path or os.environ.get("GONGDAN_CONFIG"):
             raise ConfigError(f"config file {chosen} not found")
         config = Config()
-        config.desk.own_addresses = [config.outgoing.from_address]
+        _set_own_addresses(config)
         return config
     try:
         text = file.read_text("utf-8")

@@ -10,14 +10,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ingest.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
+from ingest.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, iso
 from ingest.store import ticket_fields
 
 PAGE = 500  # tickets per round of queries: memory stays flat however big the database is
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _grouped(conn: Connection, query, key: str) -> dict[int, list]:
@@ -48,11 +45,11 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
             "fields": ticket_fields(ticket), "missing": ticket.missing, "complete": ticket.complete,
             "stop_codes": [{"vendor": c.vendor, "code": c.code, "meaning": c.meaning, "known": c.known}
                            for c in codes[ticket.id]],
-            "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+            "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
             "messages": [{"message_id": m.message_id, "from": m.from_address, "to": m.to_addresses,
-                          "subject": m.subject, "date": _iso(m.date), "direction": m.direction,
+                          "subject": m.subject, "date": iso(m.date), "direction": m.direction,
                           "auto_submitted": m.auto_submitted, "flags": m.flags} for m in messages[ticket.id]],
-            "events": [{"at": _iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events[ticket.id]],
+            "events": [{"at": iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events[ticket.id]],
             # A reply being handed over right now is still queued to the outside world.
             "outbox": [{"message_id": o.message_id, "kind": o.kind, "to": o.to_addresses,
                         "state": "queued" if o.state == "sending" else o.state, "attempts": o.attempts}

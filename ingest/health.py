@@ -8,13 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ingest.config import Config
-from ingest.models import MailboxState, Outbox
+from ingest.models import MailboxState, Outbox, iso
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def status(conn: Connection, config: Config, revision: str | None, now: datetime, interval: float) -> dict:
@@ -29,11 +26,11 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
         last_success = state.last_success_at if state else None
         if last_success is None or last_success < stale_before:
             problems.append(f"mailbox {box.name}: no successful cycle since "
-                            f"{_iso(last_success) or 'ever'}" + (f" (last error: {state.last_error})"
+                            f"{iso(last_success) or 'ever'}" + (f" (last error: {state.last_error})"
                                                                   if state and state.last_error else ""))
         mailboxes.append({
-            "name": box.name, "kind": box.kind, "last_success": _iso(last_success),
-            "last_error": state.last_error if state else None, "last_error_at": _iso(state.last_error_at) if state else None,
+            "name": box.name, "kind": box.kind, "last_success": iso(last_success),
+            "last_error": state.last_error if state else None, "last_error_at": iso(state.last_error_at) if state else None,
             "uidvalidity": state.uidvalidity if state else None, "last_uid": state.last_uid if state else 0,
         })
     counts = dict(conn.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
@@ -46,6 +43,6 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
         "healthy": not problems, "exit_code": DEGRADED if problems else HEALTHY, "problems": problems,
         "mailboxes": mailboxes,
         "outbox": {"queued": counts.get("queued", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
-                   "sent": counts.get("sent", 0), "oldest_failure": _iso(oldest_failure)},
+                   "sent": counts.get("sent", 0), "oldest_failure": iso(oldest_failure)},
         "database": {"revision": revision},
     }

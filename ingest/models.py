@@ -12,6 +12,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def iso(value: datetime | None) -> str | None:
+    """A stored time as JSON shows it."""
+    return value.isoformat() if value else None
+
+
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
 STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
 

@@ -21,7 +21,6 @@ class TicketReading:
     assessment: Completeness
     stop_codes: list[dict]
     auto_reason: str | None
-    history_fields: list[str] = field(default_factory=list)  # keys read from quoted history
     limits_hit: list[str] = field(default_factory=list)  # too_large, too_many_parts, text_truncated
 
     @property
@@ -84,14 +83,11 @@ def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
     body = quoting.split_body(mail.body)
     forward = quoting.is_forward(mail.subject)
     fields = extract_fields(body.new_text)
-    from_history: list[str] = []
     history = body.history + mail.attached_messages
     if history and (forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)):
         for segment in history:
             for key, value in extract_fields(segment).items():
-                if key not in fields:
-                    fields[key] = value
-                    from_history.append(key)
+                fields.setdefault(key, value)
     # Keep the keys in the order of the SPEC's table, whichever part of the mail they came from.
     order = list(catalog().by_key)
     fields = {k: fields[k] for k in order if k in fields}
@@ -105,5 +101,4 @@ def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
         assessment=assess(fields, mail.subject, desk.rules),
         stop_codes=stop_codes,
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)),
-        history_fields=from_history,
     )

@@ -104,10 +104,14 @@ def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> No
     _insert(session, TicketEvent, {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()})
 
 
-def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
-    result = assess(fields, subject, config.desk.rules)
+def _columns(result) -> dict:
+    """The ticket columns an assessment sets."""
     return {"template": result.template, "missing": result.missing, "invalid": result.invalid,
             "complete": result.complete, "order_time": result.order_time}
+
+
+def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
+    return _columns(assess(fields, subject, config.desk.rules))
 
 
 def _new_ticket(session: Session, reading: TicketReading, config: Config) -> int:
@@ -117,9 +121,7 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config) -> int
     else:
         # The reading already assessed these fields: only operator fields count for completeness.
         fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
-        a = reading.assessment
-        values = {"template": a.template, "missing": a.missing, "invalid": a.invalid,
-                  "complete": a.complete, "order_time": a.order_time}
+        values = _columns(reading.assessment)
     now = utcnow()
     values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
                   status="in_progress" if values["complete"] else "waiting_info")

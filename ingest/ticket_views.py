@@ -10,15 +10,12 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ingest.completeness import mask_phone, mask_phones_in_text
+from ingest.export import export
 from ingest.fields import catalog
-from ingest.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
-from ingest.store import ticket_fields
+from ingest.models import StopCodeHit, Ticket, iso
 
 STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置", "resolved": "已解决"}
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def query_tickets(session: Session, status: str | None = None, operator: str | None = None,
@@ -49,31 +46,14 @@ def ticket_summary(session: Session, ticket: Ticket) -> dict:
         "engineer": ticket.engineer, "operator": ticket.operator, "operator_address": ticket.operator_address,
         "station": ticket.station, "order_no": ticket.order_no, "missing": ticket.missing,
         "complete": ticket.complete, "stop_codes": stop_codes_of(session, ticket.id),
-        "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+        "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
     }
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> dict:
-    """The whole ticket: fields, thread, history and replies (the shape `export` writes)."""
-    messages = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
-    events = session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
-    outbox = session.exec(select(Outbox).where(Outbox.ticket_id == ticket.id).order_by(Outbox.id))
-    return {
-        "type": "ticket", "id": ticket.id, "subject": ticket.subject, "template": ticket.template,
-        "status": ticket.status, "engineer": ticket.engineer, "operator_address": ticket.operator_address,
-        "fields": ticket_fields(ticket), "order_time": _iso(ticket.order_time), "missing": ticket.missing,
-        "invalid": ticket.invalid, "complete": ticket.complete,
-        "stop_codes": stop_codes_of(session, ticket.id),
-        "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
-        "messages": [{
-            "message_id": m.message_id, "from": m.from_address, "to": m.to_addresses, "subject": m.subject,
-            "date": _iso(m.date), "direction": m.direction, "auto_submitted": m.auto_submitted,
-            "flags": m.flags,
-        } for m in messages],
-        "events": [{"at": _iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events],
-        "outbox": [{"message_id": o.message_id, "kind": o.kind, "to": o.to_addresses, "state": o.state,
-                    "attempts": o.attempts} for o in outbox],
-    }
+    """The whole ticket as `export` writes it, plus the subject, order time and invalid fields."""
+    exported = next(export(session.connection(), ticket_id=ticket.id))
+    return {**exported, "subject": ticket.subject, "order_time": iso(ticket.order_time), "invalid": ticket.invalid}
 
 
 def _age(created: str | None) -> str:
