@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import email
 import email.utils
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
-
-import mailparser
-
-logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # its per-part notices are not ours to print
 
 from ingest import charsets
 from ingest.html_text import html_to_text
@@ -48,13 +43,6 @@ def _addresses(value: str) -> list[str]:
     if not value:
         return []
     return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
-
-
-def _parsed_addresses(parsed, name: str, headers: dict[str, str]) -> list[str]:
-    """mail-parser has split the address headers already; reuse that where it could."""
-    if parsed is None:
-        return _addresses(headers.get(name, ""))
-    return [addr.strip().lower() for _, addr in getattr(parsed, name) or [] if addr and addr.strip()]
 
 
 def _message_ids(value: str) -> list[str]:
@@ -155,13 +143,10 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     head = raw[:65536]
     if not raw.strip():
         raise NotAnEmail("not an email: the file is empty")
-    parsed = None
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-        message = parsed.message
-    except Exception:
-        # mail-parser gives up on some broken headers; the standard library still reads them.
-        message = email.message_from_bytes(raw)
+    # The standard library's parser, which mail-parser wraps: everything mail-parser adds on top
+    # (decoded copies of every part and attachment) this reader does its own way, so calling it
+    # would only double the cost of reading (see README, Performance).
+    message = email.message_from_bytes(raw)
     attachments = _attachment_names(message, max_parts)
     if message is None or (len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))):
         raise NotAnEmail("not an email: no mail headers and binary content")
@@ -192,8 +177,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         from_address=from_address.strip().lower(),
         from_name=from_name.strip(),
         reply_to=_addresses(headers.get("reply-to", "")),
-        to=_parsed_addresses(parsed, "to", headers),
-        cc=_parsed_addresses(parsed, "cc", headers),
+        to=_addresses(headers.get("to", "")),
+        cc=_addresses(headers.get("cc", "")),
         subject=charsets.decode_header(headers.get("subject", "")),
         date=_first_date(headers.get("date", "")),
         content_type=message.get_content_type(),
