@@ -17,9 +17,11 @@ from ingest import db
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
 from ingest.decide import Decision, Situation, decide
 from ingest.lock import exclusive
+from ingest import read_ahead
 from ingest.maildir_source import MaildirSource
+from ingest.read_ahead import ReadAhead
 from ingest.models import Message, MailboxState, utcnow
-from ingest.store import Stored, store_email
+from ingest.store import Stored, read_or_error, store_email, stored_copies
 from ingest.threads import domain_of, reply_subject
 from ingest.store import ticket_fields
 from ingest.ticket_views import stop_codes_of
@@ -31,7 +33,7 @@ from replies.sending import make_sender
 log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
-MARK_BATCH = 50  # stored emails flagged or moved with one IMAP command
+BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
 OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
 
@@ -185,28 +187,59 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             session.add(state)
             session.commit()
             keys = source.new_keys()
-        done: list = []
-        unreadable: list = []
+        # While one batch is stored, the next is fetched and read (in a second process when it pays).
+        with ReadAhead(config, config.desk.read_ahead and read_ahead.worth_it(len(keys), BATCH)) as reader:
+            pending = None
+            for batch in _batches(source.fetch(keys), stop):
+                upcoming = (batch, reader.submit([raw for _, raw in batch]))
+                if pending:
+                    _handle_batch(session, config, box, *pending, state.uidvalidity, source, report)
+                pending = upcoming
+            if pending:
+                _handle_batch(session, config, box, *pending, state.uidvalidity, source, report)
 
-        def mark() -> None:
-            # After the commits: one IMAP command per batch. A crash before it only leaves
-            # stored mail unflagged; selection is by UID, and unmoved leftovers move next cycle.
-            source.mark_processed(done)
-            source.mark_unreadable(unreadable)
-            done.clear()
-            unreadable.clear()
 
-        for key, raw in source.fetch(keys):
+def _batches(fetched, stop: Callable[[], bool]):
+    """Lists of up to BATCH (key, raw) pairs; a stop request ends them after the email at hand."""
+    batch = []
+    for item in fetched:
+        batch.append(item)
+        if len(batch) >= BATCH or stop():
+            yield batch
+            batch = []
             if stop():
-                break
-            stored = handle_email(session, config, box, key, raw, state.uidvalidity)
-            report.add(stored.outcome)
-            if stored.reply:
-                report.add("replies")
-            (unreadable if stored.outcome == "unreadable" else done).append(key)
-            if len(done) + len(unreadable) >= MARK_BATCH:
-                mark()
-        mark()
+                return
+    if batch:
+        yield batch
+
+
+def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
+                  uidvalidity: int | None, source, report: MailboxReport) -> None:
+    """Store, decide and queue a fetched batch in one transaction, then flag or move it with one
+    IMAP command. Should any email of it fail (a concurrent copy, a bug of ours), the batch is
+    rolled back and taken again one email per transaction, so that email alone is set apart."""
+    try:
+        handled = handle_batch(session, config, box, batch, uidvalidity, readings())
+    except SQLAlchemyError as exc:
+        session.rollback()
+        if not isinstance(exc, IntegrityError):
+            raise  # the database is down or locked: stop here, the batch stays unprocessed
+        handled = None
+    except Exception:
+        session.rollback()
+        handled = None
+    if handled is None:
+        handled = [handle_email(session, config, box, key, raw, uidvalidity) for key, raw in batch]
+    done, unreadable = [], []
+    for (key, _), result in zip(batch, handled):
+        report.add(result.outcome)
+        if result.reply:
+            report.add("replies")
+        (unreadable if result.outcome == "unreadable" else done).append(key)
+    # After the commit. A crash before this only leaves stored mail unflagged; selection is by
+    # UID, and unmoved leftovers move next cycle.
+    source.mark_processed(done)
+    source.mark_unreadable(unreadable)
 
 
 def _unreadable_uids(session: Session, name: str, uidvalidity: int | None, uids: list[int]) -> set[int]:
@@ -224,19 +257,41 @@ class Handled:
     reply: str | None
 
 
+def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list,
+                 uidvalidity: int | None, readings: list | None = None) -> list[Handled]:
+    """Store a batch of emails, decide and queue their replies, advance the mailbox: one transaction.
+
+    `readings` are the batch's read_or_error results when already made. Raises on any failure,
+    leaving the rollback (and the one-by-one retry) to the caller.
+    """
+    if readings is None:
+        readings = [read_or_error(raw, config) for _, raw in batch]
+    known = stored_copies(session, [raw for _, raw in batch], readings)
+    replies_today = outbox.replies_since_each(
+        session, {reply_address(r.mail, config) for r in readings if not isinstance(r, str)}, _day_ago())
+    results = []
+    for (key, raw), reading in zip(batch, readings):
+        uid = key if isinstance(key, int) else None
+        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity,
+                             reading=reading, known=known)
+        decision = _act(session, config, stored, replies_today)
+        results.append((key, stored, decision))
+    uids = [key for key, _ in batch if isinstance(key, int)]
+    if uids:
+        _advance(session, box.name, max(uids))
+    session.commit()
+    for key, stored, decision in results:
+        _log_handled(box, key, stored, decision)
+    return [Handled(stored.outcome, decision.kind) for _, stored, decision in results]
+
+
 def handle_email(session: Session, config: Config, box: MailboxSettings, key, raw: bytes,
                  uidvalidity: int | None) -> Handled:
     """Store one email, decide and queue its reply, advance the mailbox: one transaction."""
     uid = key if isinstance(key, int) else None
     try:
         stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity)
-        decision = _decision(session, config, stored)
-        if decision.flag:
-            _add_flag(session, stored.message_db_id, decision.flag)
-        if decision.kind:
-            _queue_reply(session, config, stored, decision.kind)
-        if stored.resolved_now:
-            _queue_resolved_notice(session, config, stored)
+        decision = _act(session, config, stored)
         _advance(session, box.name, uid)
         session.commit()
     except IntegrityError:
@@ -258,13 +313,37 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
         _advance(session, box.name, uid)
         session.commit()
         decision = Decision(None, "reply could not be prepared")
+    _log_handled(box, key, stored, decision)
+    return Handled(stored.outcome, decision.kind)
+
+
+def _act(session: Session, config: Config, stored: Stored, replies_today: dict | None = None) -> Decision:
+    """Decide what a stored email gets, and queue it in the open transaction."""
+    decision = _decision(session, config, stored, replies_today)
+    if decision.flag:
+        _add_flag(session, stored.message_db_id, decision.flag)
+    if decision.kind:
+        recipient = _queue_reply(session, config, stored, decision.kind)
+        if replies_today is not None:
+            replies_today[recipient] = replies_today.get(recipient, 0) + 1
+    if stored.resolved_now:
+        _queue_resolved_notice(session, config, stored)
+    return decision
+
+
+def _log_handled(box: MailboxSettings, key, stored: Stored, decision: Decision) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
     reading = stored.reading
     fields = {"mailbox": box.name, "uid": key, "message_id": (reading.mail.message_id if reading else None) or None,
               "ticket": stored.ticket_id, "outcome": stored.outcome,
               "action": decision.kind or f"none ({decision.reason})"}
     log.info("mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s", box.name, key,
              fields["message_id"] or "-", stored.ticket_id or "-", stored.outcome, fields["action"], extra=fields)
-    return Handled(stored.outcome, decision.kind)
+
+
+def _day_ago():
+    return utcnow() - timedelta(days=1)
 
 
 _ADVANCE = update(MailboxState.__table__).where(
@@ -283,7 +362,8 @@ def _add_flag(session: Session, message_db_id: int, flag: str) -> None:
     session.add(message)
 
 
-def _decision(session: Session, config: Config, stored: Stored) -> Decision:
+def _decision(session: Session, config: Config, stored: Stored, replies_today: dict | None = None) -> Decision:
+    """What the rules say of a stored email; `replies_today` holds the counts a batch looked up."""
     reading = stored.reading
     if reading is None or stored.ticket_id is None:
         return decide(Situation(outcome=stored.outcome))
@@ -299,9 +379,15 @@ def _decision(session: Session, config: Config, stored: Stored) -> Decision:
         from_engineer=stored.engineer is not None,
         forged_engineer="forged_engineer" in stored.flags,
         operator_domains=tuple(config.desk.operator_domains),
-        replies_today=outbox.replies_since(session, reply_address(reading.mail, config), utcnow() - timedelta(days=1)),
+        replies_today=_replies_today(session, reply_address(reading.mail, config), replies_today),
         daily_limit=config.desk.daily_reply_limit,
     ))
+
+
+def _replies_today(session: Session, recipient: str, counted: dict | None) -> int:
+    if counted is not None and recipient in counted:
+        return counted[recipient]
+    return outbox.replies_since(session, recipient, _day_ago())
 
 
 def reply_address(mail, config: Config) -> str:
@@ -318,7 +404,12 @@ def ticket_context(session: Session, ticket) -> dict:
     """What reply templates see of a ticket."""
     return {"id": ticket.id, "subject": ticket.subject, "template": ticket.template,
             "fields": ticket_fields(ticket), "missing": list(ticket.missing), "invalid": dict(ticket.invalid),
-            "stop_codes": stop_codes_of(session, ticket.id), "status": ticket.status, "engineer": ticket.engineer}
+            "stop_codes": _stop_codes(session, ticket), "status": ticket.status, "engineer": ticket.engineer}
+
+
+def _stop_codes(session: Session, ticket) -> list[dict]:
+    known = getattr(ticket, "stop_codes", None)  # a ticket just opened carries its own
+    return stop_codes_of(session, ticket.id) if known is None else known
 
 
 def _queue_resolved_notice(session: Session, config: Config, stored: Stored) -> None:
@@ -341,7 +432,8 @@ def _queue_resolved_notice(session: Session, config: Config, stored: Stored) -> 
     log.info("ticket %s resolved by %s: notice queued to the operator", ticket.id, stored.reading.mail.from_address)
 
 
-def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) -> None:
+def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) -> str:
+    """Queue the reply `kind` to the email; the address it goes to."""
     mail = stored.reading.mail
     session.flush()
     context = ticket_context(session, stored.ticket)
@@ -356,3 +448,4 @@ def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) ->
     outbox.enqueue(session, kind=kind, raw=raw, message_id=message_id, recipient=recipient,
                    ticket_id=stored.ticket_id, caused_by=stored.message_db_id,
                    subject=reply_subject(mail.subject, stored.ticket_id), from_address=from_address)
+    return recipient

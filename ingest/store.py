@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
+from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
@@ -38,17 +39,19 @@ class Stored:
     engineer: object = None  # the Engineer whose mail this is, when it counts as one
     engineer_changes: list = field(default_factory=list)  # engineers.Change applied
     _session: Session | None = field(default=None, repr=False)
+    _ticket: object = field(default=None, repr=False)
 
     @property
     def resolved_now(self) -> bool:
         return any(c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes)
 
-    @cached_property
-    def ticket(self) -> Ticket | None:
-        """The ticket, loaded on first use (an import never needs it)."""
-        if self.ticket_id is None or self._session is None:
-            return None
-        return self._session.get(Ticket, self.ticket_id)
+    @property
+    def ticket(self) -> Ticket | SimpleNamespace | None:
+        """The ticket as it stands after this email: the row just written for a new ticket,
+        else loaded on first use (an import never needs it)."""
+        if self._ticket is None and self.ticket_id is not None and self._session is not None:
+            self._ticket = self._session.get(Ticket, self.ticket_id)
+        return self._ticket
 
 
 def ticket_fields(ticket: Ticket) -> dict[str, str]:
@@ -114,7 +117,12 @@ def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
     return _columns(assess(fields, subject, config.desk.rules))
 
 
-def _new_ticket(session: Session, reading: TicketReading, config: Config) -> int:
+_TICKET_DEFAULTS = {c.name: c.default.arg if c.default is not None and not callable(c.default.arg) else None
+                    for c in Ticket.__table__.columns}
+
+
+def _new_ticket(session: Session, reading: TicketReading, config: Config) -> SimpleNamespace:
+    """Insert the ticket an email opens; the row as written (what replies need of it)."""
     mail = reading.mail
     if reading.auto_submitted:
         fields, values = {}, _assessment_values({}, mail.subject, config)
@@ -125,7 +133,8 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config) -> int
     now = utcnow()
     values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
                   status="in_progress" if values["complete"] else "waiting_info")
-    return _insert(session, Ticket, values)  # its creation is the ticket's created_at
+    ticket_id = _insert(session, Ticket, values)  # its creation is the ticket's created_at
+    return SimpleNamespace(**{**_TICKET_DEFAULTS, **values, "id": ticket_id})
 
 
 def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config: Config) -> tuple[dict, bool]:
@@ -223,9 +232,11 @@ def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReadin
     flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
     changed, became_complete = {}, False
     if ticket is None:
-        ticket_id = _new_ticket(session, reading, config)
+        written = _new_ticket(session, reading, config)
+        ticket_id = written.id
         outcome = "new_ticket"
     else:
+        written = ticket
         ticket_id = ticket.id
         changed, became_complete = _follow_up(session, ticket, reading, config)
         outcome = "follow_up"
@@ -233,14 +244,18 @@ def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReadin
     flags += [sender.flag] if sender.flag else []
     engineer_changes = []
     if sender.engineer and not reading.auto_submitted:
-        engineer_changes = _apply_engineer(session, ticket or session.get(Ticket, ticket_id), reading)
+        written = ticket or session.get(Ticket, ticket_id)
+        engineer_changes = _apply_engineer(session, written, reading)
     message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
                                                "ticket_id": ticket_id, "flags": flags})
     _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
+    if isinstance(written, SimpleNamespace):
+        # A new ticket's stop codes are exactly this email's: replies need not read them back.
+        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")} for c in reading.stop_codes]
     session.flush()
     return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
                   changed=changed, became_complete=became_complete, flags=flags,
-                  engineer=sender.engineer, engineer_changes=engineer_changes, _session=session)
+                  engineer=sender.engineer, engineer_changes=engineer_changes, _session=session, _ticket=written)
 
 
 def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
@@ -275,18 +290,27 @@ def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> 
         return Stored("duplicate", message_db_id=find_duplicate(session, "", sha))
 
 
-def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config) -> list[Stored]:
-    """Store a batch of emails in one transaction (a backfill); on a conflict, one by one."""
-    readings = [read_or_error(raw, config) for raw, _ in emails]
-    shas = [hashlib.sha256(raw).hexdigest() for raw, _ in emails]
+_STORED_COPIES = select(Message.id, Message.raw_sha256, Message.message_id).where(or_(
+    Message.raw_sha256.in_(bindparam("shas", expanding=True)),
+    and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
+
+
+def stored_copies(session: Session, raws: list[bytes], readings: list[TicketReading | str]) -> dict:
+    """The rows already holding any of these emails, by sha256 and by Message-ID: one query a batch."""
+    shas = [hashlib.sha256(raw).hexdigest() for raw in raws]
     ids = [r.mail.message_id for r in readings if not isinstance(r, str) and r.mail.message_id]
     known = {}
-    for row_id, sha, message_id in session.connection().execute(
-            select(Message.id, Message.raw_sha256, Message.message_id).where(or_(
-                Message.raw_sha256.in_(shas), and_(Message.message_id.in_(ids), Message.message_id != "")))):
+    for row_id, sha, message_id in session.connection().execute(_STORED_COPIES, {"shas": shas, "ids": ids or [""]}):
         known[sha] = row_id
         if message_id:
             known[message_id] = row_id
+    return known
+
+
+def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config) -> list[Stored]:
+    """Store a batch of emails in one transaction (a backfill); on a conflict, one by one."""
+    readings = [read_or_error(raw, config) for raw, _ in emails]
+    known = stored_copies(session, [raw for raw, _ in emails], readings)
     try:
         results = [store_email(session, raw, config, reading=reading, known=known, **source)
                    for (raw, source), reading in zip(emails, readings)]

@@ -61,6 +61,19 @@ def replies_since(session: Session, recipient: str, since: datetime) -> int:
     return session.connection().execute(_REPLIES_SINCE, {"recipient": recipient.lower(), "since": since}).scalar_one()
 
 
+_REPLIES_SINCE_EACH = select(Outbox.recipient, func.count()).where(
+    Outbox.recipient.in_(bindparam("recipients", expanding=True)), Outbox.created_at >= bindparam("since"),
+    Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
+
+
+def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
+    """replies_since for several recipients at once: one query for a batch of emails."""
+    counts = {r.lower(): 0 for r in recipients}
+    if counts:
+        counts.update(session.connection().execute(_REPLIES_SINCE_EACH, {"recipients": list(counts), "since": since}).all())
+    return counts
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
 
