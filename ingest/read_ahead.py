@@ -1,0 +1,94 @@
+"""Read the next batch of mail in a second process while this one stores the current batch.
+
+Reading an email (MIME, charsets, fields, stop codes) is pure CPU and touches no database, while
+storing must stay in the one process that holds the transaction. On a machine with more than one
+core the two overlap: a forked reader process reads batch k+1 while the poll stores batch k. Small
+polls, one-core machines and `read_ahead = false` read inline, exactly as before.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+from ingest.config import Config
+from ingest.store import read_or_error
+
+log = logging.getLogger("gongdan.poll")
+
+_PR_SET_PDEATHSIG = 1
+_config: Config | None = None  # the reader process's copy
+
+
+def _start_reader(config: Config) -> None:
+    """In the reader process: die with the poll (a crash or SIGKILL of the poll must not leave it
+    holding the poll's inherited files, such as its lock), and leave signals to the poll."""
+    global _config
+    _config = config
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the reader still ends when the poll closes its queue
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the poll decides
+
+
+def _read_batch(raws: list[bytes]) -> list:
+    return [read_or_error(raw, _config) for raw in raws]
+
+
+def worth_it(messages: int, batch: int) -> bool:
+    """A second process pays off for more than one batch, on more than one core."""
+    return messages > batch and (os.cpu_count() or 1) > 1
+
+
+class ReadAhead:
+    """submit(raws) now, call what it returns later for the readings (TicketReading or error text)."""
+
+    def __init__(self, config: Config, parallel: bool):
+        self.config = config
+        self._pool: ProcessPoolExecutor | None = None
+        if parallel and "fork" in multiprocessing.get_all_start_methods():
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_start_reader, initargs=(config,))
+
+    def submit(self, raws: list[bytes]) -> Callable[[], list]:
+        if self._pool is None:
+            return lambda: self._read_here(raws)
+        try:
+            future = self._pool.submit(_read_batch, raws)
+        except RuntimeError as exc:  # the reader process is gone
+            self._give_up(exc)
+            return lambda: self._read_here(raws)
+
+        def result() -> list:
+            try:
+                return future.result()
+            except Exception as exc:  # the reader died (killed, out of memory): read here instead
+                self._give_up(exc)
+                return self._read_here(raws)
+
+        return result
+
+    def _read_here(self, raws: list[bytes]) -> list:
+        return [read_or_error(raw, self.config) for raw in raws]
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.warning("the reader process failed (%s: %s); reading in the poll process", type(exc).__name__, exc)
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
