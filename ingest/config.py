@@ -10,6 +10,7 @@ from pathlib import Path
 from ingest.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
 
 DEFAULT_PATH = "gongdan.toml"
+MAX_CONNECTIONS = 10  # SMTP connections, each with its own database connection (the pool holds 15)
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,7 @@ class OutgoingSettings:
     password_file: str = ""
     from_address: str = "support@localhost"
     ca_file: str = ""
+    connections: int = 4  # SMTP connections sending the outbox in parallel
 
 
 @dataclass
@@ -114,6 +116,10 @@ def parse_config(text: str, path: str = "") -> Config:
         config.mailboxes = [_build(MailboxSettings, m, f"[[mailbox]] #{i + 1}") for i, m in enumerate(data["mailbox"])]
     if "outgoing" in data:
         config.outgoing = _build(OutgoingSettings, data["outgoing"], "[outgoing]")
+        connections = config.outgoing.connections
+        if type(connections) is not int or not 1 <= connections <= MAX_CONNECTIONS:
+            raise ConfigError(f"[outgoing]: connections must be a whole number from 1 to {MAX_CONNECTIONS}, "
+                              f"not {connections!r}")
     if "desk" in data:
         config.desk = _build(DeskSettings, data["desk"], "[desk]")
     config.engineers = [_build(Engineer, e, f"[[engineer]] #{i + 1}") for i, e in enumerate(data.get("engineer", []))]

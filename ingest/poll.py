@@ -105,14 +105,17 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
 
 
 def send_outbox(config: Config, engine: Engine) -> outbox.DrainReport:
+    # One sender per SMTP connection, sending in parallel; a Maildir is written by one.
+    count = config.outgoing.connections if config.outgoing.kind == "smtp" else 1
     try:
-        sender = make_sender(config.outgoing)
+        senders = [make_sender(config.outgoing) for _ in range(count)]
     except (outbox.DeliveryError, ConfigError) as exc:
         return outbox.DrainReport(errors=[f"outgoing: {exc}"])
     try:
-        return outbox.drain(engine, sender)
+        return outbox.drain(engine, senders)
     finally:
-        sender.close()
+        for sender in senders:
+            sender.close()
 
 
 def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]) -> MailboxReport:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from ingest import db
@@ -107,12 +110,32 @@ _ROW = select(Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_i
 _DATA_STARTED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(data_started_at=bindparam("at"))
 _SENT = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
     state="sent", attempts=bindparam("tries"), sent_at=bindparam("at"), last_error=None, next_attempt_at=None)
+_FAILED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
+    state="failed", attempts=bindparam("tries"), last_error=bindparam("error"), data_started_at=None,
+    next_attempt_at=bindparam("retry_at"))
+
+Deliver = Callable[[bytes, list[str], Callable[[], None]], None]
 
 
-def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None]], None],
-          now: datetime | None = None, limit: int = 500) -> DrainReport:
-    """Hand every due reply to `deliver(raw, recipients, before_data)`. The caller holds the outbox lock."""
-    report = DrainReport()
+@dataclass
+class _Run:
+    """What the sending threads of one drain share."""
+    engine: Engine
+    report: DrainReport
+    # SQLite has one writer at a time: our threads take turns rather than busy-wait on each other.
+    write_lock: contextlib.AbstractContextManager
+    tally: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)  # no thread takes another reply
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 500) -> DrainReport:
+    """Hand every due reply to one of `senders`, each `deliver(raw, recipients, before_data)`.
+
+    Each sender gets its own thread and database connection; each reply goes to exactly one of
+    them. The caller holds the outbox lock.
+    """
+    run = _Run(engine, DrainReport(), threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext())
     now = now or utcnow()
     with db.session(engine) as session:
         recover_interrupted(session)
@@ -129,42 +152,81 @@ def drain(engine: Engine, deliver: Callable[[bytes, list[str], Callable[[], None
             session.commit()
             if not due:
                 break
-            for n, outbox_id in enumerate(due):
-                if not _deliver_one(session, outbox_id, deliver, report):
-                    # No point in trying the rest now (each would wait for its own time-out).
-                    session.connection().execute(update(_OUTBOX).where(
-                        Outbox.id.in_(due[n + 1:]), Outbox.state == "sending").values(state="queued", claimed_at=None))
-                    session.commit()
-                    return report
+            _send_page(run, senders, due)
+            if run.errors:
+                raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
+            if run.stop.is_set():
+                # No point in trying the rest now (each would wait for its own time-out).
+                session.connection().execute(update(_OUTBOX).where(
+                    Outbox.id.in_(due), Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(
+                    state="queued", claimed_at=None))
+                session.commit()
+                break
             last = due[-1]
-    return report
+    return run.report
 
 
-def _deliver_one(session: Session, outbox_id: int, deliver, report: DrainReport) -> bool:
-    """Deliver one claimed reply; False when the server could not be reached at all."""
-    row = session.connection().execute(_ROW, {"row_id": outbox_id}).one()
+def _send_page(run: _Run, senders: Sequence[Deliver], due: list[int]) -> None:
+    """Deliver the claimed rows `due` with every sender at once, until done or the server is unreachable."""
+    todo = queue.SimpleQueue()
+    for outbox_id in due:
+        todo.put(outbox_id)
 
-    def before_data() -> None:
-        session.connection().execute(_DATA_STARTED, {"row_id": outbox_id, "at": utcnow()})
-        session.commit()
+    def work(deliver: Deliver) -> None:
+        try:
+            with run.engine.connect() as conn:
+                while not run.stop.is_set():
+                    try:
+                        outbox_id = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    if not _deliver_one(run, conn, outbox_id, deliver):
+                        run.stop.set()
+        except BaseException as exc:  # handed to drain's caller, as if sent from one thread
+            run.errors.append(exc)
+            run.stop.set()
 
+    if len(senders) == 1:
+        work(senders[0])  # a Maildir, or one SMTP connection: no thread needed
+        return
+    threads = [threading.Thread(target=work, args=(deliver,), name=f"outbox-{n}") for n, deliver in enumerate(senders)]
+    for thread in threads:
+        thread.start()
     try:
-        deliver(row.raw, list(row.to_addresses), before_data)
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C: each thread finishes the reply in hand and takes no other
+        run.stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+
+
+def _deliver_one(run: _Run, conn: Connection, outbox_id: int, deliver: Deliver) -> bool:
+    """Deliver one claimed reply; False when the server could not be reached at all."""
+    row = conn.execute(_ROW, {"row_id": outbox_id}).one()
+
+    def mark(statement, params: dict) -> None:
+        with run.write_lock:
+            conn.execute(statement, {"row_id": outbox_id, **params})
+            conn.commit()
+
+    attempts = row.attempts + 1
+    try:
+        deliver(row.raw, list(row.to_addresses), lambda: mark(_DATA_STARTED, {"at": utcnow()}))
     except DeliveryError as exc:
-        attempts = row.attempts + 1
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        session.connection().execute(update(_OUTBOX).where(Outbox.id == outbox_id).values(
-            state="failed", attempts=attempts, last_error=str(exc)[:500], data_started_at=None,
-            next_attempt_at=utcnow() + _backoff(attempts) if retry else None))
-        session.commit()
-        report.failed += 1
-        report.errors.append(f"reply {row.message_id}: {exc}")
+        mark(_FAILED, {"tries": attempts, "error": str(exc)[:500],
+                       "retry_at": utcnow() + _backoff(attempts) if retry else None})
+        with run.tally:
+            run.report.failed += 1
+            run.report.errors.append(f"reply {row.message_id}: {exc}")
         log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
                     ", will retry" if retry else ", giving up", exc)
         return not exc.unreachable
-    session.connection().execute(_SENT, {"row_id": outbox_id, "tries": row.attempts + 1, "at": utcnow()})
-    session.commit()
-    report.sent += 1
+    mark(_SENT, {"tries": attempts, "at": utcnow()})
+    with run.tally:
+        run.report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))
     return True
 
