@@ -272,13 +272,14 @@ def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: 
     known = stored_copies(session, [raw for _, raw in batch], readings)
     replies_today = outbox.replies_since_each(
         session, {reply_address(r.mail, config) for r in readings if not isinstance(r, str)}, _day_ago())
-    results = []
+    results, queued = [], []
     for (key, raw), reading in zip(batch, readings):
         uid = key if isinstance(key, int) else None
         stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity,
                              reading=reading, known=known)
-        decision = _act(session, config, stored, replies_today)
+        decision = _act(session, config, stored, replies_today, queued)
         results.append((key, stored, decision))
+    outbox.insert_queued(session, queued)
     uids = [key for key, _ in batch if isinstance(key, int)]
     if uids:
         _advance(session, box.name, max(uids))
@@ -320,13 +321,15 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
     return Handled(stored.outcome, decision.kind)
 
 
-def _act(session: Session, config: Config, stored: Stored, replies_today: dict | None = None) -> Decision:
-    """Decide what a stored email gets, and queue it in the open transaction."""
+def _act(session: Session, config: Config, stored: Stored, replies_today: dict | None = None,
+         queued: list | None = None) -> Decision:
+    """Decide what a stored email gets, and queue it in the open transaction (or in `queued`,
+    for the batch to write before its commit)."""
     decision = _decision(session, config, stored, replies_today)
     if decision.flag:
         _add_flag(session, stored.message_db_id, decision.flag)
     if decision.kind:
-        recipient = _queue_reply(session, config, stored, decision.kind)
+        recipient = _queue_reply(session, config, stored, decision.kind, queued)
         if replies_today is not None:
             replies_today[recipient] = replies_today.get(recipient, 0) + 1
     if stored.resolved_now:
@@ -435,7 +438,7 @@ def _queue_resolved_notice(session: Session, config: Config, stored: Stored) -> 
     log.info("ticket %s resolved by %s: notice queued to the operator", ticket.id, stored.reading.mail.from_address)
 
 
-def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) -> str:
+def _queue_reply(session: Session, config: Config, stored: Stored, kind: str, queued: list | None = None) -> str:
     """Queue the reply `kind` to the email; the address it goes to."""
     mail = stored.reading.mail
     session.flush()
@@ -450,5 +453,5 @@ def _queue_reply(session: Session, config: Config, stored: Stored, kind: str) ->
                         in_reply_to=mail.message_id, references=mail.references, message_id=message_id)
     outbox.enqueue(session, kind=kind, raw=raw, message_id=message_id, recipient=recipient,
                    ticket_id=stored.ticket_id, caused_by=stored.message_db_id,
-                   subject=reply_subject(mail.subject, stored.ticket_id), from_address=from_address)
+                   subject=reply_subject(mail.subject, stored.ticket_id), from_address=from_address, later=queued)
     return recipient

@@ -6,11 +6,11 @@ import base64
 import re
 import secrets
 import time
+from functools import lru_cache
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.header import Header
 from email.utils import format_datetime, formataddr
 
 from ingest.threads import reply_subject, subject_tag
@@ -135,15 +135,30 @@ def build_message(*, body: str, sender: Address, recipients: list[Address], subj
 
 
 def _addresses(addresses: list[Address]) -> str:
-    return ", ".join(formataddr((a.display_name, a.addr_spec), charset="utf-8") for a in addresses)
+    return ", ".join(_address_text(a.display_name, a.addr_spec) for a in addresses)
+
+
+@lru_cache(maxsize=256)
+def _address_text(display_name: str, addr_spec: str) -> str:
+    return formataddr((display_name, addr_spec), charset="utf-8")
+
+
+_WORD_BYTES = 36  # UTF-8 bytes per encoded word: 48 base64 characters, 60 with the markers
 
 
 def _encoded_subject(subject: str) -> str:
-    """`Re: ` stays readable; the rest becomes UTF-8 encoded words, folded with CRLF."""
+    """`Re: ` stays readable; the rest becomes UTF-8 encoded words (RFC 2047), one a line, each
+    cut between characters, folded with CRLF."""
     prefix = "Re: " if subject.startswith("Re: ") else ""
-    header = Header(prefix or None, "us-ascii", header_name="Subject") if prefix else Header(header_name="Subject")
-    header.append(subject[len(prefix):], "utf-8")
-    return header.encode(linesep="\r\n")
+    data = subject[len(prefix):].encode("utf-8", "replace")
+    words, start = [], 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never inside a character
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return prefix + "\r\n ".join(words)
 
 
 def _plain_bytes(*, body: str, sender: Address, recipients: list[Address], subject: str, message_id: str,

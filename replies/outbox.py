@@ -35,23 +35,41 @@ class DeliveryError(RuntimeError):
         self.unreachable = unreachable  # the server cannot be reached: the rest of the queue waits too
 
 
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_INSERT_MESSAGE = insert(Message.__table__)
+
+
 def enqueue(session: Session, *, kind: str, raw: bytes, message_id: str, recipient: str,
-            ticket_id: int | None, caused_by: int | None, subject: str, from_address: str) -> int:
-    """Queue a reply in the caller's transaction, and keep it on its thread as an outgoing message."""
+            ticket_id: int | None, caused_by: int | None, subject: str, from_address: str,
+            later: list | None = None) -> None:
+    """Queue a reply in the caller's transaction, and keep it on its thread as an outgoing message.
+
+    With `later`, the rows are appended to it instead, for insert_queued() to write a batch's
+    replies at once, still before that batch's commit.
+    """
     now = utcnow()
-    conn = session.connection()
-    outbox_id = conn.execute(insert(Outbox.__table__).returning(Outbox.__table__.c.id), {
+    rows = ({
         "ticket_id": ticket_id, "caused_by": caused_by, "kind": kind, "message_id": message_id,
         "recipient": recipient.lower(), "to_addresses": [recipient], "raw": raw, "state": "queued",
         "attempts": 0, "next_attempt_at": now, "created_at": now,
-    }).scalar_one()
-    conn.execute(insert(Message.__table__), {
+    }, {
         "ticket_id": ticket_id, "message_id": message_id, "in_reply_to": "", "references": [],
         "from_address": from_address, "to_addresses": [recipient], "subject": subject, "date": now,
         "text": "", "raw": raw, "raw_sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw),
         "mailbox": "", "direction": "out", "auto_submitted": True, "flags": [kind], "received_at": now,
     })
-    return outbox_id
+    if later is None:
+        insert_queued(session, [rows])
+    else:
+        later.append(rows)
+
+
+def insert_queued(session: Session, queued: list[tuple[dict, dict]]) -> None:
+    """Write replies that enqueue() kept for later (two statements for any number of them)."""
+    if queued:
+        conn = session.connection()
+        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in queued])
+        conn.execute(_INSERT_MESSAGE, [message_row for _, message_row in queued])
 
 
 _REPLIES_SINCE = select(func.count()).select_from(Outbox.__table__).where(

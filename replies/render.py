@@ -80,10 +80,18 @@ def _status_zh(status: str | None) -> str:
     return names.get(status or "", names.get("in_progress", "处理中"))
 
 
+_blanks: dict[tuple, tuple[str, object]] = {}
+
+
 def _blank(env: Environment, name: str) -> str:
-    """A blank template verbatim (never interpreted by jinja), ending with one newline."""
-    source, _, _ = env.loader.get_source(env, name)
-    return source.rstrip("\n") + "\n"
+    """A blank template verbatim (never interpreted by jinja), ending with one newline; read again
+    only when its file changed, as jinja does for the templates themselves."""
+    key = (tuple(env.loader.searchpath), name)
+    cached = _blanks.get(key)
+    if cached is None or not cached[1]():
+        source, _, uptodate = env.loader.get_source(env, name)
+        cached = _blanks[key] = (source.rstrip("\n") + "\n", uptodate)
+    return cached[0]
 
 
 def _field_rows(ticket: dict, keys: set[str]) -> list[dict]:
