@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import queue
@@ -13,9 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
 
-from ingest import db
 from ingest.models import Message, Outbox, utcnow
 
 log = logging.getLogger("gongdan.outbox")
@@ -105,13 +104,18 @@ def recover_interrupted(session: Session) -> int:
     Before DATA began the server has nothing: queue it again. After, it may have been delivered:
     never resend automatically.
     """
-    conn = session.connection()
+    requeued = recover_interrupted_on(session.connection())
+    session.commit()
+    return requeued
+
+
+def recover_interrupted_on(conn: Connection) -> int:
     requeued = conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None)).rowcount
     conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", Outbox.data_started_at.is_not(None)).values(
         state="failed", last_error=INTERRUPTED, next_attempt_at=None))
-    session.commit()
+    conn.commit()
     return requeued
 
 
@@ -123,8 +127,9 @@ class DrainReport:
 
 
 _OUTBOX = Outbox.__table__
-_ROW = select(Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id).where(
-    Outbox.id == bindparam("row_id"))
+_DUE = select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id).where(
+    Outbox.id > bindparam("last"), Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
+    Outbox.next_attempt_at <= bindparam("now")).order_by(Outbox.id).limit(bindparam("limit"))
 _DATA_STARTED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(data_started_at=bindparam("at"))
 _SENT = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
     state="sent", attempts=bindparam("tries"), sent_at=bindparam("at"), last_error=None, next_attempt_at=None)
@@ -135,39 +140,94 @@ _FAILED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
 Deliver = Callable[[bytes, list[str], Callable[[], None]], None]
 
 
+class _Marks:
+    """The drain's writes to the outbox, committed in groups.
+
+    A thread whose write must be committed before it goes on (the marker before DATA) commits every
+    write waiting at that moment, its own and the other threads', in one transaction; while another
+    thread is committing, it waits for that commit or the next. A write after a reply was handed over
+    (sent, failed) waits for the next commit, whoever makes it: a crash before it leaves that reply
+    looking interrupted, never sent twice. One writer at a time also suits SQLite's single writer.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._committing = False
+        self._waiting: list[tuple[Statement, dict]] = []
+        self._generation = 0  # commits finished
+
+    def write(self, conn: Connection, statement, params: dict, urgent: bool = True) -> None:
+        with self._cond:
+            self._waiting.append((statement, params))
+            if not urgent:
+                return
+            wanted = self._generation + (2 if self._committing else 1)  # a running commit may not hold it
+            while self._committing and self._generation < wanted:
+                self._cond.wait()
+            if self._generation >= wanted:
+                if self._error is not None:
+                    raise self._error
+                return
+            self._committing = True
+            writes, self._waiting = self._waiting, []
+        error = None
+        try:
+            for statement, params in writes:
+                conn.execute(statement, params)
+            conn.commit()
+        except BaseException as exc:
+            conn.rollback()
+            error = exc
+        with self._cond:
+            self._committing = False
+            self._generation += 1
+            self._error = error
+            self._cond.notify_all()
+        if error is not None:
+            raise error
+
+    _error: BaseException | None = None
+
+    def flush(self, conn: Connection) -> None:
+        """Commit what is still waiting (the drain ends)."""
+        with self._cond:
+            if not self._waiting:
+                return
+        self.write(conn, _NOTHING, {})
+
+
+_NOTHING = select(1).where(bindparam("never", False))
+
+
 @dataclass
 class _Run:
     """What the sending threads of one drain share."""
     engine: Engine
     report: DrainReport
-    # SQLite has one writer at a time: our threads take turns rather than busy-wait on each other.
-    write_lock: contextlib.AbstractContextManager
+    marks: _Marks = field(default_factory=_Marks)
     tally: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)  # no thread takes another reply
     errors: list[BaseException] = field(default_factory=list)
 
 
-def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 500) -> DrainReport:
+def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 100) -> DrainReport:
     """Hand every due reply to one of `senders`, each `deliver(raw, recipients, before_data)`.
 
     Each sender gets its own thread and database connection; each reply goes to exactly one of
     them. The caller holds the outbox lock.
     """
-    run = _Run(engine, DrainReport(), threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext())
+    run = _Run(engine, DrainReport())
     now = now or utcnow()
-    with db.session(engine) as session:
-        recover_interrupted(session)
+    with engine.connect() as conn:
+        recover_interrupted_on(conn)
         last = 0
         while True:  # in pages, so a long queue never sits in memory at once
-            conn = session.connection()
-            due = conn.execute(select(Outbox.id).where(
-                Outbox.id > last, Outbox.state.in_(("queued", "failed")), Outbox.next_attempt_at.is_not(None),
-                Outbox.next_attempt_at <= now).order_by(Outbox.id).limit(limit)).scalars().all()
+            due = conn.execute(_DUE, {"last": last, "now": now, "limit": limit}).all()
             if due:
                 # Claimed a page at a time; a crash before DATA leaves them to recover_interrupted.
-                conn.execute(update(_OUTBOX).where(Outbox.id.in_(due)).values(
+                conn.execute(update(_OUTBOX).where(Outbox.id.in_([row.id for row in due])).values(
                     state="sending", claimed_at=utcnow(), data_started_at=None))
-            session.commit()
+            conn.commit()
             if not due:
                 break
             _send_page(run, senders, due)
@@ -175,31 +235,33 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
                 raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
             if run.stop.is_set():
                 # No point in trying the rest now (each would wait for its own time-out).
-                session.connection().execute(update(_OUTBOX).where(
-                    Outbox.id.in_(due), Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(
-                    state="queued", claimed_at=None))
-                session.commit()
+                run.marks.write(conn, update(_OUTBOX).where(
+                    Outbox.id.in_([row.id for row in due]), Outbox.state == "sending",
+                    Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None), {})
                 break
-            last = due[-1]
+            last = due[-1].id
     return run.report
 
 
-def _send_page(run: _Run, senders: Sequence[Deliver], due: list[int]) -> None:
+def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
     """Deliver the claimed rows `due` with every sender at once, until done or the server is unreachable."""
     todo = queue.SimpleQueue()
-    for outbox_id in due:
-        todo.put(outbox_id)
+    for row in due:
+        todo.put(row)
 
     def work(deliver: Deliver) -> None:
         try:
             with run.engine.connect() as conn:
-                while not run.stop.is_set():
-                    try:
-                        outbox_id = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    if not _deliver_one(run, conn, outbox_id, deliver):
-                        run.stop.set()
+                try:
+                    while not run.stop.is_set():
+                        try:
+                            row = todo.get_nowait()
+                        except queue.Empty:
+                            return
+                        if not _deliver_one(run, conn, row, deliver):
+                            run.stop.set()
+                finally:
+                    run.marks.flush(conn)
         except BaseException as exc:  # handed to drain's caller, as if sent from one thread
             run.errors.append(exc)
             run.stop.set()
@@ -220,29 +282,24 @@ def _send_page(run: _Run, senders: Sequence[Deliver], due: list[int]) -> None:
         raise
 
 
-def _deliver_one(run: _Run, conn: Connection, outbox_id: int, deliver: Deliver) -> bool:
+def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
     """Deliver one claimed reply; False when the server could not be reached at all."""
-    row = conn.execute(_ROW, {"row_id": outbox_id}).one()
-
-    def mark(statement, params: dict) -> None:
-        with run.write_lock:
-            conn.execute(statement, {"row_id": outbox_id, **params})
-            conn.commit()
-
     attempts = row.attempts + 1
     try:
-        deliver(row.raw, list(row.to_addresses), lambda: mark(_DATA_STARTED, {"at": utcnow()}))
+        # Committed before DATA: from there on a crash never leads to sending it again.
+        deliver(row.raw, list(row.to_addresses),
+                lambda: run.marks.write(conn, _DATA_STARTED, {"row_id": row.id, "at": utcnow()}))
     except DeliveryError as exc:
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        mark(_FAILED, {"tries": attempts, "error": str(exc)[:500],
-                       "retry_at": utcnow() + _backoff(attempts) if retry else None})
+        run.marks.write(conn, _FAILED, {"row_id": row.id, "tries": attempts, "error": str(exc)[:500],
+                                        "retry_at": utcnow() + _backoff(attempts) if retry else None}, urgent=False)
         with run.tally:
             run.report.failed += 1
             run.report.errors.append(f"reply {row.message_id}: {exc}")
         log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
                     ", will retry" if retry else ", giving up", exc)
         return not exc.unreachable
-    mark(_SENT, {"tries": attempts, "at": utcnow()})
+    run.marks.write(conn, _SENT, {"row_id": row.id, "tries": attempts, "at": utcnow()}, urgent=False)
     with run.tally:
         run.report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))

@@ -7,6 +7,7 @@ import os
 import smtplib
 import ssl
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from ingest.config import OutgoingSettings, read_secret
@@ -28,13 +29,12 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context(cafile=s.ca_file or None)
         if s.security == "tls":
-            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=_tls_context(s.ca_file))
         else:
             smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
             if s.security == "starttls":
-                smtp.starttls(context=context)
+                smtp.starttls(context=_tls_context(s.ca_file))
         smtp.ehlo_or_helo_if_needed()
         if s.username:
             smtp.login(s.username, self.password)
@@ -90,6 +90,12 @@ class SmtpSender:
         self._smtp = None
 
     close = _close
+
+
+@lru_cache(maxsize=4)
+def _tls_context(ca_file: str) -> ssl.SSLContext:
+    """Verifying TLS, made once: loading the system's certificates takes tens of milliseconds."""
+    return ssl.create_default_context(cafile=ca_file or None)
 
 
 def _text(reply) -> str:
