@@ -133,8 +133,11 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config) -> Sim
     now = utcnow()
     values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
                   status="in_progress" if values["complete"] else "waiting_info")
-    ticket_id = _insert(session, Ticket, values)  # its creation is the ticket's created_at
-    return SimpleNamespace(**{**_TICKET_DEFAULTS, **values, "id": ticket_id})
+    # Every column, every time: one compiled statement serves all tickets, whatever fields they have.
+    row = {**_TICKET_DEFAULTS, **values}
+    del row["id"]
+    ticket_id = _insert(session, Ticket, row)  # its creation is the ticket's created_at
+    return SimpleNamespace(**row, id=ticket_id)
 
 
 def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config: Config) -> tuple[dict, bool]:
