@@ -67,7 +67,7 @@ class DeskSettings:
     max_text_chars: int = 200_000  # text read for fields; the raw bytes are still stored whole
     max_parts: int = 200  # MIME parts looked at (attachments beyond are not listed)
     seconds_per_message: float = 20.0  # reading one email longer than this: stored, flagged
-    read_ahead: bool = True  # read the next batch in a second process while this one stores
+    parallel: bool = True  # large polls: read the next batch and send replies in helper processes
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))

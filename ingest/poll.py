@@ -20,6 +20,7 @@ from ingest.lock import exclusive
 from ingest import read_ahead
 from ingest.maildir_source import MaildirSource
 from ingest.read_ahead import ReadAhead
+from ingest.send_beside import SendBeside
 from ingest.models import Message, MailboxState, utcnow
 from ingest.store import Stored, read_or_error, store_email, stored_copies
 from ingest.threads import domain_of, reply_subject
@@ -72,25 +73,30 @@ def open_source(box: MailboxSettings):
 
 
 def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False) -> CycleReport:
-    """One cycle over every mailbox, then the outbox. Each part is skipped if another run holds it."""
+    """One cycle over every mailbox, then the outbox (on a large poll, sent beside the mailboxes
+    already). Each part is skipped if another run holds it."""
     report = CycleReport()
-    for box in config.mailboxes:
-        try:
-            with exclusive(engine, f"mailbox:{box.name}") as got:
-                if not got:
-                    log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
-                    report.mailboxes.append(MailboxReport(box.name, locked=True))
-                    continue
-                report.mailboxes.append(poll_mailbox(config, engine, box, stop))
-        except SQLAlchemyError as exc:
-            # The database went away around the lock itself: this cycle ends for the mailbox,
-            # its mail stays unprocessed and the next cycle takes it.
-            error = f"database error: {db.short_error(exc)}"
-            log.error("mailbox %s: %s", box.name, error)
-            report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
-            report.mailboxes.append(MailboxReport(box.name, error=error))
-        if stop():
-            break
+    beside = SendBeside(config, send_outbox)
+    try:
+        for box in config.mailboxes:
+            try:
+                with exclusive(engine, f"mailbox:{box.name}") as got:
+                    if not got:
+                        log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
+                        report.mailboxes.append(MailboxReport(box.name, locked=True))
+                        continue
+                    report.mailboxes.append(poll_mailbox(config, engine, box, stop, beside))
+            except SQLAlchemyError as exc:
+                # The database went away around the lock itself: this cycle ends for the mailbox,
+                # its mail stays unprocessed and the next cycle takes it.
+                error = f"database error: {db.short_error(exc)}"
+                log.error("mailbox %s: %s", box.name, error)
+                report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
+                report.mailboxes.append(MailboxReport(box.name, error=error))
+            if stop():
+                break
+    finally:
+        sent_beside = beside.finish()
     try:
         # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
         with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
@@ -101,10 +107,17 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
     except SQLAlchemyError as exc:
         report.outbox_error = f"database error: {db.short_error(exc)}"
         log.error("outbox: %s", report.outbox_error)
+    if sent_beside:
+        report.outbox = report.outbox or outbox.DrainReport()
+        report.outbox.sent += sent_beside.sent
+        report.outbox.failed += sent_beside.failed
+        report.outbox.errors[:0] = sent_beside.errors
     return report
 
 
-def send_outbox(config: Config, engine: Engine) -> outbox.DrainReport:
+def send_outbox(config: Config, engine: Engine, journal=None, more: Callable[[], bool] | None = None
+                ) -> outbox.DrainReport:
+    """Send what is due (see outbox.drain for `journal` and `more`)."""
     # One sender per SMTP connection, sending in parallel; a Maildir is written by one.
     count = config.outgoing.connections if config.outgoing.kind == "smtp" else 1
     try:
@@ -112,13 +125,14 @@ def send_outbox(config: Config, engine: Engine) -> outbox.DrainReport:
     except (outbox.DeliveryError, ConfigError) as exc:
         return outbox.DrainReport(errors=[f"outgoing: {exc}"])
     try:
-        return outbox.drain(engine, senders)
+        return outbox.drain(engine, senders, journal=journal, more=more)
     finally:
         for sender in senders:
             sender.close()
 
 
-def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]) -> MailboxReport:
+def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool],
+                 beside: SendBeside | None = None) -> MailboxReport:
     from ingest.imap_source import SourceDisconnected, SourceError
 
     report = MailboxReport(box.name)
@@ -127,7 +141,7 @@ def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Cal
         try:
             source = open_source(box)
             source.connect()
-            _process(config, engine, box, source, report, stop)
+            _process(config, engine, box, source, report, stop, beside)
             _record(engine, box.name, error=None)
             return report
         except SourceDisconnected as exc:
@@ -167,7 +181,7 @@ def _record(engine: Engine, name: str, error: str | None) -> None:
 
 
 def _process(config: Config, engine: Engine, box: MailboxSettings, source, report: MailboxReport,
-             stop: Callable[[], bool]) -> None:
+             stop: Callable[[], bool], beside: SendBeside | None = None) -> None:
     with db.session(engine) as session:
         state = session.get(MailboxState, box.name) or MailboxState(name=box.name)
         if box.kind == "imap":
@@ -190,16 +204,20 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             session.add(state)
             session.commit()
             keys = source.new_keys()
-        # While one batch is stored, the next is fetched and read (in a second process when it pays).
-        with ReadAhead(config, config.desk.read_ahead and read_ahead.worth_it(len(keys), BATCH)) as reader:
+        # While one batch is stored, the next is fetched and read, and the replies already committed
+        # are sent (in helper processes, when it pays).
+        parallel = config.desk.parallel and read_ahead.worth_it(len(keys), BATCH)
+        if parallel and beside is not None:
+            beside.start()
+        with ReadAhead(config, parallel) as reader:
             pending = None
             for batch in _batches(source.fetch(keys), stop):
                 upcoming = (batch, reader.submit([raw for _, raw in batch]))
                 if pending:
-                    _handle_batch(session, config, box, *pending, state.uidvalidity, source, report)
+                    _handle_batch(session, config, box, *pending, state.uidvalidity, source, report, beside)
                 pending = upcoming
             if pending:
-                _handle_batch(session, config, box, *pending, state.uidvalidity, source, report)
+                _handle_batch(session, config, box, *pending, state.uidvalidity, source, report, beside)
 
 
 def _batches(fetched, stop: Callable[[], bool]):
@@ -217,7 +235,7 @@ def _batches(fetched, stop: Callable[[], bool]):
 
 
 def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
-                  uidvalidity: int | None, source, report: MailboxReport) -> None:
+                  uidvalidity: int | None, source, report: MailboxReport, beside: SendBeside | None = None) -> None:
     """Store, decide and queue a fetched batch in one transaction, then flag or move it with one
     IMAP command. Should any email of it fail (a concurrent copy, a bug of ours), the batch is
     rolled back and taken again one email per transaction, so that email alone is set apart."""
@@ -233,6 +251,8 @@ def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch:
         handled = None
     if handled is None:
         handled = [handle_email(session, config, box, key, raw, uidvalidity) for key, raw in batch]
+    if beside is not None:
+        beside.committed()
     done, unreadable = [], []
     for (key, _), result in zip(batch, handled):
         report.add(result.outcome)

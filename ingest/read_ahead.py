@@ -25,17 +25,21 @@ _PR_SET_PDEATHSIG = 1
 _config: Config | None = None  # the reader process's copy
 
 
-def _start_reader(config: Config) -> None:
-    """In the reader process: die with the poll (a crash or SIGKILL of the poll must not leave it
-    holding the poll's inherited files, such as its lock), and leave signals to the poll."""
-    global _config
-    _config = config
+def become_helper() -> None:
+    """In a process forked by the poll: die with the poll (a crash or SIGKILL of the poll must not
+    leave it holding the poll's inherited files, such as its lock), and leave signals to the poll."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass  # not Linux: the reader still ends when the poll closes its queue
+        pass  # not Linux: the helper still ends when the poll closes its pipe
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the poll decides
+
+
+def _start_reader(config: Config) -> None:
+    global _config
+    _config = config
+    become_helper()
 
 
 def _read_batch(raws: list[bytes]) -> list:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -16,6 +17,7 @@ from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
 
 from ingest.models import Message, Outbox, utcnow
+from replies.journal import Journal, apply_journal
 
 log = logging.getLogger("gongdan.outbox")
 
@@ -195,6 +197,54 @@ class _Marks:
                 return
         self.write(conn, _NOTHING, {})
 
+    # What the drain records, in the database.
+
+    def claim(self, conn: Connection, ids: list[int]) -> None:
+        # A crash before DATA leaves them to recover_interrupted.
+        conn.execute(update(_OUTBOX).where(Outbox.id.in_(ids)).values(
+            state="sending", claimed_at=utcnow(), data_started_at=None))
+        conn.commit()
+
+    def unclaim(self, conn: Connection, ids: list[int]) -> None:
+        self.write(conn, update(_OUTBOX).where(
+            Outbox.id.in_(ids), Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(
+            state="queued", claimed_at=None), {})
+
+    def started(self, conn: Connection, row_id: int, attempts: int) -> None:
+        self.write(conn, _DATA_STARTED, {"row_id": row_id, "at": utcnow()})
+
+    def sent(self, conn: Connection, row_id: int, attempts: int) -> None:
+        self.write(conn, _SENT, {"row_id": row_id, "tries": attempts, "at": utcnow()}, urgent=False)
+
+    def failed(self, conn: Connection, row_id: int, attempts: int, retry_at: datetime | None, error: str) -> None:
+        self.write(conn, _FAILED, {"row_id": row_id, "tries": attempts, "error": error,
+                                   "retry_at": retry_at}, urgent=False)
+
+
+class _JournalMarks:
+    """What the drain records, in the journal (replies.journal): beside a poll on SQLite, which
+    holds the database's one write lock; rows are neither claimed nor written until it is applied."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+
+    def claim(self, conn: Connection, ids: list[int]) -> None:
+        pass
+
+    unclaim = claim
+
+    def started(self, conn: Connection, row_id: int, attempts: int) -> None:
+        self.journal.started(row_id, attempts, utcnow())
+
+    def sent(self, conn: Connection, row_id: int, attempts: int) -> None:
+        self.journal.sent(row_id, attempts, utcnow())
+
+    def failed(self, conn: Connection, row_id: int, attempts: int, retry_at: datetime | None, error: str) -> None:
+        self.journal.failed(row_id, attempts, retry_at, error)
+
+    def flush(self, conn: Connection) -> None:
+        pass
+
 
 _NOTHING = select(1).where(bindparam("never", False))
 
@@ -204,43 +254,51 @@ class _Run:
     """What the sending threads of one drain share."""
     engine: Engine
     report: DrainReport
-    marks: _Marks = field(default_factory=_Marks)
+    marks: _Marks | _JournalMarks = field(default_factory=_Marks)
     tally: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)  # no thread takes another reply
     errors: list[BaseException] = field(default_factory=list)
 
 
-def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 100) -> DrainReport:
+def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 100,
+          journal: Journal | None = None, more: Callable[[], bool] | None = None) -> DrainReport:
     """Hand every due reply to one of `senders`, each `deliver(raw, recipients, before_data)`.
 
     Each sender gets its own thread and database connection; each reply goes to exactly one of
-    them. The caller holds the outbox lock.
+    them. The caller holds the outbox lock. Beside a poll on SQLite, what happens is recorded in
+    `journal` (applied by the caller once the poll is done), and `more()` blocks until the poll
+    committed new replies (True) or is done (False); otherwise the drain ends with the queue.
     """
-    run = _Run(engine, DrainReport())
-    now = now or utcnow()
+    run = _Run(engine, DrainReport(), _JournalMarks(journal) if journal else _Marks())
     with engine.connect() as conn:
+        if journal is None and engine.dialect.name == "sqlite":
+            apply_journal(conn, journal_path(engine), INTERRUPTED)  # a sending process that died
         recover_interrupted_on(conn)
         last = 0
         while True:  # in pages, so a long queue never sits in memory at once
-            due = conn.execute(_DUE, {"last": last, "now": now, "limit": limit}).all()
-            if due:
-                # Claimed a page at a time; a crash before DATA leaves them to recover_interrupted.
-                conn.execute(update(_OUTBOX).where(Outbox.id.in_([row.id for row in due])).values(
-                    state="sending", claimed_at=utcnow(), data_started_at=None))
-            conn.commit()
+            due = conn.execute(_DUE, {"last": last, "now": now or utcnow(), "limit": limit}).all()
+            conn.rollback()  # end the read: no snapshot stays open while we send
             if not due:
+                if more is not None and more():
+                    continue
                 break
+            ids = [row.id for row in due]
+            run.marks.claim(conn, ids)
             _send_page(run, senders, due)
             if run.errors:
                 raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
             if run.stop.is_set():
                 # No point in trying the rest now (each would wait for its own time-out).
-                run.marks.write(conn, update(_OUTBOX).where(
-                    Outbox.id.in_([row.id for row in due]), Outbox.state == "sending",
-                    Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None), {})
+                run.marks.unclaim(conn, ids)
                 break
-            last = due[-1].id
+            last = ids[-1]
     return run.report
+
+
+def journal_path(engine: Engine) -> Path:
+    """The outbox journal of a SQLite database: a hidden file beside it."""
+    database = Path(engine.url.database or "gongdan.db")
+    return database.resolve().parent / f".{database.name}.outbox-journal"
 
 
 def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
@@ -286,20 +344,18 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
     """Deliver one claimed reply; False when the server could not be reached at all."""
     attempts = row.attempts + 1
     try:
-        # Committed before DATA: from there on a crash never leads to sending it again.
-        deliver(row.raw, list(row.to_addresses),
-                lambda: run.marks.write(conn, _DATA_STARTED, {"row_id": row.id, "at": utcnow()}))
+        # Recorded before DATA: from there on a crash never leads to sending it again.
+        deliver(row.raw, list(row.to_addresses), lambda: run.marks.started(conn, row.id, attempts))
     except DeliveryError as exc:
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        run.marks.write(conn, _FAILED, {"row_id": row.id, "tries": attempts, "error": str(exc)[:500],
-                                        "retry_at": utcnow() + _backoff(attempts) if retry else None}, urgent=False)
+        run.marks.failed(conn, row.id, attempts, utcnow() + _backoff(attempts) if retry else None, str(exc)[:500])
         with run.tally:
             run.report.failed += 1
             run.report.errors.append(f"reply {row.message_id}: {exc}")
         log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
                     ", will retry" if retry else ", giving up", exc)
         return not exc.unreachable
-    run.marks.write(conn, _SENT, {"row_id": row.id, "tries": attempts, "at": utcnow()}, urgent=False)
+    run.marks.sent(conn, row.id, attempts)
     with run.tally:
         run.report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))

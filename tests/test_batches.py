@@ -23,7 +23,7 @@ COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n问题�
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 
 
-def maildir_desk(tmp_path: Path, database_url: str, count: int, read_ahead: bool = True, extra: str = "") -> Path:
+def maildir_desk(tmp_path: Path, database_url: str, count: int, parallel: bool = True, extra: str = "") -> Path:
     """A desk on a local Maildir holding `count` tickets from different operators; its config path."""
     inbox = tmp_path / "inbox"
     for sub in ("new", "cur", "tmp"):
@@ -48,7 +48,7 @@ path = "outbox"
 from_address = "support@gongdan.example.cn"
 
 [desk]
-read_ahead = {str(read_ahead).lower()}
+parallel = {str(parallel).lower()}
 {extra}
 """, "utf-8")
     assert gongdan(config, "db", "upgrade").exit_code == 0
@@ -72,7 +72,7 @@ def stored(config: Path) -> list[tuple]:
     return sorted(rows)
 
 
-def test_read_ahead_stores_exactly_what_reading_in_one_process_stores(tmp_path, database_url):
+def test_helper_processes_store_and_send_exactly_what_one_process_does(tmp_path, database_url):
     count = 130  # three batches: the second process reads two of them
     with_reader = maildir_desk(tmp_path / "a", database_url if "sqlite" in database_url else database_url, count)
     result = gongdan(with_reader, "poll")
@@ -82,7 +82,7 @@ def test_read_ahead_stores_exactly_what_reading_in_one_process_stores(tmp_path, 
     assert len(list((tmp_path / "a" / "inbox" / "cur").iterdir())) == count
     if "sqlite" not in database_url:
         return  # one PostgreSQL database per test: the comparison below runs on SQLite
-    inline = maildir_desk(tmp_path / "b", f"sqlite:///{tmp_path / 'b.db'}", count, read_ahead=False)
+    inline = maildir_desk(tmp_path / "b", f"sqlite:///{tmp_path / 'b.db'}", count, parallel=False)
     assert gongdan(inline, "poll").exit_code == 0
     assert stored(with_reader) == stored(inline)
 
@@ -164,3 +164,101 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# --- Replies sent beside the poll (a helper process; on SQLite with the outbox journal) --------
+
+def test_large_poll_sends_each_reply_once_while_storing(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+    from tests.test_poll import Desk
+
+    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
+    count = 160
+    for n in range(count):
+        desk.deliver(make_mail(COMPLETE if n % 3 == 0 else INCOMPLETE, subject=f"故障{n}",
+                               message_id=f"<s{n}@xingxing.example.cn>", sender=f"ops{n}@xingxing.example.cn"))
+    result = desk.poll()
+    assert f"{count} new ticket" in result.output and f"{count} sent" in result.output, result.output
+    replies = desk.replies()
+    assert sorted(r["In-Reply-To"] for r in replies) == sorted(f"<s{n}@xingxing.example.cn>" for n in range(count))
+    states = {o["state"] for t in desk.tickets() for o in desk.show(t["id"])["outbox"]}
+    assert states == {"sent"}
+    assert not list(tmp_path.glob(".*outbox-journal"))
+    assert "0 sent" in desk.poll().output or "outbox" not in desk.poll().output
+    assert len(desk.replies()) == count
+
+
+def test_poll_killed_while_sending_beside_loses_and_doubles_nothing(tmp_path, dovecot, dovecot_user, smtp_sink,
+                                                                     database_url):
+    from tests.test_poll import Desk
+
+    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
+    count = 400
+    for n in range(count):
+        desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<x{n}@xingxing.example.cn>",
+                               sender=f"ops{n}@xingxing.example.cn"))
+    proc = desk.poll_process()
+    deadline = time.monotonic() + 60
+    while len(smtp_sink.messages) < 20 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    sent_before = len(smtp_sink.messages)
+    assert 0 < sent_before, "no reply went out before the kill"
+    desk.poll()
+    desk.poll()
+    answered = [r["In-Reply-To"] for r in desk.replies()]
+    assert len(answered) == len(set(answered)), "an operator got two replies to one email"
+    outbox = [o for t in desk.tickets() for o in desk.show(t["id"])["outbox"]]
+    assert len(desk.tickets()) == count
+    interrupted = [o for o in outbox if o["state"] != "sent"]
+    # Each reply arrived, or was being handed over at the kill: marked for a person, never resent
+    # (the server may or may not have kept it).
+    reached = {r["To"] for r in desk.replies()} | {o["to"][0] for o in interrupted}
+    assert reached == {f"ops{n}@xingxing.example.cn" for n in range(count)}
+    assert all(o["state"] == "failed" for o in interrupted)
+    assert len(interrupted) <= 4  # at most one per SMTP connection
+    assert not list(tmp_path.glob(".*outbox-journal"))
+
+
+def test_journal_applies_once_and_survives_a_line_cut_by_a_crash(tmp_path):
+    from ingest import db
+    from ingest.models import Outbox
+    from replies import outbox
+    from replies.journal import apply_journal
+    from sqlmodel import select
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db.upgrade(url)
+    engine = db.open_database(url)
+    with db.session(engine) as session:
+        for n in range(4):
+            outbox.enqueue(session, kind="ack", raw=f"reply {n}".encode(), message_id=f"<r{n}@gongdan.example.cn>",
+                           recipient=f"ops{n}@x.example.cn", ticket_id=None, caused_by=None, subject="s",
+                           from_address="support@gongdan.example.cn")
+        session.commit()
+        ids = session.exec(select(Outbox.id).order_by(Outbox.id)).all()
+    journal = tmp_path / ".g.db.outbox-journal"
+    at = "2026-11-25T08:00:00+00:00"
+    journal.write_text(
+        f"started {ids[0]} 1 {at}\nsent {ids[0]} 1 {at}\n"            # delivered
+        f"started {ids[1]} 1 {at}\n"                                  # cut off in DATA
+        f"failed {ids[2]} 1 {at} SMTP 451 4.3.0 try later\n"         # to retry
+        f"started {ids[3]} 1 {at}\nsent {ids[3]} 1 2026-11-2", "utf-8")  # the crash cut this line
+    with engine.connect() as conn:
+        assert apply_journal(conn, journal, outbox.INTERRUPTED) == 4
+    assert not journal.exists()
+    with db.session(engine) as session:
+        rows = {r.id: r for r in session.exec(select(Outbox))}
+    assert rows[ids[0]].state == "sent" and rows[ids[0]].attempts == 1
+    for interrupted in (ids[1], ids[3]):  # may have reached the server: never resent by itself
+        assert rows[interrupted].state == "failed" and rows[interrupted].next_attempt_at is None
+        assert rows[interrupted].last_error == outbox.INTERRUPTED
+    assert rows[ids[2]].state == "failed" and rows[ids[2]].last_error == "SMTP 451 4.3.0 try later"
+    # A crash between the commit and the removal: the same journal again changes nothing.
+    outbox.requeue(db.session(engine), rows[ids[1]].message_id)  # a person decided to resend one
+    journal.write_text(f"started {ids[1]} 1 {at}\nsent {ids[0]} 1 {at}\n", "utf-8")
+    with engine.connect() as conn:
+        assert apply_journal(conn, journal, outbox.INTERRUPTED) == 0
+    with db.session(engine) as session:
+        assert session.get(Outbox, ids[1]).state == "queued"
+    engine.dispose()

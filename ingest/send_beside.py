@@ -1,0 +1,107 @@
+"""The outbox sent by a second process while the poll stores mail.
+
+On a large poll the replies then go out while later mail is still being read and stored, instead
+of all after the last email. A forked process takes the outbox lock and drains the queue, waking
+each time the poll has committed a batch, until the poll says it is done. On SQLite, whose one
+write lock the poll holds for each batch, that process writes nothing to the database while the
+poll runs: what it sends is recorded in the outbox journal (replies.journal) and applied at its
+end. On PostgreSQL it records in the database as any drain does. Whatever it leaves (it died, or
+another run held the outbox) is sent by the poll's own drain afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+
+from ingest import db
+from ingest.config import Config
+from ingest.lock import exclusive
+from ingest.read_ahead import become_helper
+from replies.journal import Journal, apply_journal
+from replies.outbox import INTERRUPTED, DrainReport, journal_path
+
+log = logging.getLogger("gongdan.outbox")
+
+Send = Callable[..., DrainReport]  # send_outbox(config, engine, journal=..., more=...)
+
+
+def _wait_for_news(fd: int) -> bool:
+    """Block until the poll committed a batch (True) or closed its end: done (False)."""
+    return bool(os.read(fd, 4096))
+
+
+def _sender(config: Config, send: Send, news: int, poll_end: int, report) -> None:
+    """The sending process."""
+    become_helper()
+    os.close(poll_end)  # else the end of the poll's notices would never be seen here
+    engine = db.make_engine(config.database_url)
+    try:
+        with exclusive(engine, "outbox") as got:
+            if not got:
+                report.send(("locked", None))
+                return
+            journal = None
+            if engine.dialect.name == "sqlite":
+                with engine.connect() as conn:  # what a sending process that died left, first
+                    apply_journal(conn, journal_path(engine), INTERRUPTED)
+                journal = Journal(journal_path(engine))
+            result = send(config, engine, journal=journal, more=lambda: _wait_for_news(news))
+            if journal:
+                journal.close()
+                with engine.connect() as conn:  # the poll is done writing
+                    apply_journal(conn, journal.path, INTERRUPTED)
+            report.send(("done", result))
+    except BaseException as exc:  # the poll's own drain takes over
+        report.send(("error", f"{type(exc).__name__}: {db.short_error(exc)}"))
+    finally:
+        engine.dispose()
+
+
+class SendBeside:
+    """Started by the poll once it has a large batch of mail; told of each batch it commits."""
+
+    def __init__(self, config: Config, send: Send):
+        self.config, self.send = config, send
+        self._process = None
+        self._notices = -1
+        self._report = None
+
+    def start(self) -> None:
+        if self._process is not None or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        context = multiprocessing.get_context("fork")
+        news, self._notices = os.pipe()
+        self._report, report_end = context.Pipe(duplex=False)
+        self._process = context.Process(target=_sender, name="gongdan-send", daemon=True,
+                                        args=(self.config, self.send, news, self._notices, report_end))
+        self._process.start()
+        os.close(news)
+        report_end.close()
+        os.set_blocking(self._notices, False)
+
+    def committed(self) -> None:
+        """The poll committed a batch: new replies may be due."""
+        if self._process is not None:
+            try:
+                os.write(self._notices, b"\0")
+            except (BlockingIOError, BrokenPipeError):
+                pass  # news already waiting, or the process is gone (its rest is sent afterwards)
+
+    def finish(self) -> DrainReport | None:
+        """The poll is done: wait for the process to send the rest; what it sent, if it could."""
+        if self._process is None:
+            return None
+        os.close(self._notices)
+        try:
+            kind, result = self._report.recv()
+        except (EOFError, OSError):
+            kind, result = "error", f"the sending process ended unexpectedly (exit {self._process.exitcode})"
+        self._process.join()
+        self._report.close()
+        self._process = None
+        if kind == "error":
+            log.warning("sending beside the poll failed (%s); the poll sends the rest itself", result)
+        return result if kind == "done" else None
