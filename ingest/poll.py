@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
 BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
+BESIDE_CONNECTIONS = 2  # SMTP connections of the process sending beside a large poll
 OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
 
@@ -118,8 +120,11 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
 def send_outbox(config: Config, engine: Engine, journal=None, more: Callable[[], bool] | None = None
                 ) -> outbox.DrainReport:
     """Send what is due (see outbox.drain for `journal` and `more`)."""
-    # One sender per SMTP connection, sending in parallel; a Maildir is written by one.
+    # One sender per SMTP connection, sending in parallel; a Maildir is written by one. Beside a
+    # poll (`more`), two keep up with it: more would only take CPU from the reading and storing.
     count = config.outgoing.connections if config.outgoing.kind == "smtp" else 1
+    if more is not None:
+        count = min(count, BESIDE_CONNECTIONS)
     try:
         senders = [make_sender(config.outgoing) for _ in range(count)]
     except (outbox.DeliveryError, ConfigError) as exc:
@@ -210,14 +215,13 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
         if parallel and beside is not None:
             beside.start()
         with ReadAhead(config, parallel) as reader:
-            pending = None
+            pending: collections.deque = collections.deque()
             for batch in _batches(source.fetch(keys), stop):
-                upcoming = (batch, reader.submit([raw for _, raw in batch]))
-                if pending:
-                    _handle_batch(session, config, box, *pending, state.uidvalidity, source, report, beside)
-                pending = upcoming
-            if pending:
-                _handle_batch(session, config, box, *pending, state.uidvalidity, source, report, beside)
+                pending.append((batch, reader.submit([raw for _, raw in batch])))
+                if len(pending) > reader.ahead:
+                    _handle_batch(session, config, box, *pending.popleft(), state.uidvalidity, source, report, beside)
+            while pending:
+                _handle_batch(session, config, box, *pending.popleft(), state.uidvalidity, source, report, beside)
 
 
 def _batches(fetched, stop: Callable[[], bool]):

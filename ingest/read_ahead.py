@@ -22,6 +22,7 @@ from ingest.store import read_or_error
 log = logging.getLogger("gongdan.poll")
 
 _PR_SET_PDEATHSIG = 1
+READERS = 1  # reader processes (more only pay off with cores to spare: the poll is CPU-bound on two)
 _config: Config | None = None  # the reader process's copy
 
 
@@ -57,8 +58,10 @@ class ReadAhead:
     def __init__(self, config: Config, parallel: bool):
         self.config = config
         self._pool: ProcessPoolExecutor | None = None
+        self.ahead = 0  # batches submitted before the first is needed
         if parallel and "fork" in multiprocessing.get_all_start_methods():
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+            self.ahead = READERS
+            self._pool = ProcessPoolExecutor(max_workers=READERS, mp_context=multiprocessing.get_context("fork"),
                                              initializer=_start_reader, initargs=(config,))
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
