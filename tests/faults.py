@@ -55,9 +55,9 @@ INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 # Per size: how much of each fault. "short" keeps each scenario to a few seconds.
 SIZES = {
     "short": dict(imap_cycles=5, dovecot_kills=1, smtp_cycles=4, timeout_cycles=3, restart_cycles=3,
-                  lock_cycles=3, kill_runs=5, workers_seconds=8.0),
+                  lock_cycles=3, kill_runs=5, large_kill_runs=2, workers_seconds=8.0),
     "full": dict(imap_cycles=20, dovecot_kills=4, smtp_cycles=20, timeout_cycles=8, restart_cycles=10,
-                 lock_cycles=8, kill_runs=20, workers_seconds=30.0),
+                 lock_cycles=8, kill_runs=20, large_kill_runs=6, workers_seconds=30.0),
 }
 SETTLE_CYCLES = 6
 CHILD_TIMEOUT = 120.0
@@ -685,6 +685,26 @@ def sigkill(servers: Servers, tmp: Path, size: str, rng) -> dict:
         desk.cleanup()
 
 
+def sigkill_large(servers: Servers, tmp: Path, size: str, rng) -> dict:
+    """Large polls (several batches: read ahead and sent beside by helper processes, on SQLite with
+    the outbox journal) SIGKILLed at a random point; the next run recovers from the journal."""
+    started = time.monotonic()
+    desk = Desk(servers, tmp, "sigkill_large")
+    runs = SIZES[size]["large_kill_runs"]
+    finished = 0
+    try:
+        for _ in range(runs):
+            count = rng.randint(120, 240)
+            desk.deliver(count)
+            proc = desk.child()
+            strike(desk, proc, rng, 2 * count)
+            finished += proc.poll() is not None
+            desk.kill(proc)
+        return _row("sigkill_large", desk, runs, [f"finished_before_kill={finished}"], started)
+    finally:
+        desk.cleanup()
+
+
 def two_workers(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """Two `gongdan poll --loop --interval 1` on one PostgreSQL database and one mailbox, while mail
     keeps arriving over LMTP; then SIGTERM both, settle, check."""
@@ -733,6 +753,7 @@ SCENARIOS = {
     "database_restarted": database_restarted,
     "database_locked": database_locked,
     "sigkill": sigkill,
+    "sigkill_large": sigkill_large,
     "two_workers": two_workers,
 }
 COUNTED = ("lost", "duplicated", "replies_doubled", "replies_lost")
