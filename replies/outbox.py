@@ -145,11 +145,11 @@ Deliver = Callable[[bytes, list[str], Callable[[], None]], None]
 class _Marks:
     """The drain's writes to the outbox, committed in groups.
 
-    A thread whose write must be committed before it goes on (the marker before DATA) commits every
-    write waiting at that moment, its own and the other threads', in one transaction; while another
-    thread is committing, it waits for that commit or the next. A write after a reply was handed over
-    (sent, failed) waits for the next commit, whoever makes it: a crash before it leaves that reply
-    looking interrupted, never sent twice. One writer at a time also suits SQLite's single writer.
+    A thread whose write must be committed before it goes on (every marker: before DATA, sent,
+    failed) commits every write waiting at that moment, its own and the other threads', in one
+    transaction; while another thread is committing, it waits for that commit or the next. A
+    write marked not urgent would wait for the next commit, whoever makes it. One writer at a
+    time also suits SQLite's single writer.
     """
 
     def __init__(self):
@@ -214,11 +214,12 @@ class _Marks:
         self.write(conn, _DATA_STARTED, {"row_id": row_id, "at": utcnow()})
 
     def sent(self, conn: Connection, row_id: int, attempts: int) -> None:
-        self.write(conn, _SENT, {"row_id": row_id, "tries": attempts, "at": utcnow()}, urgent=False)
+        # Committed at once too: a crash right after would otherwise leave a delivered reply
+        # looking interrupted, and a person might send it again.
+        self.write(conn, _SENT, {"row_id": row_id, "tries": attempts, "at": utcnow()})
 
     def failed(self, conn: Connection, row_id: int, attempts: int, retry_at: datetime | None, error: str) -> None:
-        self.write(conn, _FAILED, {"row_id": row_id, "tries": attempts, "error": error,
-                                   "retry_at": retry_at}, urgent=False)
+        self.write(conn, _FAILED, {"row_id": row_id, "tries": attempts, "error": error, "retry_at": retry_at})
 
 
 class _JournalMarks:
