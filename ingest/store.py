@@ -95,12 +95,12 @@ def thread_of(session: Session, reading: TicketReading, config: Config) -> tuple
 
 @lru_cache(maxsize=None)
 def _insert_statement(table):
-    return insert(table).returning(table.c.id)
+    return insert(table)
 
 
 def _insert(session: Session, model, values: dict) -> int:
     """Insert one row with a prepared Core statement: building ORM objects costs more than the write."""
-    return session.connection().execute(_insert_statement(model.__table__), values).scalar_one()
+    return session.connection().execute(_insert_statement(model.__table__), values).inserted_primary_key[0]
 
 
 def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> None:
