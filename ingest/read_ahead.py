@@ -26,21 +26,23 @@ READERS = 1  # reader processes (more only pay off with cores to spare: the poll
 _config: Config | None = None  # the reader process's copy
 
 
-def become_helper() -> None:
+def become_helper(poll_pid: int) -> None:
     """In a process forked by the poll: die with the poll (a crash or SIGKILL of the poll must not
     leave it holding the poll's inherited files, such as its lock), and leave signals to the poll."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: the helper still ends when the poll closes its pipe
+    if os.getppid() != poll_pid:
+        os._exit(1)  # the poll died before the signal was asked for
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the poll decides
 
 
-def _start_reader(config: Config) -> None:
+def _start_reader(config: Config, poll_pid: int) -> None:
     global _config
     _config = config
-    become_helper()
+    become_helper(poll_pid)
 
 
 def _read_batch(raws: list[bytes]) -> list:
@@ -62,7 +64,7 @@ class ReadAhead:
         if parallel and "fork" in multiprocessing.get_all_start_methods():
             self.ahead = READERS
             self._pool = ProcessPoolExecutor(max_workers=READERS, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_start_reader, initargs=(config,))
+                                             initializer=_start_reader, initargs=(config, os.getpid()))
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         if self._pool is None:

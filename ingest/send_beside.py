@@ -28,14 +28,18 @@ log = logging.getLogger("gongdan.outbox")
 Send = Callable[..., DrainReport]  # send_outbox(config, engine, journal=..., more=...)
 
 
+_NEWS, _DONE = b"\0", b"\1"
+
+
 def _wait_for_news(fd: int) -> bool:
-    """Block until the poll committed a batch (True) or closed its end: done (False)."""
-    return bool(os.read(fd, 4096))
+    """Block until the poll committed a batch (True) or is done (False: it said so, or is gone)."""
+    data = os.read(fd, 4096)
+    return bool(data) and _DONE not in data
 
 
-def _sender(config: Config, send: Send, news: int, poll_end: int, report) -> None:
+def _sender(config: Config, send: Send, news: int, poll_end: int, report, poll_pid: int) -> None:
     """The sending process."""
-    become_helper()
+    become_helper(poll_pid)
     os.close(poll_end)  # else the end of the poll's notices would never be seen here
     engine = db.make_engine(config.database_url)
     try:
@@ -51,7 +55,7 @@ def _sender(config: Config, send: Send, news: int, poll_end: int, report) -> Non
             result = send(config, engine, journal=journal, more=lambda: _wait_for_news(news))
             if journal:
                 journal.close()
-                with engine.connect() as conn:  # the poll is done writing
+                with engine.connect() as conn:  # the poll is done (or sending stopped early)
                     apply_journal(conn, journal.path, INTERRUPTED)
             report.send(("done", result))
     except BaseException as exc:  # the poll's own drain takes over
@@ -76,7 +80,7 @@ class SendBeside:
         news, self._notices = os.pipe()
         self._report, report_end = context.Pipe(duplex=False)
         self._process = context.Process(target=_sender, name="gongdan-send", daemon=True,
-                                        args=(self.config, self.send, news, self._notices, report_end))
+                                        args=(self.config, self.send, news, self._notices, report_end, os.getpid()))
         self._process.start()
         os.close(news)
         report_end.close()
@@ -86,7 +90,7 @@ class SendBeside:
         """The poll committed a batch: new replies may be due."""
         if self._process is not None:
             try:
-                os.write(self._notices, b"\0")
+                os.write(self._notices, _NEWS)
             except (BlockingIOError, BrokenPipeError):
                 pass  # news already waiting, or the process is gone (its rest is sent afterwards)
 
@@ -94,12 +98,19 @@ class SendBeside:
         """The poll is done: wait for the process to send the rest; what it sent, if it could."""
         if self._process is None:
             return None
+        os.set_blocking(self._notices, True)
+        try:
+            os.write(self._notices, _DONE)  # (a helper forked later may hold this pipe open too)
+        except BrokenPipeError:
+            pass
         os.close(self._notices)
         try:
             kind, result = self._report.recv()
         except (EOFError, OSError):
-            kind, result = "error", f"the sending process ended unexpectedly (exit {self._process.exitcode})"
+            kind, result = "error", None
         self._process.join()
+        if result is None:
+            result = f"the sending process ended unexpectedly (exit status {self._process.exitcode})"
         self._report.close()
         self._process = None
         if kind == "error":
