@@ -18,14 +18,12 @@ from ingest import db
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
 from ingest.decide import Decision, Situation, decide
 from ingest.lock import exclusive
-from ingest import read_ahead
 from ingest.maildir_source import MaildirSource
-from ingest.read_ahead import ReadAhead
-from ingest.send_beside import SendBeside
 from ingest.models import Message, MailboxState, utcnow
-from ingest.store import Stored, read_or_error, store_email, stored_copies
+from ingest.read_ahead import ReadAhead, worth_it
+from ingest.send_beside import SendBeside
+from ingest.store import Stored, read_or_error, store_email, stored_copies, ticket_fields
 from ingest.threads import domain_of, reply_subject
-from ingest.store import ticket_fields
 from ingest.ticket_views import stop_codes_of
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
@@ -211,7 +209,7 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             keys = source.new_keys()
         # While one batch is stored, the next is fetched and read, and the replies already committed
         # are sent (in helper processes, when it pays).
-        parallel = config.desk.parallel and read_ahead.worth_it(len(keys), BATCH)
+        parallel = config.desk.parallel and worth_it(len(keys), BATCH)
         if parallel and beside is not None:
             beside.start()
         with ReadAhead(config, parallel) as reader:
