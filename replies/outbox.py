@@ -259,6 +259,7 @@ class _Run:
     tally: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)  # no thread takes another reply
     errors: list[BaseException] = field(default_factory=list)
+    probed: bool = False  # the drain's first reply has been tried alone
 
 
 def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 100,
@@ -308,17 +309,18 @@ def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
     for row in due:
         todo.put(row)
 
-    def work(deliver: Deliver) -> None:
+    def work(deliver: Deliver, most: int | None = None) -> None:
         try:
             with run.engine.connect() as conn:
                 try:
-                    while not run.stop.is_set():
+                    while not run.stop.is_set() and most != 0:
                         try:
                             row = todo.get_nowait()
                         except queue.Empty:
                             return
                         if not _deliver_one(run, conn, row, deliver):
                             run.stop.set()
+                        most = None if most is None else most - 1
                 finally:
                     run.marks.flush(conn)
         except BaseException as exc:  # handed to drain's caller, as if sent from one thread
@@ -328,6 +330,13 @@ def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
     if len(senders) == 1:
         work(senders[0])  # a Maildir, or one SMTP connection: no thread needed
         return
+    if not run.probed:
+        # The drain's first reply goes alone: when the server cannot be reached, one reply says
+        # so, not one per connection.
+        run.probed = True
+        work(senders[0], most=1)
+        if run.stop.is_set():
+            return
     threads = [threading.Thread(target=work, args=(deliver,), name=f"outbox-{n}") for n, deliver in enumerate(senders)]
     for thread in threads:
         thread.start()
