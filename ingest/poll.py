@@ -210,8 +210,10 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
         # While one batch is stored, the next is fetched and read, and the replies already committed
         # are sent (in helper processes, when it pays).
         parallel = config.desk.parallel and worth_it(len(keys), BATCH)
-        if parallel and beside is not None:
-            beside.start()
+        if parallel:
+            log.info("mailbox %s: %d new emails; reading and sending in helper processes", box.name, len(keys))
+            if beside is not None:
+                beside.start()
         with ReadAhead(config, parallel) as reader:
             pending: collections.deque = collections.deque()
             for batch in _batches(source.fetch(keys), stop):

@@ -101,6 +101,31 @@ def test_idle_answers_new_mail_within_seconds_and_survives_a_dovecot_restart(des
     assert len(desk.tickets()) == 3
 
 
+def test_worker_with_idle_threads_takes_a_large_batch_with_its_helper_processes(desk):
+    # A burst of mail under a --loop worker: its cycle forks the reader and the sending process
+    # while the IDLE listener threads run; every email is answered once and SIGTERM still stops it.
+    worker = desk.poll_process("--loop", "--interval", "60")
+    out = Output(worker.stdout)
+    try:
+        out.wait_for("listening for new mail with IMAP IDLE")
+        out.wait_for("outbox:", count=2)
+        count = 150
+        for n in range(count):
+            desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<b{n}@xingxing.example.cn>",
+                                   sender=f"ops{n}@xingxing.example.cn"))
+        desk.smtp.wait_for(count, timeout=60)
+        out.wait_for("in helper processes")  # at least one cycle took more than a batch at once
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0, "\n".join(out.lines)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    answered = [r["In-Reply-To"] for r in desk.replies()]
+    assert sorted(answered) == sorted(f"<b{n}@xingxing.example.cn>" for n in range(count))
+    assert len(desk.tickets()) == count
+
+
 def test_renewed_idle_still_hears_new_mail_and_stops_promptly(desk, monkeypatch):
     calls = []
     original = imap_source.ImapSource.idle_wait
