@@ -71,7 +71,7 @@ class ReadAhead:
             return lambda: self._read_here(raws)
         try:
             future = self._pool.submit(_read_batch, raws)
-        except RuntimeError as exc:  # the reader process is gone
+        except (RuntimeError, OSError) as exc:  # the reader process is gone, or cannot be started
             self._give_up(exc)
             return lambda: self._read_here(raws)
 

@@ -77,14 +77,24 @@ class SendBeside:
         if self._process is not None or "fork" not in multiprocessing.get_all_start_methods():
             return
         context = multiprocessing.get_context("fork")
-        news, self._notices = os.pipe()
-        self._report, report_end = context.Pipe(duplex=False)
-        self._process = context.Process(target=_sender, name="gongdan-send", daemon=True,
-                                        args=(self.config, self.send, news, self._notices, report_end, os.getpid()))
-        self._process.start()
+        opened = []
+        try:
+            news, notices = os.pipe()
+            opened += [news, notices]
+            report, report_end = context.Pipe(duplex=False)
+            opened += [report, report_end]
+            process = context.Process(target=_sender, name="gongdan-send", daemon=True,
+                                      args=(self.config, self.send, news, notices, report_end, os.getpid()))
+            process.start()
+        except OSError as exc:  # no process or pipe to be had (limits): the poll sends afterwards
+            log.warning("cannot start the sending process (%s); replies go out after the mail is stored", exc)
+            for end in opened:
+                end.close() if hasattr(end, "close") else os.close(end)
+            return
         os.close(news)
         report_end.close()
-        os.set_blocking(self._notices, False)
+        os.set_blocking(notices, False)
+        self._process, self._notices, self._report = process, notices, report
 
     def committed(self) -> None:
         """The poll committed a batch: new replies may be due."""

@@ -262,3 +262,18 @@ def test_journal_applies_once_and_survives_a_line_cut_by_a_crash(tmp_path):
     with db.session(engine) as session:
         assert session.get(Outbox, ids[1]).state == "queued"
     engine.dispose()
+
+
+def test_no_helper_process_to_be_had_the_poll_does_it_all_itself(tmp_path, monkeypatch):
+    # A process limit reached (fork fails): a fault no real server here produces, so os.fork is
+    # made to fail. The poll reads, stores and sends everything itself.
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    config = maildir_desk(tmp_path, f"sqlite:///{tmp_path / 'gongdan.db'}", 120)
+    monkeypatch.setattr(os, "fork", no_fork)
+    result = gongdan(config, "poll")
+    assert result.exit_code == 0, result.output
+    assert "120 new ticket" in result.output and "120 replies" in result.output
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 120
+    assert len(list((tmp_path / "inbox" / "cur").iterdir())) == 120
