@@ -1,11 +1,11 @@
-"""Backfill: load .eml files, mbox files and Maildirs into the database, one email at a time."""
+"""Backfill: load .eml files, mbox files and Maildirs into the database, in batches."""
 
 from __future__ import annotations
 
 import gc
 import mailbox
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from ingest import db
 from ingest.config import Config
+from ingest.read_ahead import ReadAhead, worth_it
 from ingest.store import store_many
 
 BATCH = 100  # emails per transaction: an import can be rerun, so a lost batch costs nothing
@@ -65,13 +66,24 @@ def import_paths(engine: Engine, paths: list[str], config: Config,
     # leaving it out of the collector's scans makes a long backfill measurably faster.
     gc.freeze()
     counts: Counter = Counter()
-    with db.session(engine) as session:
+
+    def store(raws: list[bytes], readings) -> None:
+        for stored in store_many(session, [(raw, {"mailbox": "import"}) for raw in raws], config, readings()):
+            counts[stored.outcome] += 1
+        session.expunge_all()  # keep memory flat over a long backfill
+        if progress:
+            progress(len(raws))
+
+    # As in a poll: the next batch is read in a helper process while this one is stored.
+    parallel = config.desk.parallel and worth_it(len(found), BATCH)
+    with db.session(engine) as session, ReadAhead(config, parallel) as reader:
+        pending: deque = deque()
         for start in range(0, len(found), BATCH):
-            batch = [(read(), {"mailbox": "import"}) for _, read in found[start:start + BATCH]]
-            for stored in store_many(session, batch, config):
-                counts[stored.outcome] += 1
-            session.expunge_all()  # keep memory flat over a long backfill
-            if progress:
-                progress(len(batch))
+            raws = [read() for _, read in found[start:start + BATCH]]
+            pending.append((raws, reader.submit(raws)))
+            if len(pending) > reader.ahead:
+                store(*pending.popleft())
+        while pending:
+            store(*pending.popleft())
     counts["total"] = len(found)
     return counts

@@ -310,9 +310,12 @@ def stored_copies(session: Session, raws: list[bytes], readings: list[TicketRead
     return known
 
 
-def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config) -> list[Stored]:
-    """Store a batch of emails in one transaction (a backfill); on a conflict, one by one."""
-    readings = [read_or_error(raw, config) for raw, _ in emails]
+def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config,
+               readings: list | None = None) -> list[Stored]:
+    """Store a batch of emails in one transaction (a backfill); on a conflict, one by one.
+    `readings` are their read_or_error results when already made."""
+    if readings is None:
+        readings = [read_or_error(raw, config) for raw, _ in emails]
     known = stored_copies(session, [raw for raw, _ in emails], readings)
     try:
         results = [store_email(session, raw, config, reading=reading, known=known, **source)

@@ -277,3 +277,16 @@ def test_no_helper_process_to_be_had_the_poll_does_it_all_itself(tmp_path, monke
     assert "120 new ticket" in result.output and "120 replies" in result.output
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 120
     assert len(list((tmp_path / "inbox" / "cur").iterdir())) == 120
+
+
+def test_import_with_a_reader_process_stores_what_one_process_stores(tmp_path):
+    count = 260  # three batches of 100
+    source = maildir_desk(tmp_path / "source", f"sqlite:///{tmp_path / 'unused.db'}", count).parent / "inbox"
+    results = []
+    for name, parallel in (("a", True), ("b", False)):
+        config = maildir_desk(tmp_path / name, f"sqlite:///{tmp_path / name}.db", 0, parallel=parallel)
+        result = gongdan(config, "import", str(source))
+        assert result.exit_code == 0, result.output
+        results.append(stored(config))
+    assert len(results[0]) == count
+    assert results[0] == results[1]
