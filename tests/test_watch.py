@@ -110,9 +110,16 @@ def test_worker_with_idle_threads_takes_a_large_batch_with_its_helper_processes(
         out.wait_for("listening for new mail with IMAP IDLE")
         out.wait_for("outbox:", count=2)
         count = 150
-        for n in range(count):
-            desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<b{n}@xingxing.example.cn>",
-                                   sender=f"ops{n}@xingxing.example.cn"))
+        for n in range(count):  # set aside first, then moved into the inbox with one command
+            desk.dovecot.append(desk.user[0], make_mail(
+                INCOMPLETE, subject=f"故障{n}", message_id=f"<b{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn"), folder="Arriving")
+        client = desk.dovecot.client(desk.user[0])
+        try:
+            client.select_folder("Arriving")
+            client.move(client.search("ALL"), "INBOX")
+        finally:
+            client.logout()
         desk.smtp.wait_for(count, timeout=60)
         out.wait_for("in helper processes")  # at least one cycle took more than a batch at once
         worker.send_signal(signal.SIGTERM)
