@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -82,6 +83,13 @@ def open_database(url: str) -> Engine:
         state = "has no gongdan tables" if revision is None else f"is at revision {revision}, not {head}"
         raise DatabaseError(f"the database {state}: run `gongdan db upgrade`")
     return engine
+
+
+def beside_database(engine: Engine, suffix: str) -> Path:
+    """A hidden file beside a SQLite database (its locks, its outbox journal): `.NAME.SUFFIX`."""
+    database = engine.url.database or ""
+    folder = Path(database).resolve().parent if database and database != ":memory:" else Path.cwd()
+    return folder / f".{Path(database).name or 'gongdan'}.{suffix}"
 
 
 def session(engine: Engine) -> Session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import mailbox
 import re
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,14 +76,9 @@ def import_paths(engine: Engine, paths: list[str], config: Config,
 
     # As in a poll: the next batch is read in a helper process while this one is stored.
     parallel = config.desk.parallel and worth_it(len(found), BATCH)
+    batches = ([read() for _, read in found[start:start + BATCH]] for start in range(0, len(found), BATCH))
     with db.session(engine) as session, ReadAhead(config, parallel) as reader:
-        pending: deque = deque()
-        for start in range(0, len(found), BATCH):
-            raws = [read() for _, read in found[start:start + BATCH]]
-            pending.append((raws, reader.submit(raws)))
-            if len(pending) > reader.ahead:
-                store(*pending.popleft())
-        while pending:
-            store(*pending.popleft())
+        for raws, readings in reader.in_order((raws, raws) for raws in batches):
+            store(raws, readings)
     counts["total"] = len(found)
     return counts

@@ -9,10 +9,11 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from ingest.db import beside_database
 
 
 def _key(name: str) -> int:
@@ -52,10 +53,7 @@ def exclusive(engine: Engine, name: str, wait: float = 0.0) -> Iterator[bool]:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
                     conn.commit()
         return
-    database = engine.url.database or ""
-    folder = Path(database).resolve().parent if database and database != ":memory:" else Path.cwd()
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-    path = folder / f".{Path(database).name or 'gongdan'}.{safe}.lock"
+    path = beside_database(engine, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".lock")
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         def attempt() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from ingest.maildir_source import MaildirSource
 from ingest.models import Message, MailboxState, utcnow
 from ingest.read_ahead import ReadAhead, worth_it
 from ingest.send_beside import SendBeside
-from ingest.store import Stored, read_or_error, store_email, stored_copies, ticket_fields
+from ingest.store import Stored, store_email, stored_copies, ticket_fields
 from ingest.threads import domain_of, reply_subject
 from ingest.ticket_views import stop_codes_of
 from replies import outbox
@@ -115,9 +114,8 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
     return report
 
 
-def send_outbox(config: Config, engine: Engine, journal=None, more: Callable[[], bool] | None = None
-                ) -> outbox.DrainReport:
-    """Send what is due (see outbox.drain for `journal` and `more`)."""
+def send_outbox(config: Config, engine: Engine, more: Callable[[], bool] | None = None) -> outbox.DrainReport:
+    """Send what is due (beside a poll, until `more()` says it is done: see outbox.drain)."""
     # One sender per SMTP connection, sending in parallel; a Maildir is written by one. Beside a
     # poll (`more`), two keep up with it: more would only take CPU from the reading and storing.
     count = config.outgoing.connections if config.outgoing.kind == "smtp" else 1
@@ -128,7 +126,7 @@ def send_outbox(config: Config, engine: Engine, journal=None, more: Callable[[],
     except (outbox.DeliveryError, ConfigError) as exc:
         return outbox.DrainReport(errors=[f"outgoing: {exc}"])
     try:
-        return outbox.drain(engine, senders, journal=journal, more=more)
+        return outbox.drain(engine, senders, more=more)
     finally:
         for sender in senders:
             sender.close()
@@ -215,13 +213,9 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             if beside is not None:
                 beside.start()
         with ReadAhead(config, parallel) as reader:
-            pending: collections.deque = collections.deque()
-            for batch in _batches(source.fetch(keys), stop):
-                pending.append((batch, reader.submit([raw for _, raw in batch])))
-                if len(pending) > reader.ahead:
-                    _handle_batch(session, config, box, *pending.popleft(), state.uidvalidity, source, report, beside)
-            while pending:
-                _handle_batch(session, config, box, *pending.popleft(), state.uidvalidity, source, report, beside)
+            batches = ((batch, [raw for _, raw in batch]) for batch in _batches(source.fetch(keys), stop))
+            for batch, readings in reader.in_order(batches):
+                _handle_batch(session, config, box, batch, readings, state.uidvalidity, source, report, beside)
 
 
 def _batches(fetched, stop: Callable[[], bool]):
@@ -285,14 +279,12 @@ class Handled:
 
 
 def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list,
-                 uidvalidity: int | None, readings: list | None = None) -> list[Handled]:
+                 uidvalidity: int | None, readings: list) -> list[Handled]:
     """Store a batch of emails, decide and queue their replies, advance the mailbox: one transaction.
 
-    `readings` are the batch's read_or_error results when already made. Raises on any failure,
-    leaving the rollback (and the one-by-one retry) to the caller.
+    `readings` are the batch's read_or_error results. Raises on any failure, leaving the rollback
+    (and the one-by-one retry) to the caller.
     """
-    if readings is None:
-        readings = [read_or_error(raw, config) for _, raw in batch]
     known = stored_copies(session, [raw for _, raw in batch], readings)
     replies_today = outbox.replies_since_each(
         session, {reply_address(r.mail, config) for r in readings if not isinstance(r, str)}, _day_ago())

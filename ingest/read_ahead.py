@@ -13,7 +13,8 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from ingest.config import Config
@@ -83,6 +84,17 @@ class ReadAhead:
                 return self._read_here(raws)
 
         return result
+
+    def in_order(self, batches: Iterable[tuple[object, list[bytes]]]) -> Iterator[tuple[object, Callable[[], list]]]:
+        """(batch, its readings to come) for each (batch, its raw emails), in order, the next
+        batches handed to the reader before the one at hand is given out."""
+        pending: deque = deque()
+        for batch, raws in batches:
+            pending.append((batch, self.submit(raws)))
+            if len(pending) > self.ahead:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
 
     def _read_here(self, raws: list[bytes]) -> list:
         return [read_or_error(raw, self.config) for raw in raws]

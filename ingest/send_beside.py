@@ -20,12 +20,11 @@ from ingest import db
 from ingest.config import Config
 from ingest.lock import exclusive
 from ingest.read_ahead import become_helper
-from replies.journal import Journal, apply_journal
-from replies.outbox import INTERRUPTED, DrainReport, journal_path
+from replies.outbox import DrainReport
 
 log = logging.getLogger("gongdan.outbox")
 
-Send = Callable[..., DrainReport]  # send_outbox(config, engine, journal=..., more=...)
+Send = Callable[..., DrainReport]  # send_outbox(config, engine, more=...)
 
 
 _NEWS, _DONE = b"\0", b"\1"
@@ -47,17 +46,7 @@ def _sender(config: Config, send: Send, news: int, poll_end: int, report, poll_p
             if not got:
                 report.send(("locked", None))
                 return
-            journal = None
-            if engine.dialect.name == "sqlite":
-                with engine.connect() as conn:  # what a sending process that died left, first
-                    apply_journal(conn, journal_path(engine), INTERRUPTED)
-                journal = Journal(journal_path(engine))
-            result = send(config, engine, journal=journal, more=lambda: _wait_for_news(news))
-            if journal:
-                journal.close()
-                with engine.connect() as conn:  # the poll is done (or sending stopped early)
-                    apply_journal(conn, journal.path, INTERRUPTED)
-            report.send(("done", result))
+            report.send(("done", send(config, engine, more=lambda: _wait_for_news(news))))
     except BaseException as exc:  # the poll's own drain takes over
         report.send(("error", f"{type(exc).__name__}: {db.short_error(exc)}"))
     finally:

@@ -310,12 +310,9 @@ def stored_copies(session: Session, raws: list[bytes], readings: list[TicketRead
     return known
 
 
-def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config,
-               readings: list | None = None) -> list[Stored]:
+def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config, readings: list) -> list[Stored]:
     """Store a batch of emails in one transaction (a backfill); on a conflict, one by one.
-    `readings` are their read_or_error results when already made."""
-    if readings is None:
-        readings = [read_or_error(raw, config) for raw, _ in emails]
+    `readings` are their read_or_error results."""
     known = stored_copies(session, [raw for raw, _ in emails], readings)
     try:
         results = [store_email(session, raw, config, reading=reading, known=known, **source)

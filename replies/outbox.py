@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
 
+from ingest import db
 from ingest.models import Message, Outbox, utcnow
 from replies.journal import Journal, apply_journal
 
@@ -73,26 +74,21 @@ def insert_queued(session: Session, queued: list[tuple[dict, dict]]) -> None:
         conn.execute(_INSERT_MESSAGE, [message_row for _, message_row in queued])
 
 
-_REPLIES_SINCE = select(func.count()).select_from(Outbox.__table__).where(
-    Outbox.recipient == bindparam("recipient"), Outbox.created_at >= bindparam("since"),
-    Outbox.kind.in_(("ack", "request_info")))
+_REPLIES_SINCE = select(Outbox.recipient, func.count()).where(
+    Outbox.recipient.in_(bindparam("recipients", expanding=True)), Outbox.created_at >= bindparam("since"),
+    Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
 
 
 def replies_since(session: Session, recipient: str, since: datetime) -> int:
     """Replies queued to `recipient` since `since` (the per-sender daily limit)."""
-    return session.connection().execute(_REPLIES_SINCE, {"recipient": recipient.lower(), "since": since}).scalar_one()
-
-
-_REPLIES_SINCE_EACH = select(Outbox.recipient, func.count()).where(
-    Outbox.recipient.in_(bindparam("recipients", expanding=True)), Outbox.created_at >= bindparam("since"),
-    Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
+    return replies_since_each(session, {recipient}, since)[recipient.lower()]
 
 
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
     """replies_since for several recipients at once: one query for a batch of emails."""
     counts = {r.lower(): 0 for r in recipients}
     if counts:
-        counts.update(session.connection().execute(_REPLIES_SINCE_EACH, {"recipients": list(counts), "since": since}).all())
+        counts.update(session.connection().execute(_REPLIES_SINCE, {"recipients": list(counts), "since": since}).all())
     return counts
 
 
@@ -100,18 +96,12 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
 
 
-def recover_interrupted(session: Session) -> int:
+def recover_interrupted(conn: Connection) -> int:
     """Under the outbox lock, a row left `sending` belongs to a run that died.
 
     Before DATA began the server has nothing: queue it again. After, it may have been delivered:
     never resend automatically.
     """
-    requeued = recover_interrupted_on(session.connection())
-    session.commit()
-    return requeued
-
-
-def recover_interrupted_on(conn: Connection) -> int:
     requeued = conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None)).rowcount
     conn.execute(update(Outbox.__table__).where(
@@ -145,11 +135,10 @@ Deliver = Callable[[bytes, list[str], Callable[[], None]], None]
 class _Marks:
     """The drain's writes to the outbox, committed in groups.
 
-    A thread whose write must be committed before it goes on (every marker: before DATA, sent,
-    failed) commits every write waiting at that moment, its own and the other threads', in one
-    transaction; while another thread is committing, it waits for that commit or the next. A
-    write marked not urgent would wait for the next commit, whoever makes it. One writer at a
-    time also suits SQLite's single writer.
+    Every marker (before DATA, sent, failed) is committed before its thread goes on; a thread that
+    commits takes every marker waiting at that moment, its own and the other threads', in one
+    transaction, and while another thread is committing it waits for that commit or the next.
+    One writer at a time also suits SQLite's single writer.
     """
 
     def __init__(self):
@@ -157,12 +146,11 @@ class _Marks:
         self._committing = False
         self._waiting: list[tuple[Statement, dict]] = []
         self._generation = 0  # commits finished
+        self._error: BaseException | None = None  # of the last commit
 
-    def write(self, conn: Connection, statement, params: dict, urgent: bool = True) -> None:
+    def write(self, conn: Connection, statement, params: dict) -> None:
         with self._cond:
             self._waiting.append((statement, params))
-            if not urgent:
-                return
             wanted = self._generation + (2 if self._committing else 1)  # a running commit may not hold it
             while self._committing and self._generation < wanted:
                 self._cond.wait()
@@ -187,15 +175,6 @@ class _Marks:
             self._cond.notify_all()
         if error is not None:
             raise error
-
-    _error: BaseException | None = None
-
-    def flush(self, conn: Connection) -> None:
-        """Commit what is still waiting (the drain ends)."""
-        with self._cond:
-            if not self._waiting:
-                return
-        self.write(conn, _NOTHING, {})
 
     # What the drain records, in the database.
 
@@ -243,12 +222,6 @@ class _JournalMarks:
     def failed(self, conn: Connection, row_id: int, attempts: int, retry_at: datetime | None, error: str) -> None:
         self.journal.failed(row_id, attempts, retry_at, error)
 
-    def flush(self, conn: Connection) -> None:
-        pass
-
-
-_NOTHING = select(1).where(bindparam("never", False))
-
 
 @dataclass
 class _Run:
@@ -263,44 +236,58 @@ class _Run:
 
 
 def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None, limit: int = 100,
-          journal: Journal | None = None, more: Callable[[], bool] | None = None) -> DrainReport:
+          more: Callable[[], bool] | None = None) -> DrainReport:
     """Hand every due reply to one of `senders`, each `deliver(raw, recipients, before_data)`.
 
     Each sender gets its own thread and database connection; each reply goes to exactly one of
-    them. The caller holds the outbox lock. Beside a poll on SQLite, what happens is recorded in
-    `journal` (applied by the caller once the poll is done), and `more()` blocks until the poll
-    committed new replies (True) or is done (False); otherwise the drain ends with the queue.
+    them. The caller holds the outbox lock. Beside a poll, `more()` blocks until the poll committed
+    new replies (True) or is done (False); without it the drain ends with the queue. Beside a poll
+    on SQLite, whose one write lock the poll holds, the drain records in the outbox journal and
+    writes it into the database at its end.
     """
-    run = _Run(engine, DrainReport(), _JournalMarks(journal) if journal else _Marks())
+    path = journal_path(engine) if engine.dialect.name == "sqlite" else None
     with engine.connect() as conn:
-        if journal is None and engine.dialect.name == "sqlite":
-            apply_journal(conn, journal_path(engine), INTERRUPTED)  # a sending process that died
-        recover_interrupted_on(conn)
-        last = 0
-        while True:  # in pages, so a long queue never sits in memory at once
-            due = conn.execute(_DUE, {"last": last, "now": now or utcnow(), "limit": limit}).all()
-            conn.rollback()  # end the read: no snapshot stays open while we send
-            if not due:
-                if more is not None and more():
-                    continue
-                break
-            ids = [row.id for row in due]
-            run.marks.claim(conn, ids)
-            _send_page(run, senders, due)
-            if run.errors:
-                raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
-            if run.stop.is_set():
-                # No point in trying the rest now (each would wait for its own time-out).
-                run.marks.unclaim(conn, ids)
-                break
-            last = ids[-1]
+        if path:
+            apply_journal(conn, path, INTERRUPTED)  # what a sending process that died left
+        recover_interrupted(conn)
+        journal = Journal(path) if path and more is not None else None
+        try:
+            report = _drain(engine, conn, senders, now, limit, journal, more)
+        finally:
+            if journal:
+                journal.close()
+        if journal:
+            apply_journal(conn, path, INTERRUPTED)  # the poll is done (or sending stopped early)
+    return report
+
+
+def _drain(engine: Engine, conn: Connection, senders: Sequence[Deliver], now: datetime | None, limit: int,
+           journal: Journal | None, more: Callable[[], bool] | None) -> DrainReport:
+    run = _Run(engine, DrainReport(), _JournalMarks(journal) if journal else _Marks())
+    last = 0
+    while True:  # in pages, so a long queue never sits in memory at once
+        due = conn.execute(_DUE, {"last": last, "now": now or utcnow(), "limit": limit}).all()
+        conn.rollback()  # end the read: no snapshot stays open while we send
+        if not due:
+            if more is not None and more():
+                continue
+            break
+        ids = [row.id for row in due]
+        run.marks.claim(conn, ids)
+        _send_page(run, senders, due)
+        if run.errors:
+            raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
+        if run.stop.is_set():
+            # No point in trying the rest now (each would wait for its own time-out).
+            run.marks.unclaim(conn, ids)
+            break
+        last = ids[-1]
     return run.report
 
 
 def journal_path(engine: Engine) -> Path:
     """The outbox journal of a SQLite database: a hidden file beside it."""
-    database = Path(engine.url.database or "gongdan.db")
-    return database.resolve().parent / f".{database.name}.outbox-journal"
+    return db.beside_database(engine, "outbox-journal")
 
 
 def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
@@ -312,17 +299,14 @@ def _send_page(run: _Run, senders: Sequence[Deliver], due: list) -> None:
     def work(deliver: Deliver, most: int | None = None) -> None:
         try:
             with run.engine.connect() as conn:
-                try:
-                    while not run.stop.is_set() and most != 0:
-                        try:
-                            row = todo.get_nowait()
-                        except queue.Empty:
-                            return
-                        if not _deliver_one(run, conn, row, deliver):
-                            run.stop.set()
-                        most = None if most is None else most - 1
-                finally:
-                    run.marks.flush(conn)
+                while not run.stop.is_set() and most != 0:
+                    try:
+                        row = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    if not _deliver_one(run, conn, row, deliver):
+                        run.stop.set()
+                    most = None if most is None else most - 1
         except BaseException as exc:  # handed to drain's caller, as if sent from one thread
             run.errors.append(exc)
             run.stop.set()

@@ -52,3 +52,14 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gongdan.db"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(database_url):
+    """A migrated database of each kind, as an engine."""
+    from ingest import db
+
+    db.upgrade(database_url)
+    engine = db.open_database(database_url)
+    yield engine
+    engine.dispose()

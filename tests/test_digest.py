@@ -53,14 +53,6 @@ from_address = "support@gongdan.example.cn"
 
 
 @pytest.fixture
-def engine(database_url):
-    db.upgrade(database_url)
-    engine = db.open_database(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def desk(engine, database_url):
     """Four tickets as the poll cycle would store them; returns their ids by name."""
     config = make_config(database_url)

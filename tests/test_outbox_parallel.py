@@ -24,14 +24,6 @@ from replies import outbox
 FROM = "support@gongdan.example.cn"
 
 
-@pytest.fixture
-def engine(database_url):
-    db.upgrade(database_url)
-    engine = db.open_database(database_url)
-    yield engine
-    engine.dispose()
-
-
 def _config(sink, connections: int = 4):
     return parse_config(f'[outgoing]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\nsecurity = "plain"\n'
                         f'from_address = "{FROM}"\nconnections = {connections}\n')

@@ -15,14 +15,6 @@ SECOND = "运营商初步排查结果：重启无效\n订单号：20261124081644
 
 
 @pytest.fixture
-def engine(database_url):
-    db.upgrade(database_url)
-    engine = db.open_database(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def store(engine):
     config = Config()
     config.engineers = [Engineer("小明", "xiaoming@gongdan.example.cn")]
