@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import gc
 import signal
 from contextlib import contextmanager
 import sys
@@ -339,6 +340,9 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
     watcher = Watcher(config.mailboxes) if loop else None  # it starts listening at its first wait
     try:
         with _database(config) as engine:
+            # What is loaded by now (modules, mappers, compiled statements) lives as long as the
+            # process: the collector need not scan it again and again during a large cycle.
+            gc.freeze()
             while True:
                 try:
                     report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
