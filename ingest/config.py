@@ -209,8 +209,8 @@ def load_config(path: str | None = None, required: bool = True) -> Config:
         if named:
             raise ConfigError(f"config file {named} not found; {HOW_TO}")
         if required:
-            raise ConfigError(f"no config file (no --config, no $GONGDAN_CONFIG, no ./{DEFAULT_PATH}); "
-                              f"{HOW_TO}")
+            raise ConfigError("no config file (no --config, no $GONGDAN_CONFIG, "
+                              f"no ./{DEFAULT_PATH}); {HOW_TO}")
         config = Config()
         _set_own_addresses(config)
         return config
@@ -251,7 +251,8 @@ def _validate(data: dict) -> tuple[str, ConfigFile | None]:
         model = _schema(ConfigFile).model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+        others = len(errors) - 1
+        more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
         return _describe(errors[0]) + more, None
     return "", _build(ConfigFile, model.model_dump(exclude_unset=True))
 
