@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
@@ -352,20 +351,22 @@ def _locate(loc: tuple):
 
 
 def _unknown(head: str, name: str, cls, value) -> str:
+    import difflib
+
     if name == "password":
         return f"{head}: inline `password` is not allowed; use password_env or password_file"
     known = [f.name for f in _settable(cls)]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+    if not head and isinstance(value, (dict, list)):
+        return f"unknown table [{name}]{hint}"
     if not head:
-        what = "table" if isinstance(value, (dict, list)) else "key"
-        return f"unknown {what} [{name}]{hint}" if what == "table" else f"unknown key {name}{hint}"
+        return f"unknown key {name}{hint}"
     return f"{head}: unknown key {name}{hint}"
 
 
 def _expected(hint, meta: dict) -> str:
-    if hint is None:
-        return "known"
+    """What a value of this type must be, in the admin's words."""
     if typing.get_origin(hint) is Literal:
         return "one of " + ", ".join(f'"{a}"' for a in typing.get_args(hint))
     if typing.get_origin(hint) is list:
@@ -388,6 +389,7 @@ def _expected(hint, meta: dict) -> str:
 
 
 def _show(value) -> str:
+    """A wrong value, short, as TOML writes it (never called for passwords or URLs)."""
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, bool):
@@ -450,6 +452,8 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
 
 
 def _check_desk(desk: DeskSettings) -> str:
+    import difflib
+
     from ingest import stopcodes
     from ingest.fields import catalog
 
