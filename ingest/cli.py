@@ -37,9 +37,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-def _config(ctx: click.Context) -> Config:
+def _config(ctx: click.Context, required: bool = True) -> Config:
+    """The checked config; only commands that touch no mailbox or database run without one."""
     try:
-        return load_config(ctx.obj["config_path"])
+        return load_config(ctx.obj["config_path"], required=required)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -95,7 +96,7 @@ def parse(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
 
     Example: gongdan parse --json inbox/*.eml
     """
-    config = _config(ctx)
+    config = _config(ctx, required=False)
     failed = 0
     for path in files:
         result = _parse_one(path, config)
@@ -120,7 +121,7 @@ def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_
 
     Example: gongdan decode 34 2 99 --vendor sinexcel
     """
-    config = _config(ctx)
+    config = _config(ctx, required=False)
     tables = stopcodes.vendors(config.desk.stopcode_dir or None)
     vendor = vendor or config.desk.default_vendor
     if vendor not in tables:
