@@ -64,11 +64,11 @@ def ticket_fields(ticket: Ticket) -> dict[str, str]:
 _COPIES = select(Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(or_(
     Message.raw_sha256.in_(bindparam("shas", expanding=True)),
     and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
-# Our own replies' Message-IDs first (nobody can have used them before us), then the earliest
-# stored: a later mail that reuses a Message-ID cannot pull a thread over to its own ticket.
+# The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
+# have used them before us), then the earliest stored.
 _THREAD_BY_REFS = select(Message.ticket_id).where(
     Message.message_id.in_(bindparam("refs", expanding=True)), Message.message_id != "",
-    Message.ticket_id.is_not(None)).order_by(Message.direction.desc(), Message.id).limit(1)
+    Message.ticket_id.is_not(None)).order_by(Message.direction.desc(), Message.id).limit(20)
 
 
 def _remember(known: dict, row_id: int, sha: str, message_id: str, sender: str) -> None:
@@ -104,11 +104,15 @@ def thread_of(session: Session, reading: TicketReading, config: Config,
     """
     mail = reading.mail
     refs = [r for r in [mail.in_reply_to, *mail.references] if r]
-    if refs:
-        hit = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalar()
-        if hit:
-            ticket = session.get(Ticket, hit)
-            return ticket, ([] if _on_thread(ticket, mail, config, sender) else ["outside_thread"])
+    # Several tickets when someone reused a Message-ID: the one whose thread the sender is on.
+    hits = list(dict.fromkeys(session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars())
+                ) if refs else []
+    for hit in hits:
+        ticket = session.get(Ticket, hit)
+        if _on_thread(ticket, mail, config, sender):
+            return ticket, []
+    if hits:
+        return session.get(Ticket, hits[0]), ["outside_thread"]
     tagged = threads.tagged_ticket(mail.subject)
     if tagged is not None:
         ticket = session.get(Ticket, tagged)
