@@ -354,3 +354,64 @@ def test_reused_message_id_from_another_sender_is_stored_and_flagged(make_desk):
                         message_id="<v2@victim.example.cn>", in_reply_to="<v1@victim.example.cn>"))
     mine = desk.show(tickets[VICTIM]["id"])
     assert [m["flags"] for m in mine["messages"] if m["message_id"] == "<v2@victim.example.cn>"] == [[]]
+
+
+# --- The rules themselves, and a database made before them -------------------------------------
+
+def test_on_thread_is_the_one_rule():
+    from ingest.threads import mailbox_of, on_thread
+
+    people = ["ops@op.example.cn"]
+    assert on_thread("OPS@op.example.cn", people, [])
+    assert not on_thread("boss@op.example.cn", people, [])  # same domain, not listed
+    assert on_thread("boss@op.example.cn", people, ["op.example.cn"])
+    assert not on_thread("boss@other.example.cn", people, ["op.example.cn", "other.example.cn"])
+    assert on_thread("anyone@gongdan.example.cn", people, [], engineer=True)
+    assert not on_thread("ops@op.example.cn", people, [], forged=True)
+    assert not on_thread("", people, ["op.example.cn"])
+    assert [mailbox_of(a) for a in ("A+1@X.cn", "a+@x.cn", "a@x.cn", "+a@x.cn")] == \
+        ["a@x.cn", "a@x.cn", "a@x.cn", "+a@x.cn"]
+
+
+def test_upgrade_keeps_the_opener_on_the_thread_and_allows_a_reused_message_id(database_url):
+    """A database from before revision 0003: its tickets' openers stay on their threads, and
+    the same Message-ID may then be stored once per sender."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from ingest import db
+
+    cfg = db._alembic_config(database_url)
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+        now = "2026-11-25 10:00:00"
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO ticket (subject, template, status, operator_address, missing, invalid, complete, "
+                "created_at, updated_at) VALUES ('x', 'none', 'waiting_info', :a, '[]', '{}', false, :t, :t)"),
+                {"a": VICTIM, "t": now})
+            conn.execute(sa.text(
+                "INSERT INTO message (ticket_id, message_id, in_reply_to, \"references\", from_address, "
+                "to_addresses, subject, text, raw, raw_sha256, size, mailbox, direction, auto_submitted, "
+                "flags, received_at) VALUES (1, '<m@x>', '', '[]', :a, '[]', 'x', '', :raw, 'sha1', 1, '', "
+                "'in', false, '[]', :t)"), {"a": VICTIM, "raw": b"x", "t": now})
+    finally:
+        engine.dispose()
+    db.upgrade(database_url)
+    engine = db.open_database(database_url)
+    try:
+        with engine.begin() as conn:
+            people = conn.execute(sa.text("SELECT thread_addresses FROM ticket")).scalar()
+            assert (json.loads(people) if isinstance(people, str) else people) == [VICTIM]
+            insert = sa.text(
+                "INSERT INTO message (message_id, in_reply_to, \"references\", from_address, to_addresses, "
+                "subject, text, raw, raw_sha256, size, mailbox, direction, auto_submitted, flags, received_at) "
+                "VALUES ('<m@x>', '', '[]', :a, '[]', 'x', '', :raw, :sha, 1, '', 'in', false, '[]', :t)")
+            conn.execute(insert, {"a": "x@evil.example.com", "raw": b"y", "sha": "sha2", "t": now})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"a": VICTIM, "raw": b"z", "sha": "sha3", "t": now})
+    finally:
+        engine.dispose()

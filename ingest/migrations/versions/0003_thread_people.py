@@ -18,8 +18,9 @@ _WHERE = sa.text("message_id != ''")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("ticket", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("thread_addresses", sa.JSON(), nullable=False,
+    # A plain ADD COLUMN (SQLite allows it with a constant default): a batch would copy the
+    # table, which the messages' foreign keys forbid.
+    op.add_column("ticket", sa.Column("thread_addresses", sa.JSON(), nullable=False,
                                       server_default=sa.text("'[]'")))
     # Tickets already stored: their opener is on the thread. Others who wrote on it were let in
     # by looser rules, so they are not carried over.
