@@ -325,14 +325,17 @@ def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) ->
 
 def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
     """Store one email in its own transaction; a concurrent copy of it counts as a duplicate."""
+    reading = read_or_error(raw, config)
     try:
-        stored = store_email(session, raw, config, **source)
+        stored = store_email(session, raw, config, reading=reading, **source)
         session.commit()
         return stored
     except IntegrityError:
         session.rollback()
-        sha = hashlib.sha256(raw).hexdigest()
-        return Stored("duplicate", message_db_id=find_duplicate(session, "", sha))
+        mail = None if isinstance(reading, str) else reading.mail
+        found = find_duplicate(session, mail.message_id if mail else "", hashlib.sha256(raw).hexdigest(),
+                               mail.from_address if mail else "")
+        return Stored("duplicate", message_db_id=found)
 
 
 def stored_copies(session: Session, raws: list[bytes], readings: list[TicketReading | str]) -> dict:
