@@ -38,7 +38,8 @@ def _authserv_id(header: str) -> str:
 
 
 def _passes(header: str, authserv_id: str, domain: str) -> bool:
-    """Does one Authentication-Results header from `authserv_id` show DKIM or SPF passing for `domain`?"""
+    """Does one Authentication-Results header from `authserv_id` show DKIM or SPF passing for
+    `domain`?"""
     parsed = _parse(header)
     if parsed is None or (parsed.authserv_id or "").lower() != authserv_id.lower():
         return False

@@ -287,8 +287,9 @@ def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: 
     (and the one-by-one retry) to the caller.
     """
     known = stored_copies(session, [raw for _, raw in batch], readings)
-    replies_today = outbox.replies_since_each(session, {a for r in readings if not isinstance(r, str)
-                                                        for a in reply_candidates(r.mail, config)}, _day_ago())
+    candidates = {a for r in readings if not isinstance(r, str)
+                  for a in reply_candidates(r.mail, config)}
+    replies_today = outbox.replies_since_each(session, candidates, _day_ago())
     results, queued = [], []
     for (key, raw), reading in zip(batch, readings):
         uid = key if isinstance(key, int) else None
@@ -433,9 +434,10 @@ def reply_candidates(mail, config: Config) -> set[str]:
 def reply_address(mail, config: Config, thread_addresses: list[str] | None = None) -> str:
     """Where a reply goes (SPEC §6a): to From, or to a Reply-To that _reply_to_allowed and, given
     the ticket's thread, is on it (a reply quotes the ticket: its data goes only to the thread)."""
+    domains = config.desk.operator_domains
     for address in mail.reply_to:
-        if _reply_to_allowed(address, mail, config) and (thread_addresses is None or threads.on_thread(
-                address, thread_addresses, config.desk.operator_domains)):
+        if _reply_to_allowed(address, mail, config) and (
+                thread_addresses is None or threads.on_thread(address, thread_addresses, domains)):
             return address
     return mail.from_address
 

@@ -61,7 +61,8 @@ def ticket_fields(ticket: Ticket) -> dict[str, str]:
 
 # Prepared once: building a statement per email costs more than running it.
 # `!= ''` lets the database use the partial unique index on message_id.
-_COPIES = select(Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(or_(
+_COPIES = select(
+    Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(or_(
     Message.raw_sha256.in_(bindparam("shas", expanding=True)),
     and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
 # The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
@@ -89,9 +90,9 @@ def find_duplicate(session: Session, message_id: str, sha: str, sender: str = ""
 
 
 def _on_thread(ticket: Ticket, mail, config: Config, sender: engineers.Sender) -> bool:
-    return threads.on_thread(mail.from_address, ticket.thread_addresses, config.desk.operator_domains,
-                             engineer=sender.engineer is not None,
-                             forged=sender.flag == "forged_engineer")
+    return threads.on_thread(
+        mail.from_address, ticket.thread_addresses, config.desk.operator_domains,
+        engineer=sender.engineer is not None, forged=sender.flag == "forged_engineer")
 
 
 def thread_of(session: Session, reading: TicketReading, config: Config,
@@ -105,8 +106,8 @@ def thread_of(session: Session, reading: TicketReading, config: Config,
     mail = reading.mail
     refs = [r for r in [mail.in_reply_to, *mail.references] if r]
     # Several tickets when someone reused a Message-ID: the one whose thread the sender is on.
-    hits = list(dict.fromkeys(session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars())
-                ) if refs else []
+    rows = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars() if refs else []
+    hits = list(dict.fromkeys(rows))
     for hit in hits:
         ticket = session.get(Ticket, hit)
         if _on_thread(ticket, mail, config, sender):
@@ -333,8 +334,8 @@ def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> 
     except IntegrityError:
         session.rollback()
         mail = None if isinstance(reading, str) else reading.mail
-        found = find_duplicate(session, mail.message_id if mail else "", hashlib.sha256(raw).hexdigest(),
-                               mail.from_address if mail else "")
+        message_id, sender = (mail.message_id, mail.from_address) if mail else ("", "")
+        found = find_duplicate(session, message_id, hashlib.sha256(raw).hexdigest(), sender)
         return Stored("duplicate", message_db_id=found)
 
 

@@ -1,4 +1,4 @@
-"""Threading rules: the `[工单#N]` subject tag, and who is on a ticket's thread (SPEC §6, §6a)."""
+"""Threading rules: the `[工单#N]` subject tag, and who is on a ticket's thread (SPEC §6a)."""
 
 from __future__ import annotations
 

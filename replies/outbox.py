@@ -98,7 +98,8 @@ def replies_since_each(session: Session, recipients: set[str], since: datetime) 
     `a@x`, SPEC §6a): one query for a batch of emails."""
     counts = {mailbox_of(r): 0 for r in recipients}
     if counts:
-        for recipient, n in session.connection().execute(_replies_since(list(counts)), {"since": since}):
+        rows = session.connection().execute(_replies_since(list(counts)), {"since": since})
+        for recipient, n in rows:
             key = mailbox_of(recipient)
             if key in counts:
                 counts[key] += n
