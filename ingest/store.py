@@ -287,10 +287,12 @@ def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReadin
         engineer_changes = _apply_engineer(session, written, reading)
     message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
                                                "ticket_id": ticket_id, "flags": flags})
-    _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
+    if not (outside or forged):  # a stop code is ticket data too
+        _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
     if isinstance(written, SimpleNamespace):
         # A new ticket's stop codes are exactly this email's: replies need not read them back.
-        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")} for c in reading.stop_codes]
+        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")}
+                              for c in ([] if forged else reading.stop_codes)]
     session.flush()
     return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
                   changed=changed, became_complete=became_complete, flags=flags,

@@ -323,11 +323,10 @@ def test_references_from_a_stranger_are_stored_flagged_and_change_nothing(make_d
     )
     ticket = desk.show(1)
     assert "order_no" not in ticket["fields"] and ticket["status"] == "waiting_info"
-    assert [e["kind"] for e in ticket["events"]] == []
+    assert [e["kind"] for e in ticket["events"]] == [] and ticket["stop_codes"] == []
     stranger = [m for m in ticket["messages"] if m["from"] == "x@evil.example.com"]
-    assert [m["flags"] for m in stranger] == [
-        ["outside_thread"]
-    ]  # kept on the ticket, for engineers
+    # Kept on the ticket, for engineers to see.
+    assert [m["flags"] for m in stranger] == [["outside_thread"]]
     assert "outside_thread" in desk.gongdan("tickets", "show", "1").output
     exported = json.loads(desk.gongdan("export", "--ticket", "1").output.splitlines()[0])
     assert ["outside_thread"] in [m["flags"] for m in exported["messages"]]
@@ -347,6 +346,7 @@ def test_references_from_a_stranger_are_stored_flagged_and_change_nothing(make_d
     assert (
         ticket["fields"]["order_no"] == "20261124081644614873" and ticket["status"] == "in_progress"
     )
+    assert [c["code"] for c in ticket["stop_codes"]] == [34]
     ack = desk.replies_to(VICTIM)[-1]
     assert ack["In-Reply-To"] == "<v2@victim.example.cn>" and "万达广场站" in body(ack)
 
