@@ -538,14 +538,14 @@ def test_on_thread_is_the_one_rule():
 def test_upgrade_keeps_the_opener_on_the_thread_and_allows_a_reused_message_id(database_url):
     """A database from before revision 0003: its tickets' openers stay on their threads, and
     the same Message-ID may then be stored once per sender."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     import sqlalchemy as sa
     from alembic import command
 
     from ingest import db
 
-    now = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
     ticket = {
         "subject": "x",
         "template": "none",

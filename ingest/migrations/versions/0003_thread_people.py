@@ -5,8 +5,8 @@ Revises: 0002
 Create Date: 2026-11-29 12:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
