@@ -84,8 +84,9 @@ def render_list(console: Console, rows: list[dict]) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     for r in rows:
         table.add_row(*map(_cell, (
-            r["id"], STATUS_LABELS.get(r["status"], r["status"]), r["operator"] or r["operator_address"],
-            r["station"], r["order_no"], "、".join(labels.get(k, k) for k in r["missing"]),
+            r["id"], STATUS_LABELS.get(r["status"], r["status"]),
+            r["operator"] or r["operator_address"], r["station"], r["order_no"],
+            "、".join(labels.get(k, k) for k in r["missing"]),
             " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"], _age(r["created_at"]),
         )))
     console.print(table)
@@ -94,7 +95,8 @@ def render_list(console: Console, rows: list[dict]) -> None:
 def render_show(console: Console, d: dict) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
-    console.print(_line(f"状态: {STATUS_LABELS.get(d['status'], d['status'])}   工程师: {d['engineer'] or '-'}"
+    status = STATUS_LABELS.get(d["status"], d["status"])
+    console.print(_line(f"状态: {status}   工程师: {d['engineer'] or '-'}"
                         f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"))
     fields = Table(show_header=False, box=None)
     fields.add_column(style="bold")

@@ -76,8 +76,8 @@ from_address = "support@gongdan.example.cn"
 
     def gongdan(self, *args: str):
         # Wide enough that rich's tables keep each value on one line.
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], catch_exceptions=False,
-                                  env={"COLUMNS": "240"})
+        return CliRunner().invoke(cli, ["--config", str(self.config), *args],
+                                  catch_exceptions=False, env={"COLUMNS": "240"})
 
     def deliver(self, name: str, raw: bytes) -> Path:
         path = self.inbox / "new" / name
@@ -113,12 +113,13 @@ def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
         with db.session(engine) as session:
             ticket = session.get(Ticket, 1)
             message = session.exec(select(Message).where(Message.direction == "in")).one()
-            stored = [ticket.subject, ticket.operator, ticket.station, ticket.order_no, ticket.description,
-                      ticket.operator_findings, message.subject, message.text]
+            stored = [ticket.subject, ticket.operator, ticket.station, ticket.order_no,
+                      ticket.description, ticket.operator_findings, message.subject, message.text]
     finally:
         engine.dispose()
     assert not _unsafe_in("".join(stored))
-    assert (ticket.operator, ticket.station, ticket.order_no) == ("星星充电", "东区站", "20190830211644614873")
+    assert ticket.operator == "星星充电" and ticket.station == "东区站"
+    assert ticket.order_no == "20190830211644614873"
     assert ticket.description == DESCRIPTION  # tab and newline kept
     assert ticket.complete and ticket.subject == "充电失败 13812345678"
 
@@ -137,7 +138,8 @@ def test_raw_bytes_are_stored_exactly_as_received(desk):
     engine = db.open_database(desk.url)
     try:
         with engine.connect() as conn:
-            stored = conn.execute(text("SELECT raw FROM message WHERE direction = 'in'")).scalar_one()
+            query = text("SELECT raw FROM message WHERE direction = 'in'")
+            stored = conn.execute(query).scalar_one()
     finally:
         engine.dispose()
     assert bytes(stored) == raw and b"\x00" in raw and OSC52.encode() in raw

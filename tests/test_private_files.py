@@ -90,7 +90,8 @@ def test_export_raw_files_and_folders_are_private(tmp_path):
     config = _desk(tmp_path)
     gongdan(config, "db", "upgrade")
     (tmp_path / "inbox" / "new" / "1.eml").write_bytes(make_mail("运营商：星星充电\n问题描述：充不上电\n"))
-    (tmp_path / "inbox" / "new" / "2.eml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")  # unreadable
+    unreadable = b"\x89PNG\r\n\x1a\n\x00\x00\x00"
+    (tmp_path / "inbox" / "new" / "2.eml").write_bytes(unreadable)
     gongdan(config, "poll")
 
     kept = tmp_path / "kept"
@@ -100,7 +101,8 @@ def test_export_raw_files_and_folders_are_private(tmp_path):
     made = [kept / "backup", target, target / "1", target / "unreadable"]
     assert [oct(mode(p)) for p in made] == ["0o700"] * 4
     files = sorted(target.rglob("*.eml"))
-    assert [p.relative_to(target).as_posix() for p in files] == ["1/1.eml", "1/2.eml", "unreadable/1.eml"]
+    names = [p.relative_to(target).as_posix() for p in files]
+    assert names == ["1/1.eml", "1/2.eml", "unreadable/1.eml"]
     assert all(mode(p) == 0o600 for p in files)
     assert mode(kept) == 0o755  # a folder the admin made is left as it was
     assert (target / "unreadable" / "1.eml").read_bytes().startswith(b"\x89PNG")
