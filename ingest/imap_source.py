@@ -79,6 +79,10 @@ class ImapSource:
             raise SourceError(f"TLS refused with {self.where}: {self._say(exc)}") from exc
         except _CONNECTION_ERRORS as exc:
             raise SourceDisconnected(f"cannot connect to {self.where}: {self._say(exc)}") from exc
+        # imapclient turns imaplib's protocol trace on (debug = 5) for its DEBUG logger; imaplib
+        # then formats the repr of every literal it reads, whether or not anything logs it: three
+        # copies of each email in memory at once. Nothing of ours reads that trace.
+        client._imap.debug = 0
         self._client = client
         try:
             self._open(client, context)

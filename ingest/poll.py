@@ -214,15 +214,18 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             if beside is not None:
                 beside.start()
         with ReadAhead(config, parallel) as reader:
-            batches = ((batch, [raw for _, raw in batch]) for batch in _batches(source.fetch(keys), stop))
-            for batch, readings in reader.in_order(batches):
+            for batch, readings in reader.in_order(_batches(source.fetch(keys), stop)):
                 _handle_batch(session, config, box, batch, readings, state.uidvalidity, source, report, beside)
+                del batch, readings  # before the next batch is fetched: one batch in memory
 
 
 def _batches(fetched, stop: Callable[[], bool]):
-    """Lists of (key, raw) pairs, up to BATCH emails or BATCH_BYTES of them (memory stays flat
-    whatever the mail sizes); a stop request ends them after the batch at hand."""
-    return batches.cut(fetched, lambda item: len(item[1]), BATCH, BATCH_BYTES, stop)
+    """(batch, its raw emails): lists of (key, raw) pairs, up to BATCH emails or BATCH_BYTES of
+    them, so memory stays flat whatever the mail sizes; a stop request ends them after the batch
+    at hand."""
+    for batch in batches.cut(fetched, lambda item: len(item[1]), BATCH, BATCH_BYTES, stop):
+        yield batch, [raw for _, raw in batch]
+        batch = None  # held by the caller while it needs it, not here while the next is fetched
 
 
 def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
