@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import logging
 import socket
 import ssl
 import time
@@ -81,8 +82,9 @@ class ImapSource:
             raise SourceDisconnected(f"cannot connect to {self.where}: {self._say(exc)}") from exc
         # imapclient turns imaplib's protocol trace on (debug = 5) for its DEBUG logger; imaplib
         # then formats the repr of every literal it reads, whether or not anything logs it: three
-        # copies of each email in memory at once. Nothing of ours reads that trace.
-        client._imap.debug = 0
+        # copies of each email in memory at once. Kept only when someone reads that logger.
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            client._imap.debug = 0
         self._client = client
         try:
             self._open(client, context)
