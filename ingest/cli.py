@@ -19,6 +19,7 @@ from rich.console import Console
 
 from ingest import db, importer, stopcodes, ticket_views
 from ingest import poll as poll_cycle
+from ingest.clean_text import clean_data, clean_text
 from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
 from ingest.email_reader import NotAnEmail
@@ -59,7 +60,18 @@ def _parse_one(path: str, config: Config) -> dict:
     return {"file": path, **reading.as_json()}
 
 
+def _json_line(value) -> str:
+    """One JSON line of data from mail or the database, safe on a terminal: json.dumps escapes
+    C0 controls but not C1 or bidi controls, so every string is cleaned first."""
+    return json.dumps(clean_data(value), ensure_ascii=False)
+
+
 def _summary(result: dict) -> str:
+    """The people's view of one parsed file; every value in it is cleaned (clean_text)."""
+    return clean_text(_summary_lines(result))
+
+
+def _summary_lines(result: dict) -> str:
     if "error" in result:
         return f"{result['file']}: ERROR {result['error']}"
     labels = {s.key: s.label for s in catalog().fields}
@@ -102,7 +114,7 @@ def parse(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
         result = _parse_one(path, config)
         failed += "error" in result
         if as_json:
-            click.echo(json.dumps(result, ensure_ascii=False))
+            click.echo(_json_line(result))
         else:
             click.echo(_summary(result))
     if failed:
@@ -239,7 +251,7 @@ def tickets_list(ctx: click.Context, status: str | None, operator: str | None, s
                 for t in ticket_views.query_tickets(session, status, operator, _since(since))]
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(_json_line(row))
     else:
         ticket_views.render_list(Console(), rows)
 
@@ -260,7 +272,7 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
             raise click.ClickException(f"no ticket #{number}")
         detail = ticket_views.ticket_detail(session, ticket)
     if as_json:
-        click.echo(json.dumps(detail, ensure_ascii=False))
+        click.echo(_json_line(detail))
     else:
         ticket_views.render_show(Console(), detail)
 
@@ -481,7 +493,7 @@ def export_command(ctx: click.Context, since: str | None, ticket_id: int | None,
     config = _config(ctx)
     with _database(config) as engine, engine.connect() as conn:
         for item in export(conn, _since(since), ticket_id, Path(raw_dir) if raw_dir else None):
-            click.echo(json.dumps(item, ensure_ascii=False))
+            click.echo(_json_line(item))
 
 
 @cli.command("status")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ingest import db
+from ingest import batches, db
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
 from ingest.decide import Decision, Situation, decide
 from ingest.lock import exclusive
@@ -34,6 +34,7 @@ log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
 BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
+BATCH_BYTES = batches.BUDGET  # ... or fewer: a batch ends at this many bytes of raw mail
 BESIDE_CONNECTIONS = 2  # SMTP connections of the process sending beside a large poll
 OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
@@ -214,23 +215,18 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             if beside is not None:
                 beside.start()
         with ReadAhead(config, parallel) as reader:
-            batches = ((batch, [raw for _, raw in batch]) for batch in _batches(source.fetch(keys), stop))
-            for batch, readings in reader.in_order(batches):
+            for batch, readings in reader.in_order(_batches(source.fetch(keys), stop)):
                 _handle_batch(session, config, box, batch, readings, state.uidvalidity, source, report, beside)
+                del batch, readings  # before the next batch is fetched: one batch in memory
 
 
 def _batches(fetched, stop: Callable[[], bool]):
-    """Lists of up to BATCH (key, raw) pairs; a stop request ends them after the email at hand."""
-    batch = []
-    for item in fetched:
-        batch.append(item)
-        if len(batch) >= BATCH or stop():
-            yield batch
-            batch = []
-            if stop():
-                return
-    if batch:
-        yield batch
+    """(batch, its raw emails): lists of (key, raw) pairs, up to BATCH emails or BATCH_BYTES of
+    them, so memory stays flat whatever the mail sizes; a stop request ends them after the batch
+    at hand."""
+    for batch in batches.cut(fetched, lambda item: len(item[1]), BATCH, BATCH_BYTES, stop):
+        yield batch, [raw for _, raw in batch]
+        batch = None  # held by the caller while it needs it, not here while the next is fetched
 
 
 def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
