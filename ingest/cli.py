@@ -526,6 +526,10 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
         o = report["outbox"]
         click.echo(f"outbox: {o['queued']} queued, {o['failed']} failed (oldest failure {o['oldest_failure'] or '-'}), "
                    f"{o['sent']} sent")
+        drained = o["last_drain"]
+        if drained:
+            click.echo(f"outbox: last send {drained['at']} "
+                       + ("ok" if drained["ok"] else f"FAILED: {drained['error']}"))
         click.echo(f"database revision: {report['database']['revision']}")
     ctx.exit(report["exit_code"])
 

@@ -29,7 +29,8 @@ def _last_drain(state) -> dict | None:
     failed = state.last_error_at is not None and (
         state.last_success_at is None or state.last_error_at >= state.last_success_at)
     return {"at": iso(state.last_error_at if failed else state.last_success_at), "ok": not failed,
-            "error": state.last_error if failed else None, "last_success": iso(state.last_success_at)}
+            "error": state.last_error if failed else None,
+            "last_success": iso(state.last_success_at)}
 
 def status(conn: Connection, config: Config, revision: str | None, now: datetime, interval: float) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
@@ -60,8 +61,9 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
     waiting, oldest_waiting = conn.execute(select(func.count(), func.min(Outbox.created_at)).where(
         _past_first_retry(now))).one()
     if waiting:
-        problems.append(f"outbox: {waiting} repl{'y' if waiting == 1 else 'ies'} still waiting past the "
-                        f"first retry (the oldest queued {iso(oldest_waiting)})")
+        replies = "reply" if waiting == 1 else "replies"
+        problems.append(f"outbox: {waiting} {replies} still waiting past the first retry "
+                        f"(the oldest queued {iso(oldest_waiting)})")
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -70,6 +72,7 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
         "mailboxes": mailboxes,
         "outbox": {"queued": counts.get("queued", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
                    "sent": counts.get("sent", 0), "oldest_failure": iso(oldest_failure),
-                   "waiting": waiting, "oldest_waiting": iso(oldest_waiting), "last_drain": last_drain},
+                   "waiting": waiting, "oldest_waiting": iso(oldest_waiting),
+                   "last_drain": last_drain},
         "database": {"revision": revision},
     }

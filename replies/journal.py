@@ -66,7 +66,8 @@ class Journal:
         os.close(self._fd)
 
 
-def apply_journal(conn: Connection, path: Path, interrupted: str, resend_started: bool = False) -> int:
+def apply_journal(conn: Connection, path: Path, interrupted: str,
+                  resend_started: bool = False) -> int:
     """Write a journal's outcomes into the outbox and remove it; the rows changed.
 
     A reply that started but has no outcome may have reached the server: it is marked failed

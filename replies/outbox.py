@@ -116,7 +116,8 @@ def recover_interrupted(conn: Connection, resend_started: bool = False) -> int:
     delivered, such as the Maildir outbox, whose file is named by the Message-ID).
     """
     started = Outbox.data_started_at.is_(None) if not resend_started else Outbox.id.is_not(None)
-    requeued = conn.execute(update(Outbox.__table__).where(Outbox.state == "sending", started).values(
+    requeued = conn.execute(update(Outbox.__table__).where(
+        Outbox.state == "sending", started).values(
         state="queued", claimed_at=None, data_started_at=None)).rowcount
     conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", Outbox.data_started_at.is_not(None)).values(
@@ -140,9 +141,11 @@ def record_drain(engine: Engine, error: str | None) -> None:
     """Remember how the last drain ended: success, or the one error that stopped it."""
     table = MailboxState.__table__
     now = utcnow()
-    values = {"last_success_at": now} if error is None else {"last_error": error[:1000], "last_error_at": now}
+    values = ({"last_success_at": now} if error is None
+              else {"last_error": error[:1000], "last_error_at": now})
     with engine.begin() as conn:
-        if not conn.execute(update(table).where(MailboxState.name == DRAIN_STATE).values(**values)).rowcount:
+        row = update(table).where(MailboxState.name == DRAIN_STATE)
+        if not conn.execute(row.values(**values)).rowcount:
             conn.execute(insert(table).values(name=DRAIN_STATE, last_uid=0, **values))
 
 
@@ -282,8 +285,9 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
     writes it into the database at its end.
     """
     path = journal_path(engine) if engine.dialect.name == "sqlite" else None
-    # A sender that recognises what it already delivered (`idempotent`) takes back what a run that
-    # died had started; over SMTP that could give the operator a second copy, so it waits for a person.
+    # A sender that recognises what it already delivered (`idempotent`) takes back what a run
+    # that died had started; over SMTP that could give the operator a second copy, so it waits
+    # for a person.
     resend = all(getattr(deliver, "idempotent", False) for deliver in senders)
     with engine.connect() as conn:
         if path:
@@ -296,7 +300,8 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
             if journal:
                 journal.close()
         if journal:
-            apply_journal(conn, path, INTERRUPTED, resend)  # the poll is done (or sending stopped early)
+            # The poll is done (or sending stopped early).
+            apply_journal(conn, path, INTERRUPTED, resend)
     return report
 
 

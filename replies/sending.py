@@ -40,25 +40,27 @@ class SmtpSender:
     def __init__(self, settings: OutgoingSettings, timeout: float = 30.0):
         if settings.security == "plain" and not is_loopback(settings.host):
             # Refused before any connection: the password would cross the network in clear.
-            raise DeliveryError(f'security = "plain" is only allowed to a loopback host (localhost, '
-                                f'127.0.0.0/8, ::1), not {settings.host}; use "tls" or "starttls"',
-                                held=True)
+            raise DeliveryError(f'security = "plain" is only allowed to a loopback host '
+                                f'(localhost, 127.0.0.0/8, ::1), not {settings.host}; '
+                                f'use "tls" or "starttls"', held=True)
         self.settings = settings
         try:
-            self.password = read_secret(settings.password_env, settings.password_file, "SMTP password")
+            self.password = read_secret(settings.password_env, settings.password_file,
+                                        "SMTP password")
         except ConfigError as exc:
             raise DeliveryError(str(exc), held=True) from exc
         self.timeout = timeout
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
-        """A logged-in connection; DeliveryError (unreachable or held) when there is none to be had."""
+        """A logged-in connection, or DeliveryError (unreachable or held)."""
         s = self.settings
         where = f"SMTP server {s.host}:{s.port}"
         smtp = None
         try:
             if s.security == "tls":
-                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=_tls_context(s.ca_file))
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout,
+                                        context=_tls_context(s.ca_file))
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
                 if s.security == "starttls":
@@ -76,8 +78,8 @@ class SmtpSender:
             raise DeliveryError(f"{where}: {exc}", held=True) from exc
         except ssl.SSLError as exc:  # a certificate that does not verify, or TLS on a plain port
             _quit(smtp)
-            raise DeliveryError(f"{where}: TLS failed ({exc.__class__.__name__}: {exc}); check host, "
-                                f"port, security and ca_file", held=True) from exc
+            raise DeliveryError(f"{where}: TLS failed ({exc.__class__.__name__}: {exc}); "
+                                f"check host, port, security and ca_file", held=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
             _quit(smtp)
             raise DeliveryError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}",
@@ -138,10 +140,10 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
 
 
 def _refusal(code: int, reply, before_data: bool) -> DeliveryError:
-    """A server's refusal of one reply; before DATA, a demand for a login is the outbox's own fault."""
+    """A server's refusal of one reply; before DATA, a demand for a login is the outbox's fault."""
     if before_data and code in AUTH_REFUSED:
-        return DeliveryError(f"SMTP server refused to relay without a valid login: SMTP {code} {_text(reply)}",
-                             held=True)
+        return DeliveryError(f"SMTP server refused to relay without a valid login: "
+                             f"SMTP {code} {_text(reply)}", held=True)
     return DeliveryError(f"SMTP {code} {_text(reply)}", transient=code < 500)
 
 
@@ -215,7 +217,8 @@ def maildir_name(raw: bytes) -> str:
     if not message_id:
         return f"{hashlib.sha256(raw).hexdigest()[:24]}.gongdan"
     readable = _UNSAFE.sub("_", message_id.strip("<>"))[:150]
-    return f"{readable}.{hashlib.sha256(message_id.encode('utf-8', 'replace')).hexdigest()[:8]}.gongdan"
+    digest = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{readable}.{digest}.gongdan"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -225,7 +228,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _private_folders(path: Path) -> None:
-    """Make `path` and any missing parent, each 0700 (whatever the umask); existing ones are left."""
+    """Make `path` and any missing parent 0700 (whatever the umask); existing ones are left."""
     missing = []
     while not path.exists():
         missing.append(path)

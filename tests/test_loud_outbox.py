@@ -21,7 +21,6 @@ from sqlalchemy import select, update
 
 from ingest import db
 from ingest.cli import cli
-from ingest.config import load_config
 from ingest.models import Outbox, utcnow
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
@@ -29,10 +28,12 @@ from replies.sending import MaildirSink, is_loopback, maildir_name
 from tests.conftest import make_mail
 from tests.servers import free_port
 
-COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-            "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n")
+COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n"
+            "问题描述：扫码后无法启动\n运营商初步排查结果：已重启，停止原因：34\n"
+            "手机号：13512348382\n")
 PASSWORD_ENV = "GD_LOUD_SMTP_PW"
 USER, PASSWORD = "support", "s3cret-pw"
+FROM = "support@gongdan.example.cn"
 
 
 class Desk:
@@ -65,13 +66,13 @@ from_address = "support@gongdan.example.cn"
 
     def gongdan(self, *args: str, password: str | None = None):
         """The CLI in this process; the SMTP password's variable set to `password`, or unset."""
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], env={PASSWORD_ENV: password},
-                                  catch_exceptions=False)
+        return CliRunner().invoke(cli, ["--config", str(self.config), *args],
+                                  env={PASSWORD_ENV: password}, catch_exceptions=False)
 
     def deliver(self, n: int) -> str:
         message_id = f"<loud{n}@xingxing.example.cn>"
-        raw = make_mail(COMPLETE, subject=f"扫码无法启动{n}", sender=f"ops{n}@xingxing.example.cn",
-                        message_id=message_id)
+        raw = make_mail(COMPLETE, subject=f"扫码无法启动{n}",
+                        sender=f"ops{n}@xingxing.example.cn", message_id=message_id)
         (self.root / "inbox" / "new" / f"17000000{n:02d}.M{n}.test").write_bytes(raw)
         return message_id
 
@@ -98,13 +99,15 @@ from_address = "support@gongdan.example.cn"
         return result.exit_code, json.loads(result.stdout)
 
 
-def smtp_outgoing(port: int, host: str = "127.0.0.1", username: str = USER, security: str = "plain") -> str:
-    return (f'kind = "smtp"\nhost = "{host}"\nport = {port}\nsecurity = "{security}"\nconnections = 2\n'
+def smtp_outgoing(port: int, host: str = "127.0.0.1", username: str = USER) -> str:
+    return (f'kind = "smtp"\nhost = "{host}"\nport = {port}\nsecurity = "plain"\n'
+            'connections = 2\n'
             + (f'username = "{username}"\npassword_env = "{PASSWORD_ENV}"\n' if username else ""))
 
 
 def received_ids(sink) -> list[str]:
-    return [email.message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in sink.messages]
+    return [email.message_from_bytes(m.data, policy=policy.default)["Message-ID"]
+            for m in sink.messages]
 
 
 def assert_one_line_failure(result, *expected: str) -> str:
@@ -122,7 +125,8 @@ def assert_still_queued(desk: Desk) -> Outbox:
     """The reply is waiting as it was queued: not failed, not given up, no attempt counted."""
     (row,) = desk.rows()
     assert (row.state, row.attempts, row.sent_at) == ("queued", 0, None)
-    assert row.next_attempt_at is not None and row.next_attempt_at <= utcnow()  # due: the next poll sends it
+    # Due now: the next poll sends it.
+    assert row.next_attempt_at is not None and row.next_attempt_at <= utcnow()
     return row
 
 
@@ -135,7 +139,7 @@ def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_on
     mid = desk.deliver(1)
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     proc = subprocess.run([sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
     # A real process: exit 1, one line on stderr naming the variable, no traceback.
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [
@@ -164,7 +168,8 @@ def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_on
 # --- a login the server refuses ----------------------------------------------------------------
 
 @pytest.mark.parametrize("smtp_sink", [(USER, PASSWORD)], indirect=True)
-@pytest.mark.parametrize("username,wrong,code", [(USER, "not-the-password", "535"), ("", PASSWORD, "530")],
+@pytest.mark.parametrize("username,wrong,code",
+                         [(USER, "not-the-password", "535"), ("", PASSWORD, "530")],
                          ids=["535-wrong-password", "530-no-login-configured"])
 def test_refused_login_keeps_the_reply_queued_then_sends_it_once(tmp_path, database_url, smtp_sink,
                                                                  username, wrong, code):
@@ -177,7 +182,8 @@ def test_refused_login_keeps_the_reply_queued_then_sends_it_once(tmp_path, datab
     assert smtp_sink.messages == []
     if username:
         # One login per poll (smtplib tries PLAIN, then LOGIN), not one per reply or connection.
-        assert set(smtp_sink.auth_attempts) == {(USER, False)} and len(smtp_sink.auth_attempts) == 3 * 2
+        assert set(smtp_sink.auth_attempts) == {(USER, False)}
+        assert len(smtp_sink.auth_attempts) == 3 * 2
     assert row.last_error is None  # nothing is wrong with the reply itself
     code_, report = desk.status()
     assert code_ == 1 and code in report["outbox"]["last_drain"]["error"]
@@ -194,7 +200,8 @@ def test_refused_login_keeps_the_reply_queued_then_sends_it_once(tmp_path, datab
 
 # --- plain SMTP to a host that is not this machine ----------------------------------------------
 
-def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(tmp_path, database_url, smtp_sink):
+def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(tmp_path, database_url,
+                                                                     smtp_sink):
     # .invalid never resolves: had a connection been tried, the error would say it cannot reach
     # the server (the control below shows that text for a closed port on 127.0.0.1).
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, host="mail.example.invalid"))
@@ -207,7 +214,8 @@ def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(tmp_path, d
 
     # Control: plain to a closed port on 127.0.0.1 is allowed, so a connection is tried and fails.
     desk.write_outgoing(smtp_outgoing(free_port()))
-    assert_one_line_failure(desk.gongdan("poll", password=PASSWORD), "cannot reach SMTP server 127.0.0.1")
+    assert_one_line_failure(desk.gongdan("poll", password=PASSWORD),
+                            "cannot reach SMTP server 127.0.0.1")
 
     # Positive control: plain to the loopback server sends it, once.
     desk.execute(update(Outbox.__table__).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
@@ -244,7 +252,8 @@ def test_unreachable_server_fails_the_poll_and_degrades_status(tmp_path, databas
 
 # --- status: what counts as waiting too long ---------------------------------------------------
 
-def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(tmp_path, database_url, smtp_sink):
+def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(tmp_path, database_url,
+                                                                      smtp_sink):
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=""))
     desk.deliver(1)
     assert desk.gongdan("poll").exit_code == 0  # a healthy desk; the drain succeeded
@@ -277,13 +286,14 @@ def _queue(desk: Desk, count: int) -> list[tuple[str, bytes]]:
         with db.session(engine) as session:
             for n in range(count):
                 message_id = make_message_id("gongdan.example.cn")
-                raw = compose_reply(body=f"已收到问题 {n}", from_address="support@gongdan.example.cn",
-                                    to_address=f"ops{n}@xingxing.example.cn", original_subject="故障",
-                                    ticket_id=None, in_reply_to=f"<o{n}@xingxing.example.cn>", references=[],
+                raw = compose_reply(body=f"已收到问题 {n}", from_address=FROM,
+                                    to_address=f"ops{n}@xingxing.example.cn",
+                                    original_subject="故障", ticket_id=None,
+                                    in_reply_to=f"<o{n}@xingxing.example.cn>", references=[],
                                     message_id=message_id)
                 outbox.enqueue(session, kind="ack", raw=raw, message_id=message_id,
-                               recipient=f"ops{n}@xingxing.example.cn", ticket_id=None, caused_by=None,
-                               subject="Re: 故障", from_address="support@gongdan.example.cn")
+                               recipient=f"ops{n}@xingxing.example.cn", ticket_id=None,
+                               caused_by=None, subject="Re: 故障", from_address=FROM)
                 queued.append((message_id, raw))
             session.commit()
     finally:
@@ -300,7 +310,8 @@ def _files_by_message_id(folder: Path) -> dict[str, int]:
     return counts
 
 
-def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(tmp_path, database_url):
+def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(tmp_path,
+                                                                              database_url):
     desk = _maildir_desk(tmp_path, database_url)
     box = tmp_path / "out" / "box"
     (written, raw_w), (unwritten, _), (half, raw_h), (read, raw_r), (fresh, _) = _queue(desk, 5)
@@ -312,8 +323,9 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(t
     name = maildir_name(raw_r)
     (box / "new" / name).rename(box / "cur" / f"{name}:2,S")
     # What the kill left in the database: claimed, past the before-DATA marker, no outcome.
-    desk.execute(update(Outbox.__table__).where(Outbox.message_id.in_([written, unwritten, half, read]))
-                 .values(state="sending", claimed_at=utcnow(), data_started_at=utcnow()))
+    killed = [written, unwritten, half, read]
+    desk.execute(update(Outbox.__table__).where(Outbox.message_id.in_(killed)).values(
+        state="sending", claimed_at=utcnow(), data_started_at=utcnow()))
 
     result = desk.gongdan("poll")
     assert result.exit_code == 0, result.output
@@ -360,7 +372,8 @@ def test_maildir_outbox_files_are_private(tmp_path, database_url):
     # Named by the reply's Message-ID: a person can find the file of a reply `outbox list` shows.
     for path in files:
         mid = email.message_from_bytes(path.read_bytes())["Message-ID"]
-        assert path.name.startswith(mid.strip("<>")) and path.name == maildir_name(path.read_bytes())
+        assert path.name.startswith(mid.strip("<>"))
+        assert path.name == maildir_name(path.read_bytes())
 
 
 def test_maildir_outbox_that_cannot_be_written_is_loud_and_keeps_the_reply(tmp_path, database_url):
@@ -374,3 +387,51 @@ def test_maildir_outbox_that_cannot_be_written_is_loud_and_keeps_the_reply(tmp_p
     assert desk.gongdan("poll").exit_code == 0
     assert len(list((tmp_path / "out" / "box" / "new").iterdir())) == 1
     assert desk.rows()[0].state == "sent"
+
+
+# --- a TLS certificate that does not verify ------------------------------------------------------
+
+@pytest.fixture
+def tls_smtp(tmp_path):
+    """aiosmtpd on 127.0.0.1 speaking implicit TLS with a self-signed certificate; (port, cert,
+    received messages)."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.fail(f"openssl cannot make a test certificate: {made.stderr.decode()[-300:]}")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.original_content or envelope.content)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(), ssl_context=context,
+                            ready_timeout=5)
+    controller.start()
+    yield controller.port, cert, received
+    controller.stop()
+
+
+def test_tls_certificate_that_does_not_verify_keeps_the_reply_queued(tmp_path, database_url,
+                                                                       tls_smtp):
+    port, cert, received = tls_smtp
+    tls = f'kind = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "tls"\n'
+    desk = Desk(tmp_path, database_url, tls)
+    desk.deliver(1)
+    assert_one_line_failure(desk.gongdan("poll"), "outbox:", "TLS failed", "CERTIFICATE_VERIFY_FAILED")
+    row = assert_still_queued(desk)
+    assert received == [] and desk.status()[0] == 1
+    # The admin names the server's CA: the next poll sends it, once.
+    desk.write_outgoing(tls + f'ca_file = "{cert}"\n')
+    assert desk.gongdan("poll").exit_code == 0
+    assert desk.gongdan("poll").exit_code == 0
+    assert [email.message_from_bytes(raw)["Message-ID"] for raw in received] == [row.message_id]
