@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
@@ -115,7 +115,7 @@ def recover_interrupted(conn: Connection, resend_started: bool = False) -> int:
     never resend automatically, unless `resend_started` (a sender that recognises what it already
     delivered, such as the Maildir outbox, whose file is named by the Message-ID).
     """
-    started = Outbox.data_started_at.is_(None) if not resend_started else Outbox.id.is_not(None)
+    started = true() if resend_started else Outbox.data_started_at.is_(None)
     requeued = conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", started).values(
         state="queued", claimed_at=None, data_started_at=None)).rowcount
