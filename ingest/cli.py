@@ -19,6 +19,7 @@ from rich.console import Console
 
 from ingest import db, importer, stopcodes, ticket_views
 from ingest import poll as poll_cycle
+from ingest.clean_text import clean_data, clean_text
 from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
 from ingest.email_reader import NotAnEmail
@@ -37,9 +38,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-def _config(ctx: click.Context) -> Config:
+def _config(ctx: click.Context, required: bool = True) -> Config:
+    """The checked config; only commands that touch no mailbox or database run without one."""
     try:
-        return load_config(ctx.obj["config_path"])
+        return load_config(ctx.obj["config_path"], required=required)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -58,7 +60,18 @@ def _parse_one(path: str, config: Config) -> dict:
     return {"file": path, **reading.as_json()}
 
 
+def _json_line(value) -> str:
+    """One JSON line of data from mail or the database, safe on a terminal: json.dumps escapes
+    C0 controls but not C1 or bidi controls, so every string is cleaned first."""
+    return json.dumps(clean_data(value), ensure_ascii=False)
+
+
 def _summary(result: dict) -> str:
+    """The people's view of one parsed file; every value in it is cleaned (clean_text)."""
+    return clean_text(_summary_lines(result))
+
+
+def _summary_lines(result: dict) -> str:
     if "error" in result:
         return f"{result['file']}: ERROR {result['error']}"
     labels = {s.key: s.label for s in catalog().fields}
@@ -95,13 +108,13 @@ def parse(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
 
     Example: gongdan parse --json inbox/*.eml
     """
-    config = _config(ctx)
+    config = _config(ctx, required=False)
     failed = 0
     for path in files:
         result = _parse_one(path, config)
         failed += "error" in result
         if as_json:
-            click.echo(json.dumps(result, ensure_ascii=False))
+            click.echo(_json_line(result))
         else:
             click.echo(_summary(result))
     if failed:
@@ -120,7 +133,7 @@ def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_
 
     Example: gongdan decode 34 2 99 --vendor sinexcel
     """
-    config = _config(ctx)
+    config = _config(ctx, required=False)
     tables = stopcodes.vendors(config.desk.stopcode_dir or None)
     vendor = vendor or config.desk.default_vendor
     if vendor not in tables:
@@ -238,7 +251,7 @@ def tickets_list(ctx: click.Context, status: str | None, operator: str | None, s
                 for t in ticket_views.query_tickets(session, status, operator, _since(since))]
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(_json_line(row))
     else:
         ticket_views.render_list(Console(), rows)
 
@@ -259,7 +272,7 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
             raise click.ClickException(f"no ticket #{number}")
         detail = ticket_views.ticket_detail(session, ticket)
     if as_json:
-        click.echo(json.dumps(detail, ensure_ascii=False))
+        click.echo(_json_line(detail))
     else:
         ticket_views.render_show(Console(), detail)
 
@@ -483,7 +496,7 @@ def export_command(ctx: click.Context, since: str | None, ticket_id: int | None,
     config = _config(ctx)
     with _database(config) as engine, engine.connect() as conn:
         for item in export(conn, _since(since), ticket_id, Path(raw_dir) if raw_dir else None):
-            click.echo(json.dumps(item, ensure_ascii=False))
+            click.echo(_json_line(item))
 
 
 @cli.command("status")

@@ -26,7 +26,10 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"(?:0\d{2,3})?[2-9]\d{6,7}(?:(?:转|-|ext\.?)\d{1,6})?|[48]00\d{7}", re.I)
 _MASKED = re.compile(r"1[3-9]\d[\dxX*×]{3,8}")
-_PHONE_IN_TEXT = re.compile(r"(?<![\d])(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+# A mobile in free text, with or without +86, in ASCII or full-width digits (`\d` takes both),
+# written whole or 3-4-4; never a run of digits inside a longer number (an order number).
+_PHONE_IN_TEXT = re.compile(
+    r"(?<!\d)((?:[+＋]?[8８][6６][ -]?)?[1１][3-9３-９]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 
 
 @dataclass

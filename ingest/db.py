@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -39,10 +40,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _create_private(engine: Engine) -> None:
+    """Create a SQLite database file that does not exist yet readable by its owner only (0600).
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too. A
+    file that exists already keeps its mode: it is the admin's, not ours to change.
+    """
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # no such folder, no right to write there: SQLite says so in its own words
+
+
 def make_engine(url: str) -> Engine:
-    """The engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    """The engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and a new
+    database file is private (0600)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
+        _create_private(engine)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -18,6 +18,7 @@ class Situation:
     changed_fields: bool = False
     from_engineer: bool = False
     forged_engineer: bool = False  # an engineer's address that failed authentication
+    on_thread: bool = True  # False: joined by References from outside the thread (SPEC §6a)
     operator_domains: tuple[str, ...] = ()
     replies_today: int = 0
     daily_limit: int = 10
@@ -41,6 +42,9 @@ def decide(s: Situation) -> Decision:
         return Decision(None, "engineer")
     if s.forged_engineer:
         return Decision(None, "engineer address without passing authentication")
+    if not s.on_thread:
+        # Answering would quote the ticket to someone who is not on it.
+        return Decision(None, "sender outside the thread")
     if s.operator_domains and domain_of(s.sender) not in {d.lower() for d in s.operator_domains}:
         return Decision(None, "sender outside the operator domains", "outside_operator_domains")
     if s.outcome == "new_ticket":

@@ -9,6 +9,7 @@ from datetime import datetime
 from email.message import Message
 
 from ingest import charsets
+from ingest.clean_text import clean_text
 from ingest.html_text import html_to_text
 
 
@@ -157,19 +158,21 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         value = str(value)
         if not value.isascii():  # raw 8-bit bytes: make them text once, here
             value = charsets.decode(value.encode("ascii", "surrogateescape"), None)
+        value = clean_text(value)  # ids and addresses are stored from these: no NUL, no escapes
         name = name.lower()
         headers.setdefault(name, value)
         if name == "authentication-results":
             auth_results.append(value)
 
     attached: list[Message] = []
-    body = _text_of(*_body_parts(message, attached))
-    attached_messages = [_text_of(*_body_parts(inner)) for inner in attached]
+    # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
+    body = clean_text(_text_of(*_body_parts(message, attached)))
+    attached_messages = [clean_text(_text_of(*_body_parts(inner))) for inner in attached]
 
     # Addresses are ASCII: split the raw header, then decode only the display name.
     from_pairs = email.utils.getaddresses([headers.get("from", "")])
     from_name, from_address = from_pairs[0] if from_pairs else ("", "")
-    from_name = charsets.decode_header(from_name)
+    from_name = clean_text(charsets.decode_header(from_name))  # encoded words may hide escapes
     return Email(
         message_id=(_message_ids(headers.get("message-id", "")) or [""])[0],
         in_reply_to=(_message_ids(headers.get("in-reply-to", "")) or [""])[0],
@@ -179,7 +182,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         reply_to=_addresses(headers.get("reply-to", "")),
         to=_addresses(headers.get("to", "")),
         cc=_addresses(headers.get("cc", "")),
-        subject=charsets.decode_header(headers.get("subject", "")),
+        subject=clean_text(charsets.decode_header(headers.get("subject", ""))),
         date=_first_date(headers.get("date", "")),
         content_type=message.get_content_type(),
         body=body.strip("\n"),
@@ -211,6 +214,7 @@ def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
             name = _file_name(part)
         except Exception:  # a broken parameter only loses the name, never the mail
             continue
+        name = clean_text(name)
         if name.strip():
             names.append(name)
     return names

@@ -19,13 +19,29 @@ class Sender:
     flag: str | None = None  # "forged_engineer" when an engineer's address failed authentication
 
 
-def _passes(header: str, authserv_id: str, domain: str) -> bool:
-    """Does one Authentication-Results header from `authserv_id` show DKIM or SPF passing for `domain`?"""
+def _parse(header: str):
+    """One Authentication-Results header, parsed; None when it cannot be."""
     try:
-        parsed = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {header}")
+        return authres.AuthenticationResultsHeader.parse(
+            "Authentication-Results: " + " ".join(header.split()))
     except Exception:  # a header we cannot parse proves nothing
-        return False
-    if (parsed.authserv_id or "").lower() != authserv_id.lower():
+        return None
+
+
+def _authserv_id(header: str) -> str:
+    """The server that wrote a header: its first token (what `authres` reads, and a fallback
+    when the rest of the header does not parse)."""
+    parsed = _parse(header)
+    if parsed is not None:
+        return (parsed.authserv_id or "").lower()
+    return (header.split(";", 1)[0].split() or [""])[0].lower()
+
+
+def _passes(header: str, authserv_id: str, domain: str) -> bool:
+    """Does one Authentication-Results header from `authserv_id` show DKIM or SPF passing for
+    `domain`?"""
+    parsed = _parse(header)
+    if parsed is None or (parsed.authserv_id or "").lower() != authserv_id.lower():
         return False
     for result in parsed.results:
         if (result.result or "").lower() != "pass":
@@ -42,14 +58,24 @@ def _passes(header: str, authserv_id: str, domain: str) -> bool:
     return False
 
 
+def authenticated(headers: list[str], authserv_id: str, domain: str) -> bool:
+    """Only the topmost header (the one our receiving server added last) is read. A header
+    lower down that carries our server's id came with the mail from outside: our server should
+    have removed it (RFC 8601 §5), so the mail is forged whatever the top one says."""
+    if not headers or not _passes(headers[0], authserv_id, domain):
+        return False
+    return not any(_authserv_id(h) == authserv_id.lower() for h in headers[1:])
+
+
 def classify(mail: Email, config: Config) -> Sender:
     """An engineer's mail counts only from a configured address and, when `trusted_authserv_id`
-    is set, with DKIM or SPF passing for the sender's domain at that server."""
+    is set, with DKIM or SPF passing for the sender's domain in the topmost header from that
+    server. Anything else from an engineer's address is forged and changes nothing (SPEC §8)."""
     engineer = next((e for e in config.engineers if e.address.lower() == mail.from_address), None)
     if engineer is None:
         return Sender(None)
     trusted = config.desk.trusted_authserv_id
-    if trusted and not any(_passes(h, trusted, domain_of(mail.from_address)) for h in mail.auth_results):
+    if trusted and not authenticated(mail.auth_results, trusted, domain_of(mail.from_address)):
         return Sender(None, "forged_engineer")
     return Sender(engineer)
 

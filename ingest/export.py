@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -57,11 +58,26 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
         }
 
 
+def _private_folder(folder: Path) -> None:
+    """Make `folder` and its missing parents, each readable by the owner only (0700): raw mail
+    holds operators' phones and addresses. Folders that exist already keep their mode."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file that a new export creates readable by the owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
 def _write_raw(conn: Connection, message_ids: list[int], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    _private_folder(folder)
     for n, message_db_id in enumerate(message_ids, start=1):
         raw = conn.execute(select(Message.raw).where(Message.id == message_db_id)).scalar_one()
-        (folder / f"{n}.eml").write_bytes(raw)
+        _write_private(folder / f"{n}.eml", raw)
 
 
 def export(conn: Connection, since: datetime | None = None, ticket_id: int | None = None,
@@ -87,8 +103,8 @@ def export(conn: Connection, since: datetime | None = None, ticket_id: int | Non
         query = query.where(Message.received_at >= since)
     for n, row in enumerate(conn.execute(query).all(), start=1):
         if raw_dir is not None:
-            (raw_dir / "unreadable").mkdir(parents=True, exist_ok=True)
+            _private_folder(raw_dir / "unreadable")
             raw = conn.execute(select(Message.raw).where(Message.id == row.id)).scalar_one()
-            (raw_dir / "unreadable" / f"{n}.eml").write_bytes(raw)
+            _write_private(raw_dir / "unreadable" / f"{n}.eml", raw)
         yield {"type": "unreadable", "mailbox": row.mailbox, "uid": row.uid, "message_id": row.message_id,
                "size": row.size, "error": row.parse_error}

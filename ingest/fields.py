@@ -104,23 +104,40 @@ def clean_value(value: str) -> str:
     return "\n".join(lines).strip(" \t\u3000\n")
 
 
-def choose_status(value: str) -> str | None:
-    """The status option marked in `已解决 | ☑ 处理中 | 暂搁置`; None for no mark or two."""
+@lru_cache(maxsize=1)
+def _status_tokens() -> re.Pattern:
+    """An option, a mark, or a run of other text: what stands between them is only spacing."""
     cat = catalog()
-    options = [(m.start(), m.end(), cat.options[m.group()]) for m in
-               re.finditer("|".join(map(re.escape, cat.options)), value)]
-    marks = [(m.start(), m.end()) for m in re.finditer("|".join(map(re.escape, cat.marks)), value)]
-    chosen = set()
-    for start, end in marks:
-        after = value[end:].lstrip(" \t\u3000")
-        follower = next((o for o in options if o[0] == len(value) - len(after)), None)
-        if follower:
-            chosen.add(follower[2])
-            continue
-        before = value[:start].rstrip(" \t\u3000")
-        leader = next((o for o in options if o[1] == len(before)), None)
-        if leader:
-            chosen.add(leader[2])
+    options = "|".join(map(re.escape, cat.options))
+    marks = "|".join(map(re.escape, cat.marks))
+    return re.compile(rf"(?P<option>{options})|(?P<mark>{marks})"
+                      rf"|(?:(?!{options}|{marks})[^ \t\u3000])+")
+
+
+def choose_status(value: str) -> str | None:
+    """The status option marked in `已解决 | ☑ 处理中 | 暂搁置`; None for no mark or two.
+
+    A mark chooses the option right after it, else the one right before it. One pass over the
+    text, looking at each token once: a line of nothing but marks is no slower than any other.
+    """
+    options = catalog().options
+    chosen: set[str] = set()
+    previous = None  # the option just before the token at hand, if that token follows one
+    pending = False  # the previous token was a mark, waiting to see what follows it
+    pending_before = None  # the option before that mark
+    for token in _status_tokens().finditer(value):
+        option = options[token.group()] if token.lastgroup == "option" else None
+        if pending:
+            if option or pending_before:
+                chosen.add(option or pending_before)
+            pending = False
+        if token.lastgroup == "mark":
+            pending, pending_before = True, previous
+        previous = option
+        if len(chosen) > 1:
+            return None
+    if pending and pending_before:
+        chosen.add(pending_before)
     return chosen.pop() if len(chosen) == 1 else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import logging
 import socket
 import ssl
 import time
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
+from ingest import batches
 from ingest.config import MailboxSettings
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -19,6 +21,8 @@ SECURITIES = ("tls", "starttls", "plain")
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 BODY = b"BODY[]"
+SIZE = b"RFC822.SIZE"
+SIZES_PER_FETCH = 1000  # UIDs whose sizes are asked in one command
 
 # Errors that mean the connection itself is gone: imaplib raises abort on EOF and on socket
 # errors while sending; a read timeout or reset surfaces as OSError (TimeoutError, ConnectionError).
@@ -76,6 +80,11 @@ class ImapSource:
             raise SourceError(f"TLS refused with {self.where}: {self._say(exc)}") from exc
         except _CONNECTION_ERRORS as exc:
             raise SourceDisconnected(f"cannot connect to {self.where}: {self._say(exc)}") from exc
+        # imapclient turns imaplib's protocol trace on (debug = 5) for its DEBUG logger; imaplib
+        # then formats the repr of every literal it reads, whether or not anything logs it: three
+        # copies of each email in memory at once. Kept only when someone reads that logger.
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            client._imap.debug = 0
         self._client = client
         try:
             self._open(client, context)
@@ -126,20 +135,33 @@ class ImapSource:
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(uid for uid in found if uid > after_uid)
 
-    def fetch(self, uids: list[int], batch: int = 50) -> Iterator[tuple[int, bytes]]:
-        """(uid, raw bytes) in UID order, read with BODY.PEEK[] so nothing is marked read."""
+    def fetch(self, uids: list[int], batch: int = 50,
+              budget: int = batches.BUDGET) -> Iterator[tuple[int, bytes]]:
+        """(uid, raw bytes) in UID order, read with BODY.PEEK[] so nothing is marked read.
+
+        One FETCH takes up to `batch` messages or `budget` bytes of them (by RFC822.SIZE): the
+        whole answer is in memory at once, and fifty large messages would be gigabytes.
+        """
         wanted = sorted(set(uids))
-        for start in range(0, len(wanted), batch):
-            chunk = wanted[start:start + batch]
+        for start in range(0, len(wanted), SIZES_PER_FETCH):
             with self._guard("fetch"):
-                got = self._connected().fetch(chunk, ["BODY.PEEK[]"])
-            for uid in chunk:
-                # Absent: expunged before this session knew it. BODY[] NIL: Dovecot's answer for a
-                # message another session expunged after we saw it. Unsolicited FETCHes for other
-                # UIDs (flag changes) also land in `got` but are never asked for here.
-                raw = got.get(uid, {}).get(BODY)
-                if raw is not None:
-                    yield uid, bytes(raw)
+                sizes = self._connected().fetch(wanted[start:start + SIZES_PER_FETCH], [SIZE])
+            # A UID with no size was expunged meanwhile; asking for its body finds nothing either.
+            sized = [(uid, int(sizes[uid][SIZE])) for uid in wanted[start:start + SIZES_PER_FETCH]
+                     if SIZE in sizes.get(uid, {})]
+            for chunk in batches.cut(sized, lambda pair: pair[1], batch, budget):
+                yield from self._fetch_bodies([uid for uid, _ in chunk])
+
+    def _fetch_bodies(self, chunk: list[int]) -> Iterator[tuple[int, bytes]]:
+        with self._guard("fetch"):
+            got = self._connected().fetch(chunk, ["BODY.PEEK[]"])
+        for uid in chunk:
+            # Absent: expunged before this session knew it. BODY[] NIL: Dovecot's answer for a
+            # message another session expunged after we saw it. Unsolicited FETCHes for other
+            # UIDs (flag changes) also land in `got` but are never asked for here.
+            raw = got.get(uid, {}).get(BODY)
+            if raw is not None:
+                yield uid, bytes(raw)
 
     def mark_processed(self, uids: int | list[int]) -> None:
         """Move to the processed folder, or flag \\Seen; one command for a whole batch."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ingest import db
+from ingest import batches, db
 from ingest.config import Config
 from ingest.read_ahead import ReadAhead, worth_it
 from ingest.store import store_many
@@ -76,9 +76,10 @@ def import_paths(engine: Engine, paths: list[str], config: Config,
 
     # As in a poll: the next batch is read in a helper process while this one is stored.
     parallel = config.desk.parallel and worth_it(len(found), BATCH)
-    batches = ([read() for _, read in found[start:start + BATCH]] for start in range(0, len(found), BATCH))
+    # Cut by bytes as well as count, as a poll does: a batch is in memory whole.
+    raw_batches = batches.cut((read() for _, read in found), len, BATCH)
     with db.session(engine) as session, ReadAhead(config, parallel) as reader:
-        for raws, readings in reader.in_order((raws, raws) for raws in batches):
+        for raws, readings in reader.in_order((raws, raws) for raws in raw_batches):
             store(raws, readings)
     counts["total"] = len(found)
     return counts

@@ -28,6 +28,8 @@ class Ticket(SQLModel, table=True):
     status: str = Field(default="waiting_info", index=True)
     engineer: str | None = None
     operator_address: str = Field(default="", index=True)
+    # Who is on the thread (SPEC §6a): the address that opened it and those accepted on it since.
+    thread_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     operator: str | None = Field(default=None, index=True)
     station: str | None = None
     phone: str | None = None
@@ -54,8 +56,9 @@ class Ticket(SQLModel, table=True):
 class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("raw_sha256", name="uq_message_raw_sha256"),
-        # One stored copy per Message-ID; mail without one is told apart by its bytes.
-        Index("uq_message_message_id", "message_id", unique=True,
+        # One stored copy per Message-ID and sender: another sender reusing a Message-ID is a
+        # different mail (SPEC §6a). Mail without one is told apart by its bytes.
+        Index("uq_message_message_id_sender", "message_id", "from_address", unique=True,
               sqlite_where=text("message_id != ''"), postgresql_where=text("message_id != ''")),
         Index("ix_message_mailbox_uid", "mailbox", "uidvalidity", "uid"),
     )

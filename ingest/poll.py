@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ingest import db
+from ingest import batches, db
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
 from ingest.decide import Decision, Situation, decide
 from ingest.lock import exclusive
@@ -22,7 +22,8 @@ from ingest.models import Message, MailboxState, utcnow
 from ingest.read_ahead import ReadAhead, worth_it
 from ingest.send_beside import SendBeside
 from ingest.store import Stored, store_email, stored_copies, ticket_fields
-from ingest.threads import domain_of, reply_subject
+from ingest import threads
+from ingest.threads import domain_of, mailbox_of, reply_subject
 from ingest.ticket_views import stop_codes_of
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
@@ -33,6 +34,7 @@ log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
 BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
+BATCH_BYTES = batches.BUDGET  # ... or fewer: a batch ends at this many bytes of raw mail
 BESIDE_CONNECTIONS = 2  # SMTP connections of the process sending beside a large poll
 OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
@@ -225,23 +227,18 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             if beside is not None:
                 beside.start()
         with ReadAhead(config, parallel) as reader:
-            batches = ((batch, [raw for _, raw in batch]) for batch in _batches(source.fetch(keys), stop))
-            for batch, readings in reader.in_order(batches):
+            for batch, readings in reader.in_order(_batches(source.fetch(keys), stop)):
                 _handle_batch(session, config, box, batch, readings, state.uidvalidity, source, report, beside)
+                del batch, readings  # before the next batch is fetched: one batch in memory
 
 
 def _batches(fetched, stop: Callable[[], bool]):
-    """Lists of up to BATCH (key, raw) pairs; a stop request ends them after the email at hand."""
-    batch = []
-    for item in fetched:
-        batch.append(item)
-        if len(batch) >= BATCH or stop():
-            yield batch
-            batch = []
-            if stop():
-                return
-    if batch:
-        yield batch
+    """(batch, its raw emails): lists of (key, raw) pairs, up to BATCH emails or BATCH_BYTES of
+    them, so memory stays flat whatever the mail sizes; a stop request ends them after the batch
+    at hand."""
+    for batch in batches.cut(fetched, lambda item: len(item[1]), BATCH, BATCH_BYTES, stop):
+        yield batch, [raw for _, raw in batch]
+        batch = None  # held by the caller while it needs it, not here while the next is fetched
 
 
 def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
@@ -298,8 +295,9 @@ def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: 
     (and the one-by-one retry) to the caller.
     """
     known = stored_copies(session, [raw for _, raw in batch], readings)
-    replies_today = outbox.replies_since_each(
-        session, {reply_address(r.mail, config) for r in readings if not isinstance(r, str)}, _day_ago())
+    candidates = {a for r in readings if not isinstance(r, str)
+                  for a in reply_candidates(r.mail, config)}
+    replies_today = outbox.replies_since_each(session, candidates, _day_ago())
     results, queued = [], []
     for (key, raw), reading in zip(batch, readings):
         uid = key if isinstance(key, int) else None
@@ -357,7 +355,7 @@ def _act(session: Session, config: Config, stored: Stored, replies_today: dict |
     if decision.flag:
         _add_flag(session, stored.message_db_id, decision.flag)
     if decision.kind:
-        recipient = _queue_reply(session, config, stored, decision.kind, queued)
+        recipient = mailbox_of(_queue_reply(session, config, stored, decision.kind, queued))
         if replies_today is not None:
             replies_today[recipient] = replies_today.get(recipient, 0) + 1
     if stored.resolved_now:
@@ -412,26 +410,48 @@ def _decision(session: Session, config: Config, stored: Stored, replies_today: d
         changed_fields=bool(stored.changed),
         from_engineer=stored.engineer is not None,
         forged_engineer="forged_engineer" in stored.flags,
+        on_thread="outside_thread" not in stored.flags,
         operator_domains=tuple(config.desk.operator_domains),
-        replies_today=_replies_today(session, reply_address(reading.mail, config), replies_today),
+        replies_today=_replies_today(session, _recipient(config, stored), replies_today),
         daily_limit=config.desk.daily_reply_limit,
     ))
 
 
 def _replies_today(session: Session, recipient: str, counted: dict | None) -> int:
+    """Replies to `recipient`'s mailbox (its `+tag` removed) in the last day."""
+    recipient = mailbox_of(recipient)
     if counted is not None and recipient in counted:
         return counted[recipient]
     return outbox.replies_since(session, recipient, _day_ago())
 
 
-def reply_address(mail, config: Config) -> str:
-    """Reply-To when it stays among the operators (when that list is set), else From."""
-    domains = {d.lower() for d in config.desk.operator_domains}
-    own = set(config.desk.own_addresses)
+def _reply_to_allowed(address: str, mail, config: Config) -> bool:
+    """Reply-To is honoured within From's domain or the operator domains, never to ourselves."""
+    domain = domain_of(address)
+    return address not in set(config.desk.own_addresses) and bool(domain) and (
+        domain == domain_of(mail.from_address)
+        or domain in {d.lower() for d in config.desk.operator_domains})
+
+
+def reply_candidates(mail, config: Config) -> set[str]:
+    """Every mailbox a reply to `mail` may go to (to count the daily limit a batch at once)."""
+    return {mailbox_of(a) for a in [mail.from_address, *mail.reply_to]
+            if a == mail.from_address or _reply_to_allowed(a, mail, config)}
+
+
+def reply_address(mail, config: Config, thread_addresses: list[str] | None = None) -> str:
+    """Where a reply goes (SPEC §6a): to From, or to a Reply-To that _reply_to_allowed and, given
+    the ticket's thread, is on it (a reply quotes the ticket: its data goes only to the thread)."""
+    domains = config.desk.operator_domains
     for address in mail.reply_to:
-        if address not in own and (not domains or domain_of(address) in domains):
+        if _reply_to_allowed(address, mail, config) and (
+                thread_addresses is None or threads.on_thread(address, thread_addresses, domains)):
             return address
     return mail.from_address
+
+
+def _recipient(config: Config, stored: Stored) -> str:
+    return reply_address(stored.reading.mail, config, list(stored.ticket.thread_addresses))
 
 
 def ticket_context(session: Session, ticket) -> dict:
@@ -473,7 +493,7 @@ def _queue_reply(session: Session, config: Config, stored: Stored, kind: str, qu
     context = ticket_context(session, stored.ticket)
     render = render_ack if kind == "ack" else render_request_info
     body = render(context, config.desk.template_dir or None)
-    recipient = reply_address(mail, config)
+    recipient = _recipient(config, stored)
     from_address = config.outgoing.from_address
     message_id = make_message_id(domain_of(from_address) or "localhost")
     raw = compose_reply(body=body, from_address=from_address, to_address=recipient,

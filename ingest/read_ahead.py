@@ -91,6 +91,8 @@ class ReadAhead:
         pending: deque = deque()
         for batch, raws in batches:
             pending.append((batch, self.submit(raws)))
+            # Let go of this batch before the next is fetched: the caller holds it while it needs it.
+            batch = raws = None
             if len(pending) > self.ahead:
                 yield pending.popleft()
         while pending:

@@ -61,34 +61,64 @@ def ticket_fields(ticket: Ticket) -> dict[str, str]:
 
 # Prepared once: building a statement per email costs more than running it.
 # `!= ''` lets the database use the partial unique index on message_id.
-_DUPLICATE = select(Message.id).where(or_(
-    Message.raw_sha256 == bindparam("sha"),
-    and_(Message.message_id == bindparam("mid"), Message.message_id != ""))).limit(1)
-_OPERATOR_OF = select(Ticket.operator_address).where(Ticket.id == bindparam("id"))
+_COPIES = select(
+    Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(or_(
+    Message.raw_sha256.in_(bindparam("shas", expanding=True)),
+    and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
+# The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
+# have used them before us), then the earliest stored.
 _THREAD_BY_REFS = select(Message.ticket_id).where(
     Message.message_id.in_(bindparam("refs", expanding=True)), Message.message_id != "",
-    Message.ticket_id.is_not(None)).limit(1)
+    Message.ticket_id.is_not(None)).order_by(Message.direction.desc(), Message.id).limit(20)
 
 
-def find_duplicate(session: Session, message_id: str, sha: str) -> int | None:
-    """The stored copy of an email: same Message-ID, or the same bytes."""
-    return session.connection().execute(_DUPLICATE, {"sha": sha, "mid": message_id}).scalar()
+def _remember(known: dict, row_id: int, sha: str, message_id: str, sender: str) -> None:
+    """Note a stored email in `known`: by its bytes, by Message-ID and sender (a duplicate), and
+    by Message-ID alone (a later mail from someone else that reuses it is flagged)."""
+    known[sha] = row_id
+    if message_id:
+        known[(message_id, sender)] = row_id
+        known.setdefault(message_id, row_id)
 
 
-def thread_of(session: Session, reading: TicketReading, config: Config) -> tuple[Ticket | None, list[str]]:
-    """The ticket this email continues, and flags about how it was (not) joined."""
+def find_duplicate(session: Session, message_id: str, sha: str, sender: str = "") -> int | None:
+    """The stored copy of an email: the same bytes, or the same Message-ID from the same sender."""
+    known: dict = {}
+    for row in session.connection().execute(_COPIES, {"shas": [sha], "ids": [message_id or ""]}):
+        _remember(known, *row)
+    return known.get(sha) or (known.get((message_id, sender)) if message_id else None)
+
+
+def _on_thread(ticket: Ticket, mail, config: Config, sender: engineers.Sender) -> bool:
+    return threads.on_thread(
+        mail.from_address, ticket.thread_addresses, config.desk.operator_domains,
+        engineer=sender.engineer is not None, forged=sender.flag == "forged_engineer")
+
+
+def thread_of(session: Session, reading: TicketReading, config: Config,
+              sender: engineers.Sender) -> tuple[Ticket | None, list[str]]:
+    """The ticket this email continues, and flags about how it was (not) joined.
+
+    In-Reply-To/References join the conversation whoever writes, but a mail from outside the
+    thread is flagged `outside_thread` (it changes nothing). A `[工单#N]` tag alone joins only
+    for the thread's people; from anyone else it opens a new ticket, flagged.
+    """
     mail = reading.mail
     refs = [r for r in [mail.in_reply_to, *mail.references] if r]
-    if refs:
-        hit = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalar()
-        if hit:
-            return session.get(Ticket, hit), []
+    # Several tickets when someone reused a Message-ID: the one whose thread the sender is on.
+    rows = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars() if refs else []
+    hits = list(dict.fromkeys(rows))
+    for hit in hits:
+        ticket = session.get(Ticket, hit)
+        if _on_thread(ticket, mail, config, sender):
+            return ticket, []
+    if hits:
+        return session.get(Ticket, hits[0]), ["outside_thread"]
     tagged = threads.tagged_ticket(mail.subject)
     if tagged is not None:
-        operator_address = session.connection().execute(_OPERATOR_OF, {"id": tagged}).scalar()
-        engineers = {e.address.lower() for e in config.engineers}
-        if operator_address is not None and threads.may_join_by_tag(mail.from_address, operator_address, engineers):
-            return session.get(Ticket, tagged), []
+        ticket = session.get(Ticket, tagged)
+        if ticket is not None and _on_thread(ticket, mail, config, sender):
+            return ticket, []
         return None, ["foreign_ticket_tag"]
     return None, []
 
@@ -121,10 +151,12 @@ _TICKET_DEFAULTS = {c.name: c.default.arg if c.default is not None and not calla
                     for c in Ticket.__table__.columns}
 
 
-def _new_ticket(session: Session, reading: TicketReading, config: Config) -> SimpleNamespace:
-    """Insert the ticket an email opens; the row as written (what replies need of it)."""
+def _new_ticket(session: Session, reading: TicketReading, config: Config,
+                forged: bool = False) -> SimpleNamespace:
+    """Insert the ticket an email opens; the row as written (what replies need of it).
+    Automatic and forged mail open it without fields; its opener is the first on its thread."""
     mail = reading.mail
-    if reading.auto_submitted:
+    if reading.auto_submitted or forged:
         fields, values = {}, _assessment_values({}, mail.subject, config)
     else:
         # The reading already assessed these fields: only operator fields count for completeness.
@@ -132,7 +164,8 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config) -> Sim
         values = _columns(reading.assessment)
     now = utcnow()
     values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
-                  status="in_progress" if values["complete"] else "waiting_info")
+                  status="in_progress" if values["complete"] else "waiting_info",
+                  thread_addresses=[mail.from_address] if mail.from_address and not forged else [])
     # Every column, every time: one compiled statement serves all tickets, whatever fields they have.
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
@@ -210,55 +243,67 @@ def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = 
     sha = hashlib.sha256(raw).hexdigest()
     source = {"mailbox": mailbox, "uid": uid, "uidvalidity": uidvalidity}
     reading = read_or_error(raw, config) if reading is None else reading
-    message_id = "" if isinstance(reading, str) else reading.mail.message_id
+    mail = None if isinstance(reading, str) else reading.mail
+    message_id, sender = (mail.message_id, mail.from_address) if mail else ("", "")
     if known is None:
-        duplicate = find_duplicate(session, message_id, sha)
-    else:
-        duplicate = known.get(sha) or (known.get(message_id) if message_id else None)
+        known = stored_copies(session, [raw], [reading])
+    duplicate = known.get(sha) or (known.get((message_id, sender)) if message_id else None)
     if duplicate:
         return Stored("duplicate", message_db_id=duplicate, reading=None if isinstance(reading, str) else reading)
     if isinstance(reading, str):
         values = {**_message_values(raw, sha, None, source), "parse_error": reading, "flags": ["unreadable"]}
         stored = Stored("unreadable", message_db_id=_insert(session, Message, values), flags=["unreadable"])
     else:
-        stored = _store_reading(session, raw, sha, reading, source, config)
-    if known is not None:
-        known[sha] = stored.message_db_id
-        if message_id:
-            known[message_id] = stored.message_db_id
+        # Another sender's mail under a Message-ID already seen is a mail of its own (SPEC §6a).
+        reused = ["reused_message_id"] if message_id and message_id in known else []
+        stored = _store_reading(session, raw, sha, reading, source, config, reused)
+    _remember(known, stored.message_db_id, sha, message_id, sender)
     return stored
 
 
 def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReading, source: dict,
-                   config: Config) -> Stored:
-    ticket, flags = thread_of(session, reading, config)
+                   config: Config, extra_flags: list[str]) -> Stored:
+    sender = engineers.classify(reading.mail, config)
+    forged = sender.flag == "forged_engineer"
+    ticket, flags = thread_of(session, reading, config, sender)
+    outside = "outside_thread" in flags
     flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
+    flags += ([sender.flag] if sender.flag else []) + extra_flags
     changed, became_complete = {}, False
     if ticket is None:
-        written = _new_ticket(session, reading, config)
+        written = _new_ticket(session, reading, config, forged=forged)
         ticket_id = written.id
         outcome = "new_ticket"
     else:
         written = ticket
         ticket_id = ticket.id
-        changed, became_complete = _follow_up(session, ticket, reading, config)
         outcome = "follow_up"
-    sender = engineers.classify(reading.mail, config)
-    flags += [sender.flag] if sender.flag else []
+        if not outside:  # from outside the thread: kept on it for engineers to see, nothing more
+            changed, became_complete = _follow_up(session, ticket, reading, config)
+            _accept(session, ticket, reading.mail.from_address, sender)
     engineer_changes = []
-    if sender.engineer and not reading.auto_submitted:
+    if sender.engineer and not reading.auto_submitted:  # a verified engineer is on every thread
         written = ticket or session.get(Ticket, ticket_id)
         engineer_changes = _apply_engineer(session, written, reading)
     message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
                                                "ticket_id": ticket_id, "flags": flags})
-    _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
+    if not (outside or forged):  # a stop code is ticket data too
+        _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
     if isinstance(written, SimpleNamespace):
         # A new ticket's stop codes are exactly this email's: replies need not read them back.
-        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")} for c in reading.stop_codes]
+        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")}
+                              for c in ([] if forged else reading.stop_codes)]
     session.flush()
     return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
                   changed=changed, became_complete=became_complete, flags=flags,
                   engineer=sender.engineer, engineer_changes=engineer_changes, _session=session, _ticket=written)
+
+
+def _accept(session: Session, ticket: Ticket, address: str, sender: engineers.Sender) -> None:
+    """Someone on the thread wrote on it: they stay on it (engineers are on it by the config)."""
+    if sender.engineer is None and address and address not in ticket.thread_addresses:
+        ticket.thread_addresses = [*ticket.thread_addresses, address]
+        session.add(ticket)
 
 
 def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
@@ -283,30 +328,26 @@ def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) ->
 
 def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
     """Store one email in its own transaction; a concurrent copy of it counts as a duplicate."""
+    reading = read_or_error(raw, config)
     try:
-        stored = store_email(session, raw, config, **source)
+        stored = store_email(session, raw, config, reading=reading, **source)
         session.commit()
         return stored
     except IntegrityError:
         session.rollback()
-        sha = hashlib.sha256(raw).hexdigest()
-        return Stored("duplicate", message_db_id=find_duplicate(session, "", sha))
-
-
-_STORED_COPIES = select(Message.id, Message.raw_sha256, Message.message_id).where(or_(
-    Message.raw_sha256.in_(bindparam("shas", expanding=True)),
-    and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
+        mail = None if isinstance(reading, str) else reading.mail
+        message_id, sender = (mail.message_id, mail.from_address) if mail else ("", "")
+        found = find_duplicate(session, message_id, hashlib.sha256(raw).hexdigest(), sender)
+        return Stored("duplicate", message_db_id=found)
 
 
 def stored_copies(session: Session, raws: list[bytes], readings: list[TicketReading | str]) -> dict:
-    """The rows already holding any of these emails, by sha256 and by Message-ID: one query a batch."""
+    """The rows already holding any of these emails (see _remember): one query a batch."""
     shas = [hashlib.sha256(raw).hexdigest() for raw in raws]
     ids = [r.mail.message_id for r in readings if not isinstance(r, str) and r.mail.message_id]
-    known = {}
-    for row_id, sha, message_id in session.connection().execute(_STORED_COPIES, {"shas": shas, "ids": ids or [""]}):
-        known[sha] = row_id
-        if message_id:
-            known[message_id] = row_id
+    known: dict = {}
+    for row in session.connection().execute(_COPIES, {"shas": shas, "ids": ids or [""]}):
+        _remember(known, *row)
     return known
 
 

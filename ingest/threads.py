@@ -1,15 +1,9 @@
-"""Threading rules: the `[工单#N]` subject tag and who may join a ticket by it (SPEC §6)."""
+"""Threading rules: the `[工单#N]` subject tag, and who is on a ticket's thread (SPEC §6a)."""
 
 from __future__ import annotations
 
 import re
 
-# Free mail services: sharing one of these domains says nothing about being colleagues.
-PUBLIC_DOMAINS = frozenset({
-    "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sina.cn", "sohu.com",
-    "aliyun.com", "139.com", "189.cn", "wo.cn", "gmail.com", "outlook.com", "hotmail.com",
-    "live.com", "yahoo.com", "icloud.com", "me.com",
-})
 _TAG = re.compile(r"\[工单\s*#\s*(\d{1,12})\]")
 
 
@@ -27,19 +21,46 @@ def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
 
 
-def may_join_by_tag(sender: str, operator_address: str, engineers: set[str]) -> bool:
-    """A tag alone admits the ticket's operator, a colleague at the same domain, or an engineer."""
-    sender = sender.lower()
-    if not sender:
+def mailbox_of(address: str) -> str:
+    """The mailbox an address reaches: lower case, without a `+tag` on the local part
+    (`a+1@x` and `a+2@x` both reach `a@x`)."""
+    address = address.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        return address
+    base = local.split("+", 1)[0]
+    return f"{base or local}@{domain}"
+
+
+def on_thread(sender: str, thread_addresses: list[str], operator_domains, *,
+              engineer: bool = False, forged: bool = False) -> bool:
+    """Is `sender` one of a ticket's people (SPEC §6a)?
+
+    They are the addresses that opened the thread or wrote on it and were accepted
+    (`thread_addresses`), the verified engineers (`engineer`), and colleagues at one of those
+    addresses' domains when that domain is in `operator_domains`: sharing a domain proves
+    nothing otherwise (free mail). A forged engineer mail is on no thread.
+    """
+    sender = sender.strip().lower()
+    if forged or "@" not in sender:
         return False
-    if sender in engineers or sender == operator_address.lower():
+    if engineer:
+        return True
+    addresses = {a.lower() for a in thread_addresses}
+    if sender in addresses:
         return True
     domain = domain_of(sender)
-    return bool(domain) and domain not in PUBLIC_DOMAINS and domain == domain_of(operator_address)
+    trusted = {d.strip().lower().lstrip("@") for d in operator_domains}
+    return domain in trusted and any(domain_of(a) == domain for a in addresses)
 
 
 def reply_subject(original: str, ticket_id: int) -> str:
-    """`Re: <original> [工单#id]`, without piling up prefixes or tags."""
-    base = _TAG.sub("", original or "").strip()
+    """`Re: <original> [工单#id]`, without piling up prefixes or tags, its phones masked and no
+    control character in it: the subject is the operator's text quoted back (SPEC §6a)."""
+    # Imported here: this module is about threads, the masking and cleaning live with their kind.
+    from ingest.clean_text import clean_text
+    from ingest.completeness import mask_phones_in_text
+
+    base = mask_phones_in_text(clean_text(_TAG.sub("", original or ""))).strip()
     base = re.sub(r"^(?:\s*(?:re|回复|答复)\s*[:：]\s*)+", "", base, flags=re.I).strip()
     return f"Re: {base} {subject_tag(ticket_id)}".replace("  ", " ")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from ingest.clean_text import clean_text
 from ingest.completeness import mask_phone, mask_phones_in_text
 from ingest.export import export
 from ingest.fields import catalog
@@ -16,6 +19,16 @@ from ingest.models import StopCodeHit, Ticket, iso
 
 STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置", "resolved": "已解决"}
 
+
+def _cell(value) -> Text:
+    """A value from mail or the database as a table cell: no control characters or terminal
+    escapes (clean_text), and never read as rich markup (`[red]` in a subject stays text)."""
+    return Text(clean_text("" if value is None else str(value)))
+
+
+def _line(value) -> str:
+    """The same for a value inside a line that carries our own markup."""
+    return escape(clean_text("" if value is None else str(value)))
 
 
 def query_tickets(session: Session, status: str | None = None, operator: str | None = None,
@@ -70,37 +83,40 @@ def render_list(console: Console, rows: list[dict]) -> None:
         table.add_column(name, overflow="fold")
     labels = {s.key: s.label for s in catalog().fields}
     for r in rows:
-        table.add_row(
-            str(r["id"]), STATUS_LABELS.get(r["status"], r["status"]), r["operator"] or r["operator_address"],
-            r["station"] or "", r["order_no"] or "", "、".join(labels[k] for k in r["missing"]),
-            " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"] or "", _age(r["created_at"]),
-        )
+        table.add_row(*map(_cell, (
+            r["id"], STATUS_LABELS.get(r["status"], r["status"]),
+            r["operator"] or r["operator_address"], r["station"], r["order_no"],
+            "、".join(labels.get(k, k) for k in r["missing"]),
+            " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"], _age(r["created_at"]),
+        )))
     console.print(table)
 
 
 def render_show(console: Console, d: dict) -> None:
     labels = {s.key: s.label for s in catalog().fields}
-    console.print(f"[bold]工单#{d['id']}[/bold]  {d['subject']}")
-    console.print(f"状态: {STATUS_LABELS.get(d['status'], d['status'])}   工程师: {d['engineer'] or '-'}"
-                  f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}")
+    console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
+    status = STATUS_LABELS.get(d["status"], d["status"])
+    console.print(_line(f"状态: {status}   工程师: {d['engineer'] or '-'}"
+                        f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"))
     fields = Table(show_header=False, box=None)
     fields.add_column(style="bold")
     fields.add_column(overflow="fold")
     for key, value in d["fields"].items():
-        fields.add_row(labels[key], mask_phone(value) if key == "phone" else mask_phones_in_text(value))
+        shown = mask_phone(value) if key == "phone" else mask_phones_in_text(value)
+        fields.add_row(_cell(labels.get(key, key)), _cell(shown))
     console.print(fields)
     if d["missing"]:
-        console.print("缺少: " + "、".join(labels[k] for k in d["missing"]))
+        console.print(_line("缺少: " + "、".join(labels.get(k, k) for k in d["missing"])))
     for key, reason in d["invalid"].items():
-        console.print(f"无效: {labels[key]} ({reason})")
+        console.print(_line(f"无效: {labels.get(key, key)} ({reason})"))
     for code in d["stop_codes"]:
-        console.print(f"停止代号: {code['code']} {code['meaning']} ({code['vendor']})")
+        console.print(_line(f"停止代号: {code['code']} {code['meaning']} ({code['vendor']})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
         thread.add_column(name, overflow="fold")
     for m in d["messages"]:
-        thread.add_row(m["date"] or "", "收" if m["direction"] == "in" else "发", m["from"], m["subject"],
-                       " ".join(m["flags"]))
+        thread.add_row(*map(_cell, (m["date"], "收" if m["direction"] == "in" else "发", m["from"],
+                                    m["subject"], " ".join(m["flags"]))))
     console.print(thread)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
@@ -114,5 +130,5 @@ def render_show(console: Console, d: dict) -> None:
             text = f"{STATUS_LABELS.get(detail.get('old'), detail.get('old'))} → {STATUS_LABELS.get(detail['new'], detail['new'])}"
         else:
             text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
-        history.add_row(e["at"] or "", e["kind"], e["by"], text)
+        history.add_row(*map(_cell, (e["at"], e["kind"], e["by"], text)))
     console.print(history)

@@ -13,6 +13,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from ingest.clean_text import clean_text
 from ingest.threads import reply_subject, subject_tag
 
 SUBJECT_LIMIT = 200
@@ -23,10 +24,6 @@ MESSAGE_ID_LIMIT = 900  # a msg-id has to fit one header line (998 octets)
 # turn a long msg-id into encoded words, and no client would thread on it any more.
 _POLICY = policy.SMTP.clone(refold_source="none")
 
-# CR and LF break headers (they become spaces: a folded subject had one there); NUL and the
-# other controls are dropped; bidi controls disguise what a header says.
-_CONTROLS = re.compile(r"(?![\t\n\v\f\r\x1c-\x1f\x85])[\x00-\x1f\x7f-\x9f]")
-_INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\ud800-\udfff]")  # + lone surrogates
 _SPACES = re.compile(r"[\s\u2028\u2029]+")
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")  # printable ASCII, no `<`, `>` or spaces
 _DOMAIN = re.compile(r"[^A-Za-z0-9.-]")
@@ -35,8 +32,10 @@ _NAMED = re.compile(r"(?P<name>[^<>]*)<(?P<addr>[^<>]+)>")
 
 
 def clean_header_text(text: str, limit: int | None = None) -> str:
-    """One safe header line: controls and bidi marks removed, whitespace runs made one space."""
-    text = _INVISIBLE.sub("", _CONTROLS.sub("", text or ""))
+    """One safe header line: controls, bidi marks and terminal escapes removed (clean_text),
+    whitespace runs made one space."""
+    # CR and LF break headers: they become spaces first (a folded subject had one there).
+    text = clean_text(_SPACES.sub(" ", text or ""))
     text = _SPACES.sub(" ", text).strip()
     if limit and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ingest import db
+from ingest.clean_text import clean_text
 from ingest.completeness import mask_phones_in_text
 from ingest.config import Config
 from ingest.lock import exclusive
@@ -68,7 +69,8 @@ def age_zh(delta: timedelta) -> str:
 
 
 def _safe(value) -> str:
-    return mask_phones_in_text(str(value)) if value is not None else ""
+    """A stored value as the digest shows it: phones masked, no control characters."""
+    return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
 
 
 def _changed_to_resolved(detail: dict) -> bool:

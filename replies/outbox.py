@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, insert, select, true, update
+from sqlalchemy import bindparam, func, insert, or_, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
 
 from ingest import db
 from ingest.models import MailboxState, Message, Outbox, utcnow
+from ingest.threads import mailbox_of
 from replies.journal import Journal, apply_journal
 
 log = logging.getLogger("gongdan.outbox")
@@ -83,21 +84,34 @@ def insert_queued(session: Session, queued: list[tuple[dict, dict]]) -> None:
         conn.execute(_INSERT_MESSAGE, [message_row for _, message_row in queued])
 
 
-_REPLIES_SINCE = select(Outbox.recipient, func.count()).where(
-    Outbox.recipient.in_(bindparam("recipients", expanding=True)), Outbox.created_at >= bindparam("since"),
-    Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
+def _like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _replies_since(mailboxes: list[str]):
+    """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x`."""
+    tagged = [Outbox.recipient.like(f"{_like(local)}+%@{_like(domain)}", escape="/")
+              for local, _, domain in (m.rpartition("@") for m in mailboxes) if local]
+    return select(Outbox.recipient, func.count()).where(
+        or_(Outbox.recipient.in_(mailboxes), *tagged), Outbox.created_at >= bindparam("since"),
+        Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
 
 
 def replies_since(session: Session, recipient: str, since: datetime) -> int:
-    """Replies queued to `recipient` since `since` (the per-sender daily limit)."""
-    return replies_since_each(session, {recipient}, since)[recipient.lower()]
+    """Replies queued to `recipient`'s mailbox since `since` (the per-sender daily limit)."""
+    return replies_since_each(session, {recipient}, since)[mailbox_of(recipient)]
 
 
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
-    """replies_since for several recipients at once: one query for a batch of emails."""
-    counts = {r.lower(): 0 for r in recipients}
+    """replies_since for several recipients at once, by mailbox (`a+1@x` and `a+2@x` count as
+    `a@x`, SPEC §6a): one query for a batch of emails."""
+    counts = {mailbox_of(r): 0 for r in recipients}
     if counts:
-        counts.update(session.connection().execute(_REPLIES_SINCE, {"recipients": list(counts), "since": since}).all())
+        rows = session.connection().execute(_replies_since(list(counts)), {"since": since})
+        for recipient, n in rows:
+            key = mailbox_of(recipient)
+            if key in counts:
+                counts[key] += n
     return counts
 
 

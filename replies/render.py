@@ -8,6 +8,7 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from ingest.clean_text import clean_text
 from ingest.completeness import mask_phone, mask_phones_in_text
 from ingest.fields import catalog
 from ingest.threads import subject_tag
@@ -62,8 +63,9 @@ def label_of(key: str) -> str:
 
 
 def _masked(key: str, value) -> str:
-    """A value safe to mail back: the phone field masked, mobiles in free text masked."""
-    text = str(value)
+    """A value safe to mail back: the phone field masked, mobiles in free text masked, and no
+    control character (rows stored before values were cleaned on reading may hold some)."""
+    text = clean_text(str(value))
     if key == "phone":
         return mask_phone(text)
     return mask_phones_in_text(text)
@@ -133,7 +135,7 @@ def _problems(ticket: dict) -> list[dict]:
 def _stop_rows(ticket: dict) -> list[dict]:
     rows = []
     for code in ticket.get("stop_codes") or []:
-        meaning = code.get("meaning") or "未知代号"
+        meaning = clean_text(code.get("meaning") or "未知代号")
         rows.append({"vendor": code.get("vendor", ""), "code": code.get("code"), "meaning": meaning,
                      "known": bool(code.get("known")), "text": f"{code.get('code')} {meaning}"})
     return rows
@@ -150,14 +152,14 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
     return {
         "ticket_id": ticket["id"],
         "tag": subject_tag(ticket["id"]),
-        "subject": mask_phones_in_text(ticket.get("subject") or ""),
+        "subject": _masked("subject", ticket.get("subject") or ""),
         "template": ticket.get("template") or "none",
         "fields": _field_rows(ticket, operator_keys),
         "notes": _field_rows(ticket, set(_ENGINEER_NOTES)),
         "problems": _problems(ticket),
         "stop_codes": _stop_rows(ticket),
         "status": _status_zh(ticket.get("status")),
-        "engineer": mask_phones_in_text(engineer),
+        "engineer": _masked("engineer", engineer),
         "blank_kind": "detailed" if detailed else "simple",
         "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),
     }

@@ -63,3 +63,15 @@ def engine(database_url):
     engine = db.open_database(database_url)
     yield engine
     engine.dispose()
+
+
+# Fixtures that start a real server (Dovecot, PostgreSQL, aiosmtpd): a test using any of them,
+# directly or through another fixture, belongs to the `servers` tier.
+_SERVER_FIXTURES = {"dovecot", "dovecot_user", "postgres", "pg_url", "smtp_sink"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if _SERVER_FIXTURES & set(item.fixturenames) or "postgresql" in params.values():
+            item.add_marker(pytest.mark.servers)

@@ -255,7 +255,7 @@ def test_an_error_in_one_sending_thread_reaches_the_caller_and_nothing_is_sent_t
 @pytest.mark.parametrize("value,ok", [("4", True), ("1", True), ("10", True), ("0", False), ("11", False),
                                       ('"4"', False), ("2.5", False), ("true", False)])
 def test_connections_setting(value, ok):
-    text = f"[outgoing]\nkind = \"smtp\"\nconnections = {value}\n"
+    text = f"[outgoing]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nconnections = {value}\n"
     if ok:
         assert parse_config(text).outgoing.connections == int(value)
     else:

@@ -23,6 +23,7 @@ def store(engine):
 
     def put(raw, **source):
         return store_and_commit(session, raw, config, **source)
+    put.config = config
     yield put
     session.close()
 
@@ -83,6 +84,11 @@ def test_subject_tag_joins_for_operator_and_colleague_but_not_stranger(store, en
     tag = f"[工单#{first.ticket.id}]"
     # A reply whose client dropped In-Reply-To and References: the tag carries it.
     same = store(make_mail(SECOND, subject=f"Re: 充电桩故障 {tag}", message_id="<t2@x.example.cn>"))
+    # A colleague at the operator's domain: only once that domain is an operator domain (SPEC §6a).
+    unlisted = store(make_mail("补充", subject=f"Re: {tag}", message_id="<t6@x.example.cn>",
+                               sender="boss@xingxing.example.cn"))
+    assert unlisted.outcome == "new_ticket" and unlisted.flags == ["foreign_ticket_tag"]
+    store.config.desk.operator_domains = ["xingxing.example.cn"]
     colleague = store(make_mail("补充", subject=f"Re: {tag}", message_id="<t3@x.example.cn>",
                                 sender="boss@xingxing.example.cn"))
     engineer = store(make_mail("好的", subject=f"Re: {tag}", message_id="<t4@x.example.cn>",

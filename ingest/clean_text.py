@@ -1,0 +1,42 @@
+"""Text safe to store and to print: no NUL, no control or bidi characters, no terminal escapes.
+
+Mail is written by strangers. A value that carries `ESC ] 52;c;… BEL` writes to the clipboard of
+whoever runs `gongdan tickets show`, `ESC [2J` clears their screen, U+202E turns a number around,
+and NUL is text PostgreSQL cannot hold. Every text value is cleaned once, when an email is read
+(SPEC §3a), and once more where it is printed or mailed, for rows stored before this existed.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Escape sequences go whole, so that no `]52;c;…` or `[2J` is left behind as text: CSI
+# (`ESC [` or 8-bit 0x9B, parameters, intermediates, final byte); the string sequences OSC, DCS,
+# SOS, PM and APC up to BEL or ST (or the line's end, when unterminated); any other `ESC x`.
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+)
+# C0 controls but tab and newline, DEL and C1, bidi controls, and lone surrogates (bytes that
+# could not be decoded; neither UTF-8 nor PostgreSQL can hold them).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                     "\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without controls (tab and newline stay), bidi controls or terminal escapes."""
+    if not text or not _UNSAFE.search(text):
+        return text  # the common case: one scan, no copy
+    return _UNSAFE.sub("", _SEQUENCE.sub("", text))
+
+
+def clean_data(value):
+    """clean_text over every string inside `value` (dicts, lists, tuples), keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_data(k): clean_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean_data(v) for v in value)
+    return value
