@@ -317,7 +317,8 @@ def _cycle_line(report) -> str:
     elif report.outbox_locked:
         parts.append("outbox: another run is sending")
     elif report.outbox is not None:
-        parts.append(f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed")
+        parts.append(f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed"
+                     + (f", ERROR {report.outbox.error}" if report.outbox.error else ""))
     return "; ".join(parts)
 
 
@@ -331,7 +332,9 @@ def _cycle_line(report) -> str:
 def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_format: str) -> None:
     """Take new mail from every mailbox, store it, queue replies and send the outbox.
 
-    One cycle, then exit 0; a failure prints one line on stderr and exits 1. A second poll
+    One cycle, then exit 0; a failure (a mailbox, or an outbox that cannot send: a missing
+    password, a refused login, an unreachable server) prints one line on stderr and exits 1;
+    replies the outbox could not send stay queued for the next cycle. A second poll
     on a mailbox that is being polled says so and exits 0, so cron can run it every minute.
     With --loop, IMAP mailboxes are watched with IDLE, so new mail is taken within seconds;
     Maildirs, and servers without IDLE, are looked at every --interval seconds.
@@ -536,6 +539,10 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
         o = report["outbox"]
         click.echo(f"outbox: {o['queued']} queued, {o['failed']} failed (oldest failure {o['oldest_failure'] or '-'}), "
                    f"{o['sent']} sent")
+        drained = o["last_drain"]
+        if drained:
+            click.echo(f"outbox: last send {drained['at']} "
+                       + ("ok" if drained["ok"] else f"FAILED: {drained['error']}"))
         click.echo(f"database revision: {report['database']['revision']}")
     ctx.exit(report["exit_code"])
 

@@ -9,14 +9,33 @@ from sqlalchemy.engine import Connection
 
 from ingest.config import Config
 from ingest.models import MailboxState, Outbox, iso
+from replies.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 
 
+def _past_first_retry(now: datetime):
+    """A reply not sent yet and not given up that has either been tried already (a failure, or
+    the server could not be reached) or has been due for longer than the first retry would wait:
+    in a healthy desk a reply goes out in the cycle that queued it."""
+    return (Outbox.state.in_(("queued", "failed")) & Outbox.next_attempt_at.is_not(None)
+            & ((Outbox.attempts >= 1) | (Outbox.next_attempt_at < now - FIRST_RETRY)))
+
+
+def _last_drain(state) -> dict | None:
+    """How the last sending of the outbox ended, from its MailboxState row (replies.outbox)."""
+    if state is None:
+        return None
+    failed = state.last_error_at is not None and (
+        state.last_success_at is None or state.last_error_at >= state.last_success_at)
+    return {"at": iso(state.last_error_at if failed else state.last_success_at), "ok": not failed,
+            "error": state.last_error if failed else None,
+            "last_success": iso(state.last_success_at)}
 
 def status(conn: Connection, config: Config, revision: str | None, now: datetime, interval: float) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
-    three intervals, or a reply has been failing for over an hour."""
+    three intervals, a reply has been failing for over an hour or is waiting past its first retry,
+    or the last sending of the outbox failed."""
     problems = []
     states = {row.name: row for row in conn.execute(select(MailboxState))}
     mailboxes = []
@@ -39,10 +58,21 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
         Outbox.state == "failed", Outbox.created_at < now - timedelta(hours=1)).order_by(Outbox.id).limit(1)).first()
     if failing:
         problems.append(f"outbox: reply {failing.message_id} failing for over an hour: {failing.last_error}")
+    waiting, oldest_waiting = conn.execute(select(func.count(), func.min(Outbox.created_at)).where(
+        _past_first_retry(now))).one()
+    if waiting:
+        replies = "reply" if waiting == 1 else "replies"
+        problems.append(f"outbox: {waiting} {replies} still waiting past the first retry "
+                        f"(the oldest queued {iso(oldest_waiting)})")
+    last_drain = _last_drain(states.get(DRAIN_STATE))
+    if last_drain and last_drain["error"]:
+        problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
     return {
         "healthy": not problems, "exit_code": DEGRADED if problems else HEALTHY, "problems": problems,
         "mailboxes": mailboxes,
         "outbox": {"queued": counts.get("queued", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
-                   "sent": counts.get("sent", 0), "oldest_failure": iso(oldest_failure)},
+                   "sent": counts.get("sent", 0), "oldest_failure": iso(oldest_failure),
+                   "waiting": waiting, "oldest_waiting": iso(oldest_waiting),
+                   "last_drain": last_drain},
         "database": {"revision": revision},
     }

@@ -59,8 +59,11 @@ class CycleReport:
 
     @property
     def errors(self) -> list[str]:
+        """What made the cycle fail, one line each: a mailbox, or an outbox that could not send
+        at all (a reply refused on its own is counted, not a cycle error)."""
         errors = [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
-        return errors + ([f"outbox: {self.outbox_error}"] if self.outbox_error else [])
+        outbox_error = self.outbox_error or (self.outbox.error if self.outbox else None)
+        return errors + ([f"outbox: {outbox_error}"] if outbox_error else [])
 
 
 def open_source(box: MailboxSettings):
@@ -113,6 +116,8 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
         report.outbox.sent += sent_beside.sent
         report.outbox.failed += sent_beside.failed
         report.outbox.errors[:0] = sent_beside.errors
+        # The poll's own drain saw the same configuration; its error, when it has one, is the newer.
+        report.outbox.error = report.outbox.error or sent_beside.error
     return report
 
 
@@ -125,13 +130,20 @@ def send_outbox(config: Config, engine: Engine, more: Callable[[], bool] | None 
         count = min(count, BESIDE_CONNECTIONS)
     try:
         senders = [make_sender(config.outgoing) for _ in range(count)]
-    except (outbox.DeliveryError, ConfigError) as exc:
-        return outbox.DrainReport(errors=[f"outgoing: {exc}"])
-    try:
-        return outbox.drain(engine, senders, more=more)
-    finally:
-        for sender in senders:
-            sender.close()
+    except outbox.DeliveryError as exc:  # refused before sending anything: the replies stay queued
+        log.error("outbox: %s; replies stay queued until this is fixed", exc)
+        report = outbox.DrainReport(errors=[str(exc)], error=str(exc))
+    else:
+        try:
+            report = outbox.drain(engine, senders, more=more)
+        finally:
+            for sender in senders:
+                sender.close()
+    if more is None:
+        # For `gongdan status`. Beside a poll on SQLite the database is the poll's to write; the
+        # poll's own drain, which follows, records its outcome.
+        outbox.record_drain(engine, report.error)
+    return report
 
 
 def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool],

@@ -66,11 +66,14 @@ class Journal:
         os.close(self._fd)
 
 
-def apply_journal(conn: Connection, path: Path, interrupted: str) -> int:
+def apply_journal(conn: Connection, path: Path, interrupted: str,
+                  resend_started: bool = False) -> int:
     """Write a journal's outcomes into the outbox and remove it; the rows changed.
 
     A reply that started but has no outcome may have reached the server: it is marked failed
-    with `interrupted`, never resent automatically. The caller holds the outbox lock.
+    with `interrupted`, never resent automatically, unless `resend_started` (the sender
+    recognises what it already delivered: the row, never claimed in the database, stays queued).
+    The caller holds the outbox lock.
     """
     try:
         text = path.read_text("utf-8", "replace")
@@ -83,6 +86,8 @@ def apply_journal(conn: Connection, path: Path, interrupted: str) -> int:
             last[record[1]["row_id"]] = record
     rows: dict[str, list[dict]] = {"started": [], "sent": [], "failed": []}
     for kind, params in last.values():
+        if kind == "started" and resend_started:
+            continue
         rows[kind].append({**params, "error": interrupted} if kind == "started" else params)
     changed = 0
     for kind, statement in (("sent", _SENT), ("failed", _FAILED), ("started", _INTERRUPTED)):

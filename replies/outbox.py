@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import Executable as Statement
 from sqlmodel import Session
 
 from ingest import db
-from ingest.models import Message, Outbox, utcnow
+from ingest.models import MailboxState, Message, Outbox, utcnow
 from ingest.threads import mailbox_of
 from replies.journal import Journal, apply_journal
 
@@ -30,12 +30,21 @@ INTERRUPTED = ("interrupted while the message was being handed to the mail serve
 
 
 class DeliveryError(RuntimeError):
-    """A reply could not be handed over; `transient` ones are retried."""
+    """A reply could not be handed over; `transient` ones are retried.
 
-    def __init__(self, message: str, transient: bool = True, unreachable: bool = False):
+    `unreachable`: the server cannot be reached, so the rest of the queue waits too (the reply in
+    hand counts an attempt and backs off). `held`: the outbox itself refused to send (a missing
+    password, a refused login, plain SMTP to a non-local host, a failed TLS check, an outbox
+    folder it cannot write): nothing is wrong with the reply, so it stays queued, no attempt
+    counted, and goes out at the first drain after the admin fixed the configuration.
+    """
+
+    def __init__(self, message: str, transient: bool = True, unreachable: bool = False,
+                 held: bool = False):
         super().__init__(message)
         self.transient = transient
-        self.unreachable = unreachable  # the server cannot be reached: the rest of the queue waits too
+        self.unreachable = unreachable or held
+        self.held = held
 
 
 _INSERT_OUTBOX = insert(Outbox.__table__)
@@ -110,14 +119,20 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
 
 
-def recover_interrupted(conn: Connection) -> int:
+FIRST_RETRY = _backoff(1)  # how long a reply that failed once waits
+
+
+def recover_interrupted(conn: Connection, resend_started: bool = False) -> int:
     """Under the outbox lock, a row left `sending` belongs to a run that died.
 
     Before DATA began the server has nothing: queue it again. After, it may have been delivered:
-    never resend automatically.
+    never resend automatically, unless `resend_started` (a sender that recognises what it already
+    delivered, such as the Maildir outbox, whose file is named by the Message-ID).
     """
+    started = true() if resend_started else Outbox.data_started_at.is_(None)
     requeued = conn.execute(update(Outbox.__table__).where(
-        Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(state="queued", claimed_at=None)).rowcount
+        Outbox.state == "sending", started).values(
+        state="queued", claimed_at=None, data_started_at=None)).rowcount
     conn.execute(update(Outbox.__table__).where(
         Outbox.state == "sending", Outbox.data_started_at.is_not(None)).values(
         state="failed", last_error=INTERRUPTED, next_attempt_at=None))
@@ -129,7 +144,23 @@ def recover_interrupted(conn: Connection) -> int:
 class DrainReport:
     sent: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per reply not sent, and `error`
+    error: str | None = None  # the outbox could not send at all (DeliveryError.unreachable/held)
+
+
+DRAIN_STATE = "[outbox]"  # the MailboxState row that remembers the last drain, for `gongdan status`
+
+
+def record_drain(engine: Engine, error: str | None) -> None:
+    """Remember how the last drain ended: success, or the one error that stopped it."""
+    table = MailboxState.__table__
+    now = utcnow()
+    values = ({"last_success_at": now} if error is None
+              else {"last_error": error[:1000], "last_error_at": now})
+    with engine.begin() as conn:
+        row = update(table).where(MailboxState.name == DRAIN_STATE)
+        if not conn.execute(row.values(**values)).rowcount:
+            conn.execute(insert(table).values(name=DRAIN_STATE, last_uid=0, **values))
 
 
 _OUTBOX = Outbox.__table__
@@ -139,6 +170,8 @@ _DUE = select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbo
 _DATA_STARTED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(data_started_at=bindparam("at"))
 _SENT = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
     state="sent", attempts=bindparam("tries"), sent_at=bindparam("at"), last_error=None, next_attempt_at=None)
+_HELD = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
+    state="queued", claimed_at=None, data_started_at=None)
 _FAILED = update(_OUTBOX).where(Outbox.id == bindparam("row_id")).values(
     state="failed", attempts=bindparam("tries"), last_error=bindparam("error"), data_started_at=None,
     next_attempt_at=bindparam("retry_at"))
@@ -203,6 +236,9 @@ class _Marks:
             Outbox.id.in_(ids), Outbox.state == "sending", Outbox.data_started_at.is_(None)).values(
             state="queued", claimed_at=None), {})
 
+    def held(self, conn: Connection, row_id: int) -> None:
+        self.write(conn, _HELD, {"row_id": row_id})
+
     def started(self, conn: Connection, row_id: int, attempts: int) -> None:
         self.write(conn, _DATA_STARTED, {"row_id": row_id, "at": utcnow()})
 
@@ -226,6 +262,9 @@ class _JournalMarks:
         pass
 
     unclaim = claim
+
+    def held(self, conn: Connection, row_id: int) -> None:
+        pass  # never claimed; a `started` line of an idempotent sender is not applied
 
     def started(self, conn: Connection, row_id: int, attempts: int) -> None:
         self.journal.started(row_id, attempts, utcnow())
@@ -260,10 +299,14 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
     writes it into the database at its end.
     """
     path = journal_path(engine) if engine.dialect.name == "sqlite" else None
+    # A sender that recognises what it already delivered (`idempotent`) takes back what a run
+    # that died had started; over SMTP that could give the operator a second copy, so it waits
+    # for a person.
+    resend = all(getattr(deliver, "idempotent", False) for deliver in senders)
     with engine.connect() as conn:
         if path:
-            apply_journal(conn, path, INTERRUPTED)  # what a sending process that died left
-        recover_interrupted(conn)
+            apply_journal(conn, path, INTERRUPTED, resend)  # what a sending process that died left
+        recover_interrupted(conn, resend)
         journal = Journal(path) if path and more is not None else None
         try:
             report = _drain(engine, conn, senders, now, limit, journal, more)
@@ -271,7 +314,8 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
             if journal:
                 journal.close()
         if journal:
-            apply_journal(conn, path, INTERRUPTED)  # the poll is done (or sending stopped early)
+            # The poll is done (or sending stopped early).
+            apply_journal(conn, path, INTERRUPTED, resend)
     return report
 
 
@@ -355,11 +399,20 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
         # Recorded before DATA: from there on a crash never leads to sending it again.
         deliver(row.raw, list(row.to_addresses), lambda: run.marks.started(conn, row.id, attempts))
     except DeliveryError as exc:
+        if exc.held:
+            run.marks.held(conn, row.id)  # back in the queue as it was: no attempt counted
+            with run.tally:
+                run.report.error = run.report.error or str(exc)
+                run.report.errors.append(str(exc))
+            log.error("outbox: %s; replies stay queued until this is fixed", exc)
+            return False
         retry = exc.transient and attempts < MAX_ATTEMPTS
         run.marks.failed(conn, row.id, attempts, utcnow() + _backoff(attempts) if retry else None, str(exc)[:500])
         with run.tally:
             run.report.failed += 1
             run.report.errors.append(f"reply {row.message_id}: {exc}")
+            if exc.unreachable:
+                run.report.error = run.report.error or str(exc)
         log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
                     ", will retry" if retry else ", giving up", exc)
         return not exc.unreachable

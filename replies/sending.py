@@ -3,49 +3,94 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.config import OutgoingSettings, read_secret
+from ingest.config import ConfigError, OutgoingSettings, read_secret
 from replies.outbox import INTERRUPTED, DeliveryError
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Replies a server gives when it wants a login we did not give or refuses the one we gave.
+AUTH_REFUSED = frozenset({530, 534, 535, 538})
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1, judged from the text alone (no name is looked up)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 class SmtpSender:
-    """Deliver with smtplib: TLS by default, STARTTLS, or plain to localhost only."""
+    """Deliver with smtplib: TLS by default, STARTTLS, or plain to a loopback host only."""
 
     def __init__(self, settings: OutgoingSettings, timeout: float = 30.0):
-        if settings.security == "plain" and settings.host not in LOCAL_HOSTS:
-            raise DeliveryError(f"plain SMTP is only allowed to localhost, not {settings.host}", transient=False)
+        if settings.security == "plain" and not is_loopback(settings.host):
+            # Refused before any connection: the password would cross the network in clear.
+            raise DeliveryError(f'security = "plain" is only allowed to a loopback host '
+                                f'(localhost, 127.0.0.0/8, ::1), not {settings.host}; '
+                                f'use "tls" or "starttls"', held=True)
         self.settings = settings
-        self.password = read_secret(settings.password_env, settings.password_file, "[outgoing]")
+        try:
+            self.password = read_secret(settings.password_env, settings.password_file,
+                                        "SMTP password")
+        except ConfigError as exc:
+            raise DeliveryError(str(exc), held=True) from exc
         self.timeout = timeout
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
+        """A logged-in connection, or DeliveryError (unreachable or held)."""
         s = self.settings
-        if s.security == "tls":
-            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=_tls_context(s.ca_file))
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
-            if s.security == "starttls":
-                smtp.starttls(context=_tls_context(s.ca_file))
-        smtp.ehlo_or_helo_if_needed()
-        if s.username:
-            smtp.login(s.username, self.password)
-        return smtp
+        where = f"SMTP server {s.host}:{s.port}"
+        smtp = None
+        try:
+            if s.security == "tls":
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout,
+                                        context=_tls_context(s.ca_file))
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
+                if s.security == "starttls":
+                    smtp.starttls(context=_tls_context(s.ca_file))
+            smtp.ehlo_or_helo_if_needed()
+            if s.username:
+                smtp.login(s.username, self.password)
+            return smtp
+        except smtplib.SMTPAuthenticationError as exc:
+            _quit(smtp)
+            raise DeliveryError(f"{where} refused the login of {s.username}: SMTP {exc.smtp_code} "
+                                f"{_text(exc.smtp_error)}", held=True) from exc
+        except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS, or no AUTH, offered
+            _quit(smtp)
+            raise DeliveryError(f"{where}: {exc}", held=True) from exc
+        except ssl.SSLError as exc:  # a certificate that does not verify, or TLS on a plain port
+            _quit(smtp)
+            raise DeliveryError(f"{where}: TLS failed ({exc.__class__.__name__}: {exc}); "
+                                f"check host, port, security and ca_file", held=True) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            _quit(smtp)
+            raise DeliveryError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}",
+                                unreachable=True) from exc
 
     def __call__(self, raw: bytes, recipients: list[str], before_data: Callable[[], None]) -> None:
         handed_over = False
+        if self._smtp is None:
+            self._smtp = self._connect()
+        smtp = self._smtp
         try:
-            if self._smtp is None:
-                self._smtp = self._connect()
-            smtp = self._smtp
             code, reply = smtp.mail(self.settings.from_address)
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, self.settings.from_address)
@@ -60,11 +105,11 @@ class SmtpSender:
                 raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPResponseException as exc:
             self._reset()
-            raise DeliveryError(f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}", transient=exc.smtp_code < 500) from exc
+            raise _refusal(exc.smtp_code, exc.smtp_error, before_data=not handed_over) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset()
             code, reply = next(iter(exc.recipients.values()))
-            raise DeliveryError(f"SMTP {code} {_text(reply)}", transient=code < 500) from exc
+            raise _refusal(code, reply, before_data=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._close()
             if handed_over:
@@ -82,11 +127,7 @@ class SmtpSender:
             self._close()
 
     def _close(self) -> None:
-        try:
-            if self._smtp:
-                self._smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
+        _quit(self._smtp)
         self._smtp = None
 
     close = _close
@@ -98,30 +139,103 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file or None)
 
 
+def _refusal(code: int, reply, before_data: bool) -> DeliveryError:
+    """A server's refusal of one reply; before DATA, a demand for a login is the outbox's fault."""
+    if before_data and code in AUTH_REFUSED:
+        return DeliveryError(f"SMTP server refused to relay without a valid login: "
+                             f"SMTP {code} {_text(reply)}", held=True)
+    return DeliveryError(f"SMTP {code} {_text(reply)}", transient=code < 500)
+
+
+def _quit(smtp: smtplib.SMTP | None) -> None:
+    try:
+        if smtp:
+            smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        pass
+
+
 def _text(reply) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 class MaildirSink:
-    """The embedded default outbox: each reply becomes one file in a Maildir's new/."""
+    """The embedded default outbox: each reply becomes one file in a Maildir's new/, readable by
+    its owner only, named by the reply's Message-ID, so a delivery tried again (after a kill)
+    recognises the file it already wrote and never makes a second one."""
+
+    idempotent = True  # the drain may hand it again a reply whose delivery was interrupted
 
     def __init__(self, path: str):
         self.path = Path(path)
-        for sub in ("new", "cur", "tmp"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        self._in_cur: set[str] | None = None  # names a mail client moved to cur/, read once
+        try:
+            for sub in ("new", "cur", "tmp"):
+                _private_folders(self.path / sub)
+        except OSError as exc:
+            raise DeliveryError(f"cannot create the outbox Maildir {self.path}: {exc.strerror}",
+                                held=True) from exc
 
     def __call__(self, raw: bytes, recipients: list[str], before_data: Callable[[], None]) -> None:
-        # A name derived from the content makes a retried delivery land on the same file.
-        name = f"{hashlib.sha256(raw).hexdigest()[:24]}.gongdan"
-        if (self.path / "new" / name).exists() or any((self.path / "cur").glob(f"{name}*")):
+        name = maildir_name(raw)
+        if self._delivered(name):
             return
         before_data()
         tmp = self.path / "tmp" / name
-        tmp.write_bytes(raw)
-        os.replace(tmp, self.path / "new" / name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # a leftover of a killed run may predate this version
+                _write_all(fd, raw)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path / "new" / name)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to the outbox Maildir {self.path}: {exc.strerror}",
+                                held=True) from exc
+
+    def _delivered(self, name: str) -> bool:
+        if (self.path / "new" / name).exists():
+            return True
+        if self._in_cur is None:
+            self._in_cur = {entry.split(":", 1)[0] for entry in os.listdir(self.path / "cur")}
+        return name in self._in_cur
 
     def close(self) -> None:
         pass
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
+
+
+def maildir_name(raw: bytes) -> str:
+    """The file name of a reply in the Maildir outbox: its Message-ID made safe for a file name
+    (no `/`, no `:`), with a short hash of the exact Message-ID so two never meet; the content's
+    hash for a message without one."""
+    message_id = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID", "")
+    message_id = str(message_id).strip()
+    if not message_id:
+        return f"{hashlib.sha256(raw).hexdigest()[:24]}.gongdan"
+    readable = _UNSAFE.sub("_", message_id.strip("<>"))[:150]
+    digest = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{readable}.{digest}.gongdan"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _private_folders(path: Path) -> None:
+    """Make `path` and any missing parent 0700 (whatever the umask); existing ones are left."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
 
 
 def make_sender(settings: OutgoingSettings):

@@ -98,12 +98,15 @@ def test_status_exit_codes(desk, tmp_path):  # noqa: F811
     report = json.loads(healthy.output)
     assert healthy.exit_code == 0 and report["healthy"] and report["database"]["revision"] == db.head_revision()
     assert report["mailboxes"][0]["last_uid"] == 1 and report["mailboxes"][0]["uidvalidity"]
-    assert report["outbox"] == {"queued": 0, "failed": 0, "sent": 1, "oldest_failure": None}
+    last_drain = report["outbox"].pop("last_drain")
+    assert report["outbox"] == {"queued": 0, "failed": 0, "sent": 1, "oldest_failure": None,
+                                "waiting": 0, "oldest_waiting": None}
+    assert last_drain["ok"] and last_drain["error"] is None and last_drain["at"] == last_drain["last_success"]
 
     # The SMTP server has been down for over an hour: degraded, with the failing reply named.
     desk.smtp.stop()
     desk.deliver(make_mail(COMPLETE, message_id="<h2@xingxing.example.cn>", sender="b@xingxing.example.cn"))
-    desk.poll()
+    assert desk.gongdan("poll").exit_code == 1  # an outbox that cannot send fails the cycle (SPEC §9)
     engine = db.open_database(load_config(str(desk.config)).database_url)
     with engine.begin() as conn:
         conn.execute(update(Outbox.__table__).where(Outbox.state == "failed")
@@ -111,10 +114,14 @@ def test_status_exit_codes(desk, tmp_path):  # noqa: F811
     degraded = desk.gongdan("status")
     assert degraded.exit_code == 1 and "failing for over an hour" in degraded.output
 
-    # No successful cycle for three intervals: degraded too.
+    # No successful cycle for three intervals: degraded too (the server is back and sent the rest).
+    desk.smtp.start()
     with engine.begin() as conn:
         conn.execute(update(Outbox.__table__).values(state="sent"))
-        conn.execute(update(MailboxState.__table__).values(last_success_at=utcnow() - timedelta(minutes=5)))
+    desk.poll()
+    with engine.begin() as conn:
+        conn.execute(update(MailboxState.__table__).where(MailboxState.name == "support")
+                     .values(last_success_at=utcnow() - timedelta(minutes=5)))
     engine.dispose()
     assert desk.gongdan("status", "--interval", "60").exit_code == 1
     assert desk.gongdan("status", "--interval", "600").exit_code == 0
