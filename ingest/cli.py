@@ -450,9 +450,11 @@ def outbox_list(ctx: click.Context, failed: bool) -> None:
     with _database(config) as engine, engine.connect() as conn:
         rows = conn.execute(select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)).all()
     for row in rows:
-        click.echo(f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  to {', '.join(row.to_addresses)}  "
-                   f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
-                   + (f"  last error: {row.last_error}" if row.last_error else ""))
+        # Addresses and server error text come from outside: cleaned for the terminal.
+        click.echo(clean_text(
+            f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  to {', '.join(row.to_addresses)}  "
+            f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
+            + (f"  last error: {row.last_error}" if row.last_error else "")))
     if not rows:
         click.echo("nothing waiting")
 
@@ -529,8 +531,9 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
     finally:
         engine.dispose()
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        click.echo(_json_line(report))
     else:
+        report = clean_data(report)  # server error text is shown as it came: cleaned for the terminal
         click.echo("healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"]))
         for box in report["mailboxes"]:
             click.echo(f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "

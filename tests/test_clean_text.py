@@ -17,7 +17,7 @@ from sqlmodel import select
 from ingest import db
 from ingest.cli import cli
 from ingest.clean_text import clean_text
-from ingest.models import Message, Ticket
+from ingest.models import Message, Outbox, Ticket
 from ingest.threads import reply_subject
 from tests.conftest import make_mail
 
@@ -210,3 +210,20 @@ def test_reply_and_stored_reply_subject_mask_the_phone(desk):
     shown = [json.loads(desk.gongdan("tickets", "show", str(n), "--json").output) for n in (1, 2)]
     out = [m["subject"] for d in shown for m in d["messages"] if m["direction"] == "out"]
     assert sorted(out) == subjects  # the outgoing message as stored: masked too
+
+
+def test_outbox_list_and_status_print_server_text_clean(desk):
+    """Error text from a mail server (or a hostile one) reaches `outbox list` and `status` clean."""
+    desk.deliver("1.eml", make_mail("运营商：星星充电\n问题描述：3号桩充不上电\n"))
+    desk.poll()
+    engine = db.open_database(desk.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Outbox).values(
+                state="failed", attempts=1, last_error=f"550 拒收{OSC52}{CLEAR}原因{RLO}"))
+    finally:
+        engine.dispose()
+    listed = desk.gongdan("outbox", "list").output
+    assert "550 拒收原因" in listed and not _unsafe_in(listed)
+    for args in (("status",), ("status", "--json")):
+        assert not _unsafe_in(desk.gongdan(*args).output), args
