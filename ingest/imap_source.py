@@ -52,13 +52,6 @@ class ImapSource:
         host = self.settings.host
         return f"[{host}]:{self.settings.port}" if ":" in host else f"{host}:{self.settings.port}"
 
-    def __enter__(self) -> ImapSource:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def connect(self) -> None:
         s = self.settings
         if s.security not in SECURITIES:

@@ -207,22 +207,3 @@ def compose_reply(*, body: str, from_address: str, to_address: str, original_sub
         date=date,
         threading=threading,
     )
-
-
-def compose_notice(*, body: str, from_address: str, to_addresses: list[str], subject: str,
-                   message_id: str, from_name: str = "售后工单",
-                   date: datetime | None = None) -> bytes:
-    """The raw bytes of a mail that starts no thread and answers none (e.g. to engineers)."""
-    recipients = [make_address(a) for a in to_addresses or []]
-    if not recipients:
-        raise ValueError("a notice needs at least one recipient")
-    msg = build_message(
-        body=body,
-        sender=make_address(from_address, from_name),
-        recipients=recipients,
-        subject=clean_header_text(subject, SUBJECT_LIMIT),
-        message_id=message_id,
-        auto_submitted="auto-generated",
-        date=date,
-    )
-    return msg.as_bytes()

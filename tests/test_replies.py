@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from replies import compose, render
-from replies.compose import compose_notice, compose_reply, make_message_id
+from replies.compose import compose_reply, make_message_id
 from replies.render import reason_zh, render_ack, render_request_info, render_resolved
 
 STANDARD = ("已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,"
@@ -289,18 +289,6 @@ def test_make_message_id_is_fresh():
     for msg_id in ids:
         assert re.fullmatch(r"<gongdan\.\d+\.[0-9a-f]+@gongdan\.example\.cn>", msg_id)
     assert compose.clean_message_id(make_message_id("bad\r\ndomain")) is not None
-
-
-def test_notice():
-    raw = compose_notice(body="今日工单摘要", from_address="support@gongdan.example.cn",
-                         to_addresses=["a@gongdan.example.cn", "b@gongdan.example.cn"],
-                         subject="工单日报\r\nBcc: x@y", message_id="<n1@gongdan.example.cn>")
-    msg = parse(raw)
-    assert [a.addr_spec for a in msg["To"].addresses] == ["a@gongdan.example.cn", "b@gongdan.example.cn"]
-    assert msg["Subject"] == "工单日报 Bcc: x@y" and msg["Bcc"] is None
-    assert msg["Auto-Submitted"] == "auto-generated"
-    assert msg["In-Reply-To"] is None
-    assert body_of(msg) == "今日工单摘要\n"
 
 
 def test_rendered_reply_round_trip():
