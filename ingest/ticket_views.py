@@ -15,9 +15,8 @@ from ingest.clean_text import clean_text
 from ingest.completeness import mask_phone, mask_phones_in_text
 from ingest.export import export
 from ingest.fields import catalog
+from ingest.labels import age_zh, status_label
 from ingest.models import StopCodeHit, Ticket, iso
-
-STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置", "resolved": "已解决"}
 
 
 def _cell(value) -> Text:
@@ -72,9 +71,8 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict:
 def _age(created: str | None) -> str:
     if not created:
         return ""
-    delta = datetime.now(datetime.fromisoformat(created).tzinfo) - datetime.fromisoformat(created)
-    hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24}天{hours % 24}小时" if hours >= 24 else f"{hours}小时"
+    at = datetime.fromisoformat(created)
+    return age_zh(datetime.now(at.tzinfo) - at)
 
 
 def render_list(console: Console, rows: list[dict]) -> None:
@@ -84,7 +82,7 @@ def render_list(console: Console, rows: list[dict]) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     for r in rows:
         table.add_row(*map(_cell, (
-            r["id"], STATUS_LABELS.get(r["status"], r["status"]),
+            r["id"], status_label(r["status"]),
             r["operator"] or r["operator_address"], r["station"], r["order_no"],
             "、".join(labels.get(k, k) for k in r["missing"]),
             " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"], _age(r["created_at"]),
@@ -95,7 +93,7 @@ def render_list(console: Console, rows: list[dict]) -> None:
 def render_show(console: Console, d: dict) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
-    status = STATUS_LABELS.get(d["status"], d["status"])
+    status = status_label(d["status"])
     console.print(_line(f"状态: {status}   工程师: {d['engineer'] or '-'}"
                         f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"))
     fields = Table(show_header=False, box=None)
@@ -127,7 +125,7 @@ def render_show(console: Console, d: dict) -> None:
             new = detail.get("new") or detail.get("text") or ""
             text = f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
         elif e["kind"] == "status_changed":
-            text = f"{STATUS_LABELS.get(detail.get('old'), detail.get('old'))} → {STATUS_LABELS.get(detail['new'], detail['new'])}"
+            text = f"{status_label(detail.get('old'))} → {status_label(detail['new'])}"
         else:
             text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
         history.add_row(*map(_cell, (e["at"], e["kind"], e["by"], text)))

@@ -18,10 +18,10 @@ from ingest import db
 from ingest.clean_text import clean_text
 from ingest.completeness import mask_phones_in_text
 from ingest.config import Config
+from ingest.labels import age_zh, status_label
 from ingest.lock import exclusive
 from ingest.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
 from ingest.threads import domain_of
-from ingest.ticket_views import STATUS_LABELS
 from replies.compose import build_message, make_address, make_message_id
 from replies.render import PACKAGE_TEMPLATES
 
@@ -58,33 +58,16 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def age_zh(delta: timedelta) -> str:
-    """`3天4小时`, `5小时`, `12分钟`."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}天{hours}小时"
-    return f"{hours}小时" if hours else f"{minutes}分钟"
-
-
 def _safe(value) -> str:
     """A stored value as the digest shows it: phones masked, no control characters."""
     return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
-
-
-def _changed_to_resolved(detail: dict) -> bool:
-    # A status_changed event records {"old": …, "new": …} like field_changed; older shapes named it
-    # "status" or "to".
-    detail = detail or {}
-    return next((detail[k] for k in ("new", "status", "to") if k in detail), None) == "resolved"
 
 
 def _resolved_in(session: Session, start: datetime, end: datetime) -> int:
     conn = session.connection()
     events = conn.execute(select(TicketEvent.ticket_id, TicketEvent.detail).where(
         TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end)).all()
-    resolved = {ticket_id for ticket_id, detail in events if _changed_to_resolved(detail)}
+    resolved = {ticket_id for ticket_id, detail in events if (detail or {}).get("new") == "resolved"}
     # A ticket whose first mail already ticked 已解决 never had a status change.
     changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
     resolved |= set(conn.execute(select(Ticket.id).where(
@@ -133,7 +116,7 @@ def collect(session: Session, start: datetime, end: datetime, open_limit: int = 
         "order_no": _safe(t.order_no),
         "age": age_zh(end - _utc(t.created_at)),
         "status": t.status,
-        "status_label": STATUS_LABELS.get(t.status, t.status),
+        "status_label": status_label(t.status),
         "engineer": _safe(t.engineer),
         "stop_codes": codes[t.id],
         "created_at": _utc(t.created_at),

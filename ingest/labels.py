@@ -1,0 +1,22 @@
+"""The words people see for stored values: ticket statuses in Chinese, and ages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置",
+                 "resolved": "已解决"}
+
+
+def status_label(status: str | None) -> str:
+    return STATUS_LABELS.get(status or "", status or "")
+
+
+def age_zh(delta: timedelta) -> str:
+    """`3天4小时`, `5小时`, `12分钟`."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    return f"{hours}小时" if hours else f"{minutes}分钟"
