@@ -346,7 +346,8 @@ def _cycle_line(report) -> str:
 @click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop.")
 @click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="Show log lines of this level and above.")
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+              help="Show log lines of this level and above.")
 @click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
               help="json: one JSON object per line on stdout, for log collectors.")
 @click.pass_context
