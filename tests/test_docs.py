@@ -46,7 +46,7 @@ def test_command_has_help_with_an_example(path, command):
     assert command.help and command.help.strip(), f"gongdan {path} has no help text"
     example = re.search(r"^\s*Example: (gongdan .+)$", command.help, re.M)
     assert example, f"gongdan {path}: its help has no 'Example: gongdan ...' line"
-    assert path.split()[0] in example.group(1).split(), f"gongdan {path}: the example runs another command"
+    assert path.split()[0] in example.group(1).split(), f"gongdan {path}: an example of another"
 
 
 @pytest.mark.parametrize("path, command", COMMANDS, ids=[p for p, _ in COMMANDS])
