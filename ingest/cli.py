@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import gc
-import signal
-from contextlib import contextmanager
 import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from datetime import datetime, timezone
-
-from rich.console import Console
-
-from ingest import db, importer, stopcodes, ticket_views
-from ingest import poll as poll_cycle
 from ingest.clean_text import clean_data, clean_text
-from ingest.completeness import mask_phone
 from ingest.config import Config, ConfigError, load_config
-from ingest.email_reader import NotAnEmail
-from ingest.limits import TooSlow
-from ingest.fields import catalog
-from ingest.models import STATUSES, Ticket
-from ingest.reading import read_ticket
+
+# Start-up: importing this module loads click and the settings only. Each command imports what
+# it alone needs in its body (the reading modules, SQLAlchemy, the models, rich, the poll cycle),
+# so `--help`, `parse` and `decode` do not pay for the database: cron runs gongdan every minute.
+
+# The ticket statuses as `--status` offers them, spelled here so that `--help` does not load the
+# models; tests/test_cli.py checks that they are ingest.models.STATUSES.
+STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +41,10 @@ def _config(ctx: click.Context, required: bool = True) -> Config:
 
 
 def _parse_one(path: str, config: Config) -> dict:
+    from ingest.email_reader import NotAnEmail
+    from ingest.limits import TooSlow
+    from ingest.reading import read_ticket
+
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -72,6 +70,9 @@ def _summary(result: dict) -> str:
 
 
 def _summary_lines(result: dict) -> str:
+    from ingest.completeness import mask_phone
+    from ingest.fields import catalog
+
     if "error" in result:
         return f"{result['file']}: ERROR {result['error']}"
     labels = {s.key: s.label for s in catalog().fields}
@@ -133,6 +134,8 @@ def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_
 
     Example: gongdan decode 34 2 99 --vendor sinexcel
     """
+    from ingest import stopcodes
+
     config = _config(ctx, required=False)
     tables = stopcodes.vendors(config.desk.stopcode_dir or None)
     vendor = vendor or config.desk.default_vendor
@@ -156,6 +159,8 @@ def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_
 @contextmanager
 def _database(config: Config):
     """The migrated database of `config`, closed when the command ends."""
+    from ingest import db
+
     try:
         engine = db.open_database(config.database_url)
     except db.DatabaseError as exc:
@@ -181,6 +186,8 @@ def db_upgrade(ctx: click.Context) -> None:
 
     Example: gongdan --config gongdan.toml db upgrade
     """
+    from ingest import db
+
     config = _config(ctx)
     try:
         before, after = db.upgrade(config.database_url)
@@ -202,6 +209,10 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
 
     Example: gongdan import backup/2024.mbox old-inbox/
     """
+    import io
+
+    from ingest import importer
+
     config = _config(ctx)
     with _database(config) as engine:
         try:
@@ -245,6 +256,10 @@ def tickets_list(ctx: click.Context, status: str | None, operator: str | None, s
 
     Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
     """
+    from rich.console import Console
+
+    from ingest import db, ticket_views
+
     config = _config(ctx)
     with _database(config) as engine, db.session(engine) as session:
         rows = [ticket_views.ticket_summary(session, t)
@@ -265,6 +280,11 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
 
     Example: gongdan tickets show 42
     """
+    from rich.console import Console
+
+    from ingest import db, ticket_views
+    from ingest.models import Ticket
+
     config = _config(ctx)
     with _database(config) as engine, db.session(engine) as session:
         ticket = session.get(Ticket, number)
@@ -325,7 +345,9 @@ def _cycle_line(report) -> str:
 @cli.command()
 @click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop.")
-@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+              help="Show log lines of this level and above.")
 @click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
               help="json: one JSON object per line on stdout, for log collectors.")
 @click.pass_context
@@ -341,6 +363,11 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
 
     Example: gongdan --config /etc/gongdan.toml poll --loop --log-format json
     """
+    import gc
+    import signal
+
+    from ingest import db
+    from ingest import poll as poll_cycle
     from ingest.watch import Watcher
 
     config = _config(ctx)
@@ -468,6 +495,7 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
 
     Example: gongdan outbox retry '<gongdan.1795.4e94@support.example.cn>'
     """
+    from ingest import db
     from replies.outbox import requeue
 
     config = _config(ctx)
@@ -513,6 +541,7 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
 
     Example: gongdan status --json || echo "gongdan needs attention"
     """
+    from ingest import db
     from ingest.health import BROKEN, status
 
     try:

@@ -1,4 +1,5 @@
-"""The fixture email corpus, read through the real CLI (`python -m ingest parse --json`).
+"""The fixture email corpus, read through the CLI (`gongdan parse --json`, in-process; one test
+runs the installed `gongdan` script as an admin does).
 
 Each tests/fixtures/emails/NAME.eml has a NAME.expected.json written by hand from SPEC.md
 (built by tests/fixtures/make_corpus.py). The expected file holds the subset of the SPEC §7
@@ -19,9 +20,13 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from ingest.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 EMAILS = REPO / "tests" / "fixtures" / "emails"
@@ -38,19 +43,38 @@ PNG_1X1 = bytes.fromhex(
 )
 
 
-def run_parse(*paths: Path) -> subprocess.CompletedProcess:
-    """The CLI as an admin runs it: no config, no database, no network."""
+@dataclass
+class Run:
+    """What one `gongdan parse` printed and its exit code."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run_parse(*paths: Path) -> Run:
+    """The CLI as an admin runs it: no config, no database, no network (in this process: a
+    Python start-up per file would cost the corpus more than the reading)."""
+    result = CliRunner().invoke(cli, ["parse", "--json", *map(str, paths)],
+                                env={"GONGDAN_CONFIG": None})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout_bytes, result.stderr_bytes)
+
+
+def run_script(*paths: Path) -> subprocess.CompletedProcess:
+    """The installed `gongdan` console script in its own process, this checkout first."""
     env = dict(os.environ)
     env.pop("GONGDAN_CONFIG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     env["PYTHONIOENCODING"] = "utf-8"
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", "parse", "--json", *map(str, paths)],
-        capture_output=True, cwd=REPO, env=env, timeout=300,
-    )
+    script = Path(sys.executable).with_name("gongdan")
+    assert script.is_file(), f"no {script}: install gongdan (pip install -e '.[test]')"
+    return subprocess.run([str(script), "parse", "--json", *map(str, paths)],
+                          capture_output=True, cwd=REPO, env=env, timeout=300)
 
 
-def json_lines(proc: subprocess.CompletedProcess) -> list[dict]:
+def json_lines(proc: Run | subprocess.CompletedProcess) -> list[dict]:
     text = proc.stdout.decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -125,7 +149,7 @@ def test_fixture(eml: Path):
 
 
 @pytest.fixture(scope="module")
-def batch() -> subprocess.CompletedProcess:
+def batch() -> Run:
     """One CLI run over every fixture at once."""
     return run_parse(*CASES)
 
@@ -159,7 +183,7 @@ def test_not_an_email_is_reported_and_the_rest_still_parse(tmp_path: Path):
     picture.write_bytes(PNG_1X1)
     first, last = CASES[0], CASES[-1]
 
-    proc = run_parse(first, empty, picture, last)
+    proc = run_script(first, empty, picture, last)
     results = json_lines(proc)
     assert len(results) == 4, proc.stdout.decode("utf-8", "replace")
     by_name = {Path(r["file"]).name: r for r in results}
