@@ -13,14 +13,12 @@ import click
 
 from ingest.clean_text import clean_data, clean_text
 from ingest.config import Config, ConfigError, load_config
+from ingest.labels import STATUSES
 
 # Start-up: importing this module loads click and the settings only. Each command imports what
 # it alone needs in its body (the reading modules, SQLAlchemy, the models, rich, the poll cycle),
 # so `--help`, `parse` and `decode` do not pay for the database: cron runs gongdan every minute.
 
-# The ticket statuses as `--status` offers them, spelled here so that `--help` does not load the
-# models; tests/test_cli.py checks that they are ingest.models.STATUSES.
-STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,8 +17,6 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-# Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
-STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
 
 
 class Ticket(SQLModel, table=True):
