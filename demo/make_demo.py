@@ -59,9 +59,15 @@ def foxmail_gbk(n, sender, subject, body, when, extra=None):
     name, addr = sender.split(" <")
     encoded_name = base64.b64encode(name.encode("gbk")).decode()
     lines = [
-        f"From: =?gb2312?B?{encoded_name}?= <{addr}", f"To: {SUPPORT}", f"Subject: =?gb2312?B?{base64.b64encode(subject.encode('gbk')).decode()}?=",
-        f"Date: {format_datetime(when)}", f"Message-ID: <demo{n}@foxmail.example.cn>", "X-Mailer: Foxmail 7.2.25.254[cn]",
-        "Mime-Version: 1.0", 'Content-Type: text/plain; charset="gb2312"', "Content-Transfer-Encoding: base64",
+        f"From: =?gb2312?B?{encoded_name}?= <{addr}",
+        f"To: {SUPPORT}",
+        f"Subject: =?gb2312?B?{base64.b64encode(subject.encode('gbk')).decode()}?=",
+        f"Date: {format_datetime(when)}",
+        f"Message-ID: <demo{n}@foxmail.example.cn>",
+        "X-Mailer: Foxmail 7.2.25.254[cn]",
+        "Mime-Version: 1.0",
+        'Content-Type: text/plain; charset="gb2312"',
+        "Content-Transfer-Encoding: base64",
     ] + (extra or [])
     payload = base64.encodebytes(body.encode("gb18030")).decode()
     return ("\r\n".join(lines) + "\r\n\r\n" + payload.replace("\n", "\r\n")).encode("ascii")
@@ -103,7 +109,9 @@ def mail_163(n, sender, subject, html, when, extra=None):
     return ("\r\n".join(lines) + "\r\n\r\n" + _b64_lines(html.encode("gbk"))).encode("ascii")
 
 
-def outlook_qp(n, sender, subject, text, when, domain, charset="utf-8", extra=None, reply_to_id=None):
+def outlook_qp(
+    n, sender, subject, text, when, domain, charset="utf-8", extra=None, reply_to_id=None
+):
     """Outlook 16: multipart/alternative, plain text and Word HTML, quoted-printable."""
     stamp = f"01DB3E5A.{n:02d}1B2C30"
     msg = MIMEMultipart("alternative", boundary=f"----=_NextPart_000_00{n:02d}_{stamp}")
@@ -125,10 +133,14 @@ def outlook_qp(n, sender, subject, text, when, domain, charset="utf-8", extra=No
     qp = Charset(charset)
     qp.body_encoding = QP
     paragraphs = "".join(
-        f'<p class=MsoNormal><span lang=ZH-CN>{line or "<o:p>&nbsp;</o:p>"}</span></p>\n' for line in text.split("\n"))
-    html = ('<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40">'
-            '<head><meta name=Generator content="Microsoft Word 15 (filtered medium)"></head>'
-            f'<body lang=ZH-CN link="#0563C1" vlink="#954F72"><div class=WordSection1>\n{paragraphs}</div></body></html>\n')
+        f"<p class=MsoNormal><span lang=ZH-CN>{line or '<o:p>&nbsp;</o:p>'}</span></p>\n"
+        for line in text.split("\n")
+    )
+    html = (
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40">'
+        '<head><meta name=Generator content="Microsoft Word 15 (filtered medium)"></head>'
+        f'<body lang=ZH-CN link="#0563C1" vlink="#954F72"><div class=WordSection1>\n{paragraphs}</div></body></html>\n'
+    )
     msg.attach(MIMEText(text, "plain", qp))
     msg.attach(MIMEText(html, "html", qp))
     return msg.as_bytes()
@@ -138,11 +150,16 @@ def iphone(n, sender, subject, text, when, extra=None):
     """iPhone Mail: text/plain UTF-8, quoted-printable, full-width colons as the phone types them."""
     name, addr = sender.split(" <")
     lines = [
-        "Content-Type: text/plain;", "\tcharset=utf-8", "Content-Transfer-Encoding: quoted-printable",
-        f"From: {Header(name, 'utf-8').encode()} <{addr}", "Mime-Version: 1.0 (1.0)",
-        f"Date: {format_datetime(when)}", f"Subject: {Header(subject, 'utf-8').encode()}",
+        "Content-Type: text/plain;",
+        "\tcharset=utf-8",
+        "Content-Transfer-Encoding: quoted-printable",
+        f"From: {Header(name, 'utf-8').encode()} <{addr}",
+        "Mime-Version: 1.0 (1.0)",
+        f"Date: {format_datetime(when)}",
+        f"Subject: {Header(subject, 'utf-8').encode()}",
         f"Message-Id: <8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E{n:02d}@{addr.split('@')[1].rstrip('>')}>",
-        f"To: {SUPPORT}", "X-Mailer: iPhone Mail (22B91)",
+        f"To: {SUPPORT}",
+        "X-Mailer: iPhone Mail (22B91)",
     ] + _header_lines(extra)
     body = quopri.encodestring(text.encode("utf-8")).decode("ascii")
     return ("\n".join(lines) + "\n\n" + body).encode("ascii")
@@ -151,10 +168,14 @@ def iphone(n, sender, subject, text, when, extra=None):
 def huawei(n, sender, subject, text, when, extra=None):
     """Huawei Email on Android: text/plain UTF-8, base64."""
     lines = [
-        f"Date: {format_datetime(when)}", f"From: {sender}", f"To: {SUPPORT}",
+        f"Date: {format_datetime(when)}",
+        f"From: {sender}",
+        f"To: {SUPPORT}",
         f"Message-ID: <hm.5c2a9f1e7b3d4a{n:02d}@{sender.split('@')[1]}>",
-        f"Subject: {Header(subject, 'utf-8').encode()}", "MIME-Version: 1.0",
-        "Content-Type: text/plain; charset=UTF-8", "Content-Transfer-Encoding: base64",
+        f"Subject: {Header(subject, 'utf-8').encode()}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding: base64",
         "X-Mailer: HuaweiEmail/14.0.1",
     ] + _header_lines(extra)
     return ("\n".join(lines) + "\n\n" + _b64_lines(text.encode("utf-8"), "\n")).encode("ascii")
@@ -162,14 +183,16 @@ def huawei(n, sender, subject, text, when, extra=None):
 
 def quoted(sender: str, when: datetime, to: str, subject: str, body: str) -> str:
     """The `-----原始邮件-----` block Chinese clients put under a reply."""
-    return (f"\n-----原始邮件-----\n发件人: {sender}\n发送时间: {when:%Y年%m月%d日 %H:%M}\n收件人: {to}\n"
-            f"主题: {subject}\n\n{body}")
+    return (
+        f"\n-----原始邮件-----\n发件人: {sender}\n发送时间: {when:%Y年%m月%d日 %H:%M}\n收件人: {to}\n"
+        f"主题: {subject}\n\n{body}"
+    )
 
 
 # ---- the day ----------------------------------------------------------------------------------
 
 ZHANPENGDA = "展鹏达运维 <ops@zhanpengda.example.cn>"
-XINGXING = "\"星星充电客服\" <kefu@xingxing.example.com>"
+XINGXING = '"星星充电客服" <kefu@xingxing.example.com>'
 LVNENG = "绿能充电 <service@lvneng.example.cn>"
 RONGCHENG = "融城能源 运维部 <ops@rongcheng.example.cn>"
 YICHONG = "易充科技 王工 <wanggong@yichong.example.com>"
@@ -177,30 +200,45 @@ NANWANG = "南网快充客服 <kefu@nanwang.example.cn>"
 NANWANG_OPS = "南网快充 运维中心 <yunwei@nanwang.example.cn>"
 XIAOMING = "小明 <xiaoming@gongdan.example.cn>"
 
-LVNENG_3 = "运营商：绿能充电\n问题描述：3号桩充不上电，停止代码 2、9\n运营商初步排查结果：重启无效\n"
-YICHONG_7 = ("运营商：易充科技\n手机号：13812340927\n问题描述：用户扫码后充了1分钟就停了，APP显示停止原因10\n"
-             "订单号（必填）：20261124094812003317\n\n发自我的iPhone\n")
+LVNENG_3 = (
+    "运营商：绿能充电\n问题描述：3号桩充不上电，停止代码 2、9\n运营商初步排查结果：重启无效\n"
+)
+YICHONG_7 = (
+    "运营商：易充科技\n手机号：13812340927\n问题描述：用户扫码后充了1分钟就停了，APP显示停止原因10\n"
+    "订单号（必填）：20261124094812003317\n\n发自我的iPhone\n"
+)
 ZHANPENGDA_1 = (
     "运营商:展鹏达\n桩站名称:平湖中泰站\n手机号: 13512348382\n订单号(必填): 20261124081644614873\n"
     "充电桩号:35010400080000200015\n现场网络连接状态:在线\n近期故障状态:无\n"
     "是否异常账单(根据账单号搜索): 是 异常状态: 重复扣费\n问题描述:用户表示相近时间内产生两笔订单，要求核实。\n"
-    "-------------------------\n运营商初步排查结果:\n调取监控，用户只充了一次，停止原因：34（紧急停机）。\n")
+    "-------------------------\n运营商初步排查结果:\n调取监控，用户只充了一次，停止原因：34（紧急停机）。\n"
+)
 NANWANG_8_ROWS = [
-    ("运营商", "南网快充"), ("桩站名称", "广州天河汇景站"), ("手机号", "13712345601"),
-    ("订单号(必填)", "20261123213305778120"), ("充电桩号", "44010600020000300012"),
-    ("现场网络连接状态", "在线"), ("近期故障状态", "无"), ("是否异常账单(根据账单号搜索)", "是"),
+    ("运营商", "南网快充"),
+    ("桩站名称", "广州天河汇景站"),
+    ("手机号", "13712345601"),
+    ("订单号(必填)", "20261123213305778120"),
+    ("充电桩号", "44010600020000300012"),
+    ("现场网络连接状态", "在线"),
+    ("近期故障状态", "无"),
+    ("是否异常账单(根据账单号搜索)", "是"),
     ("异常状态", "拔枪后继续计费"),
-    ("问题描述", "用户21:50拔枪离开，订单一直计费到次日06:00才结束，桩端停止原因：32（拔枪停止）。"),
+    (
+        "问题描述",
+        "用户21:50拔枪离开，订单一直计费到次日06:00才结束，桩端停止原因：32（拔枪停止）。",
+    ),
     ("运营商初步排查结果", "桩端日志显示21:52已上报停止充电，平台订单未及时结束。"),
 ]
 
 
 def _163_table(rows, greeting="您好，工单信息如下：", sign="南网快充 客服部") -> str:
     cells = "".join(f"<tr><td>{label}：</td><td>{value}</td></tr>\n" for label, value in rows)
-    return ('<div style="line-height:1.7;color:#000000;font-size:14px;font-family:Arial">'
-            f'<p>{greeting}</p><table border="1" cellpadding="4" style="border-collapse:collapse"><tbody>\n'
-            f"{cells}</tbody></table><p>谢谢！</p><p>&nbsp;</p><p>--<br>{sign}</p></div>"
-            '<br><br><span title="neteasefooter"><p>&nbsp;</p></span>')
+    return (
+        '<div style="line-height:1.7;color:#000000;font-size:14px;font-family:Arial">'
+        f'<p>{greeting}</p><table border="1" cellpadding="4" style="border-collapse:collapse"><tbody>\n'
+        f"{cells}</tbody></table><p>谢谢！</p><p>&nbsp;</p><p>--<br>{sign}</p></div>"
+        '<br><br><span title="neteasefooter"><p>&nbsp;</p></span>'
+    )
 
 
 def mails() -> list[bytes]:
@@ -210,85 +248,197 @@ def mails() -> list[bytes]:
         # 08:30 #1 展鹏达, Foxmail: a complete detailed ticket, stop code 34 -> ack
         foxmail_gbk(1, ZHANPENGDA, "平湖中泰站 重复扣费", ZHANPENGDA_1, START),
         # 08:42 #2 星星充电, QQ HTML: no 初步排查结果 -> request_info
-        qq_html(2, XINGXING, "APP 无法登录", (
-            "<div>运营商：星星充电</div><div>问题描述：运营商后台&nbsp;APP 登录后白屏</div><div><br></div>"
-            "<div>谢谢</div>"), at(0, 12), boundary="===============7769881985006286804=="),
+        qq_html(
+            2,
+            XINGXING,
+            "APP 无法登录",
+            (
+                "<div>运营商：星星充电</div><div>问题描述：运营商后台&nbsp;APP 登录后白屏</div><div><br></div>"
+                "<div>谢谢</div>"
+            ),
+            at(0, 12),
+            boundary="===============7769881985006286804==",
+        ),
         # 09:10 #3 绿能充电, Foxmail: codes 2 and 9, no order number -> request_info
         foxmail_gbk(3, LVNENG, "充电桩充不上电", LVNENG_3, at(0, 40)),
         # 09:11 星星充电's out-of-office, not threaded: stored, never answered
-        qq_html(4, XINGXING, "自动回复: APP 无法登录", (
-            "<div>您好，我正在休假，回来后尽快回复。</div>"), at(0, 41),
-            {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}, boundary="===============1928765198396046829=="),
+        qq_html(
+            4,
+            XINGXING,
+            "自动回复: APP 无法登录",
+            ("<div>您好，我正在休假，回来后尽快回复。</div>"),
+            at(0, 41),
+            {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"},
+            boundary="===============1928765198396046829==",
+        ),
         # 09:26 #5 融城能源, Outlook QP: a complete detailed ticket, codes 41 and 10 -> ack
-        outlook_qp(5, RONGCHENG, "滨江融城站 2号桩充电中断", (
-            "运营商: 融城能源\n桩站名称: 杭州滨江融城站\n手机号: 13905718826\n订单号(必填): 20261124071530221907\n"
-            "充电桩号: 33010800120000300002\n现场网络连接状态: 在线，4G信号良好\n近期故障状态: 近一周2次电表告警\n"
-            "是否异常账单(根据账单号搜索): 否 异常状态: 无\n"
-            "问题描述: 用户充到一半中断，桩端停止代码 41，车辆端停止原因 10。\n"
-            "-------------------------------------------------\n"
-            "运营商初步排查结果: 现场检查电表接线正常，断电重启后可以充电，怀疑电表通讯模块故障。\n"
-            "-------------------------------------------------\n\n张伟\n融城能源 运维部\n"), at(0, 56),
-            "rongcheng.example.cn"),
+        outlook_qp(
+            5,
+            RONGCHENG,
+            "滨江融城站 2号桩充电中断",
+            (
+                "运营商: 融城能源\n桩站名称: 杭州滨江融城站\n手机号: 13905718826\n订单号(必填): 20261124071530221907\n"
+                "充电桩号: 33010800120000300002\n现场网络连接状态: 在线，4G信号良好\n近期故障状态: 近一周2次电表告警\n"
+                "是否异常账单(根据账单号搜索): 否 异常状态: 无\n"
+                "问题描述: 用户充到一半中断，桩端停止代码 41，车辆端停止原因 10。\n"
+                "-------------------------------------------------\n"
+                "运营商初步排查结果: 现场检查电表接线正常，断电重启后可以充电，怀疑电表通讯模块故障。\n"
+                "-------------------------------------------------\n\n张伟\n融城能源 运维部\n"
+            ),
+            at(0, 56),
+            "rongcheng.example.cn",
+        ),
         # 09:27 融城能源's shared mailbox answers our ack automatically: joins #5 by its tag, no reply
-        outlook_qp(6, RONGCHENG, "自动答复: Re: 滨江融城站 2号桩充电中断 [工单#5]", (
-            "您好，您的邮件已收到，我们将在工作时间内尽快处理。\n此为系统自动回复，请勿直接回复。\n"), at(0, 57),
-            "rongcheng.example.cn", extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}),
+        outlook_qp(
+            6,
+            RONGCHENG,
+            "自动答复: Re: 滨江融城站 2号桩充电中断 [工单#5]",
+            (
+                "您好，您的邮件已收到，我们将在工作时间内尽快处理。\n此为系统自动回复，请勿直接回复。\n"
+            ),
+            at(0, 57),
+            "rongcheng.example.cn",
+            extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+        ),
         # 10:05 #6 易充科技, iPhone: full-width colons, code 10, no 初步排查结果 -> request_info
         iphone(7, YICHONG, "充电1分钟就停", YICHONG_7, at(1, 35)),
         # 10:32 #7 南网快充, 163 HTML table: a complete detailed billing ticket, code 32 -> ack
         mail_163(8, NANWANG, "天河汇景站 拔枪后继续计费", _163_table(NANWANG_8_ROWS), at(2, 2)),
         # 10:55 绿能充电 answers #3 with the order number and pile: completes it -> ack
-        foxmail_gbk(9, LVNENG, "Re: 充电桩充不上电", (
-            "补充信息如下：\n订单号(必填): 20261124085102119043\n桩站名称: 武汉东湖绿能停车场站\n"
-            "充电桩号: 42010200050000100003\n"
-            + quoted("绿能充电 <service@lvneng.example.cn>", at(0, 40), SUPPORT, "充电桩充不上电", LVNENG_3)),
-            at(2, 25), _threading("<demo3@foxmail.example.cn>")),
+        foxmail_gbk(
+            9,
+            LVNENG,
+            "Re: 充电桩充不上电",
+            (
+                "补充信息如下：\n订单号(必填): 20261124085102119043\n桩站名称: 武汉东湖绿能停车场站\n"
+                "充电桩号: 42010200050000100003\n"
+                + quoted(
+                    "绿能充电 <service@lvneng.example.cn>",
+                    at(0, 40),
+                    SUPPORT,
+                    "充电桩充不上电",
+                    LVNENG_3,
+                )
+            ),
+            at(2, 25),
+            _threading("<demo3@foxmail.example.cn>"),
+        ),
         # 11:20 #8 星星充电, QQ HTML: a complete ticket, code 29 -> ack
-        qq_html(10, XINGXING, "园区星港站 充电中途停止", (
-            "<div>运营商：星星充电</div><div>桩站名称：苏州园区星港站</div>"
-            "<div>订单号(必填)：20261124104023556781</div>"
-            "<div>问题描述：充电中途停止，停止原因：29（用户终止），用户称没有手动结束充电。</div>"
-            "<div>运营商初步排查结果：APP端没有用户结束的操作记录，怀疑桩端误判。</div>"
-            "<div><br></div><div>星星充电 客服中心</div>"), at(2, 50)),
+        qq_html(
+            10,
+            XINGXING,
+            "园区星港站 充电中途停止",
+            (
+                "<div>运营商：星星充电</div><div>桩站名称：苏州园区星港站</div>"
+                "<div>订单号(必填)：20261124104023556781</div>"
+                "<div>问题描述：充电中途停止，停止原因：29（用户终止），用户称没有手动结束充电。</div>"
+                "<div>运营商初步排查结果：APP端没有用户结束的操作记录，怀疑桩端误判。</div>"
+                "<div><br></div><div>星星充电 客服中心</div>"
+            ),
+            at(2, 50),
+        ),
         # 13:40 易充科技 answers #6 from a Huawei phone: the findings complete it -> ack
-        huawei(11, "wanggong@yichong.example.com", "回复：充电1分钟就停", (
-            "初步排查结果：现场换了一台车可以正常充电，应是该车辆BMS主动停止，已建议车主检修。\n\n发自我的华为手机\n"
-            + quoted("易充科技 王工 <wanggong@yichong.example.com>", at(1, 35), SUPPORT, "充电1分钟就停", YICHONG_7)),
-            at(5, 10), _threading("<8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E07@yichong.example.com>")),
+        huawei(
+            11,
+            "wanggong@yichong.example.com",
+            "回复：充电1分钟就停",
+            (
+                "初步排查结果：现场换了一台车可以正常充电，应是该车辆BMS主动停止，已建议车主检修。\n\n发自我的华为手机\n"
+                + quoted(
+                    "易充科技 王工 <wanggong@yichong.example.com>",
+                    at(1, 35),
+                    SUPPORT,
+                    "充电1分钟就停",
+                    YICHONG_7,
+                )
+            ),
+            at(5, 10),
+            _threading("<8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E07@yichong.example.com>"),
+        ),
         # 14:15 the engineer 小明 resolves #1: a resolved notice goes to 展鹏达
-        outlook_qp(12, XIAOMING, "Re: 平湖中泰站 重复扣费 [工单#1]", (
-            "已核实，第二笔订单是平台重复推送产生的，已为用户退款。\n\n"
-            "状态(☑表示选定 ): ☑ 已解决 | 处理中 | 暂搁置\n售后(跟单)工程师: 小明\n"
-            "---跟踪\n已核对平台账单与桩端充电记录，同一次充电生成了两笔订单。\n"
-            "---解决\n已撤销重复订单，费用原路退回。\n"
-            + quoted("展鹏达运维 <ops@zhanpengda.example.cn>", START, SUPPORT, "平湖中泰站 重复扣费", ZHANPENGDA_1)),
-            at(5, 45), "gongdan.example.cn", reply_to_id="<demo1@foxmail.example.cn>"),
+        outlook_qp(
+            12,
+            XIAOMING,
+            "Re: 平湖中泰站 重复扣费 [工单#1]",
+            (
+                "已核实，第二笔订单是平台重复推送产生的，已为用户退款。\n\n"
+                "状态(☑表示选定 ): ☑ 已解决 | 处理中 | 暂搁置\n售后(跟单)工程师: 小明\n"
+                "---跟踪\n已核对平台账单与桩端充电记录，同一次充电生成了两笔订单。\n"
+                "---解决\n已撤销重复订单，费用原路退回。\n"
+                + quoted(
+                    "展鹏达运维 <ops@zhanpengda.example.cn>",
+                    START,
+                    SUPPORT,
+                    "平湖中泰站 重复扣费",
+                    ZHANPENGDA_1,
+                )
+            ),
+            at(5, 45),
+            "gongdan.example.cn",
+            reply_to_id="<demo1@foxmail.example.cn>",
+        ),
         # 15:30 #9 展鹏达, Foxmail: a detailed ticket without its order number, codes 47 and 10 -> request_info
-        foxmail_gbk(13, ZHANPENGDA, "嘉兴南湖站 充电电流异常", (
-            "运营商:展鹏达\n桩站名称:嘉兴南湖站\n手机号: 13512348382\n订单号(必填):\n"
-            "充电桩号:33040200060000100021\n现场网络连接状态:在线\n近期故障状态:本周第3次\n"
-            "是否异常账单(根据账单号搜索): 否 异常状态:\n"
-            "问题描述:多名用户反映充电几分钟后停止，停止原因：47、10。\n"
-            "-------------------------\n运营商初步排查结果:\n枪线外观正常，模块温度偏高。\n"), at(7)),
+        foxmail_gbk(
+            13,
+            ZHANPENGDA,
+            "嘉兴南湖站 充电电流异常",
+            (
+                "运营商:展鹏达\n桩站名称:嘉兴南湖站\n手机号: 13512348382\n订单号(必填):\n"
+                "充电桩号:33040200060000100021\n现场网络连接状态:在线\n近期故障状态:本周第3次\n"
+                "是否异常账单(根据账单号搜索): 否 异常状态:\n"
+                "问题描述:多名用户反映充电几分钟后停止，停止原因：47、10。\n"
+                "-------------------------\n运营商初步排查结果:\n枪线外观正常，模块温度偏高。\n"
+            ),
+            at(7),
+        ),
         # 16:10 the engineer 小明 puts #7 on hold while the billing team checks
-        outlook_qp(14, XIAOMING, "Re: 天河汇景站 拔枪后继续计费 [工单#7]", (
-            "已转平台计费组核查，结果出来前先搁置。\n\n"
-            "状态(☑表示选定 ): 已解决 | 处理中 | ☑ 暂搁置\n售后(跟单)工程师: 小明\n"
-            "---跟踪\n已提交计费组核查订单结束逻辑，桩端21:52的停止报文平台已收到，等待计费组回复。\n"
-            + quoted("南网快充客服 <kefu@nanwang.example.cn>", at(2, 2), SUPPORT, "天河汇景站 拔枪后继续计费",
-                     "\n".join(f"{label}：{value}" for label, value in NANWANG_8_ROWS) + "\n")),
-            at(7, 40), "gongdan.example.cn",
-            reply_to_id="<6b3f2a08.3a21.18e0a2b3c4d.Coremail.kefu@nanwang.example.cn>"),
+        outlook_qp(
+            14,
+            XIAOMING,
+            "Re: 天河汇景站 拔枪后继续计费 [工单#7]",
+            (
+                "已转平台计费组核查，结果出来前先搁置。\n\n"
+                "状态(☑表示选定 ): 已解决 | 处理中 | ☑ 暂搁置\n售后(跟单)工程师: 小明\n"
+                "---跟踪\n已提交计费组核查订单结束逻辑，桩端21:52的停止报文平台已收到，等待计费组回复。\n"
+                + quoted(
+                    "南网快充客服 <kefu@nanwang.example.cn>",
+                    at(2, 2),
+                    SUPPORT,
+                    "天河汇景站 拔枪后继续计费",
+                    "\n".join(f"{label}：{value}" for label, value in NANWANG_8_ROWS) + "\n",
+                )
+            ),
+            at(7, 40),
+            "gongdan.example.cn",
+            reply_to_id="<6b3f2a08.3a21.18e0a2b3c4d.Coremail.kefu@nanwang.example.cn>",
+        ),
         # 17:20 #10 南网快充's operations staff, Outlook QP: piles offline, no 初步排查结果 -> request_info
-        outlook_qp(15, NANWANG_OPS, "白云站 APP 显示桩离线", (
-            "运营商: 南网快充\n问题描述: 白云万达站5、6号桩在APP上显示离线，现场屏幕显示正常，用户无法扫码。\n\n"
-            "李强\n南网快充 运维中心\n"), at(8, 50), "nanwang.example.cn"),
+        outlook_qp(
+            15,
+            NANWANG_OPS,
+            "白云站 APP 显示桩离线",
+            (
+                "运营商: 南网快充\n问题描述: 白云万达站5、6号桩在APP上显示离线，现场屏幕显示正常，用户无法扫码。\n\n"
+                "李强\n南网快充 运维中心\n"
+            ),
+            at(8, 50),
+            "nanwang.example.cn",
+        ),
         # 18:05 #11 南网快充, 163 HTML: a complete simple ticket, code 4 -> ack
-        mail_163(16, NANWANG, "番禺站 多辆车充电几分钟后停止", _163_table([
-            ("运营商", "南网快充"), ("订单号(必填)", "20261124172208330915"),
-            ("问题描述", "番禺祈福站今天下午多辆车充电几分钟后停止，停止原因 4。"),
-            ("运营商初步排查结果", "同一辆车换到旁边的桩可以充满，已暂停该桩使用。"),
-        ]), at(9, 35)),
+        mail_163(
+            16,
+            NANWANG,
+            "番禺站 多辆车充电几分钟后停止",
+            _163_table(
+                [
+                    ("运营商", "南网快充"),
+                    ("订单号(必填)", "20261124172208330915"),
+                    ("问题描述", "番禺祈福站今天下午多辆车充电几分钟后停止，停止原因 4。"),
+                    ("运营商初步排查结果", "同一辆车换到旁边的桩可以充满，已暂停该桩使用。"),
+                ]
+            ),
+            at(9, 35),
+        ),
     ]
 
 

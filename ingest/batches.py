@@ -15,8 +15,13 @@ T = TypeVar("T")
 BUDGET = 32 * 1024 * 1024  # bytes of raw mail in one batch
 
 
-def cut(items: Iterable[T], size: Callable[[T], int], count: int, budget: int = BUDGET,
-        stop: Callable[[], bool] = lambda: False) -> Iterator[list[T]]:
+def cut(
+    items: Iterable[T],
+    size: Callable[[T], int],
+    count: int,
+    budget: int = BUDGET,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[list[T]]:
     """Consecutive lists of `items`: at most `count` of them and at most `budget` bytes by
     `size`, unless one item alone is larger. A stop() request ends them after the batch at hand:
     an item taken but not yet given out is left for the next run."""

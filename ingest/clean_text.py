@@ -20,8 +20,9 @@ _SEQUENCE = re.compile(
 )
 # C0 controls but tab and newline, DEL and C1, bidi controls, and lone surrogates (bytes that
 # could not be decoded; neither UTF-8 nor PostgreSQL can hold them).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                     "\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def clean_text(text: str) -> str:

@@ -9,8 +9,14 @@ from datetime import datetime
 from ingest.fields import catalog
 
 DETAILED_KEYS = (
-    "station", "phone", "order_no", "pile_no",
-    "network_status", "recent_faults", "abnormal_bill", "abnormal_status",
+    "station",
+    "phone",
+    "order_no",
+    "pile_no",
+    "network_status",
+    "recent_faults",
+    "abnormal_bill",
+    "abnormal_status",
 )
 SIMPLE_KEYS = ("operator", "description", "operator_findings")
 DEFAULT_REQUIRED = {
@@ -19,7 +25,18 @@ DEFAULT_REQUIRED = {
     "detailed": ("operator", "order_no", "description", "operator_findings"),
 }
 DEFAULT_BILLING_WORDS = (
-    "充电", "账单", "订单", "扣费", "计费", "电量", "退款", "费用", "金额", "余额", "停止", "充不上",
+    "充电",
+    "账单",
+    "订单",
+    "扣费",
+    "计费",
+    "电量",
+    "退款",
+    "费用",
+    "金额",
+    "余额",
+    "停止",
+    "充不上",
 )
 
 _SPACES = re.compile(r"[\s\u3000]+")
@@ -29,12 +46,14 @@ _MASKED = re.compile(r"1[3-9]\d[\dxX*×]{3,8}")
 # A mobile in free text, with or without +86, in ASCII or full-width digits (`\d` takes both),
 # written whole or 3-4-4; never a run of digits inside a longer number (an order number).
 _PHONE_IN_TEXT = re.compile(
-    r"(?<!\d)((?:[+＋]?[8８][6６][ -]?)?[1１][3-9３-９]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+    r"(?<!\d)((?:[+＋]?[8８][6６][ -]?)?[1１][3-9３-９]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)"
+)
 
 
 @dataclass
 class Rules:
     """The configurable parts of SPEC §4."""
+
     required: dict = field(default_factory=lambda: dict(DEFAULT_REQUIRED))
     billing_words: tuple[str, ...] = DEFAULT_BILLING_WORDS
 
@@ -66,8 +85,14 @@ def order_time_of(order_no: str) -> datetime | None:
     if len(digits) != 20 or not digits.isdigit():
         return None
     try:  # datetime() checks the calendar; strptime would too, several times slower
-        return datetime(int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
-                        int(digits[8:10]), int(digits[10:12]), int(digits[12:14]))
+        return datetime(
+            int(digits[:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            int(digits[12:14]),
+        )
     except ValueError:
         return None
 
@@ -109,7 +134,9 @@ def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None
     rules = rules or Rules()
     template = template_of(fields)
     required = set(rules.required.get(template, ()))
-    about_billing = any(w in subject or w in fields.get("description", "") for w in rules.billing_words)
+    about_billing = any(
+        w in subject or w in fields.get("description", "") for w in rules.billing_words
+    )
     if about_billing and template != "detailed":
         required.add("order_no")
     invalid = {}

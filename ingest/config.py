@@ -18,8 +18,10 @@ from ingest.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
 
 DEFAULT_PATH = "gongdan.toml"
 MAX_CONNECTIONS = 10  # SMTP connections, each with its own database connection (the pool holds 15)
-HOW_TO = ("try `gongdan demo`, or set up with `cp config.example.toml gongdan.toml` and edit it; "
-          "then pass --config FILE or set $GONGDAN_CONFIG, or run from the folder that holds it")
+HOW_TO = (
+    "try `gongdan demo`, or set up with `cp config.example.toml gongdan.toml` and edit it; "
+    "then pass --config FILE or set $GONGDAN_CONFIG, or run from the folder that holds it"
+)
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASES = ("sqlite", "postgresql")
 
@@ -91,8 +93,7 @@ class DeskSettings:
     parallel: bool = True  # large polls: read the next batch and send replies in helper processes
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
-    required_detailed: list[str] = field(
-        default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))
+    required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))
     billing_words: list[str] = field(default_factory=lambda: list(DEFAULT_BILLING_WORDS))
     # derived from [outgoing] and the mailboxes, never written in the file
     own_addresses: list[str] = field(default_factory=list, metadata={"derived": True})
@@ -100,8 +101,11 @@ class DeskSettings:
     @property
     def rules(self) -> Rules:
         return Rules(
-            required={"simple": tuple(self.required_simple), "none": tuple(self.required_none),
-                      "detailed": tuple(self.required_detailed)},
+            required={
+                "simple": tuple(self.required_simple),
+                "none": tuple(self.required_none),
+                "detailed": tuple(self.required_detailed),
+            },
             billing_words=tuple(self.billing_words),
         )
 
@@ -168,9 +172,15 @@ def parse_config(text: str, path: str = "") -> Config:
 
 def _resolve(file: ConfigFile, path: str) -> Config:
     """The settings the code uses, from the file's tables."""
-    config = Config(database_url=file.database.url, mailboxes=file.mailbox, outgoing=file.outgoing,
-                    desk=file.desk, engineers=file.engineer,
-                    digest_recipients=file.digest.recipients, path=path)
+    config = Config(
+        database_url=file.database.url,
+        mailboxes=file.mailbox,
+        outgoing=file.outgoing,
+        desk=file.desk,
+        engineers=file.engineer,
+        digest_recipients=file.digest.recipients,
+        path=path,
+    )
     # Relative paths are relative to the config file, so cron can run from any folder.
     base = Path(path).resolve().parent if path else Path.cwd()
     for box in config.mailboxes:
@@ -183,7 +193,7 @@ def _resolve(file: ConfigFile, path: str) -> Config:
             setattr(config.desk, name, str(base / getattr(config.desk, name)))
     url = config.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        rel = url[len("sqlite:///"):]
+        rel = url[len("sqlite:///") :]
         if rel and rel != ":memory:":
             config.database_url = "sqlite:///" + str(base / rel)
     _set_own_addresses(config)
@@ -192,8 +202,13 @@ def _resolve(file: ConfigFile, path: str) -> Config:
 
 def _set_own_addresses(config: Config) -> None:
     """Mail from these is ours, and never answered."""
-    config.desk.own_addresses = sorted({config.outgoing.from_address.lower(), *(
-        b.username.lower() for b in config.mailboxes if "@" in b.username)} - {""})
+    config.desk.own_addresses = sorted(
+        {
+            config.outgoing.from_address.lower(),
+            *(b.username.lower() for b in config.mailboxes if "@" in b.username),
+        }
+        - {""}
+    )
 
 
 def load_config(path: str | None = None, required: bool = True) -> Config:
@@ -208,8 +223,9 @@ def load_config(path: str | None = None, required: bool = True) -> Config:
         if named:
             raise ConfigError(f"config file {named} not found; {HOW_TO}")
         if required:
-            raise ConfigError("no config file (no --config, no $GONGDAN_CONFIG, "
-                              f"no ./{DEFAULT_PATH}); {HOW_TO}")
+            raise ConfigError(
+                f"no config file (no --config, no $GONGDAN_CONFIG, no ./{DEFAULT_PATH}); {HOW_TO}"
+            )
         config = Config()
         _set_own_addresses(config)
         return config
@@ -225,8 +241,10 @@ def read_secret(password_env: str, password_file: str, what: str) -> str:
     """A password from the environment variable or file named in the config."""
     if password_env:
         if not VARIABLE_NAME.fullmatch(password_env):  # the secret itself, pasted in: never shown
-            raise ConfigError(f"{what}: password_env must name an environment variable "
-                              "that holds the password, not the password itself")
+            raise ConfigError(
+                f"{what}: password_env must name an environment variable "
+                "that holds the password, not the password itself"
+            )
         value = os.environ.get(password_env)
         if value is None:
             raise ConfigError(f"{what}: environment variable {password_env} is not set")
@@ -235,12 +253,14 @@ def read_secret(password_env: str, password_file: str, what: str) -> str:
         try:
             return Path(password_file).read_text("utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{what}: cannot read password_file {password_file}: "
-                              f"{exc.strerror}") from None
+            raise ConfigError(
+                f"{what}: cannot read password_file {password_file}: {exc.strerror}"
+            ) from None
     return ""
 
 
 # --- the schema ---------------------------------------------------------------------------
+
 
 def _validate(data: dict) -> tuple[str, ConfigFile | None]:
     """The first problem of the file as one line naming its key ("" if none), and the file."""
@@ -273,8 +293,9 @@ def _schema(cls):
         required = f.default is MISSING and f.default_factory is MISSING
         # An omitted key takes the dataclass default when the file is built (exclude_unset).
         specs[f.name] = (swap(_hints(cls)[f.name]), Field(... if required else None, **f.metadata))
-    return create_model(f"{cls.__name__}Schema", __config__=ConfigDict(strict=True, extra="forbid"),
-                        **specs)
+    return create_model(
+        f"{cls.__name__}Schema", __config__=ConfigDict(strict=True, extra="forbid"), **specs
+    )
 
 
 def _build(cls, values: dict):
@@ -376,8 +397,12 @@ def _expected(hint, meta: dict) -> str:
         return 'a list such as ["…", "…"]' if inner is str else f"a list of {_expected(inner, {})}"
     if is_dataclass(hint):
         return "a table"
-    words = {bool: "true or false", int: "a whole number", float: "a number",
-             str: 'text in quotes ("…")'}
+    words = {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: 'text in quotes ("…")',
+    }
     text = words.get(hint, getattr(hint, "__name__", str(hint)))
     if "ge" in meta and "le" in meta:
         text += f" from {meta['ge']} to {meta['le']}"
@@ -412,8 +437,10 @@ def _check(config: Config) -> str:
         return f"[outgoing]: {problem}"
     for number, engineer in enumerate(config.engineers, 1):
         if "@" not in engineer.address:
-            return (f"[[engineer]] #{number}: address must be an email address, "
-                    f"not {_show(engineer.address)}")
+            return (
+                f"[[engineer]] #{number}: address must be an email address, "
+                f"not {_show(engineer.address)}"
+            )
     for address in config.digest_recipients:
         if "@" not in address:
             return f"[digest]: recipients must be email addresses, not {_show(address)}"
@@ -427,8 +454,10 @@ def _check_url(url: str) -> str:
     try:
         backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):  # the URL itself is never echoed: it may hold a password
-        return ("is not a database URL (such as sqlite:///gongdan.db or "
-                "postgresql+psycopg://user@host/db)")
+        return (
+            "is not a database URL (such as sqlite:///gongdan.db or "
+            "postgresql+psycopg://user@host/db)"
+        )
     if backend == "postgres":
         return "must start postgresql:// or postgresql+psycopg://, not postgres://"
     if backend not in DATABASES:
@@ -440,8 +469,10 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
     for key in ("password_env",):
         value = getattr(settings, key)
         if value and not VARIABLE_NAME.fullmatch(value):
-            return (f"{key} must name an environment variable that holds the password "
-                    "(such as GONGDAN_PASSWORD), not the password itself")
+            return (
+                f"{key} must name an environment variable that holds the password "
+                "(such as GONGDAN_PASSWORD), not the password itself"
+            )
     if settings.password_env and settings.password_file:
         return "give password_env or password_file, not both"
     if settings.kind == network:
@@ -469,6 +500,8 @@ def _check_desk(desk: DeskSettings) -> str:
     except (OSError, ValueError, KeyError) as exc:
         return f"[desk]: stopcode_dir holds a table that cannot be read: {exc}"
     if desk.default_vendor not in tables:
-        return (f"[desk]: default_vendor {_show(desk.default_vendor)} has no stop-code table; "
-                f"known: {', '.join(sorted(tables))}")
+        return (
+            f"[desk]: default_vendor {_show(desk.default_vendor)} has no stop-code table; "
+            f"known: {', '.join(sorted(tables))}"
+        )
     return ""

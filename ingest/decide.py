@@ -10,6 +10,7 @@ from ingest.threads import domain_of
 @dataclass(frozen=True)
 class Situation:
     """Everything the decision needs, gathered by the poll cycle."""
+
     outcome: str  # new_ticket, follow_up, duplicate, unreadable
     auto_submitted: bool = False
     sender: str = ""
@@ -56,5 +57,7 @@ def decide(s: Situation) -> Decision:
     else:
         return Decision(None, "follow-up changed nothing that needs an answer")
     if s.replies_today >= s.daily_limit:
-        return Decision(None, f"daily reply limit of {s.daily_limit} reached for {s.sender}", "over_daily_limit")
+        return Decision(
+            None, f"daily reply limit of {s.daily_limit} reached for {s.sender}", "over_daily_limit"
+        )
     return Decision(kind, kind)

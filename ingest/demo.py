@@ -35,10 +35,17 @@ address = "xiaoming@gongdan.example.cn"
 def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -> None:
     for part in ("inbox", "outbox", "gongdan.db", "gongdan.db-wal", "gongdan.db-shm"):
         target = workdir / part
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(
+            missing_ok=True
+        )
     (workdir / "inbox").mkdir(parents=True)
     for sub in ("new", "cur", "tmp"):
-        shutil.copytree(sample / sub, workdir / "inbox" / sub, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(
+            sample / sub,
+            workdir / "inbox" / sub,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(".*"),
+        )
     (workdir / "gongdan.toml").write_text(CONFIG, "utf-8")
     config = load_config(str(workdir / "gongdan.toml"))
     db.upgrade(config.database_url)
@@ -46,10 +53,15 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
     try:
         report = run_cycle(config, engine)
         for box in report.mailboxes:
-            echo(f"mailbox {box.name}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items())))
+            echo(
+                f"mailbox {box.name}: "
+                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items()))
+            )
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
-            rows = [ticket_views.ticket_summary(session, t) for t in ticket_views.query_tickets(session)]
+            rows = [
+                ticket_views.ticket_summary(session, t) for t in ticket_views.query_tickets(session)
+            ]
         ticket_views.render_list(Console(), rows)
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:

@@ -12,7 +12,6 @@ from ingest import charsets
 from ingest.clean_text import clean_text
 from ingest.html_text import html_to_text
 
-
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
 
 
@@ -78,7 +77,11 @@ def _part_text(part: Message) -> str:
         return ""
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogateescape")
-    text = charsets.decode(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    text = (
+        charsets.decode(payload, part.get_content_charset())
+        .replace("\r\n", "\n")
+        .replace("\r", "\n")
+    )
     if str(part.get_param("format", "")).lower() == "flowed":
         text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
     return text
@@ -95,12 +98,16 @@ def _text_of(plain: list[Message], html: list[Message]) -> str:
 def _is_attachment(part: Message) -> bool:
     if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
         return False  # the common case, without parsing parameters
-    return part.get_content_disposition() == "attachment" or bool(part.get_param("name")) or bool(
-        part.get("Content-Disposition") and part.get_filename()
+    return (
+        part.get_content_disposition() == "attachment"
+        or bool(part.get_param("name"))
+        or bool(part.get("Content-Disposition") and part.get_filename())
     )
 
 
-def _body_parts(message: Message, attached: list[Message] | None = None) -> tuple[list[Message], list[Message]]:
+def _body_parts(
+    message: Message, attached: list[Message] | None = None
+) -> tuple[list[Message], list[Message]]:
     """The text/plain and text/html parts a reader sees, not inside attachments or forwards.
 
     Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
@@ -149,7 +156,9 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # would only double the cost of reading (see README, Performance).
     message = email.message_from_bytes(raw)
     attachments = _attachment_names(message, max_parts)
-    if message is None or (len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))):
+    if message is None or (
+        len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
+    ):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
     headers: dict[str, str] = {}

@@ -23,7 +23,8 @@ def _parse(header: str):
     """One Authentication-Results header, parsed; None when it cannot be."""
     try:
         return authres.AuthenticationResultsHeader.parse(
-            "Authentication-Results: " + " ".join(header.split()))
+            "Authentication-Results: " + " ".join(header.split())
+        )
     except Exception:  # a header we cannot parse proves nothing
         return None
 
@@ -46,7 +47,9 @@ def _passes(header: str, authserv_id: str, domain: str) -> bool:
     for result in parsed.results:
         if (result.result or "").lower() != "pass":
             continue
-        props = {f"{p.type}.{p.name}".lower(): (p.value or "").lower() for p in result.properties or []}
+        props = {
+            f"{p.type}.{p.name}".lower(): (p.value or "").lower() for p in result.properties or []
+        }
         if result.method == "dkim":
             signer = props.get("header.d") or domain_of(props.get("header.i", ""))
             if signer == domain:

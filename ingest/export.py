@@ -17,7 +17,6 @@ from ingest.store import ticket_fields
 PAGE = 500  # tickets per round of queries: memory stays flat however big the database is
 
 
-
 def _grouped(conn: Connection, query, key: str) -> dict[int, list]:
     groups: dict[int, list] = defaultdict(list)
     for row in conn.execute(query):
@@ -27,34 +26,94 @@ def _grouped(conn: Connection, query, key: str) -> dict[int, list]:
 
 def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dict]:
     ids = [t.id for t in tickets]
-    message_cols = [Message.id, Message.ticket_id, Message.message_id, Message.from_address, Message.to_addresses,
-                    Message.subject, Message.date, Message.direction, Message.auto_submitted, Message.flags]
-    messages = _grouped(conn, select(*message_cols).where(Message.ticket_id.in_(ids)).order_by(Message.id), "ticket_id")
-    events = _grouped(conn, select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).order_by(TicketEvent.id),
-                      "ticket_id")
-    outbox = _grouped(conn, select(Outbox.ticket_id, Outbox.message_id, Outbox.kind, Outbox.to_addresses,
-                                   Outbox.state, Outbox.attempts).where(Outbox.ticket_id.in_(ids))
-                      .order_by(Outbox.id), "ticket_id")
-    codes = _grouped(conn, select(StopCodeHit).where(StopCodeHit.ticket_id.in_(ids)).order_by(StopCodeHit.id),
-                     "ticket_id")
+    message_cols = [
+        Message.id,
+        Message.ticket_id,
+        Message.message_id,
+        Message.from_address,
+        Message.to_addresses,
+        Message.subject,
+        Message.date,
+        Message.direction,
+        Message.auto_submitted,
+        Message.flags,
+    ]
+    messages = _grouped(
+        conn,
+        select(*message_cols).where(Message.ticket_id.in_(ids)).order_by(Message.id),
+        "ticket_id",
+    )
+    events = _grouped(
+        conn,
+        select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).order_by(TicketEvent.id),
+        "ticket_id",
+    )
+    outbox = _grouped(
+        conn,
+        select(
+            Outbox.ticket_id,
+            Outbox.message_id,
+            Outbox.kind,
+            Outbox.to_addresses,
+            Outbox.state,
+            Outbox.attempts,
+        )
+        .where(Outbox.ticket_id.in_(ids))
+        .order_by(Outbox.id),
+        "ticket_id",
+    )
+    codes = _grouped(
+        conn,
+        select(StopCodeHit).where(StopCodeHit.ticket_id.in_(ids)).order_by(StopCodeHit.id),
+        "ticket_id",
+    )
     for ticket in tickets:
         if raw_dir is not None:
             _write_raw(conn, [m.id for m in messages[ticket.id]], raw_dir / str(ticket.id))
         yield {
-            "type": "ticket", "id": ticket.id, "template": ticket.template, "status": ticket.status,
-            "engineer": ticket.engineer, "operator_address": ticket.operator_address,
-            "fields": ticket_fields(ticket), "missing": ticket.missing, "complete": ticket.complete,
-            "stop_codes": [{"vendor": c.vendor, "code": c.code, "meaning": c.meaning, "known": c.known}
-                           for c in codes[ticket.id]],
-            "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
-            "messages": [{"message_id": m.message_id, "from": m.from_address, "to": m.to_addresses,
-                          "subject": m.subject, "date": iso(m.date), "direction": m.direction,
-                          "auto_submitted": m.auto_submitted, "flags": m.flags} for m in messages[ticket.id]],
-            "events": [{"at": iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail} for e in events[ticket.id]],
+            "type": "ticket",
+            "id": ticket.id,
+            "template": ticket.template,
+            "status": ticket.status,
+            "engineer": ticket.engineer,
+            "operator_address": ticket.operator_address,
+            "fields": ticket_fields(ticket),
+            "missing": ticket.missing,
+            "complete": ticket.complete,
+            "stop_codes": [
+                {"vendor": c.vendor, "code": c.code, "meaning": c.meaning, "known": c.known}
+                for c in codes[ticket.id]
+            ],
+            "created_at": iso(ticket.created_at),
+            "updated_at": iso(ticket.updated_at),
+            "messages": [
+                {
+                    "message_id": m.message_id,
+                    "from": m.from_address,
+                    "to": m.to_addresses,
+                    "subject": m.subject,
+                    "date": iso(m.date),
+                    "direction": m.direction,
+                    "auto_submitted": m.auto_submitted,
+                    "flags": m.flags,
+                }
+                for m in messages[ticket.id]
+            ],
+            "events": [
+                {"at": iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail}
+                for e in events[ticket.id]
+            ],
             # A reply being handed over right now is still queued to the outside world.
-            "outbox": [{"message_id": o.message_id, "kind": o.kind, "to": o.to_addresses,
-                        "state": "queued" if o.state == "sending" else o.state, "attempts": o.attempts}
-                       for o in outbox[ticket.id]],
+            "outbox": [
+                {
+                    "message_id": o.message_id,
+                    "kind": o.kind,
+                    "to": o.to_addresses,
+                    "state": "queued" if o.state == "sending" else o.state,
+                    "attempts": o.attempts,
+                }
+                for o in outbox[ticket.id]
+            ],
         }
 
 
@@ -80,8 +139,12 @@ def _write_raw(conn: Connection, message_ids: list[int], folder: Path) -> None:
         _write_private(folder / f"{n}.eml", raw)
 
 
-def export(conn: Connection, since: datetime | None = None, ticket_id: int | None = None,
-           raw_dir: Path | None = None) -> Iterator[dict]:
+def export(
+    conn: Connection,
+    since: datetime | None = None,
+    ticket_id: int | None = None,
+    raw_dir: Path | None = None,
+) -> Iterator[dict]:
     """Tickets oldest first, then one `unreadable` object per stored message that has no ticket."""
     last = 0
     while True:
@@ -97,8 +160,18 @@ def export(conn: Connection, since: datetime | None = None, ticket_id: int | Non
         last = tickets[-1].id
     if ticket_id is not None:
         return
-    query = select(Message.id, Message.mailbox, Message.uid, Message.message_id, Message.size,
-                   Message.parse_error).where(Message.ticket_id.is_(None), Message.direction == "in").order_by(Message.id)
+    query = (
+        select(
+            Message.id,
+            Message.mailbox,
+            Message.uid,
+            Message.message_id,
+            Message.size,
+            Message.parse_error,
+        )
+        .where(Message.ticket_id.is_(None), Message.direction == "in")
+        .order_by(Message.id)
+    )
     if since:
         query = query.where(Message.received_at >= since)
     for n, row in enumerate(conn.execute(query).all(), start=1):
@@ -106,5 +179,11 @@ def export(conn: Connection, since: datetime | None = None, ticket_id: int | Non
             _private_folder(raw_dir / "unreadable")
             raw = conn.execute(select(Message.raw).where(Message.id == row.id)).scalar_one()
             _write_private(raw_dir / "unreadable" / f"{n}.eml", raw)
-        yield {"type": "unreadable", "mailbox": row.mailbox, "uid": row.uid, "message_id": row.message_id,
-               "size": row.size, "error": row.parse_error}
+        yield {
+            "type": "unreadable",
+            "mailbox": row.mailbox,
+            "uid": row.uid,
+            "message_id": row.message_id,
+            "size": row.size,
+            "error": row.parse_error,
+        }

@@ -62,7 +62,8 @@ def _loose(text: str) -> str:
 def catalog() -> Catalog:
     data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
     specs = tuple(
-        FieldSpec(f["key"], tuple(f["labels"]), f["kind"], f.get("heading", False)) for f in data["field"]
+        FieldSpec(f["key"], tuple(f["labels"]), f["kind"], f.get("heading", False))
+        for f in data["field"]
     )
     alternatives = []
     label_keys = {}
@@ -75,8 +76,12 @@ def catalog() -> Catalog:
     # Longest first, so 运营商初步排查结果 wins over 运营商 at the same place.
     alternatives.sort(key=lambda item: -item[0])
     # A lookahead on the labels' first characters lets the engine skip most positions quickly.
-    first_chars = "".join(sorted({re.sub(r"[(（][^)）]*[)）]", "", l)[0] for s in specs for l in s.labels}))
-    any_label = f"(?=[{re.escape(first_chars)}])(?:" + "|".join(a for _, a in alternatives) + ")" + _COLON
+    first_chars = "".join(
+        sorted({re.sub(r"[(（][^)）]*[)）]", "", l)[0] for s in specs for l in s.labels})
+    )
+    any_label = (
+        f"(?=[{re.escape(first_chars)}])(?:" + "|".join(a for _, a in alternatives) + ")" + _COLON
+    )
     headings = "|".join(re.escape(l) for s in specs if s.heading for l in s.labels)
     placeholders = "|".join(_loose(t) for t in data["placeholders"]["texts"])
     return Catalog(
@@ -86,7 +91,9 @@ def catalog() -> Catalog:
         marks=tuple(data["status"]["marks"]),
         label_re=re.compile(any_label),
         label_at_start_re=re.compile(_LINE_START + any_label),
-        heading_re=re.compile(rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"),
+        heading_re=re.compile(
+            rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
+        ),
         placeholder_re=re.compile(rf"[(（]\s*(?:{placeholders})\s*[)）]"),
         label_keys=label_keys,
     )
@@ -110,8 +117,10 @@ def _status_tokens() -> re.Pattern:
     cat = catalog()
     options = "|".join(map(re.escape, cat.options))
     marks = "|".join(map(re.escape, cat.marks))
-    return re.compile(rf"(?P<option>{options})|(?P<mark>{marks})"
-                      rf"|(?:(?!{options}|{marks})[^ \t\u3000])+")
+    return re.compile(
+        rf"(?P<option>{options})|(?P<mark>{marks})"
+        rf"|(?:(?!{options}|{marks})[^ \t\u3000])+"
+    )
 
 
 def choose_status(value: str) -> str | None:
@@ -186,9 +195,9 @@ def extract_fields(text: str) -> dict[str, str]:
             key = _key_of(match)
             if cat.by_key[key].kind == "block":
                 block_key = key
-                block_lines[:] = [line[match.end():]]
+                block_lines[:] = [line[match.end() :]]
                 break
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
-            keep(key, line[match.end():end])
+            keep(key, line[match.end() : end])
     close_block()
     return found

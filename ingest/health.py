@@ -18,8 +18,11 @@ def _past_first_retry(now: datetime):
     """A reply not sent yet and not given up that has either been tried already (a failure, or
     the server could not be reached) or has been due for longer than the first retry would wait:
     in a healthy desk a reply goes out in the cycle that queued it."""
-    return (Outbox.state.in_(("queued", "failed")) & Outbox.next_attempt_at.is_not(None)
-            & ((Outbox.attempts >= 1) | (Outbox.next_attempt_at < now - FIRST_RETRY)))
+    return (
+        Outbox.state.in_(("queued", "failed"))
+        & Outbox.next_attempt_at.is_not(None)
+        & ((Outbox.attempts >= 1) | (Outbox.next_attempt_at < now - FIRST_RETRY))
+    )
 
 
 def _last_drain(state) -> dict | None:
@@ -27,12 +30,19 @@ def _last_drain(state) -> dict | None:
     if state is None:
         return None
     failed = state.last_error_at is not None and (
-        state.last_success_at is None or state.last_error_at >= state.last_success_at)
-    return {"at": iso(state.last_error_at if failed else state.last_success_at), "ok": not failed,
-            "error": state.last_error if failed else None,
-            "last_success": iso(state.last_success_at)}
+        state.last_success_at is None or state.last_error_at >= state.last_success_at
+    )
+    return {
+        "at": iso(state.last_error_at if failed else state.last_success_at),
+        "ok": not failed,
+        "error": state.last_error if failed else None,
+        "last_success": iso(state.last_success_at),
+    }
 
-def status(conn: Connection, config: Config, revision: str | None, now: datetime, interval: float) -> dict:
+
+def status(
+    conn: Connection, config: Config, revision: str | None, now: datetime, interval: float
+) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
     or the last sending of the outbox failed."""
@@ -44,35 +54,61 @@ def status(conn: Connection, config: Config, revision: str | None, now: datetime
         state = states.get(box.name)
         last_success = state.last_success_at if state else None
         if last_success is None or last_success < stale_before:
-            problems.append(f"mailbox {box.name}: no successful cycle since "
-                            f"{iso(last_success) or 'ever'}" + (f" (last error: {state.last_error})"
-                                                                  if state and state.last_error else ""))
-        mailboxes.append({
-            "name": box.name, "kind": box.kind, "last_success": iso(last_success),
-            "last_error": state.last_error if state else None, "last_error_at": iso(state.last_error_at) if state else None,
-            "uidvalidity": state.uidvalidity if state else None, "last_uid": state.last_uid if state else 0,
-        })
+            problems.append(
+                f"mailbox {box.name}: no successful cycle since "
+                f"{iso(last_success) or 'ever'}"
+                + (f" (last error: {state.last_error})" if state and state.last_error else "")
+            )
+        mailboxes.append(
+            {
+                "name": box.name,
+                "kind": box.kind,
+                "last_success": iso(last_success),
+                "last_error": state.last_error if state else None,
+                "last_error_at": iso(state.last_error_at) if state else None,
+                "uidvalidity": state.uidvalidity if state else None,
+                "last_uid": state.last_uid if state else 0,
+            }
+        )
     counts = dict(conn.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
-    oldest_failure = conn.execute(select(func.min(Outbox.created_at)).where(Outbox.state == "failed")).scalar()
-    failing = conn.execute(select(Outbox.message_id, Outbox.last_error).where(
-        Outbox.state == "failed", Outbox.created_at < now - timedelta(hours=1)).order_by(Outbox.id).limit(1)).first()
+    oldest_failure = conn.execute(
+        select(func.min(Outbox.created_at)).where(Outbox.state == "failed")
+    ).scalar()
+    failing = conn.execute(
+        select(Outbox.message_id, Outbox.last_error)
+        .where(Outbox.state == "failed", Outbox.created_at < now - timedelta(hours=1))
+        .order_by(Outbox.id)
+        .limit(1)
+    ).first()
     if failing:
-        problems.append(f"outbox: reply {failing.message_id} failing for over an hour: {failing.last_error}")
-    waiting, oldest_waiting = conn.execute(select(func.count(), func.min(Outbox.created_at)).where(
-        _past_first_retry(now))).one()
+        problems.append(
+            f"outbox: reply {failing.message_id} failing for over an hour: {failing.last_error}"
+        )
+    waiting, oldest_waiting = conn.execute(
+        select(func.count(), func.min(Outbox.created_at)).where(_past_first_retry(now))
+    ).one()
     if waiting:
         replies = "reply" if waiting == 1 else "replies"
-        problems.append(f"outbox: {waiting} {replies} still waiting past the first retry "
-                        f"(the oldest queued {iso(oldest_waiting)})")
+        problems.append(
+            f"outbox: {waiting} {replies} still waiting past the first retry "
+            f"(the oldest queued {iso(oldest_waiting)})"
+        )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
     return {
-        "healthy": not problems, "exit_code": DEGRADED if problems else HEALTHY, "problems": problems,
+        "healthy": not problems,
+        "exit_code": DEGRADED if problems else HEALTHY,
+        "problems": problems,
         "mailboxes": mailboxes,
-        "outbox": {"queued": counts.get("queued", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
-                   "sent": counts.get("sent", 0), "oldest_failure": iso(oldest_failure),
-                   "waiting": waiting, "oldest_waiting": iso(oldest_waiting),
-                   "last_drain": last_drain},
+        "outbox": {
+            "queued": counts.get("queued", 0) + counts.get("sending", 0),
+            "failed": counts.get("failed", 0),
+            "sent": counts.get("sent", 0),
+            "oldest_failure": iso(oldest_failure),
+            "waiting": waiting,
+            "oldest_waiting": iso(oldest_waiting),
+            "last_drain": last_drain,
+        },
         "database": {"revision": revision},
     }

@@ -7,14 +7,36 @@ import re
 
 # Tags that end a line in what the reader sees.
 _BLOCK = {
-    "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-    "pre", "section", "article", "header", "footer", "dd", "dt", "address", "center",
+    "p",
+    "div",
+    "tr",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "dd",
+    "dt",
+    "address",
+    "center",
 }
 _CELL = {"td", "th"}
 _SKIP = {"script", "style", "head", "title", "template", "noscript", "xml"}
 # A tag, a comment, a doctype or a processing instruction. Mail HTML is too loose for a strict
 # parser, and a scan with one regular expression is several times faster than html.parser.
-_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)(?:\s[^>]*)?/?>|<!--.*?(?:-->|$)|<![^>]*>|<\?[^>]*>", re.S)
+_TOKEN = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)(?:\s[^>]*)?/?>|<!--.*?(?:-->|$)|<![^>]*>|<\?[^>]*>", re.S
+)
 _NEWLINES = re.compile(r"[\r\n]+")
 
 
@@ -64,7 +86,7 @@ def html_to_text(source: str) -> str:
     position = 0
     for match in _TOKEN.finditer(source):
         if not skipping and match.start() > position:
-            out.data(source[position:match.start()])
+            out.data(source[position : match.start()])
         position = match.end()
         closing, name = match.group(1) == "/", (match.group(2) or "").lower()
         if not name:

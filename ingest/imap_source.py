@@ -55,18 +55,26 @@ class ImapSource:
     def connect(self) -> None:
         s = self.settings
         if s.security not in SECURITIES:
-            raise SourceError(f"mailbox {s.name}: security must be tls, starttls or plain, not {s.security!r}")
+            raise SourceError(
+                f"mailbox {s.name}: security must be tls, starttls or plain, not {s.security!r}"
+            )
         if s.security == "plain" and s.host.lower() not in LOCAL_HOSTS:
             # Checked before any socket is opened: the password must never cross a network in clear.
-            raise SourceError(f"mailbox {s.name}: security = \"plain\" is allowed only to localhost, not {s.host}")
+            raise SourceError(
+                f'mailbox {s.name}: security = "plain" is allowed only to localhost, not {s.host}'
+            )
         context = None
         if s.security != "plain":
             try:
                 context = ssl.create_default_context(cafile=s.ca_file or None)
             except (OSError, ssl.SSLError) as exc:
-                raise SourceError(f"mailbox {s.name}: cannot load ca_file {s.ca_file}: {self._say(exc)}") from None
+                raise SourceError(
+                    f"mailbox {s.name}: cannot load ca_file {s.ca_file}: {self._say(exc)}"
+                ) from None
         try:
-            client = IMAPClient(s.host, s.port, ssl=s.security == "tls", ssl_context=context, timeout=self.timeout)
+            client = IMAPClient(
+                s.host, s.port, ssl=s.security == "tls", ssl_context=context, timeout=self.timeout
+            )
         except socket.gaierror:
             raise SourceError(f"cannot resolve IMAP host {s.host}") from None
         except ssl.SSLError as exc:
@@ -102,7 +110,9 @@ class ImapSource:
                     # LOGIN goes out as ASCII in imaplib; SASL PLAIN carries UTF-8 (RFC 4616).
                     client.plain_login(s.username, self._password)
                 else:
-                    raise SourceError(f"{self.where} offers no AUTH=PLAIN for a non-ASCII username or password")
+                    raise SourceError(
+                        f"{self.where} offers no AUTH=PLAIN for a non-ASCII username or password"
+                    )
             except LoginError:
                 # The server's words are dropped too: some echo the attempted credentials.
                 raise SourceError(f"login failed for {s.username} on {self.where}") from None
@@ -115,7 +125,9 @@ class ImapSource:
             except imaplib.IMAP4.abort:
                 raise
             except IMAPClientError as exc:
-                raise SourceError(f"cannot open folder {s.folder!r} on {self.where}: {self._say(exc)}") from exc
+                raise SourceError(
+                    f"cannot open folder {s.folder!r} on {self.where}: {self._say(exc)}"
+                ) from exc
             self.uidvalidity = int(info[b"UIDVALIDITY"])
 
     def new_uids(self, after_uid: int) -> list[int]:
@@ -128,8 +140,9 @@ class ImapSource:
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(uid for uid in found if uid > after_uid)
 
-    def fetch(self, uids: list[int], batch: int = 50,
-              budget: int = batches.BUDGET) -> Iterator[tuple[int, bytes]]:
+    def fetch(
+        self, uids: list[int], batch: int = 50, budget: int = batches.BUDGET
+    ) -> Iterator[tuple[int, bytes]]:
         """(uid, raw bytes) in UID order, read with BODY.PEEK[] so nothing is marked read.
 
         One FETCH takes up to `batch` messages or `budget` bytes of them (by RFC822.SIZE): the
@@ -138,10 +151,13 @@ class ImapSource:
         wanted = sorted(set(uids))
         for start in range(0, len(wanted), SIZES_PER_FETCH):
             with self._guard("fetch"):
-                sizes = self._connected().fetch(wanted[start:start + SIZES_PER_FETCH], [SIZE])
+                sizes = self._connected().fetch(wanted[start : start + SIZES_PER_FETCH], [SIZE])
             # A UID with no size was expunged meanwhile; asking for its body finds nothing either.
-            sized = [(uid, int(sizes[uid][SIZE])) for uid in wanted[start:start + SIZES_PER_FETCH]
-                     if SIZE in sizes.get(uid, {})]
+            sized = [
+                (uid, int(sizes[uid][SIZE]))
+                for uid in wanted[start : start + SIZES_PER_FETCH]
+                if SIZE in sizes.get(uid, {})
+            ]
             for chunk in batches.cut(sized, lambda pair: pair[1], batch, budget):
                 yield from self._fetch_bodies([uid for uid, _ in chunk])
 
@@ -253,7 +269,9 @@ class ImapSource:
         except SourceError:
             raise
         except _CONNECTION_ERRORS as exc:
-            raise SourceDisconnected(f"connection to {self.where} lost during {action}: {self._say(exc)}") from exc
+            raise SourceDisconnected(
+                f"connection to {self.where} lost during {action}: {self._say(exc)}"
+            ) from exc
         except IMAPClientError as exc:
             raise SourceError(f"{action} failed on {self.where}: {self._say(exc)}") from exc
 

@@ -6,8 +6,12 @@ from datetime import timedelta
 
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
 STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
-STATUS_LABELS = {"waiting_info": "待补充信息", "in_progress": "处理中", "on_hold": "暂搁置",
-                 "resolved": "已解决"}
+STATUS_LABELS = {
+    "waiting_info": "待补充信息",
+    "in_progress": "处理中",
+    "on_hold": "暂搁置",
+    "resolved": "已解决",
+}
 
 
 def status_label(status: str | None) -> str:

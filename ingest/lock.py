@@ -17,7 +17,9 @@ from ingest.db import beside_database
 
 
 def _key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"gongdan:{name}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"gongdan:{name}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 def _retry(attempt, wait: float) -> bool:
@@ -41,10 +43,16 @@ def exclusive(engine: Engine, name: str, wait: float = 0.0) -> Iterator[bool]:
     if engine.dialect.name == "postgresql":
         # Advisory locks are per connection: workers on several machines share one database.
         with engine.connect() as conn:
+
             def attempt() -> bool:
-                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar())
+                got = bool(
+                    conn.execute(
+                        text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}
+                    ).scalar()
+                )
                 conn.commit()
                 return got
+
             got = _retry(attempt, wait)
             try:
                 yield got
@@ -56,12 +64,14 @@ def exclusive(engine: Engine, name: str, wait: float = 0.0) -> Iterator[bool]:
     path = beside_database(engine, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".lock")
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
+
         def attempt() -> bool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return True
             except BlockingIOError:
                 return False
+
         got = _retry(attempt, wait)
         try:
             yield got

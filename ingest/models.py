@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(value: datetime | None) -> str | None:
     """A stored time as JSON shows it."""
     return value.isoformat() if value else None
-
-
 
 
 class Ticket(SQLModel, table=True):
@@ -56,15 +54,23 @@ class Message(SQLModel, table=True):
         UniqueConstraint("raw_sha256", name="uq_message_raw_sha256"),
         # One stored copy per Message-ID and sender: another sender reusing a Message-ID is a
         # different mail (SPEC §6a). Mail without one is told apart by its bytes.
-        Index("uq_message_message_id_sender", "message_id", "from_address", unique=True,
-              sqlite_where=text("message_id != ''"), postgresql_where=text("message_id != ''")),
+        Index(
+            "uq_message_message_id_sender",
+            "message_id",
+            "from_address",
+            unique=True,
+            sqlite_where=text("message_id != ''"),
+            postgresql_where=text("message_id != ''"),
+        ),
         Index("ix_message_mailbox_uid", "mailbox", "uidvalidity", "uid"),
     )
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     message_id: str = ""
     in_reply_to: str = ""
-    references: list = Field(default_factory=list, sa_column=Column("references", JSON, nullable=False))
+    references: list = Field(
+        default_factory=list, sa_column=Column("references", JSON, nullable=False)
+    )
     from_address: str = ""
     to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))

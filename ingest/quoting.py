@@ -61,8 +61,11 @@ def _two_line_on_wrote(lines: list[str], i: int) -> bool:
 
 
 # Every marker line holds one of these; most lines hold none and are skipped quickly.
-_HINT = re.compile(r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|我的|Sent from|"
-                   r"Get Outlook|^\s*(?:On |在)", re.I)
+_HINT = re.compile(
+    r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|我的|Sent from|"
+    r"Get Outlook|^\s*(?:On |在)",
+    re.I,
+)
 
 
 def _marker_at(lines: list[str], i: int) -> bool:
@@ -86,8 +89,11 @@ def _segments(lines: list[str]) -> list[list[str]]:
         segment = [lines[i]]
         i += 1
         # The header lines (From:, Date:, ...) right under a marker belong to its message.
-        while i < len(lines) and _depth(lines[i]) == depth and (
-                not lines[i].strip() or _HEADER_LINE.match(_QUOTE_PREFIX.sub("", lines[i]))):
+        while (
+            i < len(lines)
+            and _depth(lines[i]) == depth
+            and (not lines[i].strip() or _HEADER_LINE.match(_QUOTE_PREFIX.sub("", lines[i])))
+        ):
             segment.append(lines[i])
             i += 1
         while i < len(lines) and _depth(lines[i]) == depth and not _marker_at(lines, i):

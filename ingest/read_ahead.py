@@ -23,7 +23,9 @@ from ingest.store import read_or_error
 log = logging.getLogger("gongdan.poll")
 
 _PR_SET_PDEATHSIG = 1
-READERS = 1  # reader processes (more only pay off with cores to spare: the poll is CPU-bound on two)
+READERS = (
+    1  # reader processes (more only pay off with cores to spare: the poll is CPU-bound on two)
+)
 _config: Config | None = None  # the reader process's copy
 
 
@@ -64,8 +66,12 @@ class ReadAhead:
         self.ahead = 0  # batches submitted before the first is needed
         if parallel and "fork" in multiprocessing.get_all_start_methods():
             self.ahead = READERS
-            self._pool = ProcessPoolExecutor(max_workers=READERS, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_start_reader, initargs=(config, os.getpid()))
+            self._pool = ProcessPoolExecutor(
+                max_workers=READERS,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_reader,
+                initargs=(config, os.getpid()),
+            )
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         if self._pool is None:
@@ -85,7 +91,9 @@ class ReadAhead:
 
         return result
 
-    def in_order(self, batches: Iterable[tuple[object, list[bytes]]]) -> Iterator[tuple[object, Callable[[], list]]]:
+    def in_order(
+        self, batches: Iterable[tuple[object, list[bytes]]]
+    ) -> Iterator[tuple[object, Callable[[], list]]]:
         """(batch, its readings to come) for each (batch, its raw emails), in order, the next
         batches handed to the reader before the one at hand is given out."""
         pending: deque = deque()
@@ -102,7 +110,11 @@ class ReadAhead:
         return [read_or_error(raw, self.config) for raw in raws]
 
     def _give_up(self, exc: BaseException) -> None:
-        log.warning("the reader process failed (%s: %s); reading in the poll process", type(exc).__name__, exc)
+        log.warning(
+            "the reader process failed (%s: %s); reading in the poll process",
+            type(exc).__name__,
+            exc,
+        )
         self.close()
 
     def close(self) -> None:

@@ -9,8 +9,8 @@ from ingest.autoreply import auto_reason
 from ingest.completeness import Completeness, assess
 from ingest.config import DeskSettings
 from ingest.email_reader import TOO_MANY_PARTS, Email, read_email
-from ingest.limits import time_limit
 from ingest.fields import catalog, extract_fields
+from ingest.limits import time_limit
 from ingest.stopcodes import stop_codes_in
 
 
@@ -63,8 +63,8 @@ def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
     hit = []
     if len(raw) > desk.max_message_bytes:
         # Read the headers and the start; the whole message is still what gets stored.
-        raw = raw[:min(desk.max_message_bytes, 1024 * 1024)]
-        raw = raw[:raw.rfind(b"\n") + 1] or raw  # end on a whole line
+        raw = raw[: min(desk.max_message_bytes, 1024 * 1024)]
+        raw = raw[: raw.rfind(b"\n") + 1] or raw  # end on a whole line
         hit.append("too_large")
     with time_limit(desk.seconds_per_message):
         mail = read_email(raw, desk.max_parts)
@@ -72,7 +72,7 @@ def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
             mail.attachments.remove(TOO_MANY_PARTS)
             hit.append("too_many_parts")
         if len(mail.body) > desk.max_text_chars:
-            mail.body = mail.body[:desk.max_text_chars]
+            mail.body = mail.body[: desk.max_text_chars]
             hit.append("text_truncated")
         reading = reading_of(mail, desk)
     reading.limits_hit = hit
@@ -84,7 +84,9 @@ def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
     forward = quoting.is_forward(mail.subject)
     fields = extract_fields(body.new_text)
     history = body.history + mail.attached_messages
-    if history and (forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)):
+    if history and (
+        forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)
+    ):
         for segment in history:
             for key, value in extract_fields(segment).items():
                 fields.setdefault(key, value)

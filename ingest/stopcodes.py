@@ -55,7 +55,9 @@ def load_table(text: str) -> VendorTable:
             numbers += range(row["from"], row["to"] + 1)
         for number in numbers:
             codes[int(number)] = entry
-    return VendorTable(data["vendor"], data.get("name", data["vendor"]), tuple(data.get("aliases", [])), codes)
+    return VendorTable(
+        data["vendor"], data.get("name", data["vendor"]), tuple(data.get("aliases", [])), codes
+    )
 
 
 @lru_cache(maxsize=8)
@@ -100,11 +102,15 @@ def name_vendor(text: str, default: str, tables: dict[str, VendorTable]) -> str:
 def decode_codes(codes: list[int], vendor: str, tables: dict[str, VendorTable]) -> list[dict]:
     table = tables.get(vendor)
     if table is None:
-        return [{"vendor": vendor, "code": c, "meaning": UNKNOWN_MEANING, "known": False} for c in codes]
+        return [
+            {"vendor": vendor, "code": c, "meaning": UNKNOWN_MEANING, "known": False} for c in codes
+        ]
     return [table.lookup(c) for c in codes]
 
 
-def stop_codes_in(text: str, default_vendor: str = "sinexcel", extra_dir: str | None = None) -> list[dict]:
+def stop_codes_in(
+    text: str, default_vendor: str = "sinexcel", extra_dir: str | None = None
+) -> list[dict]:
     """Find and decode every stop code in `text`."""
     codes = find_codes(text)
     if not codes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, insert, or_
@@ -15,20 +15,24 @@ from ingest import engineers, threads
 from ingest.completeness import assess
 from ingest.config import Config
 from ingest.email_reader import NotAnEmail
-from ingest.limits import TooSlow
 from ingest.fields import catalog
+from ingest.limits import TooSlow
 from ingest.models import Message, StopCodeHit, Ticket, TicketEvent, utcnow
 from ingest.reading import TicketReading, read_ticket
 
 # Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
 # belong to engineers (SPEC §8) and are handled by ingest.engineers.
-OPERATOR_KEYS = tuple(s.key for s in catalog().fields
-                      if s.key not in ("status", "engineer", "tracking", "analysis", "resolution"))
+OPERATOR_KEYS = tuple(
+    s.key
+    for s in catalog().fields
+    if s.key not in ("status", "engineer", "tracking", "analysis", "resolution")
+)
 
 
 @dataclass
 class Stored:
     """What storing one email did."""
+
     outcome: str  # "new_ticket", "follow_up", "duplicate", "unreadable"
     message_db_id: int | None = None
     ticket_id: int | None = None
@@ -43,7 +47,9 @@ class Stored:
 
     @property
     def resolved_now(self) -> bool:
-        return any(c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes)
+        return any(
+            c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes
+        )
 
     @property
     def ticket(self) -> Ticket | SimpleNamespace | None:
@@ -55,21 +61,33 @@ class Stored:
 
 
 def ticket_fields(ticket: Ticket) -> dict[str, str]:
-    return {k: getattr(ticket, k) for k in (s.key for s in catalog().fields)
-            if k not in ("status", "engineer") and getattr(ticket, k)}
+    return {
+        k: getattr(ticket, k)
+        for k in (s.key for s in catalog().fields)
+        if k not in ("status", "engineer") and getattr(ticket, k)
+    }
 
 
 # Prepared once: building a statement per email costs more than running it.
 # `!= ''` lets the database use the partial unique index on message_id.
-_COPIES = select(
-    Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(or_(
-    Message.raw_sha256.in_(bindparam("shas", expanding=True)),
-    and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != "")))
+_COPIES = select(Message.id, Message.raw_sha256, Message.message_id, Message.from_address).where(
+    or_(
+        Message.raw_sha256.in_(bindparam("shas", expanding=True)),
+        and_(Message.message_id.in_(bindparam("ids", expanding=True)), Message.message_id != ""),
+    )
+)
 # The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
 # have used them before us), then the earliest stored.
-_THREAD_BY_REFS = select(Message.ticket_id).where(
-    Message.message_id.in_(bindparam("refs", expanding=True)), Message.message_id != "",
-    Message.ticket_id.is_not(None)).order_by(Message.direction.desc(), Message.id).limit(20)
+_THREAD_BY_REFS = (
+    select(Message.ticket_id)
+    .where(
+        Message.message_id.in_(bindparam("refs", expanding=True)),
+        Message.message_id != "",
+        Message.ticket_id.is_not(None),
+    )
+    .order_by(Message.direction.desc(), Message.id)
+    .limit(20)
+)
 
 
 def _remember(known: dict, row_id: int, sha: str, message_id: str, sender: str) -> None:
@@ -91,12 +109,17 @@ def find_duplicate(session: Session, message_id: str, sha: str, sender: str = ""
 
 def _on_thread(ticket: Ticket, mail, config: Config, sender: engineers.Sender) -> bool:
     return threads.on_thread(
-        mail.from_address, ticket.thread_addresses, config.desk.operator_domains,
-        engineer=sender.engineer is not None, forged=sender.flag == "forged_engineer")
+        mail.from_address,
+        ticket.thread_addresses,
+        config.desk.operator_domains,
+        engineer=sender.engineer is not None,
+        forged=sender.flag == "forged_engineer",
+    )
 
 
-def thread_of(session: Session, reading: TicketReading, config: Config,
-              sender: engineers.Sender) -> tuple[Ticket | None, list[str]]:
+def thread_of(
+    session: Session, reading: TicketReading, config: Config, sender: engineers.Sender
+) -> tuple[Ticket | None, list[str]]:
     """The ticket this email continues, and flags about how it was (not) joined.
 
     In-Reply-To/References join the conversation whoever writes, but a mail from outside the
@@ -123,36 +146,52 @@ def thread_of(session: Session, reading: TicketReading, config: Config,
     return None, []
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_statement(table):
     return insert(table)
 
 
 def _insert(session: Session, model, values: dict) -> int:
     """Insert one row with a prepared Core statement: building ORM objects costs more than the write."""
-    return session.connection().execute(_insert_statement(model.__table__), values).inserted_primary_key[0]
+    return (
+        session.connection()
+        .execute(_insert_statement(model.__table__), values)
+        .inserted_primary_key[0]
+    )
 
 
 def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> None:
-    _insert(session, TicketEvent, {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()})
+    _insert(
+        session,
+        TicketEvent,
+        {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()},
+    )
 
 
 def _columns(result) -> dict:
     """The ticket columns an assessment sets."""
-    return {"template": result.template, "missing": result.missing, "invalid": result.invalid,
-            "complete": result.complete, "order_time": result.order_time}
+    return {
+        "template": result.template,
+        "missing": result.missing,
+        "invalid": result.invalid,
+        "complete": result.complete,
+        "order_time": result.order_time,
+    }
 
 
 def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
     return _columns(assess(fields, subject, config.desk.rules))
 
 
-_TICKET_DEFAULTS = {c.name: c.default.arg if c.default is not None and not callable(c.default.arg) else None
-                    for c in Ticket.__table__.columns}
+_TICKET_DEFAULTS = {
+    c.name: c.default.arg if c.default is not None and not callable(c.default.arg) else None
+    for c in Ticket.__table__.columns
+}
 
 
-def _new_ticket(session: Session, reading: TicketReading, config: Config,
-                forged: bool = False) -> SimpleNamespace:
+def _new_ticket(
+    session: Session, reading: TicketReading, config: Config, forged: bool = False
+) -> SimpleNamespace:
     """Insert the ticket an email opens; the row as written (what replies need of it).
     Automatic and forged mail open it without fields; its opener is the first on its thread."""
     mail = reading.mail
@@ -163,9 +202,15 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config,
         fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
         values = _columns(reading.assessment)
     now = utcnow()
-    values.update(fields, subject=mail.subject, operator_address=mail.from_address, created_at=now, updated_at=now,
-                  status="in_progress" if values["complete"] else "waiting_info",
-                  thread_addresses=[mail.from_address] if mail.from_address and not forged else [])
+    values.update(
+        fields,
+        subject=mail.subject,
+        operator_address=mail.from_address,
+        created_at=now,
+        updated_at=now,
+        status="in_progress" if values["complete"] else "waiting_info",
+        thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
+    )
     # Every column, every time: one compiled statement serves all tickets, whatever fields they have.
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
@@ -173,7 +218,9 @@ def _new_ticket(session: Session, reading: TicketReading, config: Config,
     return SimpleNamespace(**row, id=ticket_id)
 
 
-def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config: Config) -> tuple[dict, bool]:
+def _follow_up(
+    session: Session, ticket: Ticket, reading: TicketReading, config: Config
+) -> tuple[dict, bool]:
     """Merge a follow-up's fields: (changed fields, whether the ticket has just become complete)."""
     sender = reading.mail.from_address
     changed = {}
@@ -183,8 +230,15 @@ def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config:
             if new and new != old:
                 setattr(ticket, key, new)
                 changed[key] = (old, new)
-                _event(session, ticket.id, "field_set" if old is None else "field_changed", sender,
-                       field=key, old=old, new=new)
+                _event(
+                    session,
+                    ticket.id,
+                    "field_set" if old is None else "field_changed",
+                    sender,
+                    field=key,
+                    old=old,
+                    new=new,
+                )
     was_complete = ticket.complete
     for name, value in _assessment_values(ticket_fields(ticket), ticket.subject, config).items():
         setattr(ticket, name, value)
@@ -198,27 +252,63 @@ def _follow_up(session: Session, ticket: Ticket, reading: TicketReading, config:
     return changed, became_complete
 
 
-def _record_stop_codes(session: Session, ticket_id: int, message_db_id: int, codes: list[dict], new: bool) -> None:
+def _record_stop_codes(
+    session: Session, ticket_id: int, message_db_id: int, codes: list[dict], new: bool
+) -> None:
     if not codes:
         return
-    known = set() if new else set(session.execute(
-        select(StopCodeHit.vendor, StopCodeHit.code).where(StopCodeHit.ticket_id == ticket_id)).all())
-    rows = [{"ticket_id": ticket_id, "message_db_id": message_db_id, **c}
-            for c in codes if (c["vendor"], c["code"]) not in known]
+    known = (
+        set()
+        if new
+        else set(
+            session.execute(
+                select(StopCodeHit.vendor, StopCodeHit.code).where(
+                    StopCodeHit.ticket_id == ticket_id
+                )
+            ).all()
+        )
+    )
+    rows = [
+        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c}
+        for c in codes
+        if (c["vendor"], c["code"]) not in known
+    ]
     if rows:
         session.connection().execute(insert(StopCodeHit.__table__), rows)
 
 
 def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source: dict) -> dict:
-    values = {"raw": raw, "raw_sha256": sha, "size": len(raw), "received_at": utcnow(), "direction": "in",
-              "message_id": "", "in_reply_to": "", "references": [], "from_address": "", "to_addresses": [],
-              "subject": "", "date": None, "text": "", "auto_submitted": False, "flags": [], **source}
+    values = {
+        "raw": raw,
+        "raw_sha256": sha,
+        "size": len(raw),
+        "received_at": utcnow(),
+        "direction": "in",
+        "message_id": "",
+        "in_reply_to": "",
+        "references": [],
+        "from_address": "",
+        "to_addresses": [],
+        "subject": "",
+        "date": None,
+        "text": "",
+        "auto_submitted": False,
+        "flags": [],
+        **source,
+    }
     if reading:
         mail = reading.mail
-        values.update(message_id=mail.message_id, in_reply_to=mail.in_reply_to, references=mail.references,
-                      from_address=mail.from_address, to_addresses=mail.to + mail.cc, subject=mail.subject,
-                      date=mail.date if mail.date and mail.date.tzinfo else None, text=mail.body,
-                      auto_submitted=reading.auto_submitted)
+        values.update(
+            message_id=mail.message_id,
+            in_reply_to=mail.in_reply_to,
+            references=mail.references,
+            from_address=mail.from_address,
+            to_addresses=mail.to + mail.cc,
+            subject=mail.subject,
+            date=mail.date if mail.date and mail.date.tzinfo else None,
+            text=mail.body,
+            auto_submitted=reading.auto_submitted,
+        )
     return values
 
 
@@ -232,9 +322,17 @@ def read_or_error(raw: bytes, config: Config) -> TicketReading | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = "",
-                uid: int | None = None, uidvalidity: int | None = None,
-                reading: TicketReading | str | None = None, known: dict | None = None) -> Stored:
+def store_email(
+    session: Session,
+    raw: bytes,
+    config: Config,
+    *,
+    mailbox: str = "",
+    uid: int | None = None,
+    uidvalidity: int | None = None,
+    reading: TicketReading | str | None = None,
+    known: dict | None = None,
+) -> Stored:
     """Store `raw` in the open transaction of `session` (the caller commits). Never raises on bad mail.
 
     `reading` may be given when already made; `known` maps the sha256 and Message-IDs already
@@ -249,10 +347,20 @@ def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = 
         known = stored_copies(session, [raw], [reading])
     duplicate = known.get(sha) or (known.get((message_id, sender)) if message_id else None)
     if duplicate:
-        return Stored("duplicate", message_db_id=duplicate, reading=None if isinstance(reading, str) else reading)
+        return Stored(
+            "duplicate",
+            message_db_id=duplicate,
+            reading=None if isinstance(reading, str) else reading,
+        )
     if isinstance(reading, str):
-        values = {**_message_values(raw, sha, None, source), "parse_error": reading, "flags": ["unreadable"]}
-        stored = Stored("unreadable", message_db_id=_insert(session, Message, values), flags=["unreadable"])
+        values = {
+            **_message_values(raw, sha, None, source),
+            "parse_error": reading,
+            "flags": ["unreadable"],
+        }
+        stored = Stored(
+            "unreadable", message_db_id=_insert(session, Message, values), flags=["unreadable"]
+        )
     else:
         # Another sender's mail under a Message-ID already seen is a mail of its own (SPEC §6a).
         reused = ["reused_message_id"] if message_id and message_id in known else []
@@ -261,8 +369,15 @@ def store_email(session: Session, raw: bytes, config: Config, *, mailbox: str = 
     return stored
 
 
-def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReading, source: dict,
-                   config: Config, extra_flags: list[str]) -> Stored:
+def _store_reading(
+    session: Session,
+    raw: bytes,
+    sha: str,
+    reading: TicketReading,
+    source: dict,
+    config: Config,
+    extra_flags: list[str],
+) -> Stored:
     sender = engineers.classify(reading.mail, config)
     forged = sender.flag == "forged_engineer"
     ticket, flags = thread_of(session, reading, config, sender)
@@ -285,18 +400,35 @@ def _store_reading(session: Session, raw: bytes, sha: str, reading: TicketReadin
     if sender.engineer and not reading.auto_submitted:  # a verified engineer is on every thread
         written = ticket or session.get(Ticket, ticket_id)
         engineer_changes = _apply_engineer(session, written, reading)
-    message_db_id = _insert(session, Message, {**_message_values(raw, sha, reading, source),
-                                               "ticket_id": ticket_id, "flags": flags})
+    message_db_id = _insert(
+        session,
+        Message,
+        {**_message_values(raw, sha, reading, source), "ticket_id": ticket_id, "flags": flags},
+    )
     if not (outside or forged):  # a stop code is ticket data too
-        _record_stop_codes(session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None)
+        _record_stop_codes(
+            session, ticket_id, message_db_id, reading.stop_codes, new=ticket is None
+        )
     if isinstance(written, SimpleNamespace):
         # A new ticket's stop codes are exactly this email's: replies need not read them back.
-        written.stop_codes = [{k: c[k] for k in ("vendor", "code", "meaning", "known")}
-                              for c in ([] if forged else reading.stop_codes)]
+        written.stop_codes = [
+            {k: c[k] for k in ("vendor", "code", "meaning", "known")}
+            for c in ([] if forged else reading.stop_codes)
+        ]
     session.flush()
-    return Stored(outcome, message_db_id=message_db_id, ticket_id=ticket_id, reading=reading,
-                  changed=changed, became_complete=became_complete, flags=flags,
-                  engineer=sender.engineer, engineer_changes=engineer_changes, _session=session, _ticket=written)
+    return Stored(
+        outcome,
+        message_db_id=message_db_id,
+        ticket_id=ticket_id,
+        reading=reading,
+        changed=changed,
+        became_complete=became_complete,
+        flags=flags,
+        engineer=sender.engineer,
+        engineer_changes=engineer_changes,
+        _session=session,
+        _ticket=written,
+    )
 
 
 def _accept(session: Session, ticket: Ticket, address: str, sender: engineers.Sender) -> None:
@@ -309,8 +441,11 @@ def _accept(session: Session, ticket: Ticket, address: str, sender: engineers.Se
 def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
     """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the history."""
     by = reading.mail.from_address
-    current = {"status": ticket.status, "engineer": ticket.engineer,
-               **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS}}
+    current = {
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+        **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS},
+    }
     changes = engineers.engineer_changes(current, reading.fields)
     for change in changes:
         if change.kind == "note":
@@ -351,13 +486,17 @@ def stored_copies(session: Session, raws: list[bytes], readings: list[TicketRead
     return known
 
 
-def store_many(session: Session, emails: list[tuple[bytes, dict]], config: Config, readings: list) -> list[Stored]:
+def store_many(
+    session: Session, emails: list[tuple[bytes, dict]], config: Config, readings: list
+) -> list[Stored]:
     """Store a batch of emails in one transaction (a backfill); on a conflict, one by one.
     `readings` are their read_or_error results."""
     known = stored_copies(session, [raw for raw, _ in emails], readings)
     try:
-        results = [store_email(session, raw, config, reading=reading, known=known, **source)
-                   for (raw, source), reading in zip(emails, readings)]
+        results = [
+            store_email(session, raw, config, reading=reading, known=known, **source)
+            for (raw, source), reading in zip(emails, readings)
+        ]
         session.commit()
         return results
     except IntegrityError:

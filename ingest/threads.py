@@ -32,8 +32,14 @@ def mailbox_of(address: str) -> str:
     return f"{base or local}@{domain}"
 
 
-def on_thread(sender: str, thread_addresses: list[str], operator_domains, *,
-              engineer: bool = False, forged: bool = False) -> bool:
+def on_thread(
+    sender: str,
+    thread_addresses: list[str],
+    operator_domains,
+    *,
+    engineer: bool = False,
+    forged: bool = False,
+) -> bool:
     """Is `sender` one of a ticket's people (SPEC §6a)?
 
     They are the addresses that opened the thread or wrote on it and were accepted

@@ -30,8 +30,12 @@ def _line(value) -> str:
     return escape(clean_text("" if value is None else str(value)))
 
 
-def query_tickets(session: Session, status: str | None = None, operator: str | None = None,
-                  since: datetime | None = None):
+def query_tickets(
+    session: Session,
+    status: str | None = None,
+    operator: str | None = None,
+    since: datetime | None = None,
+):
     query = select(Ticket).order_by(Ticket.id)
     if status:
         query = query.where(Ticket.status == status)
@@ -43,29 +47,48 @@ def query_tickets(session: Session, status: str | None = None, operator: str | N
     return session.exec(query)
 
 
-_STOP_CODES = (select(StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.known)
-               .where(StopCodeHit.ticket_id == bindparam("ticket")).order_by(StopCodeHit.id))
+_STOP_CODES = (
+    select(StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.known)
+    .where(StopCodeHit.ticket_id == bindparam("ticket"))
+    .order_by(StopCodeHit.id)
+)
 
 
 def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
     hits = session.connection().execute(_STOP_CODES, {"ticket": ticket_id})
-    return [{"vendor": h.vendor, "code": h.code, "meaning": h.meaning, "known": h.known} for h in hits]
+    return [
+        {"vendor": h.vendor, "code": h.code, "meaning": h.meaning, "known": h.known} for h in hits
+    ]
 
 
 def ticket_summary(session: Session, ticket: Ticket) -> dict:
     return {
-        "id": ticket.id, "subject": ticket.subject, "template": ticket.template, "status": ticket.status,
-        "engineer": ticket.engineer, "operator": ticket.operator, "operator_address": ticket.operator_address,
-        "station": ticket.station, "order_no": ticket.order_no, "missing": ticket.missing,
-        "complete": ticket.complete, "stop_codes": stop_codes_of(session, ticket.id),
-        "created_at": iso(ticket.created_at), "updated_at": iso(ticket.updated_at),
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "template": ticket.template,
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+        "operator": ticket.operator,
+        "operator_address": ticket.operator_address,
+        "station": ticket.station,
+        "order_no": ticket.order_no,
+        "missing": ticket.missing,
+        "complete": ticket.complete,
+        "stop_codes": stop_codes_of(session, ticket.id),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
     }
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> dict:
     """The whole ticket as `export` writes it, plus the subject, order time and invalid fields."""
     exported = next(export(session.connection(), ticket_id=ticket.id))
-    return {**exported, "subject": ticket.subject, "order_time": iso(ticket.order_time), "invalid": ticket.invalid}
+    return {
+        **exported,
+        "subject": ticket.subject,
+        "order_time": iso(ticket.order_time),
+        "invalid": ticket.invalid,
+    }
 
 
 def _age(created: str | None) -> str:
@@ -81,12 +104,22 @@ def render_list(console: Console, rows: list[dict]) -> None:
         table.add_column(name, overflow="fold")
     labels = {s.key: s.label for s in catalog().fields}
     for r in rows:
-        table.add_row(*map(_cell, (
-            r["id"], status_label(r["status"]),
-            r["operator"] or r["operator_address"], r["station"], r["order_no"],
-            "、".join(labels.get(k, k) for k in r["missing"]),
-            " ".join(str(c["code"]) for c in r["stop_codes"]), r["engineer"], _age(r["created_at"]),
-        )))
+        table.add_row(
+            *map(
+                _cell,
+                (
+                    r["id"],
+                    status_label(r["status"]),
+                    r["operator"] or r["operator_address"],
+                    r["station"],
+                    r["order_no"],
+                    "、".join(labels.get(k, k) for k in r["missing"]),
+                    " ".join(str(c["code"]) for c in r["stop_codes"]),
+                    r["engineer"],
+                    _age(r["created_at"]),
+                ),
+            )
+        )
     console.print(table)
 
 
@@ -94,8 +127,12 @@ def render_show(console: Console, d: dict) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
     status = status_label(d["status"])
-    console.print(_line(f"状态: {status}   工程师: {d['engineer'] or '-'}"
-                        f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"))
+    console.print(
+        _line(
+            f"状态: {status}   工程师: {d['engineer'] or '-'}"
+            f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"
+        )
+    )
     fields = Table(show_header=False, box=None)
     fields.add_column(style="bold")
     fields.add_column(overflow="fold")
@@ -113,8 +150,18 @@ def render_show(console: Console, d: dict) -> None:
     for name in ("时间", "方向", "发件人", "主题", "标记"):
         thread.add_column(name, overflow="fold")
     for m in d["messages"]:
-        thread.add_row(*map(_cell, (m["date"], "收" if m["direction"] == "in" else "发", m["from"],
-                                    m["subject"], " ".join(m["flags"]))))
+        thread.add_row(
+            *map(
+                _cell,
+                (
+                    m["date"],
+                    "收" if m["direction"] == "in" else "发",
+                    m["from"],
+                    m["subject"],
+                    " ".join(m["flags"]),
+                ),
+            )
+        )
     console.print(thread)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
@@ -123,7 +170,9 @@ def render_show(console: Console, d: dict) -> None:
         detail = e["detail"]
         if "field" in detail:
             new = detail.get("new") or detail.get("text") or ""
-            text = f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
+            text = (
+                f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
+            )
         elif e["kind"] == "status_changed":
             text = f"{status_label(detail.get('old'))} → {status_label(detail['new'])}"
         else:

@@ -24,8 +24,13 @@ class Watcher:
     IMAP mailbox while its IDLE connection is down. The poll cycle keeps its own connections.
     """
 
-    def __init__(self, mailboxes: Sequence[MailboxSettings], renew: float = RENEW,
-                 retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX):
+    def __init__(
+        self,
+        mailboxes: Sequence[MailboxSettings],
+        renew: float = RENEW,
+        retry_first: float = RETRY_FIRST,
+        retry_max: float = RETRY_MAX,
+    ):
         self.mailboxes = [box for box in mailboxes if box.kind == "imap"]
         self.renew, self.retry_first, self.retry_max = renew, retry_first, retry_max
         self._news = threading.Event()
@@ -38,7 +43,9 @@ class Watcher:
             return self
         self._started = True
         for box in self.mailboxes:
-            thread = threading.Thread(target=self._watch, args=(box,), name=f"idle-{box.name}", daemon=True)
+            thread = threading.Thread(
+                target=self._watch, args=(box,), name=f"idle-{box.name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -83,11 +90,17 @@ class Watcher:
                 source = open_source(box)
                 source.connect()
                 if not source.supports_idle():
-                    log.info("mailbox %s: %s offers no IDLE; new mail is looked for at the interval",
-                             box.name, source.where)
+                    log.info(
+                        "mailbox %s: %s offers no IDLE; new mail is looked for at the interval",
+                        box.name,
+                        source.where,
+                    )
                     return
-                log.info("mailbox %s: %s for new mail with IMAP IDLE", box.name,
-                         "listening again" if lost else "listening")
+                log.info(
+                    "mailbox %s: %s for new mail with IMAP IDLE",
+                    box.name,
+                    "listening again" if lost else "listening",
+                )
                 # Mail may have come while nobody listened (before the first IDLE, or while cut off).
                 self._news.set()
                 delay, lost = self.retry_first, False
@@ -97,15 +110,27 @@ class Watcher:
                         self._news.set()
             except SourceDisconnected as exc:
                 lost = True
-                log.warning("mailbox %s: IDLE connection lost (%s); reconnecting in %.0f s, "
-                            "looking for mail at the interval meanwhile", box.name, exc, delay)
+                log.warning(
+                    "mailbox %s: IDLE connection lost (%s); reconnecting in %.0f s, "
+                    "looking for mail at the interval meanwhile",
+                    box.name,
+                    exc,
+                    delay,
+                )
             except (SourceError, ConfigError) as exc:
                 lost = True
-                log.warning("mailbox %s: cannot listen for new mail (%s); retrying in %.0f s", box.name, exc, delay)
+                log.warning(
+                    "mailbox %s: cannot listen for new mail (%s); retrying in %.0f s",
+                    box.name,
+                    exc,
+                    delay,
+                )
             except Exception:
                 # A bug here must not end the listening for good; the interval still covers the mailbox.
                 lost = True
-                log.exception("mailbox %s: IDLE listener failed; retrying in %.0f s", box.name, delay)
+                log.exception(
+                    "mailbox %s: IDLE listener failed; retrying in %.0f s", box.name, delay
+                )
             finally:
                 if source is not None:
                     source.close()

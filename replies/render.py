@@ -107,8 +107,15 @@ def _field_rows(ticket: dict, keys: set[str]) -> list[dict]:
         if not value:
             continue
         lines = value.split("\n")
-        rows.append({"key": spec.key, "label": spec.label, "value": value, "lines": lines,
-                     "multiline": len(lines) > 1})
+        rows.append(
+            {
+                "key": spec.key,
+                "label": spec.label,
+                "value": value,
+                "lines": lines,
+                "multiline": len(lines) > 1,
+            }
+        )
     return rows
 
 
@@ -123,12 +130,14 @@ def _problems(ticket: dict) -> list[dict]:
     for key in sorted(keys, key=lambda k: order.index(k) if k in order else len(order)):
         reason = invalid.get(key)
         written = fields.get(key) if reason else None
-        rows.append({
-            "key": key,
-            "label": label_of(key),
-            "reason": reason_zh(key, reason),
-            "written": _short(_masked(key, written)) if written else "",
-        })
+        rows.append(
+            {
+                "key": key,
+                "label": label_of(key),
+                "reason": reason_zh(key, reason),
+                "written": _short(_masked(key, written)) if written else "",
+            }
+        )
     return rows
 
 
@@ -136,8 +145,15 @@ def _stop_rows(ticket: dict) -> list[dict]:
     rows = []
     for code in ticket.get("stop_codes") or []:
         meaning = clean_text(code.get("meaning") or "未知代号")
-        rows.append({"vendor": code.get("vendor", ""), "code": code.get("code"), "meaning": meaning,
-                     "known": bool(code.get("known")), "text": f"{code.get('code')} {meaning}"})
+        rows.append(
+            {
+                "vendor": code.get("vendor", ""),
+                "code": code.get("code"),
+                "meaning": meaning,
+                "known": bool(code.get("known")),
+                "text": f"{code.get('code')} {meaning}",
+            }
+        )
     return rows
 
 

@@ -8,9 +8,17 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The product owner's copy when it is beside the repository; else the copy kept with the tests.
-SEED = next((p for p in (SHARED / "seed" / "000_f8498a7589e1df74.txt",
-                         Path(__file__).resolve().parent / "fixtures" / "seed" / "000_f8498a7589e1df74.txt")
-             if p.exists()), SHARED / "seed" / "000_f8498a7589e1df74.txt")
+SEED = next(
+    (
+        p
+        for p in (
+            SHARED / "seed" / "000_f8498a7589e1df74.txt",
+            Path(__file__).resolve().parent / "fixtures" / "seed" / "000_f8498a7589e1df74.txt",
+        )
+        if p.exists()
+    ),
+    SHARED / "seed" / "000_f8498a7589e1df74.txt",
+)
 
 
 @pytest.fixture
@@ -22,19 +30,32 @@ def seed_text() -> str:
 
     return unescape_seed(SEED.read_text("utf-8"))
 
+
 pytest_plugins = ["tests.conftest_servers"]
 
 
-def make_mail(body: str, subject: str = "充电桩故障", sender: str = "ops@xingxing.example.cn",
-              message_id: str | None = "<m1@xingxing.example.cn>", in_reply_to: str | None = None,
-              references: str | None = None, charset: str = "utf-8", headers: dict | None = None) -> bytes:
+def make_mail(
+    body: str,
+    subject: str = "充电桩故障",
+    sender: str = "ops@xingxing.example.cn",
+    message_id: str | None = "<m1@xingxing.example.cn>",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    charset: str = "utf-8",
+    headers: dict | None = None,
+) -> bytes:
     """A plain-text email as an operator's client sends it."""
     from email.header import Header
 
-    lines = [f"From: {sender}", "To: support@gongdan.example.cn",
-             f"Subject: {Header(subject, 'utf-8').encode()}", "Date: Tue, 24 Nov 2026 08:30:00 +0800",
-             "MIME-Version: 1.0", f'Content-Type: text/plain; charset="{charset}"',
-             "Content-Transfer-Encoding: 8bit"]
+    lines = [
+        f"From: {sender}",
+        "To: support@gongdan.example.cn",
+        f"Subject: {Header(subject, 'utf-8').encode()}",
+        "Date: Tue, 24 Nov 2026 08:30:00 +0800",
+        "MIME-Version: 1.0",
+        f'Content-Type: text/plain; charset="{charset}"',
+        "Content-Transfer-Encoding: 8bit",
+    ]
     if message_id:
         lines.append(f"Message-ID: {message_id}")
     if in_reply_to:
@@ -43,7 +64,9 @@ def make_mail(body: str, subject: str = "充电桩故障", sender: str = "ops@xi
         lines.append(f"References: {references}")
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body.replace("\n", "\r\n").encode(charset)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body.replace("\n", "\r\n").encode(
+        charset
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,4 +25,4 @@ def unescape_seed(export: str) -> str:
 def section(text: str, heading: str, end: str) -> str:
     """The text between a heading line and the next `end` marker."""
     start = text.index(heading) + len(heading)
-    return text[start:text.index(end, start)]
+    return text[start : text.index(end, start)]

@@ -72,10 +72,14 @@ def short_tmpdir(prefix: str) -> Path:
 def _check_dir(base: Path, max_len: int = 80) -> None:
     """Fail early on the two traps that otherwise show up as stalled logins or socket errors."""
     if len(str(base)) >= max_len:
-        raise ValueError(f"{base} is {len(str(base))} chars; keep it < {max_len} (108-byte Unix socket paths)")
+        raise ValueError(
+            f"{base} is {len(str(base))} chars; keep it < {max_len} (108-byte Unix socket paths)"
+        )
     for parent in [base, *base.parents]:
         if parent.exists() and not parent.stat().st_mode & 0o001:
-            raise PermissionError(f"{parent} lacks o+x; dropped-privilege server processes cannot reach {base}")
+            raise PermissionError(
+                f"{parent} lacks o+x; dropped-privilege server processes cannot reach {base}"
+            )
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -213,8 +217,13 @@ service lmtp {{
         # stderr goes to a file: children inherit it, and a pipe would stay open after the master exits.
         for _ in range(50):
             with self.stderr.open("wb") as err:
-                self.proc = subprocess.Popen([DOVECOT_BIN, "-F", "-c", str(self.conf)], start_new_session=True,
-                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                self.proc = subprocess.Popen(
+                    [DOVECOT_BIN, "-F", "-c", str(self.conf)],
+                    start_new_session=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
             if wait_port(self.port, 10, self.proc) and wait_port(self.lmtp_port, 5, self.proc):
                 return
             self.stop(signal.SIGKILL)
@@ -223,7 +232,9 @@ service lmtp {{
             if "Address already in use" not in out:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"dovecot did not start on 127.0.0.1:{self.port}:\n{_tail(self.stderr)}\n{_tail(self.log)}")
+        raise RuntimeError(
+            f"dovecot did not start on 127.0.0.1:{self.port}:\n{_tail(self.stderr)}\n{_tail(self.log)}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 2.0) -> None:
         """Stop the instance and every process it started; clients see the server go away.
@@ -292,7 +303,9 @@ service lmtp {{
 
 
 def _pg_bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
     if not found:
         raise ServerUnavailable(f"no /usr/lib/postgresql/*/bin/initdb; {INSTALL_HINT}")
     return Path(found[-1]).parent
@@ -308,7 +321,9 @@ class Postgres:
         try:
             import psycopg  # noqa: F401
         except ImportError as e:
-            raise ServerUnavailable("psycopg is not installed; pip install 'psycopg[binary]'") from e
+            raise ServerUnavailable(
+                "psycopg is not installed; pip install 'psycopg[binary]'"
+            ) from e
 
     def __init__(self, base_dir: str | os.PathLike):
         self.bindir = _pg_bindir()
@@ -334,21 +349,47 @@ class Postgres:
         # cwd=base: postgres cannot chdir into root's cwd and would warn about it.
         res = subprocess.run(cmd, cwd=self.base, capture_output=True, text=True, timeout=timeout)
         if res.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n{_tail(self.logfile)}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n{_tail(self.logfile)}"
+            )
         return res.stdout
 
     def start(self) -> None:
         if not self.data.exists():
-            self._run(self.bindir / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
-                      "-E", "UTF8", "--locale=C.UTF-8", "-N")
+            self._run(
+                self.bindir / "initdb",
+                "-D",
+                self.data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-N",
+            )
             with (self.data / "postgresql.conf").open("a") as f:
                 # Loopback only; durability off because the cluster is thrown away.
-                f.write(f"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
-                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+                f.write(
+                    f"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
+                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                )
         if self.port is None:
             self.port = free_port()
-        self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "30",
-                  "-o", f"-p {self.port}", "start")
+        self._run(
+            self.bindir / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.logfile,
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-p {self.port}",
+            "start",
+        )
 
     def stop(self) -> None:
         if self.data.exists() and (self.data / "postmaster.pid").exists():
@@ -365,12 +406,24 @@ class Postgres:
 
     def create_database(self, name: str) -> str:
         """Create database name and return its SQLAlchemy URL."""
-        self._run(self.bindir / "createdb", "-h", self.host, "-p", str(self.port), "-U", "postgres", name)
+        self._run(
+            self.bindir / "createdb", "-h", self.host, "-p", str(self.port), "-U", "postgres", name
+        )
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        self._run(self.bindir / "dropdb", "-h", self.host, "-p", str(self.port), "-U", "postgres",
-                  "--force", "--if-exists", name)
+        self._run(
+            self.bindir / "dropdb",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "--force",
+            "--if-exists",
+            name,
+        )
 
     def cleanup(self) -> None:
         try:
@@ -468,7 +521,9 @@ class SmtpSink:
                     return sink.refuse_with
                 raw = envelope.original_content or envelope.content
                 with sink._cond:
-                    sink._messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw)))
+                    sink._messages.append(
+                        Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw))
+                    )
                     sink._cond.notify_all()
                 return "250 OK"
 
@@ -497,8 +552,14 @@ class SmtpSink:
             kwargs = dict(authenticator=self._authenticator, auth_require_tls=False)
         deadline = time.monotonic() + 10
         while True:
-            controller = Controller(self._handler(), hostname=self.host, port=self.port,
-                                    enable_SMTPUTF8=True, ready_timeout=5, **kwargs)
+            controller = Controller(
+                self._handler(),
+                hostname=self.host,
+                port=self.port,
+                enable_SMTPUTF8=True,
+                ready_timeout=5,
+                **kwargs,
+            )
             try:
                 controller.start()
                 break

@@ -7,7 +7,6 @@ measured by tests/bench/bench_bounds.py; these tests keep the behaviour.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +17,6 @@ from ingest.cli import cli
 from ingest.config import MailboxSettings
 from ingest.fields import choose_status, extract_fields
 from ingest.models import Message, Ticket
-from tests.conftest import make_mail
 
 MB = 1024 * 1024
 
@@ -60,14 +58,19 @@ def test_batches_are_cut_lazily_and_stop_after_the_batch_at_hand():
 
 def _big_mail(n: int, size: int) -> bytes:
     """A complete ticket with a large base64 attachment (a phone's photos), about `size` bytes."""
-    body = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-            "运营商初步排查结果：已重启\n")
-    head = (f"From: ops{n}@xingxing.example.cn\r\nTo: support@gongdan.example.cn\r\n"
-            f"Subject: =?utf-8?b?5pWF6Zqc?= {n}\r\nMessage-ID: <big{n}@xingxing.example.cn>\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-    photo = ("--b\r\nContent-Type: image/jpeg; name=p.jpg\r\n"
-             "Content-Transfer-Encoding: base64\r\n\r\n")
+    body = (
+        "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
+        "运营商初步排查结果：已重启\n"
+    )
+    head = (
+        f"From: ops{n}@xingxing.example.cn\r\nTo: support@gongdan.example.cn\r\n"
+        f"Subject: =?utf-8?b?5pWF6Zqc?= {n}\r\nMessage-ID: <big{n}@xingxing.example.cn>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    photo = (
+        "--b\r\nContent-Type: image/jpeg; name=p.jpg\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
     line = b"/9j/4AAQSkZJRgABAQEASABIAAD" * 2 + b"\r\n"
     data = head.encode() + body.replace("\n", "\r\n").encode() + b"\r\n" + photo.encode()
     return data + line * ((size - len(data)) // len(line)) + b"--b--\r\n"
@@ -93,7 +96,8 @@ def test_a_poll_of_large_emails_in_byte_bounded_batches_stores_them_all(tmp_path
     for n, raw in enumerate(mails):
         (inbox / "new" / f"{1700000000 + n}.M{n}.big").write_bytes(raw)
     config = tmp_path / "gongdan.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [database]
 url = "sqlite:///{tmp_path}/gongdan.db"
 
@@ -106,7 +110,9 @@ path = "{inbox}"
 kind = "maildir"
 path = "{tmp_path}/outbox"
 from_address = "support@gongdan.example.cn"
-""", "utf-8")
+""",
+        "utf-8",
+    )
     run = CliRunner().invoke
     assert run(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
     result = run(cli, ["--config", str(config), "poll"], catch_exceptions=False)
@@ -133,8 +139,15 @@ def test_imap_fetches_large_mail_in_byte_bounded_commands(dovecot, dovecot_user)
     mails = [_big_mail(n, 1 * MB) for n in range(5)]
     for raw in mails:
         dovecot.append(user, raw)
-    settings = MailboxSettings(name="support", kind="imap", host="127.0.0.1", port=dovecot.port,
-                               security="plain", username=user, folder="INBOX")
+    settings = MailboxSettings(
+        name="support",
+        kind="imap",
+        host="127.0.0.1",
+        port=dovecot.port,
+        security="plain",
+        username=user,
+        folder="INBOX",
+    )
     source = ImapSource(settings, password)
     source.connect()
     try:
@@ -154,9 +167,16 @@ def test_imap_fetches_large_mail_in_byte_bounded_commands(dovecot, dovecot_user)
     assert [len(chunk) for chunk in asked] == [2, 2, 1]  # 2.5 MB holds two 1 MB emails, not fifty
 
 
-@pytest.mark.parametrize("unit,expected", [
-    ("☑ 已解决 ", "resolved"), ("☑", None), ("已解决☑", "resolved"), ("[x] ", None),
-    ("☑ 处理中 | ", "in_progress")])
+@pytest.mark.parametrize(
+    "unit,expected",
+    [
+        ("☑ 已解决 ", "resolved"),
+        ("☑", None),
+        ("已解决☑", "resolved"),
+        ("[x] ", None),
+        ("☑ 处理中 | ", "in_progress"),
+    ],
+)
 def test_a_1_mb_status_line_is_read_in_one_pass(unit, expected):
     line = "状态: " + unit * (MB // len(unit.encode()))
     began = time.perf_counter()

@@ -15,9 +15,11 @@ def mail(body: bytes, headers: str) -> bytes:
 
 
 def test_gb18030_body_labelled_gb2312():
-    raw = mail(base64.b64encode(TEXT.encode("gb18030")),
-               "From: a@example.cn\nSubject: x\nContent-Type: text/plain; charset=gb2312\n"
-               "Content-Transfer-Encoding: base64\n")
+    raw = mail(
+        base64.b64encode(TEXT.encode("gb18030")),
+        "From: a@example.cn\nSubject: x\nContent-Type: text/plain; charset=gb2312\n"
+        "Content-Transfer-Encoding: base64\n",
+    )
     assert read_email(raw).body == TEXT
 
 
@@ -31,42 +33,61 @@ def test_gbk_encoded_word_subject_labelled_gb2312():
 @pytest.mark.parametrize("codec", ["gbk", "gb18030", "utf-8", "big5"])
 def test_undeclared_8bit_body(codec):
     text = "運營商：展鵬達，問題描述：無法充電" if codec == "big5" else TEXT
-    raw = mail(text.encode(codec), "From: a@example.cn\nSubject: x\nContent-Transfer-Encoding: 8bit\n")
+    raw = mail(
+        text.encode(codec), "From: a@example.cn\nSubject: x\nContent-Transfer-Encoding: 8bit\n"
+    )
     assert read_email(raw).body == text
 
 
 def test_utf8_body_declared_gb2312_and_gbk_declared_latin1():
-    raw = mail(TEXT.encode("utf-8"), "From: a@example.cn\nContent-Type: text/plain; charset=gb2312\n")
+    raw = mail(
+        TEXT.encode("utf-8"), "From: a@example.cn\nContent-Type: text/plain; charset=gb2312\n"
+    )
     assert read_email(raw).body == TEXT
-    raw = mail(TEXT.encode("gbk"), "From: a@example.cn\nContent-Type: text/plain; charset=iso-8859-1\n")
+    raw = mail(
+        TEXT.encode("gbk"), "From: a@example.cn\nContent-Type: text/plain; charset=iso-8859-1\n"
+    )
     assert read_email(raw).body == TEXT
 
 
 def test_latin1_stays_latin1():
-    raw = mail("Grüße aus München".encode("latin-1"),
-               "From: a@example.de\nContent-Type: text/plain; charset=iso-8859-1\n")
+    raw = mail(
+        "Grüße aus München".encode("latin-1"),
+        "From: a@example.de\nContent-Type: text/plain; charset=iso-8859-1\n",
+    )
     assert read_email(raw).body == "Grüße aus München"
 
 
 def test_raw_8bit_subject_in_gbk_and_in_koi8():
-    assert charsets.decode_header("充电桩无法启动".encode("gbk").decode("ascii", "surrogateescape")) == "充电桩无法启动"
-    assert charsets.decode_header("тест тест".encode("koi8-r").decode("ascii", "surrogateescape")) == "тест тест"
+    assert (
+        charsets.decode_header("充电桩无法启动".encode("gbk").decode("ascii", "surrogateescape"))
+        == "充电桩无法启动"
+    )
+    assert (
+        charsets.decode_header("тест тест".encode("koi8-r").decode("ascii", "surrogateescape"))
+        == "тест тест"
+    )
 
 
 def test_rfc2231_gbk_file_name():
     name = "故障照片.jpg"
     from urllib.parse import quote
+
     raw = mail(
         b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n--b\r\n"
         b"Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n"
         + f"Content-Disposition: attachment; filename*=utf-8''{quote(name)}\r\n\r\n".encode()
-        + base64.b64encode(b"\xff\xd8\xff") + b"\r\n--b--\r\n",
-        "From: a@example.cn\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n")
+        + base64.b64encode(b"\xff\xd8\xff")
+        + b"\r\n--b--\r\n",
+        "From: a@example.cn\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n",
+    )
     assert read_email(raw).attachments == [name]
 
 
 def test_unknown_charset_label_falls_back():
-    raw = mail(TEXT.encode("gbk"), "From: a@example.cn\nContent-Type: text/plain; charset=x-unknown-cs\n")
+    raw = mail(
+        TEXT.encode("gbk"), "From: a@example.cn\nContent-Type: text/plain; charset=x-unknown-cs\n"
+    )
     assert read_email(raw).body == TEXT
 
 

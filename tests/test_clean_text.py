@@ -15,8 +15,8 @@ from sqlalchemy import text, update
 from sqlmodel import select
 
 from ingest import db
-from ingest.cli import cli
 from ingest.clean_text import clean_text
+from ingest.cli import cli
 from ingest.models import Message, Outbox, Ticket
 from ingest.threads import reply_subject
 from tests.conftest import make_mail
@@ -27,12 +27,14 @@ RLO = "\u202e"
 # What must never reach a terminal, a database or a reply: ESC, NUL, BEL, C1 CSI and bidi controls.
 UNSAFE = ("\x1b", "\x00", "\x07", "\x9b", "\u202e", "\u2066", "\u200f")
 
-HOSTILE = (f"运营商：星星{OSC52}充电\n"
-           f"桩站名称：{CLEAR}东区\x00站\n"
-           f"订单号：201908302116{RLO}44614873\n"
-           "手机号：13512348382\n"
-           "问题描述：扫码后\t无法启动\n第二行：屏幕显示 E-07\n"
-           f"运营商初步排查结果：已重启{RLO}\n")
+HOSTILE = (
+    f"运营商：星星{OSC52}充电\n"
+    f"桩站名称：{CLEAR}东区\x00站\n"
+    f"订单号：201908302116{RLO}44614873\n"
+    "手机号：13512348382\n"
+    "问题描述：扫码后\t无法启动\n第二行：屏幕显示 E-07\n"
+    f"运营商初步排查结果：已重启{RLO}\n"
+)
 # Ordinary text: tabs, newlines and Chinese are kept exactly.
 DESCRIPTION = "扫码后\t无法启动\n第二行：屏幕显示 E-07"
 
@@ -57,7 +59,8 @@ class MaildirDesk:
         for sub in ("new", "cur", "tmp"):
             (self.inbox / sub).mkdir(parents=True)
         self.config = tmp_path / "gongdan.toml"
-        self.config.write_text(f"""
+        self.config.write_text(
+            f"""
 [database]
 url = "{database_url}"
 
@@ -70,14 +73,20 @@ path = "{self.inbox}"
 kind = "maildir"
 path = "{self.outbox}"
 from_address = "support@gongdan.example.cn"
-""", "utf-8")
+""",
+            "utf-8",
+        )
         self.url = database_url
         assert self.gongdan("db", "upgrade").exit_code == 0
 
     def gongdan(self, *args: str):
         # Wide enough that rich's tables keep each value on one line.
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args],
-                                  catch_exceptions=False, env={"COLUMNS": "240"})
+        return CliRunner().invoke(
+            cli,
+            ["--config", str(self.config), *args],
+            catch_exceptions=False,
+            env={"COLUMNS": "240"},
+        )
 
     def deliver(self, name: str, raw: bytes) -> Path:
         path = self.inbox / "new" / name
@@ -89,8 +98,10 @@ from_address = "support@gongdan.example.cn"
         assert result.exit_code == 0, result.output
 
     def replies(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(p.read_bytes(), policy=policy.default)
-                for p in sorted((self.outbox / "new").iterdir())]
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted((self.outbox / "new").iterdir())
+        ]
 
 
 @pytest.fixture
@@ -100,8 +111,11 @@ def desk(tmp_path, database_url):
 
 def _hostile_mail() -> bytes:
     sender = Header(f"运维{CLEAR}小王{RLO}", "utf-8").encode()
-    return make_mail(HOSTILE, subject=f"充电失败{OSC52} 13812345678",
-                     sender=f"{sender} <ops@xingxing.example.cn>")
+    return make_mail(
+        HOSTILE,
+        subject=f"充电失败{OSC52} 13812345678",
+        sender=f"{sender} <ops@xingxing.example.cn>",
+    )
 
 
 def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
@@ -113,8 +127,16 @@ def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
         with db.session(engine) as session:
             ticket = session.get(Ticket, 1)
             message = session.exec(select(Message).where(Message.direction == "in")).one()
-            stored = [ticket.subject, ticket.operator, ticket.station, ticket.order_no,
-                      ticket.description, ticket.operator_findings, message.subject, message.text]
+            stored = [
+                ticket.subject,
+                ticket.operator,
+                ticket.station,
+                ticket.order_no,
+                ticket.description,
+                ticket.operator_findings,
+                message.subject,
+                message.text,
+            ]
     finally:
         engine.dispose()
     assert not _unsafe_in("".join(stored))
@@ -126,7 +148,9 @@ def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
     (reply,) = desk.replies()
     body = reply.get_content()
     assert not _unsafe_in(body + str(reply["Subject"]))
-    assert "星星充电" in body and "东区站" in body and "135****8382" in body  # the ack echoes the fields
+    assert (
+        "星星充电" in body and "东区站" in body and "135****8382" in body
+    )  # the ack echoes the fields
     assert "13512348382" not in body
     assert str(reply["Subject"]) == "Re: 充电失败 138****5678 [工单#1]"
 
@@ -178,13 +202,22 @@ def test_rows_stored_before_cleaning_are_printed_clean(desk):
     engine = db.open_database(desk.url)
     try:
         with engine.begin() as conn:
-            conn.execute(update(Ticket).values(
-                subject=f"旧{OSC52}主题 [red]标记[/red]", operator=f"旧{CLEAR}运营商{RLO}",
-                description=f"旧描述\x1b[31m红\x1b[0m"))
+            conn.execute(
+                update(Ticket).values(
+                    subject=f"旧{OSC52}主题 [red]标记[/red]",
+                    operator=f"旧{CLEAR}运营商{RLO}",
+                    description="旧描述\x1b[31m红\x1b[0m",
+                )
+            )
     finally:
         engine.dispose()
-    for args in (("tickets", "list"), ("tickets", "show", "1"), ("tickets", "list", "--json"),
-                 ("tickets", "show", "1", "--json"), ("export",)):
+    for args in (
+        ("tickets", "list"),
+        ("tickets", "show", "1"),
+        ("tickets", "list", "--json"),
+        ("tickets", "show", "1", "--json"),
+        ("export",),
+    ):
         output = desk.gongdan(*args).output
         assert not _unsafe_in(output), args
         assert "旧运营商" in output, args
@@ -193,20 +226,36 @@ def test_rows_stored_before_cleaning_are_printed_clean(desk):
 
 
 def test_reply_subject_masks_phones_but_not_order_numbers():
-    assert reply_subject("Re: 充电失败 13812345678 [工单#3]", 3) == "Re: 充电失败 138****5678 [工单#3]"
-    assert reply_subject("回复：用户 +86 138-1234-5678 扣费", 4) == "Re: 用户 +86 138****5678 扣费 [工单#4]"
+    assert (
+        reply_subject("Re: 充电失败 13812345678 [工单#3]", 3) == "Re: 充电失败 138****5678 [工单#3]"
+    )
+    assert (
+        reply_subject("回复：用户 +86 138-1234-5678 扣费", 4)
+        == "Re: 用户 +86 138****5678 扣费 [工单#4]"
+    )
     # Positive control: order numbers and pile numbers are quoted whole.
     order = "订单20190830211644614873 桩号 13812345678901"
     assert reply_subject(order, 5) == f"Re: {order} [工单#5]"
 
 
 def test_reply_and_stored_reply_subject_mask_the_phone(desk):
-    desk.deliver("1.eml", make_mail("运营商：星星充电\n问题描述：充不上电\n", subject="充电失败 13812345678"))
-    desk.deliver("2.eml", make_mail("运营商：星星充电\n问题描述：充不上电\n", message_id="<m2@x.example.cn>",
-                                    subject="订单20190830211644614873 扣费两次"))
+    desk.deliver(
+        "1.eml", make_mail("运营商：星星充电\n问题描述：充不上电\n", subject="充电失败 13812345678")
+    )
+    desk.deliver(
+        "2.eml",
+        make_mail(
+            "运营商：星星充电\n问题描述：充不上电\n",
+            message_id="<m2@x.example.cn>",
+            subject="订单20190830211644614873 扣费两次",
+        ),
+    )
     desk.poll()
     subjects = sorted(str(r["Subject"]) for r in desk.replies())
-    assert subjects == ["Re: 充电失败 138****5678 [工单#1]", "Re: 订单20190830211644614873 扣费两次 [工单#2]"]
+    assert subjects == [
+        "Re: 充电失败 138****5678 [工单#1]",
+        "Re: 订单20190830211644614873 扣费两次 [工单#2]",
+    ]
     shown = [json.loads(desk.gongdan("tickets", "show", str(n), "--json").output) for n in (1, 2)]
     out = [m["subject"] for d in shown for m in d["messages"] if m["direction"] == "out"]
     assert sorted(out) == subjects  # the outgoing message as stored: masked too
@@ -219,8 +268,11 @@ def test_outbox_list_and_status_print_server_text_clean(desk):
     engine = db.open_database(desk.url)
     try:
         with engine.begin() as conn:
-            conn.execute(update(Outbox).values(
-                state="failed", attempts=1, last_error=f"550 拒收{OSC52}{CLEAR}原因{RLO}"))
+            conn.execute(
+                update(Outbox).values(
+                    state="failed", attempts=1, last_error=f"550 拒收{OSC52}{CLEAR}原因{RLO}"
+                )
+            )
     finally:
         engine.dispose()
     listed = desk.gongdan("outbox", "list").output

@@ -8,10 +8,12 @@ from click.testing import CliRunner
 
 from ingest.cli import cli
 
-TICKET = ("From: 运维 <ops@example.cn>\nTo: support@example.cn\nSubject: =?UTF-8?B?5YWF55S15aSx6LSl?=\n"
-          "Message-ID: <t1@example.cn>\nContent-Type: text/plain; charset=utf-8\n\n"
-          "运营商：星星充电\n手机号：13512348382\n订单号：20190830211644614873\n问题描述：充电失败\n"
-          "运营商初步排查结果：已重启\n停止原因：34\n").encode("utf-8")
+TICKET = (
+    "From: 运维 <ops@example.cn>\nTo: support@example.cn\nSubject: =?UTF-8?B?5YWF55S15aSx6LSl?=\n"
+    "Message-ID: <t1@example.cn>\nContent-Type: text/plain; charset=utf-8\n\n"
+    "运营商：星星充电\n手机号：13512348382\n订单号：20190830211644614873\n问题描述：充电失败\n"
+    "运营商初步排查结果：已重启\n停止原因：34\n"
+).encode()
 
 
 def run(*args: str):
@@ -26,7 +28,12 @@ def test_decode_prints_meanings():
 
 def test_decode_unknown_code_and_json():
     result = run("decode", "77", "--json")
-    assert json.loads(result.output) == {"vendor": "sinexcel", "code": 77, "meaning": "未知代号", "known": False}
+    assert json.loads(result.output) == {
+        "vendor": "sinexcel",
+        "code": 77,
+        "meaning": "未知代号",
+        "known": False,
+    }
 
 
 def test_decode_list_shows_the_table_with_notes():
@@ -48,17 +55,29 @@ def test_parse_json_one_line_per_file_and_errors_do_not_stop_the_rest(tmp_path):
     empty.write_bytes(b"")
     png = tmp_path / "pic.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
-    proc = CliRunner().invoke(cli, ["parse", "--json", str(empty), str(good), str(png),
-                                    str(tmp_path / "missing.eml")])
+    proc = CliRunner().invoke(
+        cli, ["parse", "--json", str(empty), str(good), str(png), str(tmp_path / "missing.eml")]
+    )
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert proc.exit_code == 1
-    assert [line["file"] for line in lines] == [str(empty), str(good), str(png), str(tmp_path / "missing.eml")]
+    assert [line["file"] for line in lines] == [
+        str(empty),
+        str(good),
+        str(png),
+        str(tmp_path / "missing.eml"),
+    ]
     assert all(set(lines[i]) == {"file", "error"} for i in (0, 2, 3))
     reading = lines[1]
-    assert reading["subject"] == "充电失败" and reading["complete"] is True and reading["action"] == "ack"
+    assert (
+        reading["subject"] == "充电失败"
+        and reading["complete"] is True
+        and reading["action"] == "ack"
+    )
     assert reading["fields"]["phone"] == "13512348382"  # parse is the admin's tool: as written
     assert reading["order_time"] == "2019-08-30T21:16:44"
-    assert reading["stop_codes"] == [{"vendor": "sinexcel", "code": 34, "meaning": "紧急停机", "known": True}]
+    assert reading["stop_codes"] == [
+        {"vendor": "sinexcel", "code": 34, "meaning": "紧急停机", "known": True}
+    ]
     assert "could not be read" in proc.stderr
 
 
@@ -89,8 +108,9 @@ for args in (["--help"], ["parse", "--json", {str(good)!r}], ["parse", {str(good
     assert result.exit_code == 0, (args, result.output)
 print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))))
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []
 

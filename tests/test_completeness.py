@@ -6,7 +6,11 @@ import pytest
 
 from ingest.completeness import Rules, assess, mask_phone, mask_phones_in_text, template_of
 
-COMPLETE_SIMPLE = {"operator": "星星充电", "description": "APP 无法登录", "operator_findings": "已重装"}
+COMPLETE_SIMPLE = {
+    "operator": "星星充电",
+    "description": "APP 无法登录",
+    "operator_findings": "已重装",
+}
 
 
 def test_template_from_fields():
@@ -21,9 +25,14 @@ def test_simple_complete_without_order_number():
     assert (result.template, result.missing, result.complete) == ("simple", [], True)
 
 
-@pytest.mark.parametrize("subject,description", [
-    ("充电桩充不上", "APP 无法登录"), ("咨询", "用户要求退款"), ("Re: 扣费异常", "x"),
-])
+@pytest.mark.parametrize(
+    "subject,description",
+    [
+        ("充电桩充不上", "APP 无法登录"),
+        ("咨询", "用户要求退款"),
+        ("Re: 扣费异常", "x"),
+    ],
+)
 def test_charging_or_billing_ticket_needs_the_order_number(subject, description):
     fields = {**COMPLETE_SIMPLE, "description": description}
     result = assess(fields, subject=subject)
@@ -37,8 +46,10 @@ def test_missing_lists_keys_in_table_order():
 
 
 def test_required_fields_are_configurable():
-    rules = Rules(required={"simple": ("operator",), "none": ("operator",), "detailed": ("operator",)},
-                  billing_words=())
+    rules = Rules(
+        required={"simple": ("operator",), "none": ("operator",), "detailed": ("operator",)},
+        billing_words=(),
+    )
     assert assess({"operator": "x"}, "充电", rules).complete
 
 
@@ -55,28 +66,44 @@ def test_other_digit_strings_are_accepted_with_a_warning():
         assert len(result.warnings) == 1 and "order_no" in result.warnings[0]
 
 
-@pytest.mark.parametrize("order_no,reason", [
-    ("2019083021164461487A", "not digits"), ("123456789", "9 digits, expected 10-32"),
-    ("１２３４５６７８９０１２", "not digits"),
-])
+@pytest.mark.parametrize(
+    "order_no,reason",
+    [
+        ("2019083021164461487A", "not digits"),
+        ("123456789", "9 digits, expected 10-32"),
+        ("１２３４５６７８９０１２", "not digits"),
+    ],
+)
 def test_invalid_order_number_is_missing_and_invalid(order_no, reason):
     result = assess({**COMPLETE_SIMPLE, "order_no": order_no})
     assert result.invalid == {"order_no": reason}
     assert result.missing == ["order_no"]
 
 
-@pytest.mark.parametrize("phone,valid", [
-    ("13512348382", True), ("+86 135 1234 8382", True), ("135****8382", True), ("135xxxxxx", True),
-    ("0571-88886666", True), ("021 12345678", True), ("400-123-4567", True),
-    ("12345", False), ("打电话给我", False), ("10012348382", False),
-])
+@pytest.mark.parametrize(
+    "phone,valid",
+    [
+        ("13512348382", True),
+        ("+86 135 1234 8382", True),
+        ("135****8382", True),
+        ("135xxxxxx", True),
+        ("0571-88886666", True),
+        ("021 12345678", True),
+        ("400-123-4567", True),
+        ("12345", False),
+        ("打电话给我", False),
+        ("10012348382", False),
+    ],
+)
 def test_phone_validation(phone, valid):
     result = assess({**COMPLETE_SIMPLE, "order_no": "20190830211644614873", "phone": phone})
     assert ("phone" not in result.invalid) is valid
     assert result.complete  # phone is not required: an invalid one does not block
 
 
-@pytest.mark.parametrize("pile_no,valid", [("35010400080000200015", True), ("1234567", False), ("A1234567", False)])
+@pytest.mark.parametrize(
+    "pile_no,valid", [("35010400080000200015", True), ("1234567", False), ("A1234567", False)]
+)
 def test_pile_number_validation(pile_no, valid):
     assert ("pile_no" not in assess({"pile_no": pile_no}).invalid) is valid
 
@@ -86,5 +113,7 @@ def test_phone_masking():
     assert mask_phone("+86 135-1234-8382") == "135****8382"
     assert mask_phone("135****8382") == "135****8382"
     assert "88886666" not in mask_phone("0571-88886666")
-    assert mask_phones_in_text("用户 13512348382 和 135 1234 8382，订单20190830211644614873") == \
-        "用户 135****8382 和 135****8382，订单20190830211644614873"
+    assert (
+        mask_phones_in_text("用户 13512348382 和 135 1234 8382，订单20190830211644614873")
+        == "用户 135****8382 和 135****8382，订单20190830211644614873"
+    )

@@ -36,54 +36,121 @@ from_address = "support@gongdan.example.cn"
 
 # (why, the file's text, words the one error line must hold: the key first)
 BAD_CONFIGS = [
-    ("text for a number", '[desk]\ndaily_reply_limit = "ten"\n', ["[desk]", "daily_reply_limit",
-                                                                 "whole number", "'ten'"]),
+    (
+        "text for a number",
+        '[desk]\ndaily_reply_limit = "ten"\n',
+        ["[desk]", "daily_reply_limit", "whole number", "'ten'"],
+    ),
     ("text for a list", '[desk]\noperator_domains = "op.cn"\n', ["operator_domains", "list"]),
     ("number for the url", "[database]\nurl = 5\n", ["[database]", "url", "text"]),
     ("not a url", '[database]\nurl = "not a url"\n', ["[database]", "url", "not a database URL"]),
-    ("mysql", f'[database]\nurl = "mysql://root:{SECRET}@127.0.0.1/gd"\n',
-     ["url", "unsupported database 'mysql'", "only sqlite and postgresql"]),
-    ("postgres:// spelling", '[database]\nurl = "postgres://gd@127.0.0.1/gd"\n',
-     ["url", "postgresql://"]),
+    (
+        "mysql",
+        f'[database]\nurl = "mysql://root:{SECRET}@127.0.0.1/gd"\n',
+        ["url", "unsupported database 'mysql'", "only sqlite and postgresql"],
+    ),
+    (
+        "postgres:// spelling",
+        '[database]\nurl = "postgres://gd@127.0.0.1/gd"\n',
+        ["url", "postgresql://"],
+    ),
     ("number for a path", '[[mailbox]]\nkind = "maildir"\npath = 5\n', ["[[mailbox]] #1", "path"]),
-    ("engineer without address", '[[engineer]]\nname = "小明"\n',
-     ["[[engineer]] #1", "address is required"]),
-    ("engineer address not an address", '[[engineer]]\nname = "小明"\naddress = "小明"\n',
-     ["[[engineer]] #1", "address", "email address"]),
-    ("misspelt key", '[digest]\nrecipient = ["a@example.cn"]\n',
-     ["[digest]", "unknown key recipient", "did you mean recipients?"]),
-    ("misspelt desk key", "[desk]\ndaily_limit = 3\n", ["daily_limit", "did you mean daily_reply_limit?"]),
+    (
+        "engineer without address",
+        '[[engineer]]\nname = "小明"\n',
+        ["[[engineer]] #1", "address is required"],
+    ),
+    (
+        "engineer address not an address",
+        '[[engineer]]\nname = "小明"\naddress = "小明"\n',
+        ["[[engineer]] #1", "address", "email address"],
+    ),
+    (
+        "misspelt key",
+        '[digest]\nrecipient = ["a@example.cn"]\n',
+        ["[digest]", "unknown key recipient", "did you mean recipients?"],
+    ),
+    (
+        "misspelt desk key",
+        "[desk]\ndaily_limit = 3\n",
+        ["daily_limit", "did you mean daily_reply_limit?"],
+    ),
     ("unknown table", "[bogus]\nx = 1\n", ["unknown table [bogus]", "known: database"]),
     ("unknown top-level key", 'url = "sqlite:///x.db"\n', ["unknown key url"]),
-    ("unknown mailbox kind", '[[mailbox]]\nkind = "pop3"\n', ["[[mailbox]] #1", "kind",
-                                                              '"imap", "maildir"', "'pop3'"]),
-    ("imap without host", ('[[mailbox]]\nkind = "imap"\nusername = "s@example.cn"\n'
-                           'password_env = "GD_PW"\n'), ["[[mailbox]] #1", "host is required"]),
-    ("imap without username", '[[mailbox]]\nkind = "imap"\nhost = "127.0.0.1"\n',
-     ["[[mailbox]] #1", "username is required"]),
+    (
+        "unknown mailbox kind",
+        '[[mailbox]]\nkind = "pop3"\n',
+        ["[[mailbox]] #1", "kind", '"imap", "maildir"', "'pop3'"],
+    ),
+    (
+        "imap without host",
+        ('[[mailbox]]\nkind = "imap"\nusername = "s@example.cn"\npassword_env = "GD_PW"\n'),
+        ["[[mailbox]] #1", "host is required"],
+    ),
+    (
+        "imap without username",
+        '[[mailbox]]\nkind = "imap"\nhost = "127.0.0.1"\n',
+        ["[[mailbox]] #1", "username is required"],
+    ),
     ("smtp without host", '[outgoing]\nkind = "smtp"\n', ["[outgoing]", "host is required"]),
-    ("unknown security", '[outgoing]\nkind = "maildir"\nsecurity = "ssl"\n',
-     ["[outgoing]", "security", '"tls", "starttls", "plain"']),
-    ("text for a port", '[[mailbox]]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = "993"\n',
-     ["[[mailbox]] #1", "port", "whole number"]),
-    ("connections out of range", "[outgoing]\nconnections = 0\n",
-     ["[outgoing]", "connections", "from 1 to 10"]),
+    (
+        "unknown security",
+        '[outgoing]\nkind = "maildir"\nsecurity = "ssl"\n',
+        ["[outgoing]", "security", '"tls", "starttls", "plain"'],
+    ),
+    (
+        "text for a port",
+        '[[mailbox]]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = "993"\n',
+        ["[[mailbox]] #1", "port", "whole number"],
+    ),
+    (
+        "connections out of range",
+        "[outgoing]\nconnections = 0\n",
+        ["[outgoing]", "connections", "from 1 to 10"],
+    ),
     ("text for a flag", '[desk]\nparallel = "yes"\n', ["[desk]", "parallel", "true or false"]),
-    ("text for seconds", '[desk]\nseconds_per_message = "20s"\n', ["seconds_per_message", "number"]),
-    ("a number in a list", '[desk]\noperator_domains = ["op.cn", 5]\n',
-     ["operator_domains item 2", "text"]),
-    ("unknown required field", '[desk]\nrequired_detailed = ["oder_no"]\n',
-     ["required_detailed", "'oder_no'", "did you mean order_no?"]),
+    (
+        "text for seconds",
+        '[desk]\nseconds_per_message = "20s"\n',
+        ["seconds_per_message", "number"],
+    ),
+    (
+        "a number in a list",
+        '[desk]\noperator_domains = ["op.cn", 5]\n',
+        ["operator_domains item 2", "text"],
+    ),
+    (
+        "unknown required field",
+        '[desk]\nrequired_detailed = ["oder_no"]\n',
+        ["required_detailed", "'oder_no'", "did you mean order_no?"],
+    ),
     ("vendor without a table", '[desk]\ndefault_vendor = "nope"\n', ["default_vendor", "'nope'"]),
-    ("[mailbox] for [[mailbox]]", '[mailbox]\nkind = "maildir"\n', ["[[mailbox]]", "list of tables"]),
+    (
+        "[mailbox] for [[mailbox]]",
+        '[mailbox]\nkind = "maildir"\n',
+        ["[[mailbox]]", "list of tables"],
+    ),
     ("a table as a number", "desk = 5\n", ["[desk]", "a table"]),
-    ("inline password", f'[[mailbox]]\nname = "x"\npassword = "{SECRET}"\n',
-     ["[[mailbox]] #1", "inline `password` is not allowed"]),
-    ("the secret pasted as password_env", f'[outgoing]\nkind = "maildir"\npassword_env = "{SECRET}"\n',
-     ["[outgoing]", "password_env must name an environment variable"]),
-    ("password_env and password_file", ('[outgoing]\npassword_env = "GD_PW"\n'
-                                        'password_file = "/run/pw"\n'), ["[outgoing]", "not both"]),
-    ("recipients not addresses", '[digest]\nrecipients = ["aftersales"]\n', ["[digest]", "recipients"]),
+    (
+        "inline password",
+        f'[[mailbox]]\nname = "x"\npassword = "{SECRET}"\n',
+        ["[[mailbox]] #1", "inline `password` is not allowed"],
+    ),
+    (
+        "the secret pasted as password_env",
+        f'[outgoing]\nkind = "maildir"\npassword_env = "{SECRET}"\n',
+        ["[outgoing]", "password_env must name an environment variable"],
+    ),
+    (
+        "password_env and password_file",
+        ('[outgoing]\npassword_env = "GD_PW"\npassword_file = "/run/pw"\n'),
+        ["[outgoing]", "not both"],
+    ),
+    (
+        "recipients not addresses",
+        '[digest]\nrecipients = ["aftersales"]\n',
+        ["[digest]", "recipients"],
+    ),
     ("not TOML", "[desk\n", ["not valid TOML"]),
 ]
 
@@ -129,7 +196,8 @@ def test_the_same_invocation_with_a_good_config_polls(workdir):
         (workdir / "inbox" / sub).mkdir(parents=True)
     (workdir / "inbox" / "new" / "1.eml").write_bytes(
         "From: ops@example.cn\r\nSubject: 充电失败\r\nMessage-ID: <c1@example.cn>\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n运营商：星星充电\r\n".encode())
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n运营商：星星充电\r\n".encode()
+    )
     config = ["--config", str(workdir / "gongdan.toml")]
     assert CliRunner().invoke(cli, [*config, "db", "upgrade"]).exit_code == 0
     result = CliRunner().invoke(cli, [*config, "poll", "--log-level", "WARNING"])
@@ -141,11 +209,18 @@ def test_the_same_invocation_with_a_good_config_polls(workdir):
 
 def test_a_real_process_prints_one_line_on_stderr_and_never_the_secret(workdir):
     """The same, as cron runs it: a separate process, stderr, the exit code."""
-    for text, key in ((f'[outgoing]\npassword_env = "{SECRET}"\n', "password_env"),
-                      ('[desk]\ndaily_reply_limit = "ten"\n', "daily_reply_limit")):
+    for text, key in (
+        (f'[outgoing]\npassword_env = "{SECRET}"\n', "password_env"),
+        ('[desk]\ndaily_reply_limit = "ten"\n', "daily_reply_limit"),
+    ):
         (workdir / "gongdan.toml").write_text(text, "utf-8")
-        proc = subprocess.run([sys.executable, "-m", "ingest", "poll"], capture_output=True,
-                              text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ingest", "poll"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode != 0
         assert proc.stdout == ""
         assert len(proc.stderr.splitlines()) == 1 and key in proc.stderr, proc.stderr
@@ -172,12 +247,15 @@ def test_parse_decode_and_demo_run_without_a_config(workdir):
     """Positive control: the commands that need no mailbox or database still work out of the box."""
     result = CliRunner().invoke(cli, ["decode", "34"])
     assert result.exit_code == 0 and "紧急停机" in result.output
-    (workdir / "a.eml").write_bytes("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                                    "运营商：星星充电\r\n".encode())
+    (workdir / "a.eml").write_bytes(
+        "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n运营商：星星充电\r\n".encode()
+    )
     result = CliRunner().invoke(cli, ["parse", "--json", "a.eml"])
     assert result.exit_code == 0 and '"operator": "星星充电"' in result.output
     assert sorted(p.name for p in workdir.iterdir()) == ["a.eml"]
-    result = CliRunner().invoke(cli, ["demo", "--inbox", str(ROOT / "demo" / "inbox"), "--dir", "run"])
+    result = CliRunner().invoke(
+        cli, ["demo", "--inbox", str(ROOT / "demo" / "inbox"), "--dir", "run"]
+    )
     assert result.exit_code == 0, result.output
     assert len(list((workdir / "run" / "outbox" / "new").iterdir())) > 0
     assert load_config(str(workdir / "run" / "gongdan.toml")).mailboxes[0].kind == "maildir"
@@ -186,7 +264,9 @@ def test_parse_decode_and_demo_run_without_a_config(workdir):
 def test_example_config_loads_and_documents_every_key_with_a_comment():
     config = load_config(str(EXAMPLE))
     assert config.mailboxes[0].processed_folder == "Processed"
-    assert config.desk.daily_reply_limit == 10 and config.engineers[0].address == "xiaoming@example.cn"
+    assert (
+        config.desk.daily_reply_limit == 10 and config.engineers[0].address == "xiaoming@example.cn"
+    )
     assert config.outgoing.connections == 4
     documented: dict[str, int] = {}
     table = ""
@@ -223,8 +303,10 @@ def test_minimal_config_takes_defaults_and_follows_the_file(tmp_path):
 
 
 def test_values_keep_their_types():
-    config = parse_config('[desk]\nseconds_per_message = 5\noperator_domains = ["op.cn"]\n'
-                          '[database]\nurl = "postgresql+psycopg://gd@127.0.0.1:5432/gd"\n')
+    config = parse_config(
+        '[desk]\nseconds_per_message = 5\noperator_domains = ["op.cn"]\n'
+        '[database]\nurl = "postgresql+psycopg://gd@127.0.0.1:5432/gd"\n'
+    )
     assert config.desk.seconds_per_message == 5 and config.desk.operator_domains == ["op.cn"]
     assert config.database_url == "postgresql+psycopg://gd@127.0.0.1:5432/gd"
 
@@ -258,8 +340,9 @@ def test_a_secret_given_as_variable_name_is_never_echoed():
 
 
 def test_relative_paths_follow_the_config_file(tmp_path):
-    (tmp_path / "g.toml").write_text('[database]\nurl = "sqlite:///g.db"\n[[mailbox]]\n'
-                                     'kind = "maildir"\npath = "in"\n')
+    (tmp_path / "g.toml").write_text(
+        '[database]\nurl = "sqlite:///g.db"\n[[mailbox]]\nkind = "maildir"\npath = "in"\n'
+    )
     config = load_config(str(tmp_path / "g.toml"))
     assert config.database_url == f"sqlite:///{tmp_path}/g.db"
     assert config.mailboxes[0].path == str(tmp_path / "in")

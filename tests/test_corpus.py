@@ -32,8 +32,17 @@ REPO = Path(__file__).resolve().parents[1]
 EMAILS = REPO / "tests" / "fixtures" / "emails"
 CASES = sorted(EMAILS.glob("*.eml"))
 
-EXACT_KEYS = ("subject", "template", "fields", "missing", "complete", "auto_submitted", "action",
-              "attachments", "from")
+EXACT_KEYS = (
+    "subject",
+    "template",
+    "fields",
+    "missing",
+    "complete",
+    "auto_submitted",
+    "action",
+    "attachments",
+    "from",
+)
 STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
 
 # A 1x1 PNG: bytes that are certainly not an email.
@@ -55,8 +64,9 @@ class Run:
 def run_parse(*paths: Path) -> Run:
     """The CLI as an admin runs it: no config, no database, no network (in this process: a
     Python start-up per file would cost the corpus more than the reading)."""
-    result = CliRunner().invoke(cli, ["parse", "--json", *map(str, paths)],
-                                env={"GONGDAN_CONFIG": None})
+    result = CliRunner().invoke(
+        cli, ["parse", "--json", *map(str, paths)], env={"GONGDAN_CONFIG": None}
+    )
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout_bytes, result.stderr_bytes)
@@ -70,8 +80,13 @@ def run_script(*paths: Path) -> subprocess.CompletedProcess:
     env["PYTHONIOENCODING"] = "utf-8"
     script = Path(sys.executable).with_name("gongdan")
     assert script.is_file(), f"no {script}: install gongdan (pip install -e '.[test]')"
-    return subprocess.run([str(script), "parse", "--json", *map(str, paths)],
-                          capture_output=True, cwd=REPO, env=env, timeout=300)
+    return subprocess.run(
+        [str(script), "parse", "--json", *map(str, paths)],
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
 
 
 def json_lines(proc: Run | subprocess.CompletedProcess) -> list[dict]:
@@ -92,8 +107,10 @@ def differences(expected: dict, got: dict) -> list[str]:
     out = []
 
     def differ(key, want, have):
-        out.append(f"{key}: expected {json.dumps(want, ensure_ascii=False)}, "
-                   f"got {json.dumps(have, ensure_ascii=False)}")
+        out.append(
+            f"{key}: expected {json.dumps(want, ensure_ascii=False)}, "
+            f"got {json.dumps(have, ensure_ascii=False)}"
+        )
 
     for key in EXACT_KEYS:
         if key in expected and got.get(key, "<absent>") != expected[key]:
@@ -101,8 +118,11 @@ def differences(expected: dict, got: dict) -> list[str]:
 
     if "stop_codes" in expected:
         have = got.get("stop_codes")
-        trimmed = ([{k: c.get(k) for k in STOP_CODE_KEYS} for c in have]
-                   if isinstance(have, list) else have)
+        trimmed = (
+            [{k: c.get(k) for k in STOP_CODE_KEYS} for c in have]
+            if isinstance(have, list)
+            else have
+        )
         if trimmed != expected["stop_codes"]:
             differ("stop_codes", expected["stop_codes"], have)
 
@@ -130,9 +150,13 @@ def differences(expected: dict, got: dict) -> list[str]:
 def test_corpus_size_and_pairs():
     assert len(CASES) >= 45, f"only {len(CASES)} fixture emails"
     for eml in CASES:
-        assert eml.with_name(eml.stem + ".expected.json").is_file(), f"{eml.name} has no expected.json"
+        assert eml.with_name(eml.stem + ".expected.json").is_file(), (
+            f"{eml.name} has no expected.json"
+        )
     for exp in EMAILS.glob("*.expected.json"):
-        assert exp.with_name(exp.name.replace(".expected.json", ".eml")).is_file(), f"{exp.name}: no .eml"
+        assert exp.with_name(exp.name.replace(".expected.json", ".eml")).is_file(), (
+            f"{exp.name}: no .eml"
+        )
 
 
 @pytest.mark.parametrize("eml", CASES, ids=[p.stem for p in CASES])

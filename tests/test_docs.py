@@ -59,4 +59,5 @@ def test_every_option_says_what_it_does(path, command):
 @pytest.mark.parametrize("path", [p for p, _ in LEAVES])
 def test_command_is_in_the_readme(path):
     assert re.search(rf"^gongdan {re.escape(path)}\b", _readme_block(), re.M), (
-        f"`gongdan {path}` is missing from the README's Command line block")
+        f"`gongdan {path}` is missing from the README's Command line block"
+    )

@@ -26,8 +26,7 @@ def servers(dovecot, postgres, smtp_sink):
 @pytest.mark.parametrize("scenario", list(faults.SCENARIOS))
 def test_fault_scenario_loses_and_doubles_nothing(scenario, servers, tmp_path):
     row = faults.run_scenario(scenario, servers, tmp_path, "short", SEED)
-    said = (f"seed {SEED} (GONGDAN_FAULTS_SEED={SEED}):\n"
-            + faults.format_table([row]))
+    said = f"seed {SEED} (GONGDAN_FAULTS_SEED={SEED}):\n" + faults.format_table([row])
     print(said)
     assert row["messages"] > 0, said
     assert {k: row[k] for k in faults.COUNTED} == dict.fromkeys(faults.COUNTED, 0), said

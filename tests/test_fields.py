@@ -36,11 +36,23 @@ def test_blank_templates_give_no_values_but_the_preset_status(seed_text):
     assert extract_fields(detailed) == {"status": "in_progress"}
 
 
-@pytest.mark.parametrize("label", ["订单号(必填)", "订单号（必填）", "订单号", "订单编号", "账单号",
-                                   "订单号 (必填)", "订单号（必填 ）"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "订单号(必填)",
+        "订单号（必填）",
+        "订单号",
+        "订单编号",
+        "账单号",
+        "订单号 (必填)",
+        "订单号（必填 ）",
+    ],
+)
 @pytest.mark.parametrize("colon", [":", "：", " : ", "：  ", "\u3000："])
 def test_label_variants_give_the_same_field(label, colon):
-    assert extract_fields(f"{label}{colon}20190830211644614873") == {"order_no": "20190830211644614873"}
+    assert extract_fields(f"{label}{colon}20190830211644614873") == {
+        "order_no": "20190830211644614873"
+    }
 
 
 def test_two_labels_on_one_line():
@@ -51,16 +63,20 @@ def test_two_labels_on_one_line():
 def test_longest_label_wins_where_labels_share_a_prefix():
     text = "运营商初步排查结果：已重启\n现场网络连接状态：在线\n充电桩号：35010400080000200015\n手机号码：13512348382"
     assert extract_fields(text) == {
-        "phone": "13512348382", "pile_no": "35010400080000200015",
-        "network_status": "在线", "operator_findings": "已重启",
+        "phone": "13512348382",
+        "pile_no": "35010400080000200015",
+        "network_status": "在线",
+        "operator_findings": "已重启",
     }
 
 
 def test_block_runs_over_lines_until_a_label_separator_or_heading():
-    text = ("问题描述：用户扫码后无法启动，\n订单号：这一行里的标签不算\n第二行\n"
-            "运营商初步排查结果：重启后正常\n"
-            "——————\n这一行不属于任何字段\n"
-            "---跟踪\n已联系用户\n----分析：模块故障\n---解决\n更换模块\n状态: √ 已解决")
+    text = (
+        "问题描述：用户扫码后无法启动，\n订单号：这一行里的标签不算\n第二行\n"
+        "运营商初步排查结果：重启后正常\n"
+        "——————\n这一行不属于任何字段\n"
+        "---跟踪\n已联系用户\n----分析：模块故障\n---解决\n更换模块\n状态: √ 已解决"
+    )
     fields = extract_fields(text)
     assert fields["description"] == "用户扫码后无法启动，"
     assert fields["order_no"] == "这一行里的标签不算"
@@ -82,14 +98,18 @@ def test_placeholder_is_removed_in_any_width_and_empty_values_are_absent():
 
 
 @pytest.mark.parametrize("mark", ["☑", "✓", "✔", "√", "☒", "■", "[x]", "[X]"])
-@pytest.mark.parametrize("option,value", [("已解决", "resolved"), ("处理中", "in_progress"), ("暂搁置", "on_hold")])
+@pytest.mark.parametrize(
+    "option,value", [("已解决", "resolved"), ("处理中", "in_progress"), ("暂搁置", "on_hold")]
+)
 def test_status_is_the_marked_option(mark, option, value):
     line = " | ".join(f"{mark} {o}" if o == option else o for o in ("已解决", "处理中", "暂搁置"))
     assert extract_fields(f"状态(☑表示选定 ): {line}") == {"status": value}
     assert choose_status(line.replace(f"{mark} ", mark)) == value
 
 
-@pytest.mark.parametrize("line", ["已解决 | 处理中 | 暂搁置", "☑ 已解决 | ☑ 处理中 | 暂搁置", "处理中"])
+@pytest.mark.parametrize(
+    "line", ["已解决 | 处理中 | 暂搁置", "☑ 已解决 | ☑ 处理中 | 暂搁置", "处理中"]
+)
 def test_no_mark_or_two_marks_give_no_status(line):
     assert extract_fields(f"状态(√表示选定 ): {line}") == {}
 
@@ -105,7 +125,9 @@ def test_engineer_label_with_note_in_the_middle():
 
 def test_first_non_empty_value_wins_and_none_is_a_value():
     assert extract_fields("运营商：\n运营商：星星充电\n运营商：别的\n异常状态：无") == {
-        "operator": "星星充电", "abnormal_status": "无"}
+        "operator": "星星充电",
+        "abnormal_status": "无",
+    }
 
 
 def test_numbered_lines_are_labels_at_line_start():

@@ -36,28 +36,47 @@ def test_every_crash_found_so_far_stays_fixed(path):
 def mutated(draw) -> bytes:
     raw = bytearray(CORPUS[draw(st.integers(0, len(CORPUS) - 1))].read_bytes())
     for _ in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["flip", "insert", "delete", "truncate", "duplicate", "splice"]))
+        kind = draw(
+            st.sampled_from(["flip", "insert", "delete", "truncate", "duplicate", "splice"])
+        )
         at = draw(st.integers(0, max(0, len(raw) - 1)))
         if kind == "flip" and raw:
             raw[at] = draw(st.integers(0, 255))
         elif kind == "insert":
-            raw[at:at] = draw(st.sampled_from([b"\x00", b"\r\n", b"=?gb2312?B?", b"?=", b"--", b"\xff\xfe",
-                                                b"Content-Type: multipart/mixed; boundary=x\r\n", b">", b"\xe5"]))
+            raw[at:at] = draw(
+                st.sampled_from(
+                    [
+                        b"\x00",
+                        b"\r\n",
+                        b"=?gb2312?B?",
+                        b"?=",
+                        b"--",
+                        b"\xff\xfe",
+                        b"Content-Type: multipart/mixed; boundary=x\r\n",
+                        b">",
+                        b"\xe5",
+                    ]
+                )
+            )
         elif kind == "delete":
-            del raw[at:at + draw(st.integers(1, 64))]
+            del raw[at : at + draw(st.integers(1, 64))]
         elif kind == "truncate":
             del raw[at:]
         elif kind == "duplicate":
-            raw[at:at] = raw[at:at + draw(st.integers(1, 200))]
+            raw[at:at] = raw[at : at + draw(st.integers(1, 200))]
         elif kind == "splice":
             other = CORPUS[draw(st.integers(0, len(CORPUS) - 1))].read_bytes()
             start = draw(st.integers(0, len(other)))
-            raw[at:at] = other[start:start + draw(st.integers(1, 400))]
+            raw[at:at] = other[start : start + draw(st.integers(1, 400))]
     return bytes(raw)
 
 
 # CI runs a bounded number; `GONGDAN_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz.py` fuzzes longer.
-@settings(max_examples=int(os.environ.get("GONGDAN_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("GONGDAN_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_mutated_fixture_emails_never_crash_the_reader(raw):
     read_or_refuse(raw)

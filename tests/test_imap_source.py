@@ -28,22 +28,31 @@ RAW_GBK_B64 = (
     b"MIME-Version: 1.0\r\n"
     b'Content-Type: text/plain; charset="gbk"\r\n'
     b"Content-Transfer-Encoding: base64\r\n"
-    b"\r\n"
-    + b"\r\n".join(base64.encodebytes(BODY_GBK * 4).splitlines()) + b"\r\n"
+    b"\r\n" + b"\r\n".join(base64.encodebytes(BODY_GBK * 4).splitlines()) + b"\r\n"
 )
 # Raw 8-bit GBK with no charset label: the bytes must not be "repaired" on the way through.
-RAW_GBK_8BIT = (b"From: ops@example.cn\r\nSubject: 8bit\r\nMessage-ID: <gbk-2@example.cn>\r\n"
-                b"Content-Transfer-Encoding: 8bit\r\n\r\n" + BODY_GBK)
+RAW_GBK_8BIT = (
+    b"From: ops@example.cn\r\nSubject: 8bit\r\nMessage-ID: <gbk-2@example.cn>\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n\r\n" + BODY_GBK
+)
 
 
 def mail(n: int) -> bytes:
-    return (f"From: ops@example.cn\r\nSubject: ticket {n}\r\nMessage-ID: <m{n}@example.cn>\r\n\r\n"
-            f"body {n}\r\n").encode()
+    return (
+        f"From: ops@example.cn\r\nSubject: ticket {n}\r\nMessage-ID: <m{n}@example.cn>\r\n\r\n"
+        f"body {n}\r\n"
+    ).encode()
 
 
 def settings(dovecot, user: str, **overrides) -> MailboxSettings:
-    values = dict(kind="imap", host="127.0.0.1", port=dovecot.port, security="plain", username=user,
-                  folder="INBOX")
+    values = dict(
+        kind="imap",
+        host="127.0.0.1",
+        port=dovecot.port,
+        security="plain",
+        username=user,
+        folder="INBOX",
+    )
     values.update(overrides)
     return MailboxSettings(**values)
 
@@ -76,7 +85,11 @@ def flags_of(dovecot, user: str, folder: str = "INBOX") -> dict[int, tuple]:
     client = other_client(dovecot, user, folder)
     try:
         uids = client.search("ALL")
-        return {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
+        return (
+            {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()}
+            if uids
+            else {}
+        )
     finally:
         client.logout()
 
@@ -151,7 +164,9 @@ def test_mark_processed_moves_to_processed_folder(dovecot, box):
     user, _, open_source = box
     for n in range(1, 4):
         dovecot.append(user, mail(n))
-    source = open_source(processed_folder="已处理")  # created on connect, modified UTF-7 on the wire
+    source = open_source(
+        processed_folder="已处理"
+    )  # created on connect, modified UTF-7 on the wire
     source.mark_processed(1)
     source.mark_processed(2)
     assert source.new_uids(0) == [3]
@@ -241,8 +256,16 @@ def test_plain_refused_to_remote_host_before_any_network(monkeypatch, dovecot_us
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    source = ImapSource(MailboxSettings(kind="imap", host="imap.example.cn", port=143, security="plain",
-                                        username="support@example.cn"), "secret")
+    source = ImapSource(
+        MailboxSettings(
+            kind="imap",
+            host="imap.example.cn",
+            port=143,
+            security="plain",
+            username="support@example.cn",
+        ),
+        "secret",
+    )
     with pytest.raises(SourceError, match="plain.*only to localhost.*imap.example.cn"):
         source.connect()
     source.close()  # never raises, even when nothing was opened
@@ -302,9 +325,30 @@ def tls_front(dovecot, tmp_path_factory):
         pytest.skip("openssl is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     front = TlsFront(dovecot.port, str(cert), str(key))
     yield front.port, str(cert)
     front.close()
@@ -314,7 +358,9 @@ def test_tls_with_ca_file(dovecot, dovecot_user, tls_front):
     user, password = dovecot_user
     dovecot.append(user, mail(1))
     port, ca_file = tls_front
-    source = ImapSource(settings(dovecot, user, security="tls", port=port, ca_file=ca_file), password, timeout=5)
+    source = ImapSource(
+        settings(dovecot, user, security="tls", port=port, ca_file=ca_file), password, timeout=5
+    )
     source.connect()
     try:
         assert [raw for _, raw in source.fetch(source.new_uids(0))] == [mail(1)]
@@ -334,7 +380,9 @@ def test_tls_certificate_not_trusted_is_refused(dovecot, dovecot_user, tls_front
 
 def test_missing_ca_file_is_a_clear_error(dovecot, dovecot_user):
     user, password = dovecot_user
-    source = ImapSource(settings(dovecot, user, security="tls", ca_file="/nonexistent/ca.pem"), password)
+    source = ImapSource(
+        settings(dovecot, user, security="tls", ca_file="/nonexistent/ca.pem"), password
+    )
     with pytest.raises(SourceError, match="cannot load ca_file /nonexistent/ca.pem"):
         source.connect()
 
@@ -372,9 +420,13 @@ def test_wrong_password(dovecot, dovecot_user):
 
 
 def test_non_ascii_and_quoted_passwords_log_in(dovecot, box, caplog):
-    caplog.set_level(logging.DEBUG)  # imapclient logs every command at DEBUG, LOGIN/AUTHENTICATE hidden
+    caplog.set_level(
+        logging.DEBUG
+    )  # imapclient logs every command at DEBUG, LOGIN/AUTHENTICATE hidden
     for n, password in enumerate(('Pass word"1\\', 'pw "引号" \\ back')):
-        user = f"{box[0]}q{n}"  # a new passwd-file each: Dovecot rereads a changed one only after 1 s
+        user = (
+            f"{box[0]}q{n}"  # a new passwd-file each: Dovecot rereads a changed one only after 1 s
+        )
         dovecot.add_user(user, password)
         source = ImapSource(settings(dovecot, user), password, timeout=5)
         source.connect()
@@ -384,7 +436,12 @@ def test_non_ascii_and_quoted_passwords_log_in(dovecot, box, caplog):
         ImapSource(settings(dovecot, user), "错误密码", timeout=5).connect()
     assert "错误密码" not in str(err.value)
     assert "AUTHENTICATE" in caplog.text and "LOGIN" in caplog.text
-    for secret in ("引号", "word", "错误密码", base64.b64encode(b"\0" + user.encode() + b"\0").decode()[:8]):
+    for secret in (
+        "引号",
+        "word",
+        "错误密码",
+        base64.b64encode(b"\0" + user.encode() + b"\0").decode()[:8],
+    ):
         assert secret not in caplog.text
 
 

@@ -22,6 +22,7 @@ def gongdan(tmp_path, database_url):
 
     def run(*args):
         return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
     return run
 
 
@@ -52,21 +53,37 @@ def test_mbox_and_maildir_with_thread_and_summary(gongdan, tmp_path):
     gongdan("db", "upgrade")
     box = mailbox.mbox(tmp_path / "backup.mbox")
     box.add(make_mail("运营商：星星充电\n问题描述：充不上电", message_id="<b1@x.example.cn>"))
-    box.add(make_mail("运营商初步排查结果：已重启\n订单号：20261124081644614873", subject="Re: 充电桩故障",
-                      message_id="<b2@x.example.cn>", in_reply_to="<b1@x.example.cn>"))
+    box.add(
+        make_mail(
+            "运营商初步排查结果：已重启\n订单号：20261124081644614873",
+            subject="Re: 充电桩故障",
+            message_id="<b2@x.example.cn>",
+            in_reply_to="<b1@x.example.cn>",
+        )
+    )
     box.flush()
     maildir = mailbox.Maildir(tmp_path / "old-inbox")
-    maildir.add(make_mail("运营商：绿能", message_id="<b3@x.example.cn>", sender="a@lvneng.example.cn"))
+    maildir.add(
+        make_mail("运营商：绿能", message_id="<b3@x.example.cn>", sender="a@lvneng.example.cn")
+    )
     maildir.add(b"\x00\x01\x02 not mail")
     result = gongdan("import", str(tmp_path / "backup.mbox"), str(tmp_path / "old-inbox"))
-    assert result.output.strip() == ("4 emails: 2 new tickets, 1 follow-ups, 0 duplicates skipped, "
-                                     "1 unreadable (stored and flagged)")
+    assert result.output.strip() == (
+        "4 emails: 2 new tickets, 1 follow-ups, 0 duplicates skipped, "
+        "1 unreadable (stored and flagged)"
+    )
     listed = [json.loads(line) for line in gongdan("tickets", "list", "--json").output.splitlines()]
     assert [t["status"] for t in listed] == ["in_progress", "waiting_info"]
-    assert [json.loads(x)["id"] for x in gongdan("tickets", "list", "--json", "--operator", "绿能").output.splitlines()] == [2]
+    assert [
+        json.loads(x)["id"]
+        for x in gongdan("tickets", "list", "--json", "--operator", "绿能").output.splitlines()
+    ] == [2]
     assert gongdan("tickets", "list", "--json", "--status", "resolved").output == ""
     shown = json.loads(gongdan("tickets", "show", "1", "--json").output)
-    assert [m["message_id"] for m in shown["messages"]] == ["<b1@x.example.cn>", "<b2@x.example.cn>"]
+    assert [m["message_id"] for m in shown["messages"]] == [
+        "<b1@x.example.cn>",
+        "<b2@x.example.cn>",
+    ]
     assert shown["fields"]["order_no"] == "20261124081644614873" and shown["complete"]
     assert [e["kind"] for e in shown["events"]] == ["field_set", "field_set", "completed"]
     table = gongdan("tickets", "show", "1").output
@@ -78,8 +95,17 @@ def test_two_maildirs_in_one_import_each_give_their_own_mail(gongdan, tmp_path):
     gongdan("db", "upgrade")
     for n in (1, 2):
         box = mailbox.Maildir(tmp_path / f"box{n}")
-        box.add(make_mail(f"运营商：运营商{n}", message_id=f"<two{n}@x.example.cn>", sender=f"ops@op{n}.example.cn"))
+        box.add(
+            make_mail(
+                f"运营商：运营商{n}",
+                message_id=f"<two{n}@x.example.cn>",
+                sender=f"ops@op{n}.example.cn",
+            )
+        )
     result = gongdan("import", str(tmp_path / "box1"), str(tmp_path / "box2"))
     assert "2 new tickets" in result.output
-    listed = [json.loads(line)["operator_address"] for line in gongdan("tickets", "list", "--json").output.splitlines()]
+    listed = [
+        json.loads(line)["operator_address"]
+        for line in gongdan("tickets", "list", "--json").output.splitlines()
+    ]
     assert listed == ["ops@op1.example.cn", "ops@op2.example.cn"]

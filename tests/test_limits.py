@@ -30,6 +30,7 @@ def put(tmp_path):
         stored = store_and_commit(session, raw, config)
         message = session.exec(select(Message).where(Message.id == stored.message_db_id)).one()
         return stored, message
+
     yield store
     session.close()
     engine.dispose()
@@ -52,10 +53,14 @@ def test_long_text_is_truncated_for_fields_only(put):
 def test_too_many_parts_are_not_all_walked(put):
     parts = "".join(
         f"--b\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; filename=p{n}.jpg\r\n"
-        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(b'x').decode()}\r\n" for n in range(50))
-    raw = (f"From: ops@x.example.cn\r\nSubject: photos\r\nMessage-ID: <parts@x.example.cn>\r\nMIME-Version: 1.0\r\n"
-           f"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-           f"hi\r\n{parts}--b--\r\n").encode()
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(b'x').decode()}\r\n"
+        for n in range(50)
+    )
+    raw = (
+        f"From: ops@x.example.cn\r\nSubject: photos\r\nMessage-ID: <parts@x.example.cn>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"hi\r\n{parts}--b--\r\n"
+    ).encode()
     stored, message = put(raw, max_parts=10)
     assert "too_many_parts" in message.flags and len(stored.reading.mail.attachments) < 10
 

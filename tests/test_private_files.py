@@ -32,7 +32,8 @@ def _desk(tmp_path: Path) -> Path:
     for sub in ("new", "cur", "tmp"):
         (inbox / sub).mkdir(parents=True)
     config = tmp_path / "gongdan.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [database]
 url = "sqlite:///{tmp_path}/gongdan.db"
 
@@ -45,7 +46,9 @@ path = "{inbox}"
 kind = "maildir"
 path = "{tmp_path}/outbox"
 from_address = "support@gongdan.example.cn"
-""", "utf-8")
+""",
+        "utf-8",
+    )
     return config
 
 
@@ -61,7 +64,9 @@ def test_new_database_its_wal_and_shm_and_locks_are_private(tmp_path):
     database = tmp_path / "gongdan.db"
     assert mode(database) == 0o600
 
-    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(make_mail("运营商：星星充电\n问题描述：充不上电\n"))
+    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(
+        make_mail("运营商：星星充电\n问题描述：充不上电\n")
+    )
     gongdan(config, "poll")
     locks = sorted(tmp_path.glob(".gongdan.db.*.lock"))
     assert locks and all(mode(p) == 0o600 for p in locks), locks
@@ -89,7 +94,9 @@ def test_an_existing_database_keeps_the_mode_its_admin_gave_it(tmp_path):
 def test_export_raw_files_and_folders_are_private(tmp_path):
     config = _desk(tmp_path)
     gongdan(config, "db", "upgrade")
-    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(make_mail("运营商：星星充电\n问题描述：充不上电\n"))
+    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(
+        make_mail("运营商：星星充电\n问题描述：充不上电\n")
+    )
     unreadable = b"\x89PNG\r\n\x1a\n\x00\x00\x00"
     (tmp_path / "inbox" / "new" / "2.eml").write_bytes(unreadable)
     gongdan(config, "poll")

@@ -35,17 +35,25 @@ HEADERS = (
 )
 REALISTIC = [
     # 8-bit UTF-8 plain text
-    (HEADERS + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode()
+    (
+        HEADERS
+        + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode()
     + TICKET.replace("\n", "\r\n").encode("utf-8"),
     # Foxmail: GBK text labelled gb2312, base64, with an attachment
-    (HEADERS + 'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
-     'Content-Type: text/plain; charset="gb2312"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-     + base64.encodebytes(TICKET.encode("gb18030")).decode()
-     + "\r\n--b1\r\nContent-Type: image/jpeg; name*=utf-8''%E7%85%A7%E7%89%87.jpg\r\n"
-     "Content-Disposition: attachment; filename*=utf-8''%E7%85%A7%E7%89%87.jpg\r\n"
-     "Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQAAAQABAAD/\r\n--b1--\r\n").encode(),
+    (
+        HEADERS + 'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+        'Content-Type: text/plain; charset="gb2312"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.encodebytes(TICKET.encode("gb18030")).decode()
+        + "\r\n--b1\r\nContent-Type: image/jpeg; name*=utf-8''%E7%85%A7%E7%89%87.jpg\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''%E7%85%A7%E7%89%87.jpg\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQAAAQABAAD/\r\n--b1--\r\n"
+    ).encode(),
     # QQ: HTML only, <div> lines with &nbsp;
-    (HEADERS + 'Content-Type: text/html; charset="gb18030"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n').encode()
+    (
+        HEADERS
+        + 'Content-Type: text/html; charset="gb18030"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+    ).encode()
     + "".join(f"<div>{l or '&nbsp;'}</div>" for l in TICKET.split("\n")).encode("gb18030"),
 ]
 
@@ -73,11 +81,13 @@ def mutated_emails(draw):
         at = draw(st.integers(0, len(raw)))
         if op == "insert_text":
             text = draw(st.text(max_size=40))
-            raw[at:at] = text.encode(draw(st.sampled_from(["utf-8", "gb18030", "utf-16-le"])), "replace")
+            raw[at:at] = text.encode(
+                draw(st.sampled_from(["utf-8", "gb18030", "utf-16-le"])), "replace"
+            )
         elif op == "insert_bytes":
             raw[at:at] = draw(st.binary(min_size=1, max_size=40))
         elif op == "delete":
-            raw[at:at + draw(st.integers(1, 200))] = b""
+            raw[at : at + draw(st.integers(1, 200))] = b""
         else:  # replace the line at `at` with random text (a header, a boundary, a body line)
             start = raw.rfind(b"\n", 0, at) + 1
             end = raw.find(b"\n", at)
@@ -125,15 +135,35 @@ SHAPES = {
 
 def _long_line_email(body: str, form: str) -> bytes:
     if form == "plain":
-        return (HEADERS + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-                ).encode() + body.encode("utf-8") + b"\r\n"
+        return (
+            (
+                HEADERS
+                + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            ).encode()
+            + body.encode("utf-8")
+            + b"\r\n"
+        )
     if form == "html":  # QQ-style HTML-only mail: the line inside one <div>
-        return (HEADERS + "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-                ).encode() + b"<div>" + body.encode("utf-8") + b"</div>\r\n"
+        return (
+            (
+                HEADERS
+                + "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            ).encode()
+            + b"<div>"
+            + body.encode("utf-8")
+            + b"</div>\r\n"
+        )
     # a forward: the line is in the forwarded part, read as history and for stop codes
     headers = HEADERS.replace("Subject: =?utf-8?B?5YWF55S15qGp5byC5bi4?=", "Subject: Fwd: test")
-    return (headers + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-            "请处理\r\n-----原始邮件-----\r\n").encode() + body.encode("utf-8") + b"\r\n"
+    return (
+        (
+            headers
+            + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "请处理\r\n-----原始邮件-----\r\n"
+        ).encode()
+        + body.encode("utf-8")
+        + b"\r\n"
+    )
 
 
 @pytest.mark.parametrize("form", ["plain", "html", "forwarded"])
@@ -152,7 +182,11 @@ def test_one_megabyte_line_is_read_in_bounded_time(shape, form):
 FIELDS = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
 STATUS_OPTIONS = FIELDS["status"]["options"]
 STATUS_MARKS = FIELDS["status"]["marks"]
-LABELS = [(f["key"], f["kind"], label, f.get("heading", False)) for f in FIELDS["field"] for label in f["labels"]]
+LABELS = [
+    (f["key"], f["kind"], label, f.get("heading", False))
+    for f in FIELDS["field"]
+    for label in f["labels"]
+]
 _NOTE = re.compile(r"[(（]([^)）]*)[)）]")
 
 SPACE = st.sampled_from(["", " ", "  ", "\t", "\u3000", " \u3000"])
@@ -182,8 +216,11 @@ def _label_variant(label: str, note_style: str) -> str:
 def labelled(draw, label: str):
     """`LABEL<colon>` in one of its forms: note in ASCII or full-width parentheses, another note,
     no note; ASCII or full-width colon; spaces (U+3000 too) before and after the colon."""
-    note_style = draw(st.sampled_from(["ascii", "fullwidth", "omitted", "other"]) if _NOTE.search(label)
-                      else st.just("none"))
+    note_style = draw(
+        st.sampled_from(["ascii", "fullwidth", "omitted", "other"])
+        if _NOTE.search(label)
+        else st.just("none")
+    )
     if note_style == "other":  # fields.toml: any note matches, e.g. 状态(√表示选定 )
         note = draw(st.text(alphabet=st.sampled_from("√☑表示选定必填跟单 abc12"), max_size=12))
         label = _NOTE.sub(lambda m: f"({note})", label)
@@ -193,7 +230,9 @@ def labelled(draw, label: str):
     return f"{_label_variant(label, note_style)}{before}{colon}{after}"
 
 
-@pytest.mark.parametrize("key,kind,label,heading", LABELS, ids=[f"{k}-{l}" for k, _, l, _ in LABELS])
+@pytest.mark.parametrize(
+    "key,kind,label,heading", LABELS, ids=[f"{k}-{l}" for k, _, l, _ in LABELS]
+)
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_every_label_form_gives_the_field(key, kind, label, heading, data):
@@ -217,7 +256,10 @@ def test_every_label_form_gives_the_field(key, kind, label, heading, data):
         text = head + "\n".join(lines) if on_label_line else head + "\n" + "\n".join(lines)
         assert extract_fields(text) == {key: "\n".join(lines)}, text
         # A following label at a line start ends the block.
-        assert extract_fields(text + "\n运营商：展鹏达") == {key: "\n".join(lines), "operator": "展鹏达"}, text
+        assert extract_fields(text + "\n运营商：展鹏达") == {
+            key: "\n".join(lines),
+            "operator": "展鹏达",
+        }, text
         if heading:  # `---跟踪` heading form, any number of dashes, optional colon
             dashes = "-" * data.draw(st.integers(1, 5), label="dashes")
             colon = data.draw(st.sampled_from(["", ":", "："]), label="heading colon")

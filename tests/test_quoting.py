@@ -5,15 +5,18 @@ import pytest
 from ingest.quoting import is_forward, is_reply, split_body
 
 
-@pytest.mark.parametrize("marker", [
-    "-----原始邮件-----",
-    "------------------ 原始邮件 ------------------",
-    "-----Original Message-----",
-    "在 2024年3月1日(星期五) 上午10:12，\"张三\"<zhang@example.cn> 写道：",
-    "On Fri, Mar 1, 2024 at 10:12 AM Zhang <zhang@example.cn> wrote:",
-    "发件人: 张三 <zhang@example.cn>\n发送时间: 2024年3月1日 10:12\n收件人: support@example.cn\n主题: 充电失败",
-    "From: Zhang <zhang@example.cn>\nSent: Friday, March 1, 2024 10:12 AM\nTo: support@example.cn",
-])
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "-----原始邮件-----",
+        "------------------ 原始邮件 ------------------",
+        "-----Original Message-----",
+        '在 2024年3月1日(星期五) 上午10:12，"张三"<zhang@example.cn> 写道：',
+        "On Fri, Mar 1, 2024 at 10:12 AM Zhang <zhang@example.cn> wrote:",
+        "发件人: 张三 <zhang@example.cn>\n发送时间: 2024年3月1日 10:12\n收件人: support@example.cn\n主题: 充电失败",
+        "From: Zhang <zhang@example.cn>\nSent: Friday, March 1, 2024 10:12 AM\nTo: support@example.cn",
+    ],
+)
 def test_history_starts_at_a_marker(marker):
     body = f"补充：订单号：123\n\n{marker}\n运营商：星星充电"
     split = split_body(body)
@@ -28,12 +31,17 @@ def test_gt_lines_are_history_wherever_they_are():
 
 
 def test_from_in_text_is_not_a_header_block():
-    assert split_body("From: 用户反馈\n问题描述：无法充电").new_text == "From: 用户反馈\n问题描述：无法充电"
+    assert (
+        split_body("From: 用户反馈\n问题描述：无法充电").new_text
+        == "From: 用户反馈\n问题描述：无法充电"
+    )
 
 
 def test_forwarded_part_ends_at_its_own_history():
-    body = ("请处理\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n"
-            "Subject: 故障\nTo: b@example.cn\n\n停止原因：34\n\n-----原始邮件-----\n停止原因：2")
+    body = (
+        "请处理\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n"
+        "Subject: 故障\nTo: b@example.cn\n\n停止原因：34\n\n-----原始邮件-----\n停止原因：2"
+    )
     split = split_body(body)
     assert "停止原因：34" in split.forwarded and "停止原因：2" not in split.forwarded
 
@@ -46,22 +54,28 @@ def test_subject_prefixes():
 
 
 def test_history_is_cut_into_its_messages():
-    body = ("好的\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n\n"
-            "运营商初步排查结果：用户操作\n\nOn Tue, Mar 12, 2024 at 2:00 PM <ops@example.cn> wrote:\n"
-            "> 上次的停止原因：11")
+    body = (
+        "好的\n---------- Forwarded message ---------\nFrom: A <a@example.cn>\nDate: 2024\n\n"
+        "运营商初步排查结果：用户操作\n\nOn Tue, Mar 12, 2024 at 2:00 PM <ops@example.cn> wrote:\n"
+        "> 上次的停止原因：11"
+    )
     split = split_body(body)
     assert len(split.history) == 3
     assert split.history[0].endswith("运营商初步排查结果：用户操作")
     assert split.history[2] == "上次的停止原因：11"
 
 
-@pytest.mark.parametrize("signature", ["发自我的华为手机", "发自我的iPhone", "Sent from my iPhone", "来自我的QQ邮箱"])
+@pytest.mark.parametrize(
+    "signature", ["发自我的华为手机", "发自我的iPhone", "Sent from my iPhone", "来自我的QQ邮箱"]
+)
 def test_a_phone_clients_signature_ends_the_new_text(signature):
     split = split_body(f"运营商初步排查结果：已重启\n\n{signature}")
     assert split.new_text == "运营商初步排查结果：已重启"
 
 
 def test_forwarded_part_found_below_a_signature():
-    split = split_body("请处理\n发自我的iPhone\n---------- Forwarded message ---------\nFrom: A <a@x.cn>\n"
-                       "Date: 2024\n\n停止原因：34")
+    split = split_body(
+        "请处理\n发自我的iPhone\n---------- Forwarded message ---------\nFrom: A <a@x.cn>\n"
+        "Date: 2024\n\n停止原因：34"
+    )
     assert split.new_text == "请处理" and "停止原因：34" in split.forwarded

@@ -13,8 +13,10 @@ from replies import compose, render
 from replies.compose import compose_reply, make_message_id
 from replies.render import reason_zh, render_ack, render_request_info, render_resolved
 
-STANDARD = ("已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,"
-            "我方还需额外分析梳理相关资料,请耐心等待。")
+STANDARD = (
+    "已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,"
+    "我方还需额外分析梳理相关资料,请耐心等待。"
+)
 TEMPLATES = Path(render.__file__).parent / "templates"
 SIMPLE_BLANK = "运营商:\n问题描述:\n-------------------------\n运营商初步排查结果:\n"
 
@@ -48,10 +50,18 @@ def ticket(**changes) -> dict:
 
 def incomplete(template: str = "detailed") -> dict:
     """operator_findings absent and order_no `2019A` (invalid, so missing too)."""
-    fields = {"operator": "展鹏达", "phone": "13512348382", "order_no": "2019A",
-              "description": "充电中途停止，停止原因 34"}
-    return ticket(template=template, fields=fields, missing=["order_no", "operator_findings"],
-                  invalid={"order_no": "not digits"})
+    fields = {
+        "operator": "展鹏达",
+        "phone": "13512348382",
+        "order_no": "2019A",
+        "description": "充电中途停止，停止原因 34",
+    }
+    return ticket(
+        template=template,
+        fields=fields,
+        missing=["order_no", "operator_findings"],
+        invalid={"order_no": "not digits"},
+    )
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -63,16 +73,22 @@ def body_of(msg) -> str:
 
 
 def reply(**changes) -> bytes:
-    args = dict(body="正文\n第二行", from_address="support@gongdan.example.cn",
-                to_address="ops@xingxing.example.cn", original_subject="充电桩故障", ticket_id=12,
-                in_reply_to="<m2@xingxing.example.cn>",
-                references=["<m0@xingxing.example.cn>", "<m1@xingxing.example.cn>"],
-                message_id="<gongdan.1.abc@gongdan.example.cn>")
+    args = dict(
+        body="正文\n第二行",
+        from_address="support@gongdan.example.cn",
+        to_address="ops@xingxing.example.cn",
+        original_subject="充电桩故障",
+        ticket_id=12,
+        in_reply_to="<m2@xingxing.example.cn>",
+        references=["<m0@xingxing.example.cn>", "<m1@xingxing.example.cn>"],
+        message_id="<gongdan.1.abc@gongdan.example.cn>",
+    )
     args.update(changes)
     return compose_reply(**args)
 
 
 # --- blank templates --------------------------------------------------------------------------
+
 
 def test_blank_templates_are_the_seeds(seed_text):
     from tests.seed import section
@@ -89,10 +105,12 @@ def test_blank_templates_read_back_as_empty_fields():
     assert extract_fields((TEMPLATES / "blank_simple.txt").read_text("utf-8")) == {}
     # The seed's blank keeps its pre-marked status; nothing else is filled in.
     assert extract_fields((TEMPLATES / "blank_detailed.txt").read_text("utf-8")) == {
-        "status": "in_progress"}
+        "status": "in_progress"
+    }
 
 
 # --- request_info -----------------------------------------------------------------------------
+
 
 def test_request_info_starts_with_the_standard_reply():
     text = render_request_info(incomplete())
@@ -117,8 +135,12 @@ def test_request_info_gives_the_detailed_blank_when_order_no_is_missing():
 
 
 def test_request_info_gives_the_simple_blank_otherwise():
-    t = ticket(template="simple", fields={"operator": "展鹏达", "description": "后台无法登录"},
-               missing=["operator_findings"], invalid={})
+    t = ticket(
+        template="simple",
+        fields={"operator": "展鹏达", "description": "后台无法登录"},
+        missing=["operator_findings"],
+        invalid={},
+    )
     text = render_request_info(t)
     assert SIMPLE_BLANK in text
     assert "桩站名称:" not in text
@@ -139,11 +161,15 @@ def test_reason_zh():
     assert reason_zh("order_no", "not digits") == "只能包含数字"
     assert reason_zh("order_no", "9 digits, expected 10-32") == "应为10-32位数字（现为9位）"
     assert reason_zh("pile_no", "5 digits, expected 8-32") == "应为8-32位数字（现为5位）"
-    assert reason_zh("phone", "not a mobile, landline or masked number") == "不是有效的手机号、座机号或打码号码"
+    assert (
+        reason_zh("phone", "not a mobile, landline or masked number")
+        == "不是有效的手机号、座机号或打码号码"
+    )
     assert reason_zh("order_no", "something new") == "something new"
 
 
 # --- ack and resolved -------------------------------------------------------------------------
+
 
 def test_ack_lists_fields_with_the_phone_masked_and_stop_codes():
     text = render_ack(ticket())
@@ -155,7 +181,10 @@ def test_ack_lists_fields_with_the_phone_masked_and_stop_codes():
     assert "34 紧急停机" in text and "77 未知代号" in text
     assert "处理中" in text
     # A block keeps its lines, indented under its label.
-    assert "问题描述：\n    用户表示相近时间内产生多笔订单，要求核实。\n    用户电话 135****8382" in text
+    assert (
+        "问题描述：\n    用户表示相近时间内产生多笔订单，要求核实。\n    用户电话 135****8382"
+        in text
+    )
 
 
 def test_ack_keeps_engineer_notes_out_and_names_the_engineer():
@@ -182,11 +211,14 @@ def test_template_folder_override_wins(tmp_path):
 
 
 def test_override_cannot_reach_an_unmasked_phone(tmp_path):
-    (tmp_path / "ack.txt.j2").write_text("{% for f in fields %}{{ f.value }}\n{% endfor %}", "utf-8")
+    (tmp_path / "ack.txt.j2").write_text(
+        "{% for f in fields %}{{ f.value }}\n{% endfor %}", "utf-8"
+    )
     assert "13512348382" not in render_ack(ticket(), template_dir=str(tmp_path))
 
 
 # --- compose ----------------------------------------------------------------------------------
+
 
 def test_reply_headers_and_body():
     msg = parse(reply())
@@ -195,8 +227,11 @@ def test_reply_headers_and_body():
     assert msg["To"].addresses[0].addr_spec == "ops@xingxing.example.cn"
     assert msg["Subject"] == "Re: 充电桩故障 [工单#12]"
     assert msg["In-Reply-To"] == "<m2@xingxing.example.cn>"
-    assert msg["References"].split() == ["<m0@xingxing.example.cn>", "<m1@xingxing.example.cn>",
-                                         "<m2@xingxing.example.cn>"]
+    assert msg["References"].split() == [
+        "<m0@xingxing.example.cn>",
+        "<m1@xingxing.example.cn>",
+        "<m2@xingxing.example.cn>",
+    ]
     assert msg["Message-ID"] == "<gongdan.1.abc@gongdan.example.cn>"
     assert msg["Date"].datetime is not None
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -223,11 +258,13 @@ def test_reply_subject_does_not_pile_up():
 
 def test_references_dedupe_keep_order_and_cap():
     refs = [f"<r{i}@x.cn>" for i in range(30)]
-    msg = parse(reply(references=[" ".join(refs), "<r3@x.cn>", "<r29@x.cn>"], in_reply_to="<r29@x.cn>"))
+    msg = parse(
+        reply(references=[" ".join(refs), "<r3@x.cn>", "<r29@x.cn>"], in_reply_to="<r29@x.cn>")
+    )
     got = msg["References"].split()
     assert len(got) == 20 and len(set(got)) == 20
     assert got[0] == "<r0@x.cn>"  # the thread's root
-    assert got[1:] == refs[11:]   # then the most recent, the parent last
+    assert got[1:] == refs[11:]  # then the most recent, the parent last
 
 
 def test_long_message_ids_are_not_encoded():
@@ -238,7 +275,9 @@ def test_long_message_ids_are_not_encoded():
 
 
 def test_malformed_message_ids_are_dropped():
-    msg = parse(reply(in_reply_to="<a b@x>", references=["no-brackets@x", "<ok@x>", "<x@y>\r\nBcc: e@x"]))
+    msg = parse(
+        reply(in_reply_to="<a b@x>", references=["no-brackets@x", "<ok@x>", "<x@y>\r\nBcc: e@x"])
+    )
     assert msg["In-Reply-To"] is None
     assert msg["References"].split() == ["<ok@x>", "<x@y>"]
     assert msg["Bcc"] is None
@@ -265,8 +304,12 @@ def test_ten_thousand_character_subject():
 
 
 def test_bidi_nul_and_lone_surrogates_removed():
-    msg = parse(reply(original_subject="\u202e故障\u2066单\u200f\x00号\udcff",
-                      to_address="\u202dops@xingxing.example.cn"))
+    msg = parse(
+        reply(
+            original_subject="\u202e故障\u2066单\u200f\x00号\udcff",
+            to_address="\u202dops@xingxing.example.cn",
+        )
+    )
     assert msg["Subject"] == "Re: 故障单号 [工单#12]"
     assert msg["To"].addresses[0].addr_spec == "ops@xingxing.example.cn"
 

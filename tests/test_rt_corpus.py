@@ -19,8 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 RT = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "rt-emails"
 
 if not RT.is_dir():
-    pytest.skip(f"RT email corpus not found at {RT} (it is shared data outside the repository)",
-                allow_module_level=True)
+    pytest.skip(
+        f"RT email corpus not found at {RT} (it is shared data outside the repository)",
+        allow_module_level=True,
+    )
 
 FILES = sorted(p for p in RT.iterdir() if p.is_file() and p.name != "README.md")
 
@@ -32,7 +34,10 @@ def run_parse(*paths: Path) -> subprocess.CompletedProcess:
     env["PYTHONIOENCODING"] = "utf-8"
     return subprocess.run(
         [sys.executable, "-m", "ingest", "parse", "--json", *map(str, paths)],
-        capture_output=True, cwd=REPO, env=env, timeout=300,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
     )
 
 
@@ -51,10 +56,14 @@ def readings() -> dict[str, dict]:
 
 def test_parse_is_deterministic(readings):
     again = run_parse(*FILES)
-    second = {Path(line["file"]).name: line
-              for line in map(json.loads, filter(str.strip, again.stdout.decode("utf-8").splitlines()))}
+    second = {
+        Path(line["file"]).name: line
+        for line in map(json.loads, filter(str.strip, again.stdout.decode("utf-8").splitlines()))
+    }
     changed = sorted(n for n, r in readings.items() if n != "__returncode__" and r != second.get(n))
-    assert not changed, {n: (readings[n].get("attachments"), second[n].get("attachments")) for n in changed}
+    assert not changed, {
+        n: (readings[n].get("attachments"), second[n].get("attachments")) for n in changed
+    }
 
 
 def test_corpus_present():
@@ -62,7 +71,11 @@ def test_corpus_present():
 
 
 def test_every_file_reads_without_error(readings):
-    errors = {name: r["error"] for name, r in readings.items() if name != "__returncode__" and "error" in r}
+    errors = {
+        name: r["error"]
+        for name, r in readings.items()
+        if name != "__returncode__" and "error" in r
+    }
     assert not errors, errors
     assert readings["__returncode__"] == 0
 
@@ -89,7 +102,10 @@ def test_very_long_subject_is_kept_whole(readings):
 
 
 def test_rfc2231_filename_continuations(readings):
-    assert "新しいテキスト ドキュメント.txt" in readings["rfc2231-attachment-filename-continuations"]["attachments"]
+    assert (
+        "新しいテキスト ドキュメント.txt"
+        in readings["rfc2231-attachment-filename-continuations"]["attachments"]
+    )
 
 
 def test_bounce_is_automatic(readings):

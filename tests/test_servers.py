@@ -20,7 +20,7 @@ RAW_ZH = (
     "Content-Transfer-Encoding: 8bit\r\n"
     "\r\n"
     "充电桩无法启动，屏幕显示错误代码 E07。订单号 2024-0815。\r\n"
-).encode("utf-8")
+).encode()
 
 
 def login(dovecot, user, password) -> IMAPClient:
@@ -55,7 +55,9 @@ def test_dovecot_lmtp_delivery_arrives_while_connected(dovecot, dovecot_user):
         dovecot.deliver(user, RAW_ZH)
         c.noop()  # lets the server report the new message to this session
         (uid,) = c.search(["HEADER", "Message-ID", "<zh-1@example.com>"])
-        assert c.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"].endswith("E07。订单号 2024-0815。\r\n".encode())
+        assert c.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"].endswith(
+            "E07。订单号 2024-0815。\r\n".encode()
+        )
     finally:
         c.logout()
 
@@ -88,10 +90,14 @@ def test_postgres_database_query_and_restart(postgres, pg_url):
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE ticket (id serial PRIMARY KEY, subject text)"))
-            conn.execute(sa.text("INSERT INTO ticket (subject) VALUES (:s)"), {"s": "充电桩无法启动"})
+            conn.execute(
+                sa.text("INSERT INTO ticket (subject) VALUES (:s)"), {"s": "充电桩无法启动"}
+            )
         postgres.restart()
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT subject FROM ticket")).scalar_one() == "充电桩无法启动"
+            assert (
+                conn.execute(sa.text("SELECT subject FROM ticket")).scalar_one() == "充电桩无法启动"
+            )
             assert conn.execute(sa.text("SHOW server_encoding")).scalar_one() == "UTF8"
     finally:
         engine.dispose()
@@ -156,7 +162,9 @@ def test_smtp_sink_refusals(smtp_sink):
 class _Missing:
     @staticmethod
     def check():
-        raise conftest_servers.ServerUnavailable("/usr/sbin/dovecot not found; run scripts/install-test-servers.sh")
+        raise conftest_servers.ServerUnavailable(
+            "/usr/sbin/dovecot not found; run scripts/install-test-servers.sh"
+        )
 
 
 def test_missing_server_fails_unless_skip_requested(monkeypatch):

@@ -23,6 +23,7 @@ def store(engine):
 
     def put(raw, **source):
         return store_and_commit(session, raw, config, **source)
+
     put.config = config
     yield put
     session.close()
@@ -53,11 +54,22 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
 
 
 def test_reply_by_headers_joins_fills_fields_and_completes(store, engine):
-    first = store(make_mail(FIRST, subject="充电失败", message_id="<a1@x.example.cn>"), mailbox="support", uid=7)
+    first = store(
+        make_mail(FIRST, subject="充电失败", message_id="<a1@x.example.cn>"),
+        mailbox="support",
+        uid=7,
+    )
     assert first.outcome == "new_ticket" and first.ticket.status == "waiting_info"
     assert first.ticket.missing == ["order_no", "operator_findings"]
-    follow = store(make_mail(SECOND, subject="Re: 充电失败", message_id="<a2@x.example.cn>",
-                             in_reply_to="<a1@x.example.cn>", references="<a1@x.example.cn>"))
+    follow = store(
+        make_mail(
+            SECOND,
+            subject="Re: 充电失败",
+            message_id="<a2@x.example.cn>",
+            in_reply_to="<a1@x.example.cn>",
+            references="<a1@x.example.cn>",
+        )
+    )
     assert follow.outcome == "follow_up" and follow.ticket.id == first.ticket.id
     assert follow.became_complete and set(follow.changed) == {"order_no", "operator_findings"}
     ticket = rows(engine, Ticket)[0]
@@ -73,28 +85,59 @@ def test_reply_by_headers_joins_fills_fields_and_completes(store, engine):
 
 def test_changed_value_records_old_and_new(store, engine):
     store(make_mail(FIRST + "订单号：123ABC\n", message_id="<c1@x.example.cn>"))
-    store(make_mail("订单号：20261124081644614873", message_id="<c2@x.example.cn>",
-                    in_reply_to="<c1@x.example.cn>"))
+    store(
+        make_mail(
+            "订单号：20261124081644614873",
+            message_id="<c2@x.example.cn>",
+            in_reply_to="<c1@x.example.cn>",
+        )
+    )
     event = rows(engine, TicketEvent, TicketEvent.kind == "field_changed")[0]
     assert event.detail == {"field": "order_no", "old": "123ABC", "new": "20261124081644614873"}
 
 
 def test_subject_tag_joins_for_operator_and_colleague_but_not_stranger(store, engine):
-    first = store(make_mail(FIRST, message_id="<t1@x.example.cn>", sender="ops@xingxing.example.cn"))
+    first = store(
+        make_mail(FIRST, message_id="<t1@x.example.cn>", sender="ops@xingxing.example.cn")
+    )
     tag = f"[工单#{first.ticket.id}]"
     # A reply whose client dropped In-Reply-To and References: the tag carries it.
     same = store(make_mail(SECOND, subject=f"Re: 充电桩故障 {tag}", message_id="<t2@x.example.cn>"))
     # A colleague at the operator's domain: only once that domain is an operator domain (SPEC §6a).
-    unlisted = store(make_mail("补充", subject=f"Re: {tag}", message_id="<t6@x.example.cn>",
-                               sender="boss@xingxing.example.cn"))
+    unlisted = store(
+        make_mail(
+            "补充",
+            subject=f"Re: {tag}",
+            message_id="<t6@x.example.cn>",
+            sender="boss@xingxing.example.cn",
+        )
+    )
     assert unlisted.outcome == "new_ticket" and unlisted.flags == ["foreign_ticket_tag"]
     store.config.desk.operator_domains = ["xingxing.example.cn"]
-    colleague = store(make_mail("补充", subject=f"Re: {tag}", message_id="<t3@x.example.cn>",
-                                sender="boss@xingxing.example.cn"))
-    engineer = store(make_mail("好的", subject=f"Re: {tag}", message_id="<t4@x.example.cn>",
-                               sender="xiaoming@gongdan.example.cn"))
-    stranger = store(make_mail("运营商：别人\n问题描述：看看", subject=f"Re: {tag}",
-                               message_id="<t5@evil.example.com>", sender="x@evil.example.com"))
+    colleague = store(
+        make_mail(
+            "补充",
+            subject=f"Re: {tag}",
+            message_id="<t3@x.example.cn>",
+            sender="boss@xingxing.example.cn",
+        )
+    )
+    engineer = store(
+        make_mail(
+            "好的",
+            subject=f"Re: {tag}",
+            message_id="<t4@x.example.cn>",
+            sender="xiaoming@gongdan.example.cn",
+        )
+    )
+    stranger = store(
+        make_mail(
+            "运营商：别人\n问题描述：看看",
+            subject=f"Re: {tag}",
+            message_id="<t5@evil.example.com>",
+            sender="x@evil.example.com",
+        )
+    )
     assert {same.ticket.id, colleague.ticket.id, engineer.ticket.id} == {first.ticket.id}
     assert stranger.outcome == "new_ticket" and stranger.ticket.id != first.ticket.id
     assert stranger.flags == ["foreign_ticket_tag"]
@@ -103,8 +146,14 @@ def test_subject_tag_joins_for_operator_and_colleague_but_not_stranger(store, en
 
 def test_shared_free_mail_domain_is_not_a_colleague(store):
     first = store(make_mail(FIRST, message_id="<q1@qq.com>", sender="111@qq.com"))
-    other = store(make_mail("x", subject=f"Re: [工单#{first.ticket.id}]", message_id="<q2@qq.com>",
-                            sender="222@qq.com"))
+    other = store(
+        make_mail(
+            "x",
+            subject=f"Re: [工单#{first.ticket.id}]",
+            message_id="<q2@qq.com>",
+            sender="222@qq.com",
+        )
+    )
     assert other.outcome == "new_ticket" and other.flags == ["foreign_ticket_tag"]
 
 
@@ -130,7 +179,14 @@ def test_unreadable_message_is_kept_with_its_bytes_and_error(store, engine, raw)
 
 def test_auto_reply_is_stored_on_its_ticket_without_touching_fields(store, engine):
     first = store(make_mail(FIRST, message_id="<r1@x.example.cn>"))
-    auto = store(make_mail("运营商：自动回复内容", subject="自动回复: 充电桩故障", message_id="<r2@x.example.cn>",
-                           in_reply_to="<r1@x.example.cn>", headers={"Auto-Submitted": "auto-replied"}))
+    auto = store(
+        make_mail(
+            "运营商：自动回复内容",
+            subject="自动回复: 充电桩故障",
+            message_id="<r2@x.example.cn>",
+            in_reply_to="<r1@x.example.cn>",
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+    )
     assert auto.ticket.id == first.ticket.id and auto.changed == {}
     assert rows(engine, Message, Message.message_id == "<r2@x.example.cn>")[0].auto_submitted

@@ -28,7 +28,9 @@ def own_dovecot():
 def desk(tmp_path, own_dovecot, smtp_sink):
     name = f"watch{len(own_dovecot.users) + 1}"
     own_dovecot.add_user(name, "pw-" + name)
-    return Desk(tmp_path, own_dovecot, (name, "pw-" + name), smtp_sink, f"sqlite:///{tmp_path}/gongdan.db")
+    return Desk(
+        tmp_path, own_dovecot, (name, "pw-" + name), smtp_sink, f"sqlite:///{tmp_path}/gongdan.db"
+    )
 
 
 class Output:
@@ -47,16 +49,19 @@ class Output:
 
     def wait_for(self, text: str, count: int = 1, after: str = "", timeout: float = 15) -> None:
         """Wait for count lines holding text (after the last line holding `after`, if given)."""
+
         def seen() -> bool:
             lines = self.lines
             if after:
                 marks = [n for n, line in enumerate(lines) if after in line]
-                lines = lines[marks[-1] + 1:] if marks else []
+                lines = lines[marks[-1] + 1 :] if marks else []
             return sum(text in line for line in lines) >= count
 
         with self._cond:
             if not self._cond.wait_for(seen, timeout):
-                raise AssertionError(f"no {count} line(s) with {text!r} in:\n" + "\n".join(self.lines))
+                raise AssertionError(
+                    f"no {count} line(s) with {text!r} in:\n" + "\n".join(self.lines)
+                )
 
 
 def test_idle_answers_new_mail_within_seconds_and_survives_a_dovecot_restart(desk):
@@ -68,21 +73,30 @@ def test_idle_answers_new_mail_within_seconds_and_survives_a_dovecot_restart(des
         out.wait_for("outbox:", count=2)
 
         sent = time.monotonic()
-        desk.dovecot.deliver(desk.user[0], make_mail(COMPLETE, message_id="<i1@xingxing.example.cn>"))
+        desk.dovecot.deliver(
+            desk.user[0], make_mail(COMPLETE, message_id="<i1@xingxing.example.cn>")
+        )
         desk.smtp.wait_for(1, timeout=5)
         first = time.monotonic() - sent
 
         desk.dovecot.restart()
         sent = time.monotonic()
-        desk.dovecot.deliver(desk.user[0], make_mail(INCOMPLETE, subject="重启之后",
-                                                     message_id="<i2@xingxing.example.cn>"))
+        desk.dovecot.deliver(
+            desk.user[0],
+            make_mail(INCOMPLETE, subject="重启之后", message_id="<i2@xingxing.example.cn>"),
+        )
         desk.smtp.wait_for(2, timeout=15)
         second = time.monotonic() - sent
 
         # Listening again, the worker still answers within seconds.
-        out.wait_for("outbox:", after="listening again for new mail with IMAP IDLE")  # its catch-up cycle
+        out.wait_for(
+            "outbox:", after="listening again for new mail with IMAP IDLE"
+        )  # its catch-up cycle
         sent = time.monotonic()
-        desk.dovecot.deliver(desk.user[0], make_mail(COMPLETE, subject="又来了", message_id="<i3@xingxing.example.cn>"))
+        desk.dovecot.deliver(
+            desk.user[0],
+            make_mail(COMPLETE, subject="又来了", message_id="<i3@xingxing.example.cn>"),
+        )
         desk.smtp.wait_for(3, timeout=5)
         third = time.monotonic() - sent
 
@@ -94,9 +108,13 @@ def test_idle_answers_new_mail_within_seconds_and_survives_a_dovecot_restart(des
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    print(f"reply after {first:.2f} s; after the restart {second:.2f} s, then {third:.2f} s; "
-          f"SIGTERM to exit {stopped:.2f} s")
-    assert [r["In-Reply-To"] for r in desk.replies()] == [f"<i{n}@xingxing.example.cn>" for n in (1, 2, 3)]
+    print(
+        f"reply after {first:.2f} s; after the restart {second:.2f} s, then {third:.2f} s; "
+        f"SIGTERM to exit {stopped:.2f} s"
+    )
+    assert [r["In-Reply-To"] for r in desk.replies()] == [
+        f"<i{n}@xingxing.example.cn>" for n in (1, 2, 3)
+    ]
     out.wait_for("IDLE connection lost")
     assert len(desk.tickets()) == 3
 
@@ -111,9 +129,16 @@ def test_worker_with_idle_threads_takes_a_large_batch_with_its_helper_processes(
         out.wait_for("outbox:", count=2)
         count = 150
         for n in range(count):  # set aside first, then moved into the inbox with one command
-            desk.dovecot.append(desk.user[0], make_mail(
-                INCOMPLETE, subject=f"故障{n}", message_id=f"<b{n}@xingxing.example.cn>",
-                sender=f"ops{n}@xingxing.example.cn"), folder="Arriving")
+            desk.dovecot.append(
+                desk.user[0],
+                make_mail(
+                    INCOMPLETE,
+                    subject=f"故障{n}",
+                    message_id=f"<b{n}@xingxing.example.cn>",
+                    sender=f"ops{n}@xingxing.example.cn",
+                ),
+                folder="Arriving",
+            )
         client = desk.dovecot.client(desk.user[0])
         try:
             client.select_folder("Arriving")
@@ -140,6 +165,7 @@ def test_renewed_idle_still_hears_new_mail_and_stops_promptly(desk, monkeypatch)
     def counted(self, timeout, stop=lambda: False):
         calls.append(timeout)
         return original(self, timeout, stop)
+
     monkeypatch.setattr(imap_source.ImapSource, "idle_wait", counted)
 
     watcher = Watcher(load_config(str(desk.config)).mailboxes, renew=1.0).start()
@@ -173,7 +199,12 @@ def test_maildir_only_waits_the_interval(tmp_path):
 
 
 def test_log_format_json_has_the_message_fields_and_no_secrets(desk):
-    desk.deliver(make_mail(COMPLETE + "用户电话 13900001111，问题描述补充：屏幕闪烁\n", message_id="<j1@xingxing.example.cn>"))
+    desk.deliver(
+        make_mail(
+            COMPLETE + "用户电话 13900001111，问题描述补充：屏幕闪烁\n",
+            message_id="<j1@xingxing.example.cn>",
+        )
+    )
     desk.deliver(b"\x00\x01 garbage that is no email")
     proc = desk.poll_process("--log-format", "json")
     out, err = proc.communicate(timeout=60)

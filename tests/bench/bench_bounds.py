@@ -46,17 +46,23 @@ MIB = 1024 * KIB
 
 def big_mail(n: int, size: int) -> bytes:
     """A complete ticket with a base64 photo attachment, `size` bytes long, unique per `n`."""
-    body = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动，附现场照片\n"
-            "运营商初步排查结果：已重启\n停止原因：34\n")
-    head = (f"From: ops{n}@xingxing.example.cn\r\nTo: support@gongdan.example.cn\r\n"
-            f"Subject: =?utf-8?b?546w5Zy654Wn54mH?= {n}\r\n"
-            f"Message-ID: <bounds{n}.{secrets.token_hex(4)}@xingxing.example.cn>\r\n"
-            "Date: Tue, 24 Nov 2026 08:30:00 +0800\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-    photo = ("--b\r\nContent-Type: image/jpeg; name=photo.jpg\r\n"
-             "Content-Disposition: attachment; filename=photo.jpg\r\n"
-             "Content-Transfer-Encoding: base64\r\n\r\n")
+    body = (
+        "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动，附现场照片\n"
+        "运营商初步排查结果：已重启\n停止原因：34\n"
+    )
+    head = (
+        f"From: ops{n}@xingxing.example.cn\r\nTo: support@gongdan.example.cn\r\n"
+        f"Subject: =?utf-8?b?546w5Zy654Wn54mH?= {n}\r\n"
+        f"Message-ID: <bounds{n}.{secrets.token_hex(4)}@xingxing.example.cn>\r\n"
+        "Date: Tue, 24 Nov 2026 08:30:00 +0800\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    photo = (
+        "--b\r\nContent-Type: image/jpeg; name=photo.jpg\r\n"
+        "Content-Disposition: attachment; filename=photo.jpg\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
     data = head.encode() + body.replace("\n", "\r\n").encode() + b"\r\n" + photo.encode()
     line = (f"{n:08d}" + "/9j/4AAQSkZJRgABAQEASABIAAD" * 2)[:76].encode() + b"\r\n"
     end = b"--b--\r\n"
@@ -79,7 +85,8 @@ def fill_maildir(dovecot, n: int, size: int) -> None:
 
 def write_config(work: Path, port: int) -> Path:
     config = work / "gongdan.toml"
-    config.write_text(f"""\
+    config.write_text(
+        f"""\
 [database]
 url = "sqlite:///{work}/gongdan.db"
 
@@ -97,7 +104,9 @@ folder = "INBOX"
 kind = "maildir"
 path = "{work}/outbox"
 from_address = "support@gongdan.example.cn"
-""", "utf-8")
+""",
+        "utf-8",
+    )
     return config
 
 
@@ -107,8 +116,14 @@ def run_gongdan(code: Path, config: Path, env: dict, *args: str) -> tuple[int, f
     out, err = config.parent / "gongdan.stdout", config.parent / "gongdan.stderr"
     with out.open("wb") as fo, err.open("wb") as fe:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), *args],
-                                env=env, cwd=code, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "--config", str(config), *args],
+            env=env,
+            cwd=code,
+            stdout=fo,
+            stderr=fe,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # interrupted: the child must not outlive the server it talks to
@@ -118,8 +133,10 @@ def run_gongdan(code: Path, config: Path, env: dict, *args: str) -> tuple[int, f
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
     if proc.returncode != 0:
-        raise RuntimeError(f"gongdan {' '.join(args)} ({code}) exited {proc.returncode}:\n"
-                           f"{out.read_text()[-2000:]}\n{err.read_text()[-2000:]}")
+        raise RuntimeError(
+            f"gongdan {' '.join(args)} ({code}) exited {proc.returncode}:\n"
+            f"{out.read_text()[-2000:]}\n{err.read_text()[-2000:]}"
+        )
     return proc.returncode, usage.ru_maxrss / 1024, wall
 
 
@@ -154,15 +171,25 @@ def measure_poll(code: Path, n: int, size: int) -> dict:
         con = sqlite3.connect(work / "gongdan.db")
         try:
             stored, total = con.execute(
-                "SELECT count(*), coalesce(sum(length(raw)), 0) FROM message WHERE direction = 'in'").fetchone()
+                "SELECT count(*), coalesce(sum(length(raw)), 0) FROM message WHERE direction = 'in'"
+            ).fetchone()
         finally:
             con.close()
     finally:
         if dovecot is not None:
             dovecot.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"code": str(code), "n": n, "mail_mib": size / MIB, "load_s": load_s, "poll_wall_s": wall,
-            "poll_peak_mib": peak, "stored": stored, "stored_mib": total / MIB, "all_stored": stored == n}
+    return {
+        "code": str(code),
+        "n": n,
+        "mail_mib": size / MIB,
+        "load_s": load_s,
+        "poll_wall_s": wall,
+        "poll_peak_mib": peak,
+        "stored": stored,
+        "stored_mib": total / MIB,
+        "all_stored": stored == n,
+    }
 
 
 _STATUS_CHILD = """
@@ -181,8 +208,14 @@ print(json.dumps(out))
 
 def measure_status(code: Path, sizes: list[tuple[str, int]]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
-    res = subprocess.run([sys.executable, "-c", _STATUS_CHILD, json.dumps(sizes)], env=env, cwd=code,
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _STATUS_CHILD, json.dumps(sizes)],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -190,8 +223,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40, help="emails in the mailbox (default 40)")
     parser.add_argument("--mib", type=float, default=31.5, help="size of each email in MiB (31.5)")
-    parser.add_argument("--code", action="append", default=[], metavar="DIR",
-                        help="another checkout to measure the same way (e.g. /work/main)")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another checkout to measure the same way (e.g. /work/main)",
+    )
     parser.add_argument("--skip-poll", action="store_true", help="only the 状态 line")
     parser.add_argument("--json", action="store_true", help="figures as one JSON object")
     args = parser.parse_args()
@@ -200,7 +238,9 @@ def main() -> int:
     results: dict = {"status": [], "poll": []}
     for n, code in enumerate([ROOT, *map(Path, args.code)]):
         this = n == 0
-        sizes = ([("512k", 512 * KIB), ("1m", MIB), ("plain", MIB)] if this else [("128k", 128 * KIB)])
+        sizes = (
+            [("512k", 512 * KIB), ("1m", MIB), ("plain", MIB)] if this else [("128k", 128 * KIB)]
+        )
         results["status"].append({"code": str(code), **measure_status(code, sizes)})
         if not args.skip_poll:
             results["poll"].append(measure_poll(code, args.n, size))
@@ -208,19 +248,29 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
         return 0
-    print(f"状态 line (`☑ 已解决 ` repeated), extract_fields, best of 3:")
+    print("状态 line (`☑ 已解决 ` repeated), extract_fields, best of 3:")
     for row in results["status"]:
         parts = [f"{k}: {v * 1000:.1f} ms" for k, v in row.items() if k != "code"]
         if "1m" in row:
-            parts.append(f"ratio 1 MiB / 512 KiB: {row['1m'] / row['512k']:.2f} (linear ~2, quadratic ~4)")
+            parts.append(
+                f"ratio 1 MiB / 512 KiB: {row['1m'] / row['512k']:.2f} (linear ~2, quadratic ~4)"
+            )
             parts.append(f"1 MiB vs plain-text baseline: {row['1m'] / row['plain']:.2f}x")
         print(f"  {row['code']}: " + "; ".join(parts))
     if results["poll"]:
-        print(f"\npoll over {args.n} emails of {args.mib} MiB (Dovecot on 127.0.0.1 -> SQLite), peak RSS:")
+        print(
+            f"\npoll over {args.n} emails of {args.mib} MiB (Dovecot on 127.0.0.1 -> SQLite), peak RSS:"
+        )
         for row in results["poll"]:
-            verdict = "OK" if row["poll_peak_mib"] < MEMORY_TARGET_MIB else f"over {MEMORY_TARGET_MIB} MiB"
-            print(f"  {row['code']}: {row['poll_peak_mib']:.0f} MiB ({verdict}), {row['poll_wall_s']:.1f} s, "
-                  f"stored {row['stored']}/{row['n']} ({row['stored_mib']:.0f} MiB)")
+            verdict = (
+                "OK"
+                if row["poll_peak_mib"] < MEMORY_TARGET_MIB
+                else f"over {MEMORY_TARGET_MIB} MiB"
+            )
+            print(
+                f"  {row['code']}: {row['poll_peak_mib']:.0f} MiB ({verdict}), {row['poll_wall_s']:.1f} s, "
+                f"stored {row['stored']}/{row['n']} ({row['stored_mib']:.0f} MiB)"
+            )
     ok = all(r["all_stored"] for r in results["poll"])
     return 0 if ok else 1
 

@@ -67,8 +67,12 @@ def child(mode: str, maildir: str, work: str) -> dict:
 
 
 def run_child(mode: str, maildir: Path, work: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--maildir", str(maildir),
-                          "--work", str(work)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--maildir", str(maildir), "--work", str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -78,15 +82,23 @@ def measure(n: int) -> dict:
         make_maildir(maildir, n)
         read = run_child("read", maildir, Path(tmp))
         stored = run_child("import", maildir, Path(tmp))
-    return {"n": n, "read_s": read["seconds"], "import_s": stored["seconds"],
-            "read_per_s": n / read["seconds"], "import_per_s": n / stored["seconds"],
-            "ratio": stored["seconds"] / read["seconds"],
-            "read_peak_mib": read["peak_mib"], "import_peak_mib": stored["peak_mib"]}
+    return {
+        "n": n,
+        "read_s": read["seconds"],
+        "import_s": stored["seconds"],
+        "read_per_s": n / read["seconds"],
+        "import_per_s": n / stored["seconds"],
+        "ratio": stored["seconds"] / read["seconds"],
+        "read_peak_mib": read["peak_mib"],
+        "import_peak_mib": stored["peak_mib"],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)")
+    parser.add_argument(
+        "--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--child", choices=["read", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--maildir", help=argparse.SUPPRESS)
@@ -100,16 +112,26 @@ def main() -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite, batches of 100 emails per transaction)")
-    print(f"{'N':>7} {'read s':>8} {'import s':>9} {'read/s':>8} {'import/s':>9} {'ratio':>6} "
-          f"{'read MiB':>9} {'import MiB':>11}")
+    print(
+        f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite, batches of 100 emails per transaction)"
+    )
+    print(
+        f"{'N':>7} {'read s':>8} {'import s':>9} {'read/s':>8} {'import/s':>9} {'ratio':>6} "
+        f"{'read MiB':>9} {'import MiB':>11}"
+    )
     for r in results:
-        print(f"{r['n']:>7} {r['read_s']:>8.2f} {r['import_s']:>9.2f} {r['read_per_s']:>8.0f} "
-              f"{r['import_per_s']:>9.0f} {r['ratio']:>6.2f} {r['read_peak_mib']:>9.1f} {r['import_peak_mib']:>11.1f}")
+        print(
+            f"{r['n']:>7} {r['read_s']:>8.2f} {r['import_s']:>9.2f} {r['read_per_s']:>8.0f} "
+            f"{r['import_per_s']:>9.0f} {r['ratio']:>6.2f} {r['read_peak_mib']:>9.1f} {r['import_peak_mib']:>11.1f}"
+        )
     if len(results) >= 2:
         growth = results[-1]["import_peak_mib"] / results[0]["import_peak_mib"]
-        print(f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: {growth:.2f} (target <= 1.2)")
-    print(f"import/read ratio target <= 1.5: {'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}")
+        print(
+            f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: {growth:.2f} (target <= 1.2)"
+        )
+    print(
+        f"import/read ratio target <= 1.5: {'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}"
+    )
     return 0
 
 

@@ -76,7 +76,7 @@ def child_baseline(port: int) -> dict:
     uids = client.search("ALL")
     count = failed = 0
     for start in range(0, len(uids), BATCH):
-        chunk = uids[start:start + BATCH]
+        chunk = uids[start : start + BATCH]
         got = client.fetch(chunk, ["BODY.PEEK[]"])
         for uid in chunk:
             raw = got[uid][b"BODY[]"]
@@ -87,8 +87,12 @@ def child_baseline(port: int) -> dict:
             count += 1
     client.logout()
     elapsed = time.perf_counter() - started
-    return {"messages": count, "failed": failed, "seconds": elapsed,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "messages": count,
+        "failed": failed,
+        "seconds": elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def child_poll(config: str) -> dict:
@@ -96,12 +100,19 @@ def child_poll(config: str) -> dict:
 
     started = time.perf_counter()
     # The same command line as `python -m ingest --config CONFIG poll --log-level WARNING`.
-    cli.main(["--config", config, "poll", "--log-level", "WARNING"], prog_name="gongdan", standalone_mode=False)
+    cli.main(
+        ["--config", config, "poll", "--log-level", "WARNING"],
+        prog_name="gongdan",
+        standalone_mode=False,
+    )
     elapsed = time.perf_counter() - started
     sys.stdout.flush()
     # The helper processes of a large poll (reader, sender) have ended by now: their largest peak.
-    return {"seconds": elapsed, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "helpers_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "seconds": elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "helpers_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +157,7 @@ def warm_up(dovecot, user: str, n: int) -> None:
         if len(uids) != n:
             raise RuntimeError(f"Dovecot sees {len(uids)} messages in INBOX, expected {n}")
         for start in range(0, len(uids), BATCH):
-            client.fetch(uids[start:start + BATCH], ["BODY.PEEK[]"])
+            client.fetch(uids[start : start + BATCH], ["BODY.PEEK[]"])
     finally:
         client.logout()
 
@@ -156,7 +167,9 @@ def run_measured(args: list[str], env: dict, work: Path, name: str) -> dict:
     out, err = work / f"{name}.stdout", work / f"{name}.stderr"
     with out.open("wb") as fo, err.open("wb") as fe:
         started = time.perf_counter()
-        proc = subprocess.Popen(args, env=env, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, cwd=work)
+        proc = subprocess.Popen(
+            args, env=env, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, cwd=work
+        )
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # interrupted: the child must not outlive the servers it talks to
@@ -167,8 +180,10 @@ def run_measured(args: list[str], env: dict, work: Path, name: str) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
     text = out.read_text("utf-8", "replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{name} child failed ({proc.returncode}):\n{text[-2000:]}\n"
-                           f"{err.read_text('utf-8', 'replace')[-3000:]}")
+        raise RuntimeError(
+            f"{name} child failed ({proc.returncode}):\n{text[-2000:]}\n"
+            f"{err.read_text('utf-8', 'replace')[-3000:]}"
+        )
     result = json.loads(text.strip().splitlines()[-1])
     result["wall_s"] = wall
     result["wait4_peak_mib"] = usage.ru_maxrss / 1024
@@ -178,7 +193,8 @@ def run_measured(args: list[str], env: dict, work: Path, name: str) -> dict:
 
 def write_config(work: Path, dovecot, smtp) -> Path:
     config = work / "gongdan.toml"
-    config.write_text(f"""\
+    config.write_text(
+        f"""\
 [database]
 url = "sqlite:///{work}/gongdan.db"
 
@@ -205,15 +221,24 @@ address = "xiaoming@gongdan.example.cn"
 
 [desk]
 daily_reply_limit = 1000000
-""", "utf-8")
+""",
+        "utf-8",
+    )
     return config
 
 
 def gongdan(config: Path, env: dict, *args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "ingest", "--config", str(config), *args], env=env,
-                         capture_output=True, text=True, cwd=config.parent)
+    res = subprocess.run(
+        [sys.executable, "-m", "ingest", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+    )
     if res.returncode != 0:
-        raise RuntimeError(f"gongdan {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        raise RuntimeError(
+            f"gongdan {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        )
     return res.stdout
 
 
@@ -223,12 +248,21 @@ def database_counts(db_path: Path) -> dict:
     try:
         one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
         states = Counter(dict(con.execute("SELECT state, count(*) FROM outbox GROUP BY state")))
-        answered = {row[0] for row in con.execute("SELECT caused_by FROM outbox WHERE caused_by IS NOT NULL")}
-        first = {row[0] for row in con.execute(
-            "SELECT min(id) FROM message WHERE direction = 'in' GROUP BY ticket_id")}
+        answered = {
+            row[0]
+            for row in con.execute("SELECT caused_by FROM outbox WHERE caused_by IS NOT NULL")
+        }
+        first = {
+            row[0]
+            for row in con.execute(
+                "SELECT min(id) FROM message WHERE direction = 'in' GROUP BY ticket_id"
+            )
+        }
         unanswered_first = unanswered_follow_ups = 0
-        for (message_id,) in con.execute("SELECT id FROM message WHERE direction = 'in' AND NOT auto_submitted "
-                                         "AND ticket_id IS NOT NULL"):
+        for (message_id,) in con.execute(
+            "SELECT id FROM message WHERE direction = 'in' AND NOT auto_submitted "
+            "AND ticket_id IS NOT NULL"
+        ):
             if message_id not in answered:
                 if message_id in first:
                     unanswered_first += 1
@@ -242,8 +276,12 @@ def database_counts(db_path: Path) -> dict:
             "outbox_sent": states["sent"],
             "outbox_queued": states["queued"],
             "outbox_other": sum(v for k, v in states.items() if k not in ("sent", "queued")),
-            "unreadable": one("SELECT count(*) FROM message WHERE parse_error IS NOT NULL AND parse_error != ''"),
-            "auto_in": one("SELECT count(*) FROM message WHERE direction = 'in' AND auto_submitted"),
+            "unreadable": one(
+                "SELECT count(*) FROM message WHERE parse_error IS NOT NULL AND parse_error != ''"
+            ),
+            "auto_in": one(
+                "SELECT count(*) FROM message WHERE direction = 'in' AND auto_submitted"
+            ),
             # Non-automatic incoming mail that got no reply, by whether it opened its ticket.
             "unanswered_first": unanswered_first,
             "unanswered_follow_ups": unanswered_follow_ups,
@@ -286,15 +324,23 @@ def measure(n: int, profile: str | None) -> dict:
         work.mkdir()
         del corpus
 
-        base = run_measured([sys.executable, __file__, "--child", "baseline", "--port", str(dovecot.port)],
-                            env, work, "baseline")
+        base = run_measured(
+            [sys.executable, __file__, "--child", "baseline", "--port", str(dovecot.port)],
+            env,
+            work,
+            "baseline",
+        )
         if base["messages"] != n:
             raise RuntimeError(f"baseline fetched {base['messages']} messages, expected {n}")
 
         config = write_config(work, dovecot, smtp)
         gongdan(config, env, "db", "upgrade")
-        poll = run_measured([sys.executable, __file__, "--child", "poll", "--config", str(config)],
-                            env, work, "poll")
+        poll = run_measured(
+            [sys.executable, __file__, "--child", "poll", "--config", str(config)],
+            env,
+            work,
+            "poll",
+        )
         after_one = database_counts(work / "gongdan.db")
         sent_by_one = len(smtp.messages)
 
@@ -325,9 +371,26 @@ def measure(n: int, profile: str | None) -> dict:
             gongdan(pconfig, env, "db", "upgrade")
             profile_path = f"{profile}.{n}.prof"
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "cProfile", "-o", profile_path, "-m", "ingest",
-                            "--config", str(pconfig), "poll", "--log-level", "WARNING"],
-                           env=env, check=True, cwd=pwork, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cProfile",
+                    "-o",
+                    profile_path,
+                    "-m",
+                    "ingest",
+                    "--config",
+                    str(pconfig),
+                    "poll",
+                    "--log-level",
+                    "WARNING",
+                ],
+                env=env,
+                check=True,
+                cwd=pwork,
+                capture_output=True,
+            )
             profile_s = time.perf_counter() - started
     finally:
         if smtp is not None:
@@ -337,18 +400,31 @@ def measure(n: int, profile: str | None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
     result = {
-        "n": n, "load_s": load_s,
-        "baseline_s": base["seconds"], "baseline_wall_s": base["wall_s"], "baseline_peak_mib": base["peak_mib"],
+        "n": n,
+        "load_s": load_s,
+        "baseline_s": base["seconds"],
+        "baseline_wall_s": base["wall_s"],
+        "baseline_peak_mib": base["peak_mib"],
         "baseline_wait4_peak_mib": base["wait4_peak_mib"],
-        "poll_s": poll["seconds"], "poll_wall_s": poll["wall_s"], "poll_peak_mib": poll["peak_mib"],
+        "poll_s": poll["seconds"],
+        "poll_wall_s": poll["wall_s"],
+        "poll_peak_mib": poll["peak_mib"],
         "poll_helpers_peak_mib": poll.get("helpers_peak_mib", 0.0),
         "poll_wait4_peak_mib": poll["wait4_peak_mib"],
-        "ratio": poll["seconds"] / base["seconds"], "ratio_wall": poll["wall_s"] / base["wall_s"],
-        "poll_per_s": n / poll["seconds"], "baseline_per_s": n / base["seconds"],
+        "ratio": poll["seconds"] / base["seconds"],
+        "ratio_wall": poll["wall_s"] / base["wall_s"],
+        "poll_per_s": n / poll["seconds"],
+        "baseline_per_s": n / base["seconds"],
         "poll_output": poll["output"],
-        "roles": dict(sorted(role_counts.items())), "not_automatic": not_auto,
-        "after_one_poll": after_one, "sent_by_one_poll": sent_by_one,
-        "drain_polls": drain_polls, "drain_wall_s": drain_s, "final": final, "received_total": received, "expected_replies": expected,
+        "roles": dict(sorted(role_counts.items())),
+        "not_automatic": not_auto,
+        "after_one_poll": after_one,
+        "sent_by_one_poll": sent_by_one,
+        "drain_polls": drain_polls,
+        "drain_wall_s": drain_s,
+        "final": final,
+        "received_total": received,
+        "expected_replies": expected,
         "checks": checks,
     }
     if profile_path:
@@ -360,57 +436,86 @@ def measure(n: int, profile: str | None) -> dict:
 def report(results: list[dict]) -> None:
     import platform
 
-    print(f"gongdan poll benchmark (Python {platform.python_version()}, Dovecot + aiosmtpd on 127.0.0.1, "
-          f"SQLite, seed {SEED})")
-    print("s = timed inside each child from after its imports to the end of its work; wall s = parent's "
-          "clock around the child,\n  interpreter start-up and imports included. MiB = the child's peak RSS "
-          "(ru_maxrss). Ratio uses s.")
+    print(
+        f"gongdan poll benchmark (Python {platform.python_version()}, Dovecot + aiosmtpd on 127.0.0.1, "
+        f"SQLite, seed {SEED})"
+    )
+    print(
+        "s = timed inside each child from after its imports to the end of its work; wall s = parent's "
+        "clock around the child,\n  interpreter start-up and imports included. MiB = the child's peak RSS "
+        "(ru_maxrss). Ratio uses s."
+    )
     print()
-    print(f"{'N':>7} {'base s':>8} {'poll s':>8} {'ratio':>6} {'poll msg/s':>10} {'base MiB':>9} {'poll MiB':>9}"
-          f"   {'base wall s':>11} {'poll wall s':>11} {'wall ratio':>10}")
+    print(
+        f"{'N':>7} {'base s':>8} {'poll s':>8} {'ratio':>6} {'poll msg/s':>10} {'base MiB':>9} {'poll MiB':>9}"
+        f"   {'base wall s':>11} {'poll wall s':>11} {'wall ratio':>10}"
+    )
     for r in results:
-        print(f"{r['n']:>7} {r['baseline_s']:>8.2f} {r['poll_s']:>8.2f} {r['ratio']:>6.2f} {r['poll_per_s']:>10.0f} "
-              f"{r['baseline_peak_mib']:>9.1f} {r['poll_peak_mib']:>9.1f}   {r['baseline_wall_s']:>11.2f} "
-              f"{r['poll_wall_s']:>11.2f} {r['ratio_wall']:>10.2f}")
+        print(
+            f"{r['n']:>7} {r['baseline_s']:>8.2f} {r['poll_s']:>8.2f} {r['ratio']:>6.2f} {r['poll_per_s']:>10.0f} "
+            f"{r['baseline_peak_mib']:>9.1f} {r['poll_peak_mib']:>9.1f}   {r['baseline_wall_s']:>11.2f} "
+            f"{r['poll_wall_s']:>11.2f} {r['ratio_wall']:>10.2f}"
+        )
     print()
     worst = max(r["ratio"] for r in results)
     ratios = ", ".join(f"{r['ratio']:.2f} at N={r['n']}" for r in results)
-    print(f"ratio poll/baseline: {ratios}   target <= {RATIO_TARGET}: {'met' if worst <= RATIO_TARGET else 'NOT met'}")
+    print(
+        f"ratio poll/baseline: {ratios}   target <= {RATIO_TARGET}: {'met' if worst <= RATIO_TARGET else 'NOT met'}"
+    )
     if len(results) >= 2:
         lo, hi = results[0], results[-1]
         growth = hi["poll_peak_mib"] / lo["poll_peak_mib"]
-        print(f"peak memory of poll: {lo['poll_peak_mib']:.1f} MiB at N={lo['n']} -> {hi['poll_peak_mib']:.1f} MiB "
-              f"at N={hi['n']}: x{growth:.2f}   target <= {MEMORY_TARGET}: "
-              f"{'met' if growth <= MEMORY_TARGET else 'NOT met'}")
+        print(
+            f"peak memory of poll: {lo['poll_peak_mib']:.1f} MiB at N={lo['n']} -> {hi['poll_peak_mib']:.1f} MiB "
+            f"at N={hi['n']}: x{growth:.2f}   target <= {MEMORY_TARGET}: "
+            f"{'met' if growth <= MEMORY_TARGET else 'NOT met'}"
+        )
     for r in results:
         a, f = r["after_one_poll"], r["final"]
         print()
-        print(f"N={r['n']}: peak memory of the poll's helper processes (reader, sender; forked, so much of "
-              f"it shared with the poll): {r['poll_helpers_peak_mib']:.1f} MiB")
-        print(f"  mailbox loaded and indexed in {r['load_s']:.1f} s; generated roles: "
-              + ", ".join(f"{k} {v}" for k, v in r["roles"].items()))
+        print(
+            f"N={r['n']}: peak memory of the poll's helper processes (reader, sender; forked, so much of "
+            f"it shared with the poll): {r['poll_helpers_peak_mib']:.1f} MiB"
+        )
+        print(
+            f"  mailbox loaded and indexed in {r['load_s']:.1f} s; generated roles: "
+            + ", ".join(f"{k} {v}" for k, v in r["roles"].items())
+        )
         print(f"  poll said: {' | '.join(r['poll_output']) or '(nothing)'}")
-        print(f"  after the timed poll: {a['messages_in']} messages stored (of {r['n']}), {a['tickets']} tickets, "
-              f"{a['outbox']} replies queued, {r['sent_by_one_poll']} received by the SMTP sink, "
-              f"{a['outbox_queued']} still queued")
-        print(f"  after {r['drain_polls']} more untimed poll(s) ({r['drain_wall_s']:.1f} s wall): sink received {r['received_total']}, outbox "
-              f"{f['outbox_sent']} sent / {f['outbox_queued']} queued / {f['outbox_other']} other")
-        print(f"  expected replies: {r['not_automatic']} non-automatic emails - {f['unanswered_follow_ups']} "
-              f"follow-ups that changed nothing needing an answer (SPEC §6) = {r['expected_replies']}; "
-              f"auto-replies recognised {f['auto_in']} of {r['roles'].get('auto', 0)}; "
-              f"new tickets left unanswered {f['unanswered_first']}")
+        print(
+            f"  after the timed poll: {a['messages_in']} messages stored (of {r['n']}), {a['tickets']} tickets, "
+            f"{a['outbox']} replies queued, {r['sent_by_one_poll']} received by the SMTP sink, "
+            f"{a['outbox_queued']} still queued"
+        )
+        print(
+            f"  after {r['drain_polls']} more untimed poll(s) ({r['drain_wall_s']:.1f} s wall): sink received {r['received_total']}, outbox "
+            f"{f['outbox_sent']} sent / {f['outbox_queued']} queued / {f['outbox_other']} other"
+        )
+        print(
+            f"  expected replies: {r['not_automatic']} non-automatic emails - {f['unanswered_follow_ups']} "
+            f"follow-ups that changed nothing needing an answer (SPEC §6) = {r['expected_replies']}; "
+            f"auto-replies recognised {f['auto_in']} of {r['roles'].get('auto', 0)}; "
+            f"new tickets left unanswered {f['unanswered_first']}"
+        )
         for name, ok in r["checks"].items():
             print(f"  check {name:<28} {'OK' if ok else 'FAILED'}")
         if "profile" in r:
-            print(f"  cProfile of an extra poll (fresh database): {r['profile']} ({r['profile_wall_s']:.1f} s wall)")
+            print(
+                f"  cProfile of an extra poll (fresh database): {r['profile']} ({r['profile_wall_s']:.1f} s wall)"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)")
+    parser.add_argument(
+        "--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--profile", metavar="PREFIX",
-                        help="also run one extra poll under cProfile into PREFIX.N.prof (not in the table)")
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="also run one extra poll under cProfile into PREFIX.N.prof (not in the table)",
+    )
     parser.add_argument("--child", choices=["baseline", "poll"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)

@@ -45,8 +45,7 @@ def best_times(runs: int, file: str) -> dict[str, float]:
     for _ in range(runs):
         for name, argv in commands(file).items():
             start = time.perf_counter()
-            subprocess.run(argv, env=env, cwd=ROOT / "tests", check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(argv, env=env, cwd=ROOT / "tests", check=True, stdout=subprocess.DEVNULL)
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 

@@ -4,9 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25 15:00:00
 """
-from alembic import op
+
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -16,10 +17,17 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("recipient", sqlmodel.sql.sqltypes.AutoString(), nullable=False,
-                                      server_default=""))
-        batch_op.add_column(sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("data_started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "recipient", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""
+            )
+        )
+        batch_op.add_column(
+            sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("data_started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
         batch_op.create_index(batch_op.f("ix_outbox_recipient"), ["recipient"], unique=False)
 
 
