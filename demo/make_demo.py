@@ -92,7 +92,10 @@ def mail_163(n, sender, subject, html, when, extra=None):
     """163 Mail (Coremail webmail): one text/html part in GBK, base64."""
     name, addr = sender.split(" <")
     lines = [
-        f"Received: from {addr.rstrip('>').replace('@', '$')} ( [10.0.0.{n}] ) by ajax-webmail-wmsvr12",
+        (
+            f"Received: from {addr.rstrip('>').replace('@', '$')} ( [10.0.0.{n}] )"
+            " by ajax-webmail-wmsvr12"
+        ),
         f" (Coremail) ; {format_datetime(when)} (CST)",
         f"Date: {format_datetime(when)} (CST)",
         f'From: "=?GBK?B?{base64.b64encode(name.encode("gbk")).decode()}?=" <{addr}',
@@ -102,7 +105,10 @@ def mail_163(n, sender, subject, html, when, extra=None):
         "X-Mailer: Coremail Webmail Server Version XT5.0.14 build 20230109(dcb5de15)",
         "Content-Type: text/html; charset=GBK",
         "MIME-Version: 1.0",
-        f"Message-ID: <6b3f2a{n:02d}.3a21.18e0a2b3c4d.Coremail.{addr.split('@')[0]}@{addr.split('@')[1].rstrip('>')}>",
+        (
+            f"Message-ID: <6b3f2a{n:02d}.3a21.18e0a2b3c4d.Coremail.{addr.split('@')[0]}"
+            f"@{addr.split('@')[1].rstrip('>')}>"
+        ),
         "X-Coremail-Locale: zh_CN",
         "Content-Transfer-Encoding: base64",
     ] + _header_lines(extra)
@@ -139,7 +145,8 @@ def outlook_qp(
     html = (
         '<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40">'
         '<head><meta name=Generator content="Microsoft Word 15 (filtered medium)"></head>'
-        f'<body lang=ZH-CN link="#0563C1" vlink="#954F72"><div class=WordSection1>\n{paragraphs}</div></body></html>\n'
+        '<body lang=ZH-CN link="#0563C1" vlink="#954F72"><div class=WordSection1>\n'
+        f"{paragraphs}</div></body></html>\n"
     )
     msg.attach(MIMEText(text, "plain", qp))
     msg.attach(MIMEText(html, "html", qp))
@@ -147,7 +154,8 @@ def outlook_qp(
 
 
 def iphone(n, sender, subject, text, when, extra=None):
-    """iPhone Mail: text/plain UTF-8, quoted-printable, full-width colons as the phone types them."""
+    """iPhone Mail: text/plain UTF-8, quoted-printable, full-width colons as the phone
+    types them."""
     name, addr = sender.split(" <")
     lines = [
         "Content-Type: text/plain;",
@@ -184,7 +192,8 @@ def huawei(n, sender, subject, text, when, extra=None):
 def quoted(sender: str, when: datetime, to: str, subject: str, body: str) -> str:
     """The `-----原始邮件-----` block Chinese clients put under a reply."""
     return (
-        f"\n-----原始邮件-----\n发件人: {sender}\n发送时间: {when:%Y年%m月%d日 %H:%M}\n收件人: {to}\n"
+        f"\n-----原始邮件-----\n发件人: {sender}\n"
+        f"发送时间: {when:%Y年%m月%d日 %H:%M}\n收件人: {to}\n"
         f"主题: {subject}\n\n{body}"
     )
 
@@ -210,7 +219,8 @@ YICHONG_7 = (
 ZHANPENGDA_1 = (
     "运营商:展鹏达\n桩站名称:平湖中泰站\n手机号: 13512348382\n订单号(必填): 20261124081644614873\n"
     "充电桩号:35010400080000200015\n现场网络连接状态:在线\n近期故障状态:无\n"
-    "是否异常账单(根据账单号搜索): 是 异常状态: 重复扣费\n问题描述:用户表示相近时间内产生两笔订单，要求核实。\n"
+    "是否异常账单(根据账单号搜索): 是 异常状态: 重复扣费\n"
+    "问题描述:用户表示相近时间内产生两笔订单，要求核实。\n"
     "-------------------------\n运营商初步排查结果:\n调取监控，用户只充了一次，停止原因：34（紧急停机）。\n"
 )
 NANWANG_8_ROWS = [
@@ -235,7 +245,8 @@ def _163_table(rows, greeting="您好，工单信息如下：", sign="南网快�
     cells = "".join(f"<tr><td>{label}：</td><td>{value}</td></tr>\n" for label, value in rows)
     return (
         '<div style="line-height:1.7;color:#000000;font-size:14px;font-family:Arial">'
-        f'<p>{greeting}</p><table border="1" cellpadding="4" style="border-collapse:collapse"><tbody>\n'
+        f"<p>{greeting}</p>"
+        '<table border="1" cellpadding="4" style="border-collapse:collapse"><tbody>\n'
         f"{cells}</tbody></table><p>谢谢！</p><p>&nbsp;</p><p>--<br>{sign}</p></div>"
         '<br><br><span title="neteasefooter"><p>&nbsp;</p></span>'
     )
@@ -253,7 +264,8 @@ def mails() -> list[bytes]:
             XINGXING,
             "APP 无法登录",
             (
-                "<div>运营商：星星充电</div><div>问题描述：运营商后台&nbsp;APP 登录后白屏</div><div><br></div>"
+                "<div>运营商：星星充电</div>"
+                "<div>问题描述：运营商后台&nbsp;APP 登录后白屏</div><div><br></div>"
                 "<div>谢谢</div>"
             ),
             at(0, 12),
@@ -277,18 +289,22 @@ def mails() -> list[bytes]:
             RONGCHENG,
             "滨江融城站 2号桩充电中断",
             (
-                "运营商: 融城能源\n桩站名称: 杭州滨江融城站\n手机号: 13905718826\n订单号(必填): 20261124071530221907\n"
-                "充电桩号: 33010800120000300002\n现场网络连接状态: 在线，4G信号良好\n近期故障状态: 近一周2次电表告警\n"
+                "运营商: 融城能源\n桩站名称: 杭州滨江融城站\n手机号: 13905718826\n"
+                "订单号(必填): 20261124071530221907\n"
+                "充电桩号: 33010800120000300002\n现场网络连接状态: 在线，4G信号良好\n"
+                "近期故障状态: 近一周2次电表告警\n"
                 "是否异常账单(根据账单号搜索): 否 异常状态: 无\n"
                 "问题描述: 用户充到一半中断，桩端停止代码 41，车辆端停止原因 10。\n"
                 "-------------------------------------------------\n"
-                "运营商初步排查结果: 现场检查电表接线正常，断电重启后可以充电，怀疑电表通讯模块故障。\n"
+                "运营商初步排查结果: 现场检查电表接线正常，"
+                "断电重启后可以充电，怀疑电表通讯模块故障。\n"
                 "-------------------------------------------------\n\n张伟\n融城能源 运维部\n"
             ),
             at(0, 56),
             "rongcheng.example.cn",
         ),
-        # 09:27 融城能源's shared mailbox answers our ack automatically: joins #5 by its tag, no reply
+        # 09:27 融城能源's shared mailbox answers our ack automatically: joins #5 by its tag,
+        # no reply
         outlook_qp(
             6,
             RONGCHENG,
@@ -310,7 +326,8 @@ def mails() -> list[bytes]:
             LVNENG,
             "Re: 充电桩充不上电",
             (
-                "补充信息如下：\n订单号(必填): 20261124085102119043\n桩站名称: 武汉东湖绿能停车场站\n"
+                "补充信息如下：\n订单号(必填): 20261124085102119043\n"
+                "桩站名称: 武汉东湖绿能停车场站\n"
                 "充电桩号: 42010200050000100003\n"
                 + quoted(
                     "绿能充电 <service@lvneng.example.cn>",
@@ -377,7 +394,8 @@ def mails() -> list[bytes]:
             "gongdan.example.cn",
             reply_to_id="<demo1@foxmail.example.cn>",
         ),
-        # 15:30 #9 展鹏达, Foxmail: a detailed ticket without its order number, codes 47 and 10 -> request_info
+        # 15:30 #9 展鹏达, Foxmail: a detailed ticket without its order number, codes 47 and 10
+        # -> request_info
         foxmail_gbk(
             13,
             ZHANPENGDA,
@@ -412,13 +430,15 @@ def mails() -> list[bytes]:
             "gongdan.example.cn",
             reply_to_id="<6b3f2a08.3a21.18e0a2b3c4d.Coremail.kefu@nanwang.example.cn>",
         ),
-        # 17:20 #10 南网快充's operations staff, Outlook QP: piles offline, no 初步排查结果 -> request_info
+        # 17:20 #10 南网快充's operations staff, Outlook QP: piles offline, no 初步排查结果
+        # -> request_info
         outlook_qp(
             15,
             NANWANG_OPS,
             "白云站 APP 显示桩离线",
             (
-                "运营商: 南网快充\n问题描述: 白云万达站5、6号桩在APP上显示离线，现场屏幕显示正常，用户无法扫码。\n\n"
+                "运营商: 南网快充\n"
+                "问题描述: 白云万达站5、6号桩在APP上显示离线，现场屏幕显示正常，用户无法扫码。\n\n"
                 "李强\n南网快充 运维中心\n"
             ),
             at(8, 50),

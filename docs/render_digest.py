@@ -4,9 +4,10 @@
 
 What it does, in a temporary folder:
 
-1. `gongdan demo --inbox demo/inbox --dir TMP`: the desk on the sample Maildir (SQLite, Maildir outbox);
-2. `gongdan --config TMP/gongdan.toml digest --dry-run --since 24h --out TMP/digest.html`: the digest
-   as mailed to the engineers, without queueing it. A ticket's creation time is when the desk
+1. `gongdan demo --inbox demo/inbox --dir TMP`: the desk on the sample Maildir (SQLite, Maildir
+   outbox);
+2. `gongdan --config TMP/gongdan.toml digest --dry-run --since 24h --out TMP/digest.html`: the
+   digest as mailed to the engineers, without queueing it. A ticket's creation time is when the desk
    stored it, i.e. the demo run a moment ago, not the Date of the sample mails (2026-11-24), so
    the last 24 hours hold the whole sample whatever today's date; only the period in the title
    and the 已过 column (minutes) depend on when this runs;
@@ -17,7 +18,8 @@ What it does, in a temporary folder:
 Needs Debian's Chromium and a Chinese font (else the text comes out as boxes); this script does
 not install them:
 
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+        chromium fonts-noto-cjk
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "digest.png"
 WIDTH = 820
-INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk"
-# As the machine notes say: no sandbox as root, and no background connections (the network is closed).
+INSTALL = (
+    "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
+    " chromium fonts-noto-cjk"
+)
+# As the machine notes say: no sandbox as root, and no background connections (the network is
+# closed).
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -75,7 +81,8 @@ def check_cjk_font() -> None:
     )
     if not found.strip():
         sys.exit(
-            f"render_digest: no Chinese font (the digest would show boxes). Install one with:\n  {INSTALL}"
+            "render_digest: no Chinese font (the digest would show boxes)."
+            f" Install one with:\n  {INSTALL}"
         )
 
 
@@ -116,7 +123,8 @@ def page_height(binary: str, tmp: Path, page: Path) -> int:
     if not match:
         title = re.search(r"<title>(.*?)</title>", dom, re.S)
         sys.exit(
-            f"render_digest: could not measure the page (title {html.unescape(title[1]) if title else None!r})"
+            "render_digest: could not measure the page"
+            f" (title {html.unescape(title[1]) if title else None!r})"
         )
     return int(match[1])
 

@@ -131,7 +131,8 @@ def decode(data: bytes, declared: str | None) -> str:
     try:
         return data.decode("utf-8")  # the most common wrong label: UTF-8 text called gb2312
     except UnicodeDecodeError:
-        # A few bad bytes (a character cut at the end, one corrupt byte) do not make the label wrong.
+        # A few bad bytes (a character cut at the end, one corrupt byte) do not make the label
+        # wrong.
         text = data.decode(codec, "replace")
         if text.count("\ufffd") <= max(1, len(text) // 1000):
             return text

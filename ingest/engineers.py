@@ -1,4 +1,4 @@
-"""Engineers' mail (SPEC §8): who counts as an engineer, and what their 状态, assignment and notes change."""
+"""Engineers' mail (SPEC §8): who is an engineer; what their 状态, assignment and notes change."""
 
 from __future__ import annotations
 
@@ -92,7 +92,8 @@ class Change:
 
 
 def engineer_changes(current: dict, fields: dict) -> list[Change]:
-    """What an engineer's 状态, 售后(跟单)工程师 and 跟踪/分析/解决 lines change on a ticket (pure)."""
+    """What an engineer's 状态, 售后(跟单)工程师 and 跟踪/分析/解决 lines change on a ticket
+    (pure)."""
     changes = []
     if fields.get("status") and fields["status"] != current.get("status"):
         changes.append(Change("status_changed", "status", current.get("status"), fields["status"]))

@@ -1,4 +1,4 @@
-"""`gongdan status`: is the desk healthy? Mailbox cycles, the outbox, the database revision (SPEC §11)."""
+"""`gongdan status`: is the desk healthy? Mailbox cycles, outbox, database revision (SPEC §11)."""
 
 from __future__ import annotations
 

@@ -131,7 +131,8 @@ class ImapSource:
             self.uidvalidity = int(info[b"UIDVALIDITY"])
 
     def new_uids(self, after_uid: int) -> list[int]:
-        """UIDs above after_uid, ascending; chosen by UID only, so mail read elsewhere still counts."""
+        """UIDs above after_uid, ascending; chosen by UID only, so mail read elsewhere still
+        counts."""
         client = self._connected()
         with self._guard("search"):
             # SEARCH sees only mail this session was told about; NOOP fetches the news first.
@@ -254,7 +255,8 @@ class ImapSource:
             if client.has_capability("UIDPLUS"):
                 client.uid_expunge(uids)
             else:
-                # Plain EXPUNGE also removes mail others flagged \Deleted, which they asked for anyway.
+                # Plain EXPUNGE also removes mail others flagged \Deleted, which they asked for
+                # anyway.
                 client.expunge()
 
     def _connected(self) -> IMAPClient:

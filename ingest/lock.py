@@ -1,4 +1,4 @@
-"""Mutual exclusion for cron runs: a file lock beside a SQLite database, an advisory lock on PostgreSQL."""
+"""Mutual exclusion for cron runs: a file lock beside SQLite, an advisory lock on PostgreSQL."""
 
 from __future__ import annotations
 

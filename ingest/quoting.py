@@ -8,7 +8,8 @@ from dataclasses import dataclass
 # A line that opens quoted history or a forwarded message.
 _MARKER = re.compile(
     r"""^\s*(?:
-        [-=_—\s]*(?:原始邮件|原始郵件|Original\ Message|转发邮件信息|轉寄郵件資訊|Forwarded\ message|邮件原文)[-=_—\s]*
+        [-=_—\s]*(?:原始邮件|原始郵件|Original\ Message|转发邮件信息|轉寄郵件資訊
+                  |Forwarded\ message|邮件原文)[-=_—\s]*
       | 在.{1,200}写道[:：]
       | 於.{1,200}寫道[:：]
       | On\ .{1,300}\ wrote:

@@ -31,7 +31,8 @@ _config: Config | None = None  # the reader process's copy
 
 def become_helper(poll_pid: int) -> None:
     """In a process forked by the poll: die with the poll (a crash or SIGKILL of the poll must not
-    leave it holding the poll's inherited files, such as its lock), and leave signals to the poll."""
+    leave it holding the poll's inherited files, such as its lock), and leave signals to the
+    poll."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -58,7 +59,8 @@ def worth_it(messages: int, batch: int) -> bool:
 
 
 class ReadAhead:
-    """submit(raws) now, call what it returns later for the readings (TicketReading or error text)."""
+    """submit(raws) now, call what it returns later for the readings (TicketReading or error
+    text)."""
 
     def __init__(self, config: Config, parallel: bool):
         self.config = config
@@ -99,7 +101,8 @@ class ReadAhead:
         pending: deque = deque()
         for batch, raws in batches:
             pending.append((batch, self.submit(raws)))
-            # Let go of this batch before the next is fetched: the caller holds it while it needs it.
+            # Let go of this batch before the next is fetched: the caller holds it while it needs
+            # it.
             batch = raws = None
             if len(pending) > self.ahead:
                 yield pending.popleft()

@@ -17,7 +17,10 @@ _TRIGGER = re.compile(
     re.I,
 )
 # A code: 1-4 digits that are not part of a longer number, a decimal, or a pile/gun/amount.
-_CODE = r"(\d{1,4})(?![\d０-９]|\.\d|[ \t]*(?:号桩|号枪|桩|枪|元|度|次|个|%|kw|小时|分钟|秒|年|月|日|点))"
+_CODE = (
+    r"(\d{1,4})(?![\d０-９]|\.\d|"
+    r"[ \t]*(?:号桩|号枪|桩|枪|元|度|次|个|%|kw|小时|分钟|秒|年|月|日|点))"
+)
 _FIRST = re.compile(_CODE, re.I)
 _NEXT = re.compile(r"[ \t\u3000]*(?:、|,|，|/|和|[ \t\u3000])[ \t\u3000]*" + _CODE, re.I)
 

@@ -152,7 +152,8 @@ def _insert_statement(table):
 
 
 def _insert(session: Session, model, values: dict) -> int:
-    """Insert one row with a prepared Core statement: building ORM objects costs more than the write."""
+    """Insert one row with a prepared Core statement: building ORM objects costs more than the
+    write."""
     return (
         session.connection()
         .execute(_insert_statement(model.__table__), values)
@@ -211,7 +212,8 @@ def _new_ticket(
         status="in_progress" if values["complete"] else "waiting_info",
         thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
     )
-    # Every column, every time: one compiled statement serves all tickets, whatever fields they have.
+    # Every column, every time: one compiled statement serves all tickets, whatever fields they
+    # have.
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
     ticket_id = _insert(session, Ticket, row)  # its creation is the ticket's created_at
@@ -333,7 +335,8 @@ def store_email(
     reading: TicketReading | str | None = None,
     known: dict | None = None,
 ) -> Stored:
-    """Store `raw` in the open transaction of `session` (the caller commits). Never raises on bad mail.
+    """Store `raw` in the open transaction of `session` (the caller commits). Never raises on bad
+    mail.
 
     `reading` may be given when already made; `known` maps the sha256 and Message-IDs already
     stored to their row, for a batch that looked them up at once.
@@ -439,7 +442,8 @@ def _accept(session: Session, ticket: Ticket, address: str, sender: engineers.Se
 
 
 def _apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
-    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the history."""
+    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the
+    history."""
     by = reading.mail.from_address
     current = {
         "status": ticket.status,
@@ -495,7 +499,7 @@ def store_many(
     try:
         results = [
             store_email(session, raw, config, reading=reading, known=known, **source)
-            for (raw, source), reading in zip(emails, readings)
+            for (raw, source), reading in zip(emails, readings, strict=False)
         ]
         session.commit()
         return results

@@ -1,4 +1,4 @@
-"""Waiting between poll cycles: IMAP IDLE wakes the loop when mail arrives, else the interval passes."""
+"""Waiting between polls: IMAP IDLE wakes the loop when mail arrives, else the interval passes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # reconnect back-off after a lost IDLE conne
 
 
 class Watcher:
-    """One IDLE connection per IMAP mailbox, each on its own daemon thread, setting one shared event.
+    """One IDLE connection per IMAP mailbox, each on its own daemon thread, setting one shared
+    event.
 
     Maildir mailboxes, and IMAP servers without IDLE, are covered by the interval alone; so is an
     IMAP mailbox while its IDLE connection is down. The poll cycle keeps its own connections.
@@ -63,13 +64,15 @@ class Watcher:
             if left <= 0:
                 return False
             if self._news.wait(min(0.5, left)):
-                # Cleared before the cycle runs, so mail announced during that cycle wakes the next wait.
+                # Cleared before the cycle runs, so mail announced during that cycle wakes the
+                # next wait.
                 self._news.clear()
                 return True
         return False
 
     def close(self, timeout: float = 3.0) -> None:
-        """Stop the threads; each leaves IDLE within a second. A thread stuck connecting is left behind."""
+        """Stop the threads; each leaves IDLE within a second. A thread stuck connecting is left
+        behind."""
         self._closing.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -101,7 +104,8 @@ class Watcher:
                     box.name,
                     "listening again" if lost else "listening",
                 )
-                # Mail may have come while nobody listened (before the first IDLE, or while cut off).
+                # Mail may have come while nobody listened (before the first IDLE, or while cut
+                # off).
                 self._news.set()
                 delay, lost = self.retry_first, False
                 while not self._closing.is_set():
@@ -126,7 +130,8 @@ class Watcher:
                     delay,
                 )
             except Exception:
-                # A bug here must not end the listening for good; the interval still covers the mailbox.
+                # A bug here must not end the listening for good; the interval still covers the
+                # mailbox.
                 lost = True
                 log.exception(
                     "mailbox %s: IDLE listener failed; retrying in %.0f s", box.name, delay

@@ -180,8 +180,9 @@ def _plain_bytes(
     date: datetime | None,
     threading: dict[str, str],
 ) -> bytes:
-    """A text/plain message written out directly: what build_message makes, about twenty times faster
-    (EmailMessage re-parses every header it is given). Every value was cleaned before it got here."""
+    """A text/plain message written out directly: what build_message makes, about twenty times
+    faster (EmailMessage re-parses every header it is given). Every value was cleaned before it
+    got here."""
     own_id = clean_message_id(message_id)
     if not own_id:
         raise ValueError(f"not a Message-ID: {message_id!r}")

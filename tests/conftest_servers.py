@@ -1,4 +1,4 @@
-"""Pytest fixtures for real loopback servers; load with `pytest_plugins = ["tests.conftest_servers"]`."""
+"""Fixtures for real loopback servers; load with `pytest_plugins = ["tests.conftest_servers"]`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ _counter = itertools.count(1)
 
 
 def _require(server_class) -> None:
-    """Fail loudly when a server is missing: CI must never pass with the servers silently skipped."""
+    """Fail loudly when a server is missing: CI must never pass with the servers silently
+    skipped."""
     try:
         server_class.check()
         return

@@ -8,7 +8,8 @@ _ROW = re.compile(r"^\| \d+ \|(.*)\|\s*$")
 
 
 def unescape_seed(export: str) -> str:
-    """`| 30 | ~#~# 简易工单 |` -> `## 简易工单`; `\\\\` is a line break, `~` escapes a character."""
+    """`| 30 | ~#~# 简易工单 |` -> `## 简易工单`; `\\\\` is a line break, `~` escapes a
+    character."""
     lines = []
     for row in export.splitlines():
         match = _ROW.match(row)

@@ -1,4 +1,4 @@
-"""Real Dovecot, PostgreSQL and SMTP servers on loopback for tests (see /work/shared/INFRA-NOTES.md)."""
+"""Real Dovecot, PostgreSQL and SMTP servers on loopback for tests (/work/shared/INFRA-NOTES.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOVECOT_BIN = "/usr/sbin/dovecot"
-INSTALL_HINT = "run `bash scripts/install-test-servers.sh` as root (installs dovecot-imapd, dovecot-lmtpd, postgresql)"
+INSTALL_HINT = (
+    "run `bash scripts/install-test-servers.sh` as root"
+    " (installs dovecot-imapd, dovecot-lmtpd, postgresql)"
+)
 
 
 class ServerUnavailable(RuntimeError):
@@ -63,7 +66,8 @@ def wait_port_free(port: int, timeout: float) -> None:
 
 
 def short_tmpdir(prefix: str) -> Path:
-    """A fresh folder under /tmp that is short (Unix socket limit) and o+x (Dovecot, postgres users)."""
+    """A fresh folder under /tmp that is short (Unix socket limit) and o+x (Dovecot, postgres
+    users)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)  # mkdtemp makes 0700; dropped-privilege processes must traverse it
     return path
@@ -142,7 +146,8 @@ class Dovecot:
             me = pwd.getpwuid(os.geteuid()).pw_name
             group = grp.getgrgid(os.getegid()).gr_name
             extra = (
-                f"default_internal_user = {me}\ndefault_internal_group = {group}\ndefault_login_user = {me}\n"
+                f"default_internal_user = {me}\ndefault_internal_group = {group}\n"
+                f"default_login_user = {me}\n"
                 "service imap-login {\n  chroot =\n}\n"
                 f"service auth {{\n  user = {me}\n}}\nservice auth-worker {{\n  user = {me}\n}}\n"
             )
@@ -214,7 +219,8 @@ service lmtp {{
         self._write_conf()
         # -F keeps the master in the foreground so we own its pid and can wait on it; its own
         # session makes a process group that also holds the imap/lmtp children, for cleanup.
-        # stderr goes to a file: children inherit it, and a pipe would stay open after the master exits.
+        # stderr goes to a file: children inherit it, and a pipe would stay open after the master
+        # exits.
         for _ in range(50):
             with self.stderr.open("wb") as err:
                 self.proc = subprocess.Popen(
@@ -233,7 +239,8 @@ service lmtp {{
                 break
             time.sleep(0.1)
         raise RuntimeError(
-            f"dovecot did not start on 127.0.0.1:{self.port}:\n{_tail(self.stderr)}\n{_tail(self.log)}"
+            f"dovecot did not start on 127.0.0.1:{self.port}:\n"
+            f"{_tail(self.stderr)}\n{_tail(self.log)}"
         )
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 2.0) -> None:
@@ -241,7 +248,8 @@ service lmtp {{
 
         After SIGTERM the master normally exits in ≈1.1 s but takes 6 s when stopped right after
         start, and its imap processes keep serving clients for seconds after that; so after `grace`
-        seconds the whole process group is SIGKILLed. Maildir deliveries are atomic, so this is safe.
+        seconds the whole process group is SIGKILLed. Maildir deliveries are atomic, so this is
+        safe.
         """
         proc, self.proc = self.proc, None
         if proc is None:
@@ -249,7 +257,8 @@ service lmtp {{
         if proc.poll() is None:
             proc.send_signal(sig)
             try:
-                # WNOWAIT keeps the master a zombie so its pid (= our process group id) cannot be reused yet.
+                # WNOWAIT keeps the master a zombie so its pid (= our process group id) cannot be
+                # reused yet.
                 _waitid_nowait(proc.pid, grace)
             except TimeoutError:
                 pass
@@ -264,7 +273,8 @@ service lmtp {{
         self.stop(signal.SIGKILL)
 
     def restart(self) -> None:
-        """Stop, then start again on the same ports (so clients can reconnect to the same address)."""
+        """Stop, then start again on the same ports (so clients can reconnect to the same
+        address)."""
         self.stop()
         wait_port_free(self.port, 10)
         wait_port_free(self.lmtp_port, 10)
@@ -350,7 +360,8 @@ class Postgres:
         res = subprocess.run(cmd, cwd=self.base, capture_output=True, text=True, timeout=timeout)
         if res.returncode != 0:
             raise RuntimeError(
-                f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n{_tail(self.logfile)}"
+                f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n"
+                f"{_tail(self.logfile)}"
             )
         return res.stdout
 
@@ -433,7 +444,8 @@ class Postgres:
 
 
 class _DropLoginDataWarning(logging.Filter):
-    """aiosmtpd 1.4 logs a deprecation warning about its own use of Session.login_data on every AUTH."""
+    """aiosmtpd 1.4 logs a deprecation warning about its own use of Session.login_data on every
+    AUTH."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "login_data is deprecated" not in record.getMessage()

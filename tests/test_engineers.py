@@ -13,7 +13,10 @@ from ingest.store import store_and_commit
 from tests.conftest import make_mail
 from tests.test_poll import Desk, desk  # noqa: F401  (the poll fixture)
 
-OPENING = "运营商：星星充电\n问题描述：3号桩充不上电\n运营商初步排查结果：已重启\n订单号：20261124081644614873\n"
+OPENING = (
+    "运营商：星星充电\n问题描述：3号桩充不上电\n"
+    "运营商初步排查结果：已重启\n订单号：20261124081644614873\n"
+)
 ENGINEER_REPLY = (
     "已安排处理。\n状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\n售后(跟单)工程师: 小明\n"
     "---跟踪\n已联系运营商，远程重启模块。\n----分析\n模块通讯超时。\n"
@@ -100,7 +103,8 @@ def test_the_same_lines_from_an_operator_change_nothing(store):
         ("mx.gongdan.example.cn; dkim=pass header.d=gongdan.example.cn header.s=s1", True),
         ("mx.gongdan.example.cn; spf=pass smtp.mailfrom=xiaoming@gongdan.example.cn", True),
         (
-            "mx.gongdan.example.cn; dkim=fail header.d=gongdan.example.cn; spf=softfail smtp.mailfrom=x@y.cn",
+            "mx.gongdan.example.cn; dkim=fail header.d=gongdan.example.cn;"
+            " spf=softfail smtp.mailfrom=x@y.cn",
             False,
         ),
         ("mx.gongdan.example.cn; dkim=pass header.d=evil.example.com", False),

@@ -1,4 +1,4 @@
-"""`gongdan export` and `gongdan status`, as the admin's backup and monitoring use them (SPEC §11)."""
+"""`gongdan export` and `status`, as the admin's backup and monitoring use them (SPEC §11)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def test_export_matches_the_mailbox(desk):  # noqa: F811
         imap.login(*desk.user)
         imap.select_folder("INBOX")
         in_mailbox = imap.search("ALL")
-    # Every message of the mailbox is in the export exactly once: tickets' messages plus unreadable ones.
+    # Every message of the mailbox is in the export exactly once: tickets' messages plus
+    # unreadable ones.
     assert len(inbound) + len(unreadable) == len(in_mailbox) == 5
     assert len(set(inbound)) == len(inbound)
     assert unreadable == [

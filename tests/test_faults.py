@@ -1,4 +1,4 @@
-"""The fault suite in short mode (tests/faults.py): real Dovecot, aiosmtpd and PostgreSQL on loopback.
+"""The fault suite in short mode (tests/faults.py): real Dovecot, aiosmtpd, PostgreSQL on loopback.
 
 Every scenario must end with nothing lost, nothing stored twice, no reply sent twice and no reply
 lost (replies left `failed` as interrupted are allowed: at most once). The seed is random per

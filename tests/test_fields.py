@@ -16,7 +16,10 @@ def test_seed_example_reads_into_its_fields(seed_text):
         "order_no": "20190830211644614873",
         "pile_no": "35010400080000200015",
         "network_status": "桩联网平台显示对应桩的状态为未非离线状态.",
-        "recent_faults": "桩联网平台显示对应桩在16:xx发生离线(bms通讯异常、急停等),且在17:xx恢复急停按钮,桩恢复正常。",
+        "recent_faults": (
+            "桩联网平台显示对应桩在16:xx发生离线(bms通讯异常、急停等),"
+            "且在17:xx恢复急停按钮,桩恢复正常。"
+        ),
         "description": "用户表示相近时间内产生多笔订单,要求核实,同意把号码1307xxxx382告知运营商。",
         "operator_findings": fields["operator_findings"],
         "analysis": "【令狐充】:20190903003914908751 这个没有..........",
@@ -61,7 +64,10 @@ def test_two_labels_on_one_line():
 
 
 def test_longest_label_wins_where_labels_share_a_prefix():
-    text = "运营商初步排查结果：已重启\n现场网络连接状态：在线\n充电桩号：35010400080000200015\n手机号码：13512348382"
+    text = (
+        "运营商初步排查结果：已重启\n现场网络连接状态：在线\n"
+        "充电桩号：35010400080000200015\n手机号码：13512348382"
+    )
     assert extract_fields(text) == {
         "phone": "13512348382",
         "pile_no": "35010400080000200015",
@@ -93,7 +99,10 @@ def test_block_keeps_mid_line_labels_as_text():
 
 
 def test_placeholder_is_removed_in_any_width_and_empty_values_are_absent():
-    text = "现场网络连接状态：（此为示例，请按实际填写）\n近期故障状态: 无(此为示例, 请按实际填写)\n运营商："
+    text = (
+        "现场网络连接状态：（此为示例，请按实际填写）\n"
+        "近期故障状态: 无(此为示例, 请按实际填写)\n运营商："
+    )
     assert extract_fields(text) == {"recent_faults": "无"}
 
 

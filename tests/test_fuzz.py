@@ -1,4 +1,4 @@
-"""Fuzzing the reader with mutations of the fixture corpus; every crash ever found stays a regression."""
+"""Fuzzing the reader with mutations of the fixture corpus; every crash found stays a regression."""
 
 from __future__ import annotations
 

@@ -59,7 +59,8 @@ def settings(dovecot, user: str, **overrides) -> MailboxSettings:
 
 @pytest.fixture
 def box(dovecot, dovecot_user):
-    """(user, password, open) where open(**settings) returns a connected ImapSource, closed after."""
+    """(user, password, open) where open(**settings) returns a connected ImapSource, closed
+    after."""
     user, password = dovecot_user
     opened = []
 
@@ -272,7 +273,8 @@ def test_plain_refused_to_remote_host_before_any_network(monkeypatch, dovecot_us
 
 
 class TlsFront:
-    """Implicit TLS on a loopback port, relayed to Dovecot's plain port (the test Dovecot has ssl = no)."""
+    """Implicit TLS on a loopback port, relayed to Dovecot's plain port (the test Dovecot has
+    ssl = no)."""
 
     def __init__(self, target_port: int, certfile: str, keyfile: str):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -461,7 +463,7 @@ def test_connection_cut_mid_fetch_then_resume(dovecot, box):
     source = open_source(processed_folder="Processed")
     stored = []
     with pytest.raises(SourceDisconnected, match="lost during fetch"):
-        for uid, raw in source.fetch(source.new_uids(0), batch=2):
+        for uid, _raw in source.fetch(source.new_uids(0), batch=2):
             stored.append(uid)  # "committed to the database"
             if uid == 2:
                 source._client._imap.sock.shutdown(socket.SHUT_RDWR)  # the network goes away

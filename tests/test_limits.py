@@ -57,8 +57,10 @@ def test_too_many_parts_are_not_all_walked(put):
         for n in range(50)
     )
     raw = (
-        f"From: ops@x.example.cn\r\nSubject: photos\r\nMessage-ID: <parts@x.example.cn>\r\nMIME-Version: 1.0\r\n"
-        f"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"From: ops@x.example.cn\r\nSubject: photos\r\nMessage-ID: <parts@x.example.cn>\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         f"hi\r\n{parts}--b--\r\n"
     ).encode()
     stored, message = put(raw, max_parts=10)

@@ -24,7 +24,8 @@ TICKET = (
     "运营商：展鹏达\n桩站名称：平湖中泰站\n手机号：135****8382\n订单号(必填)：20190830211644614873\n"
     "充电桩号：35010400080000200015\n是否异常账单(根据账单号搜索): 否 异常状态: 无\n"
     "问题描述：用户表示多笔订单,停止原因：34（紧急停机）、2\n-------------------------\n"
-    "运营商初步排查结果：\n已重启。\n---跟踪\n已联系。\n状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\n"
+    "运营商初步排查结果：\n已重启。\n---跟踪\n已联系。\n"
+    "状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\n"
     "\n-----原始邮件-----\n发件人: support <support@example.cn>\n发送时间: 2024年5月1日 10:00\n"
     "收件人: ops@example.cn\n主题: 工单\n\n> 运营商：旧的\n> 问题描述：旧的描述\n"
 )
@@ -54,7 +55,7 @@ REALISTIC = [
         HEADERS
         + 'Content-Type: text/html; charset="gb18030"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
     ).encode()
-    + "".join(f"<div>{l or '&nbsp;'}</div>" for l in TICKET.split("\n")).encode("gb18030"),
+    + "".join(f"<div>{line or '&nbsp;'}</div>" for line in TICKET.split("\n")).encode("gb18030"),
 ]
 
 
@@ -137,8 +138,8 @@ def _long_line_email(body: str, form: str) -> bytes:
     if form == "plain":
         return (
             (
-                HEADERS
-                + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                HEADERS + "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n"
             ).encode()
             + body.encode("utf-8")
             + b"\r\n"
@@ -146,8 +147,8 @@ def _long_line_email(body: str, form: str) -> bytes:
     if form == "html":  # QQ-style HTML-only mail: the line inside one <div>
         return (
             (
-                HEADERS
-                + "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                HEADERS + "Content-Type: text/html; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n"
             ).encode()
             + b"<div>"
             + body.encode("utf-8")
@@ -231,7 +232,7 @@ def labelled(draw, label: str):
 
 
 @pytest.mark.parametrize(
-    "key,kind,label,heading", LABELS, ids=[f"{k}-{l}" for k, _, l, _ in LABELS]
+    "key,kind,label,heading", LABELS, ids=[f"{k}-{label}" for k, _, label, _ in LABELS]
 )
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())

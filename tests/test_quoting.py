@@ -13,8 +13,14 @@ from ingest.quoting import is_forward, is_reply, split_body
         "-----Original Message-----",
         '在 2024年3月1日(星期五) 上午10:12，"张三"<zhang@example.cn> 写道：',
         "On Fri, Mar 1, 2024 at 10:12 AM Zhang <zhang@example.cn> wrote:",
-        "发件人: 张三 <zhang@example.cn>\n发送时间: 2024年3月1日 10:12\n收件人: support@example.cn\n主题: 充电失败",
-        "From: Zhang <zhang@example.cn>\nSent: Friday, March 1, 2024 10:12 AM\nTo: support@example.cn",
+        (
+            "发件人: 张三 <zhang@example.cn>\n发送时间: 2024年3月1日 10:12\n"
+            "收件人: support@example.cn\n主题: 充电失败"
+        ),
+        (
+            "From: Zhang <zhang@example.cn>\nSent: Friday, March 1, 2024 10:12 AM\n"
+            "To: support@example.cn"
+        ),
     ],
 )
 def test_history_starts_at_a_marker(marker):

@@ -32,7 +32,9 @@ def ticket(**changes) -> dict:
             "phone": "13512348382",
             "order_no": "20190830211644614873",
             "pile_no": "35010400080000200015",
-            "description": "用户表示相近时间内产生多笔订单，要求核实。\n用户电话 13512348382，同意告知运营商。",
+            "description": (
+                "用户表示相近时间内产生多笔订单，要求核实。\n用户电话 13512348382，同意告知运营商。"
+            ),
             "operator_findings": "运营商调取监控，初步判断扫错了枪号。",
         },
         "missing": [],
@@ -120,12 +122,12 @@ def test_request_info_starts_with_the_standard_reply():
 
 def test_request_info_lists_missing_and_invalid_fields_by_label():
     lines = render_request_info(incomplete()).split("\n")
-    order_line = next(l for l in lines if "订单号(必填)" in l and "——" in l)
-    findings_line = next(l for l in lines if "运营商初步排查结果" in l and "——" in l)
+    order_line = next(line for line in lines if "订单号(必填)" in line and "——" in line)
+    findings_line = next(line for line in lines if "运营商初步排查结果" in line and "——" in line)
     assert "只能包含数字" in order_line and "2019A" in order_line
     assert "未填写" in findings_line
     assert lines.index(order_line) < lines.index(findings_line)  # the seed's order
-    assert not any("operator_findings" in l or "not digits" in l for l in lines)
+    assert not any("operator_findings" in line or "not digits" in line for line in lines)
 
 
 def test_request_info_gives_the_detailed_blank_when_order_no_is_missing():

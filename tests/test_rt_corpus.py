@@ -46,7 +46,8 @@ def readings() -> dict[str, dict]:
     proc = run_parse(*FILES)
     lines = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines() if line.strip()]
     assert len(lines) == len(FILES), (
-        f"{len(lines)} JSON lines for {len(FILES)} files; stderr:\n{proc.stderr.decode('utf-8', 'replace')}"
+        f"{len(lines)} JSON lines for {len(FILES)} files; stderr:\n"
+        f"{proc.stderr.decode('utf-8', 'replace')}"
     )
     by_name = {Path(line["file"]).name: line for line in lines}
     assert sorted(by_name) == sorted(p.name for p in FILES)

@@ -85,7 +85,8 @@ def test_postgres_database_query_and_restart(postgres, pg_url):
     import sqlalchemy as sa
 
     assert pg_url.startswith(f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/")
-    # pool_pre_ping: pooled connections die on restart; without it the next query raises AdminShutdown.
+    # pool_pre_ping: pooled connections die on restart; without it the next query raises
+    # AdminShutdown.
     engine = sa.create_engine(pg_url, pool_pre_ping=True)
     try:
         with engine.begin() as conn:

@@ -198,7 +198,9 @@ from ingest.fields import extract_fields
 unit = "☑ 已解决 "
 out = {}
 for name, size in json.loads(sys.argv[1]):
-    line = "状态: " + (unit * (size // len(unit.encode())) if name != "plain" else "平常文字" * (size // 12))
+    line = "状态: " + (
+        unit * (size // len(unit.encode())) if name != "plain" else "平常文字" * (size // 12)
+    )
     best = min((lambda t: (extract_fields(line), time.perf_counter() - t)[1])(time.perf_counter())
                for _ in range(3))
     out[name] = best
@@ -259,7 +261,8 @@ def main() -> int:
         print(f"  {row['code']}: " + "; ".join(parts))
     if results["poll"]:
         print(
-            f"\npoll over {args.n} emails of {args.mib} MiB (Dovecot on 127.0.0.1 -> SQLite), peak RSS:"
+            f"\npoll over {args.n} emails of {args.mib} MiB"
+            " (Dovecot on 127.0.0.1 -> SQLite), peak RSS:"
         )
         for row in results["poll"]:
             verdict = (
@@ -268,7 +271,8 @@ def main() -> int:
                 else f"over {MEMORY_TARGET_MIB} MiB"
             )
             print(
-                f"  {row['code']}: {row['poll_peak_mib']:.0f} MiB ({verdict}), {row['poll_wall_s']:.1f} s, "
+                f"  {row['code']}: {row['poll_peak_mib']:.0f} MiB ({verdict}), "
+                f"{row['poll_wall_s']:.1f} s, "
                 f"stored {row['stored']}/{row['n']} ({row['stored_mib']:.0f} MiB)"
             )
     ok = all(r["all_stored"] for r in results["poll"])

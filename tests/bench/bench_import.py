@@ -113,7 +113,8 @@ def main() -> int:
         print(json.dumps(results))
         return 0
     print(
-        f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite, batches of 100 emails per transaction)"
+        f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite,"
+        " batches of 100 emails per transaction)"
     )
     print(
         f"{'N':>7} {'read s':>8} {'import s':>9} {'read/s':>8} {'import/s':>9} {'ratio':>6} "
@@ -122,15 +123,18 @@ def main() -> int:
     for r in results:
         print(
             f"{r['n']:>7} {r['read_s']:>8.2f} {r['import_s']:>9.2f} {r['read_per_s']:>8.0f} "
-            f"{r['import_per_s']:>9.0f} {r['ratio']:>6.2f} {r['read_peak_mib']:>9.1f} {r['import_peak_mib']:>11.1f}"
+            f"{r['import_per_s']:>9.0f} {r['ratio']:>6.2f} {r['read_peak_mib']:>9.1f} "
+            f"{r['import_peak_mib']:>11.1f}"
         )
     if len(results) >= 2:
         growth = results[-1]["import_peak_mib"] / results[0]["import_peak_mib"]
         print(
-            f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: {growth:.2f} (target <= 1.2)"
+            f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: "
+            f"{growth:.2f} (target <= 1.2)"
         )
     print(
-        f"import/read ratio target <= 1.5: {'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}"
+        "import/read ratio target <= 1.5: "
+        f"{'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}"
     )
     return 0
 

@@ -268,8 +268,8 @@ def _html_divs(lines: list[str], rng: random.Random) -> str:
 def _outlook_html(lines: list[str]) -> str:
     body = "".join(
         f'<p class="MsoNormal"><span lang="EN-US" style="font-family:\u7b49\u7ebf">'
-        f"{(l or '&nbsp;').replace('<', '&lt;')}<o:p></o:p></span></p>\r\n"
-        for l in lines
+        f"{(line or '&nbsp;').replace('<', '&lt;')}<o:p></o:p></span></p>\r\n"
+        for line in lines
     )
     return (
         '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head>'
@@ -349,7 +349,7 @@ def build_email(rng: random.Random, n: int) -> tuple[str, bytes]:
             quoted = [
                 "",
                 f"在 {date - timedelta(days=1):%Y-%m-%d %H:%M}，support@example.cn 写道：",
-                *(f"> {l}" for l in old),
+                *(f"> {line}" for line in old),
             ]
         lines = new + quoted
         subject = (
@@ -385,7 +385,7 @@ def build_email(rng: random.Random, n: int) -> tuple[str, bytes]:
             [("Auto-Submitted", "auto-replied")] if rng.random() < 0.7 else [("X-Autoreply", "yes")]
         )
 
-    if role != "auto" and rng.random() < 0.2 and not any("停止原因" in l for l in lines):
+    if role != "auto" and rng.random() < 0.2 and not any("停止原因" in line for line in lines):
         lines.insert(
             rng.randrange(len(lines) + 1),
             f"停止原因：{rng.choice(sorted(MEANINGS))}"
@@ -449,7 +449,8 @@ def build_email(rng: random.Random, n: int) -> tuple[str, bytes]:
             f'--{inner_b}{CRLF}Content-Type: text/plain; charset="utf-8"{CRLF}'
             f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}{_qp(text)}{CRLF}"
             f'--{inner_b}{CRLF}Content-Type: text/html; charset="utf-8"{CRLF}'
-            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}{_qp(_outlook_html(lines))}{CRLF}"
+            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
+            f"{_qp(_outlook_html(lines))}{CRLF}"
             f"--{inner_b}--{CRLF}"
         )
         body_bytes = body.encode("ascii")
@@ -615,7 +616,8 @@ def main(argv: list[str] | None = None) -> int:
         f"mail-parser {result['mailparser']}"
     )
     print(
-        f"N = {n} emails, {result['corpus_bytes'] / 1e6:.2f} MB, seed {args.seed}, best of {args.passes} "
+        f"N = {n} emails, {result['corpus_bytes'] / 1e6:.2f} MB, seed {args.seed}, "
+        f"best of {args.passes} "
         f"passes, gc {'on' if args.gc else 'off'} during a pass"
     )
     print("shapes:   " + ", ".join(f"{k} {v}" for k, v in result["shapes"].items()))

@@ -1,4 +1,4 @@
-"""Benchmark: one `gongdan poll` over a real Dovecot mailbox, against bare IMAP fetching + mail-parser.
+"""Benchmark: one `gongdan poll` over a real Dovecot mailbox, against bare IMAP fetch + mail-parser.
 
     python tests/bench/bench_poll.py                       # N = 1,000 and 10,000
     python tests/bench/bench_poll.py --n 2000 --json       # one size, figures as JSON
@@ -134,7 +134,8 @@ def corpus_with_roles(n: int, seed: int) -> tuple[list[bytes], list[str]]:
 
 
 def fill_maildir(dovecot, user: str, corpus: list[bytes]) -> None:
-    """Write every email into the user's Maildir cur/ (Dovecot not yet running), owned by the mail uid."""
+    """Write every email into the user's Maildir cur/ (Dovecot not yet running), owned by the
+    mail uid."""
     maildir = dovecot.base / "mail" / user / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,8 @@ def fill_maildir(dovecot, user: str, corpus: list[bytes]) -> None:
 
 
 def warm_up(dovecot, user: str, n: int) -> None:
-    """Let Dovecot index the Maildir and check it sees all N; read each message once (page cache)."""
+    """Let Dovecot index the Maildir and check it sees all N; read each message once (page
+    cache)."""
     client = dovecot.client(user)
     try:
         client.select_folder("INBOX")
@@ -163,7 +165,8 @@ def warm_up(dovecot, user: str, n: int) -> None:
 
 
 def run_measured(args: list[str], env: dict, work: Path, name: str) -> dict:
-    """Run a child; its JSON (last stdout line) plus the parent's wall time and the child's rusage."""
+    """Run a child; its JSON (last stdout line) plus the parent's wall time and the child's
+    rusage."""
     out, err = work / f"{name}.stdout", work / f"{name}.stderr"
     with out.open("wb") as fo, err.open("wb") as fe:
         started = time.perf_counter()
@@ -243,7 +246,8 @@ def gongdan(config: Path, env: dict, *args: str) -> str:
 
 
 def database_counts(db_path: Path) -> dict:
-    """What the database holds; the reply bookkeeping is joined in Python (outbox.caused_by has no index)."""
+    """What the database holds; the reply bookkeeping is joined in Python (outbox.caused_by has no
+    index)."""
     con = sqlite3.connect(db_path)
     try:
         one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
@@ -437,36 +441,43 @@ def report(results: list[dict]) -> None:
     import platform
 
     print(
-        f"gongdan poll benchmark (Python {platform.python_version()}, Dovecot + aiosmtpd on 127.0.0.1, "
+        f"gongdan poll benchmark (Python {platform.python_version()}, "
+        "Dovecot + aiosmtpd on 127.0.0.1, "
         f"SQLite, seed {SEED})"
     )
     print(
-        "s = timed inside each child from after its imports to the end of its work; wall s = parent's "
-        "clock around the child,\n  interpreter start-up and imports included. MiB = the child's peak RSS "
-        "(ru_maxrss). Ratio uses s."
+        "s = timed inside each child from after its imports to the end of its work; "
+        "wall s = parent's clock around the child,\n"
+        "  interpreter start-up and imports included. "
+        "MiB = the child's peak RSS (ru_maxrss). Ratio uses s."
     )
     print()
     print(
-        f"{'N':>7} {'base s':>8} {'poll s':>8} {'ratio':>6} {'poll msg/s':>10} {'base MiB':>9} {'poll MiB':>9}"
+        f"{'N':>7} {'base s':>8} {'poll s':>8} {'ratio':>6} {'poll msg/s':>10} "
+        f"{'base MiB':>9} {'poll MiB':>9}"
         f"   {'base wall s':>11} {'poll wall s':>11} {'wall ratio':>10}"
     )
     for r in results:
         print(
-            f"{r['n']:>7} {r['baseline_s']:>8.2f} {r['poll_s']:>8.2f} {r['ratio']:>6.2f} {r['poll_per_s']:>10.0f} "
-            f"{r['baseline_peak_mib']:>9.1f} {r['poll_peak_mib']:>9.1f}   {r['baseline_wall_s']:>11.2f} "
+            f"{r['n']:>7} {r['baseline_s']:>8.2f} {r['poll_s']:>8.2f} {r['ratio']:>6.2f} "
+            f"{r['poll_per_s']:>10.0f} "
+            f"{r['baseline_peak_mib']:>9.1f} {r['poll_peak_mib']:>9.1f}   "
+            f"{r['baseline_wall_s']:>11.2f} "
             f"{r['poll_wall_s']:>11.2f} {r['ratio_wall']:>10.2f}"
         )
     print()
     worst = max(r["ratio"] for r in results)
     ratios = ", ".join(f"{r['ratio']:.2f} at N={r['n']}" for r in results)
     print(
-        f"ratio poll/baseline: {ratios}   target <= {RATIO_TARGET}: {'met' if worst <= RATIO_TARGET else 'NOT met'}"
+        f"ratio poll/baseline: {ratios}   target <= {RATIO_TARGET}: "
+        f"{'met' if worst <= RATIO_TARGET else 'NOT met'}"
     )
     if len(results) >= 2:
         lo, hi = results[0], results[-1]
         growth = hi["poll_peak_mib"] / lo["poll_peak_mib"]
         print(
-            f"peak memory of poll: {lo['poll_peak_mib']:.1f} MiB at N={lo['n']} -> {hi['poll_peak_mib']:.1f} MiB "
+            f"peak memory of poll: {lo['poll_peak_mib']:.1f} MiB at N={lo['n']} -> "
+            f"{hi['poll_peak_mib']:.1f} MiB "
             f"at N={hi['n']}: x{growth:.2f}   target <= {MEMORY_TARGET}: "
             f"{'met' if growth <= MEMORY_TARGET else 'NOT met'}"
         )
@@ -474,7 +485,8 @@ def report(results: list[dict]) -> None:
         a, f = r["after_one_poll"], r["final"]
         print()
         print(
-            f"N={r['n']}: peak memory of the poll's helper processes (reader, sender; forked, so much of "
+            f"N={r['n']}: peak memory of the poll's helper processes "
+            "(reader, sender; forked, so much of "
             f"it shared with the poll): {r['poll_helpers_peak_mib']:.1f} MiB"
         )
         print(
@@ -483,17 +495,21 @@ def report(results: list[dict]) -> None:
         )
         print(f"  poll said: {' | '.join(r['poll_output']) or '(nothing)'}")
         print(
-            f"  after the timed poll: {a['messages_in']} messages stored (of {r['n']}), {a['tickets']} tickets, "
+            f"  after the timed poll: {a['messages_in']} messages stored (of {r['n']}), "
+            f"{a['tickets']} tickets, "
             f"{a['outbox']} replies queued, {r['sent_by_one_poll']} received by the SMTP sink, "
             f"{a['outbox_queued']} still queued"
         )
         print(
-            f"  after {r['drain_polls']} more untimed poll(s) ({r['drain_wall_s']:.1f} s wall): sink received {r['received_total']}, outbox "
+            f"  after {r['drain_polls']} more untimed poll(s) ({r['drain_wall_s']:.1f} s wall): "
+            f"sink received {r['received_total']}, outbox "
             f"{f['outbox_sent']} sent / {f['outbox_queued']} queued / {f['outbox_other']} other"
         )
         print(
-            f"  expected replies: {r['not_automatic']} non-automatic emails - {f['unanswered_follow_ups']} "
-            f"follow-ups that changed nothing needing an answer (SPEC §6) = {r['expected_replies']}; "
+            f"  expected replies: {r['not_automatic']} non-automatic emails - "
+            f"{f['unanswered_follow_ups']} "
+            "follow-ups that changed nothing needing an answer (SPEC §6) = "
+            f"{r['expected_replies']}; "
             f"auto-replies recognised {f['auto_in']} of {r['roles'].get('auto', 0)}; "
             f"new tickets left unanswered {f['unanswered_first']}"
         )
@@ -501,7 +517,8 @@ def report(results: list[dict]) -> None:
             print(f"  check {name:<28} {'OK' if ok else 'FAILED'}")
         if "profile" in r:
             print(
-                f"  cProfile of an extra poll (fresh database): {r['profile']} ({r['profile_wall_s']:.1f} s wall)"
+                f"  cProfile of an extra poll (fresh database): {r['profile']} "
+                f"({r['profile_wall_s']:.1f} s wall)"
             )
 
 
