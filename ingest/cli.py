@@ -409,6 +409,55 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
 
 
 @cli.command()
+@click.option("--loop", is_flag=True, help="Keep sending until stopped (SIGTERM or Ctrl-C).")
+@click.option("--interval", default=60.0, show_default=True,
+              help="Seconds between drains with --loop.")
+@click.option("--log-level", default="INFO",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.pass_context
+def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
+    """Send the replies that are due, as `gongdan poll` does at the end of its cycle.
+
+    One drain, then exit 0; an outbox that cannot send (a missing password, a refused login, an
+    unreachable server) prints one line on stderr and exits 1, its replies still queued. While
+    another run sends the outbox, says so and exits 0. With --loop, drains every --interval
+    seconds: sending in its own process, beside `gongdan poll`.
+
+    Example: gongdan --config /etc/gongdan.toml send --loop --interval 10
+    """
+    import threading
+
+    from replies.send_stage import send_due
+
+    config = _config(ctx)
+    _setup_logging(log_level)
+    stopping = threading.Event()
+    if loop:
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with _database(config) as engine:
+        while True:
+            try:
+                report = send_due(config, engine, stop=stopping.is_set)
+            except Exception as exc:  # a worker outlives one bad drain; a one-off run says why
+                if not loop:
+                    raise click.ClickException(
+                        f"send failed: {type(exc).__name__}: {db.short_error(exc)}") from exc
+                logging.getLogger("gongdan.outbox").exception("sending failed; trying again")
+                report = None
+            else:
+                if report is None:
+                    click.echo("outbox: another run is sending")
+                else:
+                    click.echo(f"outbox: {report.sent} sent, {report.failed} failed"
+                               + (f", ERROR {report.error}" if report.error else ""))
+            if not loop or stopping.wait(interval):
+                break
+    if report is not None and report.error and not loop:
+        raise click.ClickException(f"outbox: {report.error}")
+
+
+@cli.command()
 @click.option("--since", "since_text", metavar="SPAN", help="Period length such as 24h or 7d "
               "(default: since the last digest, or 24h for the first).")
 @click.option("--dry-run", is_flag=True, help="Build it without queueing or sending it.")

@@ -90,7 +90,7 @@ class DeskSettings:
     max_text_chars: int = _bounded(200_000, gt=0)  # text read for fields; raw bytes stored whole
     max_parts: int = _bounded(200, gt=0)  # MIME parts looked at (attachments beyond: not listed)
     seconds_per_message: float = _bounded(20.0, gt=0)  # reading longer: stored, flagged
-    parallel: bool = True  # large polls: read the next batch and send replies in helper processes
+    parallel: bool = True  # large polls: read the next batch in a helper process
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))

@@ -118,7 +118,7 @@ def open_database(url: str) -> Engine:
 
 
 def beside_database(engine: Engine, suffix: str) -> Path:
-    """A hidden file beside a SQLite database (its locks, its outbox journal): `.NAME.SUFFIX`."""
+    """A hidden file beside a SQLite database (its locks): `.NAME.SUFFIX`."""
     database = engine.url.database or ""
     folder = Path(database).resolve().parent if database and database != ":memory:" else Path.cwd()
     return folder / f".{Path(database).name or 'gongdan'}.{suffix}"

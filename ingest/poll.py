@@ -20,7 +20,6 @@ from ingest.lock import exclusive
 from ingest.maildir_source import MaildirSource
 from ingest.models import Message, MailboxState, utcnow
 from ingest.read_ahead import ReadAhead, worth_it
-from ingest.send_beside import SendBeside
 from ingest.store import Stored, store_email, stored_copies, ticket_fields
 from ingest import threads
 from ingest.threads import domain_of, mailbox_of, reply_subject
@@ -28,15 +27,13 @@ from ingest.ticket_views import stop_codes_of
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
 from replies.render import render_ack, render_request_info, render_resolved
-from replies.sending import make_sender
+from replies.send_stage import OUTBOX_WAIT, send_due
 
 log = logging.getLogger("gongdan.poll")
 
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
 BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
 BATCH_BYTES = batches.BUDGET  # ... or fewer: a batch ends at this many bytes of raw mail
-BESIDE_CONNECTIONS = 2  # SMTP connections of the process sending beside a large poll
-OUTBOX_WAIT = 60.0  # seconds to wait for another run that is sending the outbox
 
 
 @dataclass
@@ -77,77 +74,38 @@ def open_source(box: MailboxSettings):
 
 
 def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False) -> CycleReport:
-    """One cycle over every mailbox, then the outbox (on a large poll, sent beside the mailboxes
-    already). Each part is skipped if another run holds it."""
+    """One cycle over every mailbox, then the sending stage. Each part is skipped if another run
+    holds it."""
     report = CycleReport()
-    beside = SendBeside(config, send_outbox)
-    try:
-        for box in config.mailboxes:
-            try:
-                with exclusive(engine, f"mailbox:{box.name}") as got:
-                    if not got:
-                        log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
-                        report.mailboxes.append(MailboxReport(box.name, locked=True))
-                        continue
-                    report.mailboxes.append(poll_mailbox(config, engine, box, stop, beside))
-            except SQLAlchemyError as exc:
-                # The database went away around the lock itself: this cycle ends for the mailbox,
-                # its mail stays unprocessed and the next cycle takes it.
-                error = f"database error: {db.short_error(exc)}"
-                log.error("mailbox %s: %s", box.name, error)
-                report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
-                report.mailboxes.append(MailboxReport(box.name, error=error))
-            if stop():
-                break
-    finally:
-        sent_beside = beside.finish()
+    for box in config.mailboxes:
+        try:
+            with exclusive(engine, f"mailbox:{box.name}") as got:
+                if not got:
+                    log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
+                    report.mailboxes.append(MailboxReport(box.name, locked=True))
+                    continue
+                report.mailboxes.append(poll_mailbox(config, engine, box, stop))
+        except SQLAlchemyError as exc:
+            # The database went away around the lock itself: this cycle ends for the mailbox,
+            # its mail stays unprocessed and the next cycle takes it.
+            error = f"database error: {db.short_error(exc)}"
+            log.error("mailbox %s: %s", box.name, error)
+            report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
+            report.mailboxes.append(MailboxReport(box.name, error=error))
+        if stop():
+            break
     try:
         # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
-        with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
-            if got:
-                report.outbox = send_outbox(config, engine)
-            else:
-                report.outbox_locked = True
+        report.outbox = send_due(config, engine, wait=OUTBOX_WAIT)
+        report.outbox_locked = report.outbox is None
     except SQLAlchemyError as exc:
         report.outbox_error = f"database error: {db.short_error(exc)}"
         log.error("outbox: %s", report.outbox_error)
-    if sent_beside:
-        report.outbox = report.outbox or outbox.DrainReport()
-        report.outbox.sent += sent_beside.sent
-        report.outbox.failed += sent_beside.failed
-        report.outbox.errors[:0] = sent_beside.errors
-        # The poll's own drain saw the same configuration; its error, when it has one, is the newer.
-        report.outbox.error = report.outbox.error or sent_beside.error
     return report
 
 
-def send_outbox(config: Config, engine: Engine, more: Callable[[], bool] | None = None) -> outbox.DrainReport:
-    """Send what is due (beside a poll, until `more()` says it is done: see outbox.drain)."""
-    # One sender per SMTP connection, sending in parallel; a Maildir is written by one. Beside a
-    # poll (`more`), two keep up with it: more would only take CPU from the reading and storing.
-    count = config.outgoing.connections if config.outgoing.kind == "smtp" else 1
-    if more is not None:
-        count = min(count, BESIDE_CONNECTIONS)
-    try:
-        senders = [make_sender(config.outgoing) for _ in range(count)]
-    except outbox.DeliveryError as exc:  # refused before sending anything: the replies stay queued
-        log.error("outbox: %s; replies stay queued until this is fixed", exc)
-        report = outbox.DrainReport(errors=[str(exc)], error=str(exc))
-    else:
-        try:
-            report = outbox.drain(engine, senders, more=more)
-        finally:
-            for sender in senders:
-                sender.close()
-    if more is None:
-        # For `gongdan status`. Beside a poll on SQLite the database is the poll's to write; the
-        # poll's own drain, which follows, records its outcome.
-        outbox.record_drain(engine, report.error)
-    return report
-
-
-def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool],
-                 beside: SendBeside | None = None) -> MailboxReport:
+def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings,
+                 stop: Callable[[], bool]) -> MailboxReport:
     from ingest.imap_source import SourceDisconnected, SourceError
 
     report = MailboxReport(box.name)
@@ -156,7 +114,7 @@ def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings, stop: Cal
         try:
             source = open_source(box)
             source.connect()
-            _process(config, engine, box, source, report, stop, beside)
+            _process(config, engine, box, source, report, stop)
             _record(engine, box.name, error=None)
             return report
         except SourceDisconnected as exc:
@@ -196,7 +154,7 @@ def _record(engine: Engine, name: str, error: str | None) -> None:
 
 
 def _process(config: Config, engine: Engine, box: MailboxSettings, source, report: MailboxReport,
-             stop: Callable[[], bool], beside: SendBeside | None = None) -> None:
+             stop: Callable[[], bool]) -> None:
     with db.session(engine) as session:
         state = session.get(MailboxState, box.name) or MailboxState(name=box.name)
         if box.kind == "imap":
@@ -219,16 +177,14 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             session.add(state)
             session.commit()
             keys = source.new_keys()
-        # While one batch is stored, the next is fetched and read, and the replies already committed
-        # are sent (in helper processes, when it pays).
+        # While one batch is stored, the next is fetched and read (in a helper process if it pays).
         parallel = config.desk.parallel and worth_it(len(keys), BATCH)
         if parallel:
-            log.info("mailbox %s: %d new emails; reading and sending in helper processes", box.name, len(keys))
-            if beside is not None:
-                beside.start()
+            log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
         with ReadAhead(config, parallel) as reader:
             for batch, readings in reader.in_order(_batches(source.fetch(keys), stop)):
-                _handle_batch(session, config, box, batch, readings, state.uidvalidity, source, report, beside)
+                _handle_batch(session, config, box, batch, readings, state.uidvalidity, source,
+                              report)
                 del batch, readings  # before the next batch is fetched: one batch in memory
 
 
@@ -242,7 +198,7 @@ def _batches(fetched, stop: Callable[[], bool]):
 
 
 def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
-                  uidvalidity: int | None, source, report: MailboxReport, beside: SendBeside | None = None) -> None:
+                  uidvalidity: int | None, source, report: MailboxReport) -> None:
     """Store, decide and queue a fetched batch in one transaction, then flag or move it with one
     IMAP command. Should any email of it fail (a concurrent copy, a bug of ours), the batch is
     rolled back and taken again one email per transaction, so that email alone is set apart."""
@@ -258,8 +214,6 @@ def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch:
         handled = None
     if handled is None:
         handled = [handle_email(session, config, box, key, raw, uidvalidity) for key, raw in batch]
-    if beside is not None:
-        beside.committed()
     done, unreadable = [], []
     for (key, _), result in zip(batch, handled):
         report.add(result.outcome)

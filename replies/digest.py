@@ -24,6 +24,7 @@ from ingest.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEv
 from ingest.threads import domain_of
 from replies.compose import build_message, make_address, make_message_id
 from replies.render import PACKAGE_TEMPLATES
+from replies.send_stage import OUTBOX_WAIT, send_due
 
 DEFAULT_PERIOD = timedelta(hours=24)
 OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
@@ -299,7 +300,4 @@ def send_now(config: Config, engine: Engine):
 
     None when another run is sending it: that run delivers the digest.
     """
-    from ingest.poll import OUTBOX_WAIT, send_outbox  # the poll cycle imports the replies package
-
-    with exclusive(engine, "outbox", wait=OUTBOX_WAIT) as got:
-        return send_outbox(config, engine) if got else None
+    return send_due(config, engine, wait=OUTBOX_WAIT)

@@ -1,4 +1,4 @@
-"""Hand a reply to the world: over SMTP (the one place an SMTP connection is made) or into a Maildir."""
+"""Hand a reply over: by SMTP (the one place an SMTP connection is made) or into a Maildir."""
 
 from __future__ import annotations
 
@@ -8,14 +8,33 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from functools import lru_cache
 from pathlib import Path
 
 from ingest.config import ConfigError, OutgoingSettings, read_secret
-from replies.outbox import INTERRUPTED, DeliveryError
+
+INTERRUPTED = ("interrupted while the message was being handed to the mail server; it is sent "
+               "again, so the recipient may get it twice")
+
+
+class DeliveryError(RuntimeError):
+    """A reply could not be handed over; `transient` ones are retried.
+
+    `unreachable`: the server cannot be reached, so the rest of the queue waits too (the reply in
+    hand counts an attempt and backs off). `held`: the outbox itself refused to send (a missing
+    password, a refused login, plain SMTP to a non-local host, a failed TLS check, an outbox
+    folder it cannot write): nothing is wrong with the reply, so it stays queued, no attempt
+    counted, and goes out at the first drain after the admin fixed the configuration.
+    """
+
+    def __init__(self, message: str, transient: bool = True, unreachable: bool = False,
+                 held: bool = False):
+        super().__init__(message)
+        self.transient = transient
+        self.unreachable = unreachable or held
+        self.held = held
 
 # Replies a server gives when it wants a login we did not give or refuses the one we gave.
 AUTH_REFUSED = frozenset({530, 534, 535, 538})
@@ -85,7 +104,7 @@ class SmtpSender:
             raise DeliveryError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}",
                                 unreachable=True) from exc
 
-    def __call__(self, raw: bytes, recipients: list[str], before_data: Callable[[], None]) -> None:
+    def __call__(self, raw: bytes, recipients: list[str]) -> None:
         handed_over = False
         if self._smtp is None:
             self._smtp = self._connect()
@@ -98,8 +117,7 @@ class SmtpSender:
                 code, reply = smtp.rcpt(rcpt)
                 if code not in (250, 251):
                     raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
-            before_data()  # from here on a crash may leave the server holding the message
-            handed_over = True
+            handed_over = True  # from here on the server may hold the message
             code, reply = smtp.data(raw)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
@@ -113,9 +131,9 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as exc:
             self._close()
             if handed_over:
-                # The message went out but no answer came back: the server may hold it. Retrying
-                # could give the operator a second copy, so it is left for a person to check.
-                raise DeliveryError(f"{INTERRUPTED} ({exc.__class__.__name__}: {exc})", transient=False) from exc
+                # No answer came back: the server may hold it. Sent again after the backoff (at
+                # least once, SPEC §9): a second copy beats a reply that never arrives.
+                raise DeliveryError(f"{INTERRUPTED} ({exc.__class__.__name__}: {exc})") from exc
             raise DeliveryError(f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
                                 f"{exc.__class__.__name__}: {exc}", unreachable=True) from exc
 
@@ -164,8 +182,6 @@ class MaildirSink:
     its owner only, named by the reply's Message-ID, so a delivery tried again (after a kill)
     recognises the file it already wrote and never makes a second one."""
 
-    idempotent = True  # the drain may hand it again a reply whose delivery was interrupted
-
     def __init__(self, path: str):
         self.path = Path(path)
         self._in_cur: set[str] | None = None  # names a mail client moved to cur/, read once
@@ -176,11 +192,10 @@ class MaildirSink:
             raise DeliveryError(f"cannot create the outbox Maildir {self.path}: {exc.strerror}",
                                 held=True) from exc
 
-    def __call__(self, raw: bytes, recipients: list[str], before_data: Callable[[], None]) -> None:
+    def __call__(self, raw: bytes, recipients: list[str]) -> None:
         name = maildir_name(raw)
         if self._delivered(name):
             return
-        before_data()
         tmp = self.path / "tmp" / name
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

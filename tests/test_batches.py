@@ -166,9 +166,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-# --- Replies sent beside the poll (a helper process; on SQLite with the outbox journal) --------
+# --- Replies of a large poll (read ahead by a helper process, sent by the poll's sending stage) -
 
-def test_large_poll_sends_each_reply_once_while_storing(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+def _no_sending_state_beside(tmp_path: Path) -> None:
+    """SPEC §9: no file beside the database holds sending state (only the locks are there)."""
+    assert [p.name for p in tmp_path.glob(".gongdan.db.*") if not p.name.endswith(".lock")] == []
+
+
+def test_large_poll_sends_each_reply_once(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
     from tests.test_poll import Desk
 
     desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
@@ -182,17 +187,17 @@ def test_large_poll_sends_each_reply_once_while_storing(tmp_path, dovecot, dovec
     assert sorted(r["In-Reply-To"] for r in replies) == sorted(f"<s{n}@xingxing.example.cn>" for n in range(count))
     states = {o["state"] for t in desk.tickets() for o in desk.show(t["id"])["outbox"]}
     assert states == {"sent"}
-    assert not list(tmp_path.glob(".*outbox-journal"))
+    _no_sending_state_beside(tmp_path)
     assert "0 sent" in desk.poll().output or "outbox" not in desk.poll().output
     assert len(desk.replies()) == count
 
 
-def test_poll_killed_while_sending_beside_loses_and_doubles_nothing(tmp_path, dovecot, dovecot_user, smtp_sink,
-                                                                     database_url):
+def test_poll_killed_while_sending_resends_at_most_the_replies_in_hand(tmp_path, dovecot, dovecot_user,
+                                                                       smtp_sink, database_url):
     from tests.test_poll import Desk
 
     desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
-    count = 400
+    count = 200
     for n in range(count):
         desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<x{n}@xingxing.example.cn>",
                                sender=f"ops{n}@xingxing.example.cn"))
@@ -203,65 +208,21 @@ def test_poll_killed_while_sending_beside_loses_and_doubles_nothing(tmp_path, do
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     sent_before = len(smtp_sink.messages)
-    assert 0 < sent_before, "no reply went out before the kill"
+    assert 0 < sent_before < count, "the kill did not come while the replies were going out"
     desk.poll()
     desk.poll()
-    answered = [r["In-Reply-To"] for r in desk.replies()]
-    assert len(answered) == len(set(answered)), "an operator got two replies to one email"
-    outbox = [o for t in desk.tickets() for o in desk.show(t["id"])["outbox"]]
+    replies = desk.replies()
+    by_email: dict[str, set[str]] = {}
+    for reply in replies:
+        by_email.setdefault(reply["In-Reply-To"], set()).add(reply["Message-ID"])
+    assert all(len(ids) == 1 for ids in by_email.values()), "an operator got two different replies to one email"
+    # Every operator got their reply (at least once, SPEC §9); a reply in hand at the kill went out
+    # again, the same message: at most one per SMTP connection (4).
+    assert set(by_email) == {f"<x{n}@xingxing.example.cn>" for n in range(count)}
+    assert len(replies) - count <= 4
     assert len(desk.tickets()) == count
-    interrupted = [o for o in outbox if o["state"] != "sent"]
-    # Each reply arrived, or was being handed over at the kill: marked for a person, never resent
-    # (the server may or may not have kept it).
-    reached = {r["To"] for r in desk.replies()} | {o["to"][0] for o in interrupted}
-    assert reached == {f"ops{n}@xingxing.example.cn" for n in range(count)}
-    assert all(o["state"] == "failed" for o in interrupted)
-    assert len(interrupted) <= 4  # at most one per SMTP connection
-    assert not list(tmp_path.glob(".*outbox-journal"))
-
-
-def test_journal_applies_once_and_survives_a_line_cut_by_a_crash(tmp_path):
-    from ingest import db
-    from ingest.models import Outbox
-    from replies import outbox
-    from replies.journal import apply_journal
-    from sqlmodel import select
-
-    url = f"sqlite:///{tmp_path / 'g.db'}"
-    db.upgrade(url)
-    engine = db.open_database(url)
-    with db.session(engine) as session:
-        for n in range(4):
-            outbox.enqueue(session, kind="ack", raw=f"reply {n}".encode(), message_id=f"<r{n}@gongdan.example.cn>",
-                           recipient=f"ops{n}@x.example.cn", ticket_id=None, caused_by=None, subject="s",
-                           from_address="support@gongdan.example.cn")
-        session.commit()
-        ids = session.exec(select(Outbox.id).order_by(Outbox.id)).all()
-    journal = tmp_path / ".g.db.outbox-journal"
-    at = "2026-11-25T08:00:00+00:00"
-    journal.write_text(
-        f"started {ids[0]} 1 {at}\nsent {ids[0]} 1 {at}\n"            # delivered
-        f"started {ids[1]} 1 {at}\n"                                  # cut off in DATA
-        f"failed {ids[2]} 1 {at} SMTP 451 4.3.0 try later\n"         # to retry
-        f"started {ids[3]} 1 {at}\nsent {ids[3]} 1 2026-11-2", "utf-8")  # the crash cut this line
-    with engine.connect() as conn:
-        assert apply_journal(conn, journal, outbox.INTERRUPTED) == 4
-    assert not journal.exists()
-    with db.session(engine) as session:
-        rows = {r.id: r for r in session.exec(select(Outbox))}
-    assert rows[ids[0]].state == "sent" and rows[ids[0]].attempts == 1
-    for interrupted in (ids[1], ids[3]):  # may have reached the server: never resent by itself
-        assert rows[interrupted].state == "failed" and rows[interrupted].next_attempt_at is None
-        assert rows[interrupted].last_error == outbox.INTERRUPTED
-    assert rows[ids[2]].state == "failed" and rows[ids[2]].last_error == "SMTP 451 4.3.0 try later"
-    # A crash between the commit and the removal: the same journal again changes nothing.
-    outbox.requeue(db.session(engine), rows[ids[1]].message_id)  # a person decided to resend one
-    journal.write_text(f"started {ids[1]} 1 {at}\nsent {ids[0]} 1 {at}\n", "utf-8")
-    with engine.connect() as conn:
-        assert apply_journal(conn, journal, outbox.INTERRUPTED) == 0
-    with db.session(engine) as session:
-        assert session.get(Outbox, ids[1]).state == "queued"
-    engine.dispose()
+    assert {o["state"] for t in desk.tickets() for o in desk.show(t["id"])["outbox"]} == {"sent"}
+    _no_sending_state_beside(tmp_path)
 
 
 def test_no_helper_process_to_be_had_the_poll_does_it_all_itself(tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
 """The fault suite in short mode (tests/faults.py): real Dovecot, aiosmtpd, PostgreSQL on loopback.
 
-Every scenario must end with nothing lost, nothing stored twice, no reply sent twice and no reply
-lost (replies left `failed` as interrupted are allowed: at most once). The seed is random per
+Every scenario must end with nothing lost, nothing stored twice, no two different replies to one
+email and no reply lost (the same reply twice after an interrupted hand-over is allowed: at least
+once, SPEC §9). The seed is random per
 session and printed on failure; replay with GONGDAN_FAULTS_SEED=N, or the full mode with
 `python tests/bench/faults.py --seed N --only SCENARIO`.
 """

@@ -316,10 +316,10 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(t
     box = tmp_path / "out" / "box"
     (written, raw_w), (unwritten, _), (half, raw_h), (read, raw_r), (fresh, _) = _queue(desk, 5)
     sink = MaildirSink(str(box))
-    sink(raw_w, [], lambda: None)  # killed after the file was in new/, before the sent mark
+    sink(raw_w, [])  # killed after the file was in new/, before the sent mark
     (box / "tmp" / maildir_name(raw_h)).write_bytes(raw_h[:40])  # killed while writing tmp/
     (box / "tmp" / maildir_name(raw_h)).chmod(0o644)
-    sink(raw_r, [], lambda: None)  # delivered, and a mail client has since moved it to cur/
+    sink(raw_r, [])  # delivered, and a mail client has since moved it to cur/
     name = maildir_name(raw_r)
     (box / "new" / name).rename(box / "cur" / f"{name}:2,S")
     # What the kill left in the database: claimed, past the before-DATA marker, no outcome.
@@ -336,23 +336,6 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(t
     assert half_file.read_bytes() == raw_h and stat.S_IMODE(half_file.stat().st_mode) == 0o600
     assert list((box / "tmp").iterdir()) == []
     assert desk.status()[0] == 0
-
-
-def test_maildir_journal_line_without_outcome_is_sent_once(tmp_path):
-    """Beside a poll on SQLite the sending process records in a journal; a kill after its
-    `started` line leaves the row queued in the database: the next drain sends it, once."""
-    desk = _maildir_desk(tmp_path, f"sqlite:///{tmp_path / 'gongdan.db'}")
-    (done, raw_d), (todo, _) = _queue(desk, 2)
-    MaildirSink(str(tmp_path / "out" / "box"))(raw_d, [], lambda: None)
-    ids = {row.message_id: row.id for row in desk.rows()}
-    engine = db.open_database(desk.database_url)
-    journal = outbox.journal_path(engine)
-    engine.dispose()
-    journal.write_text(f"started {ids[done]} 1 {utcnow().isoformat()}\n"
-                       f"started {ids[todo]} 1 {utcnow().isoformat()}\n", "utf-8")
-    assert desk.gongdan("poll").exit_code == 0
-    assert _files_by_message_id(tmp_path / "out" / "box") == {done: 1, todo: 1}
-    assert {row.state for row in desk.rows()} == {"sent"} and not journal.exists()
 
 
 def test_maildir_outbox_files_are_private(tmp_path, database_url):

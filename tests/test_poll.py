@@ -284,14 +284,17 @@ def test_killed_mid_batch_and_rerun_loses_and_doubles_nothing(desk):
     tickets = desk.tickets()
     assert len(tickets) == count, outputs
     assert sorted(int(t["subject"][2:]) for t in tickets) == list(range(count))
-    ids = [r["In-Reply-To"] for r in desk.replies()]
-    assert len(ids) == len(set(ids)), outputs  # never two replies to one email
-    interrupted = [o for t in tickets for o in desk.show(t["id"])["outbox"] if o["state"] != "sent"]
-    # A kill during the hand-over itself leaves that reply marked failed, never resent: the
-    # server may or may not have it. Every operator got their reply, or has it marked so.
-    answered = {r["To"] for r in desk.replies()} | {o["to"][0] for o in interrupted}
-    assert answered == {f"ops{n}@xingxing.example.cn" for n in range(count)}, (outputs, interrupted)
-    assert len(interrupted) <= 3
+    replies = desk.replies()
+    by_email: dict[str, set[str]] = {}
+    for reply in replies:
+        by_email.setdefault(reply["In-Reply-To"], set()).add(reply["Message-ID"])
+    assert all(len(ids) == 1 for ids in by_email.values()), outputs  # never two replies to one email
+    # A kill during the hand-over itself sends that reply again on the next run (at least once,
+    # SPEC §9): every operator got their reply; a copy twice at most for the one in hand on each
+    # of the 4 SMTP connections at each kill.
+    assert {r["To"] for r in replies} == {f"ops{n}@xingxing.example.cn" for n in range(count)}, outputs
+    assert len(replies) - count <= 3 * 4
+    assert {o["state"] for t in tickets for o in desk.show(t["id"])["outbox"]} == {"sent"}
 
 
 def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):

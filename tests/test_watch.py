@@ -146,7 +146,7 @@ def test_worker_with_idle_threads_takes_a_large_batch_with_its_helper_processes(
         finally:
             client.logout()
         desk.smtp.wait_for(count, timeout=60)
-        out.wait_for("in helper processes")  # at least one cycle took more than a batch at once
+        out.wait_for("in a helper process")  # at least one cycle took more than a batch at once
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0, "\n".join(out.lines)
     finally:

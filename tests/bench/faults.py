@@ -7,8 +7,9 @@ poll SIGKILLed, two workers at once), then a checker compares mailbox, database 
     python tests/bench/faults.py --json          # one JSON object per scenario instead of the table
     python tests/bench/faults.py --seed 7 --only sigkill     # replay one scenario
 
-One line per scenario: runs, messages, lost, duplicated, replies doubled, replies lost (a stored
-email whose reply neither arrived nor was left `failed` as interrupted), then notes. The target is
+One line per scenario: runs, messages, lost, duplicated, replies doubled (two different replies
+to one email; the same reply twice after an interrupted hand-over is allowed, SPEC §9, and noted
+as `resent_copies`), replies lost (a stored email whose reply never arrived), then notes. The target is
 all zeros; the exit status is 1 when any of those counts is not. The scenarios and the checker
 live in tests/faults.py. This file is a script, not a test: tests/test_faults.py runs the short mode.
 """
