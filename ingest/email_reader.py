@@ -142,7 +142,7 @@ def _body_parts(
 def _first_date(value: str) -> datetime | None:
     try:
         return email.utils.parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
