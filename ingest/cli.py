@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -20,10 +20,14 @@ from ingest.labels import STATUSES
 # so `--help`, `parse` and `decode` do not pay for the database: cron runs gongdan every minute.
 
 
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="FILE", envvar="GONGDAN_CONFIG",
-              help="Config file (default: $GONGDAN_CONFIG or ./gongdan.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    envvar="GONGDAN_CONFIG",
+    help="Config file (default: $GONGDAN_CONFIG or ./gongdan.toml).",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """gongdan (工单): the after-sales email desk for EV-charging operators."""
@@ -79,12 +83,15 @@ def _summary_lines(result: dict) -> str:
         f"  subject:   {result['subject']}",
         f"  from:      {result['from']}",
         f"  template:  {result['template']}   complete: {'yes' if result['complete'] else 'no'}"
-        f"   action: {result['action']}" + ("   (automatic mail)" if result["auto_submitted"] else ""),
+        f"   action: {result['action']}"
+        + ("   (automatic mail)" if result["auto_submitted"] else ""),
     ]
     for key, value in result["fields"].items():
         shown = mask_phone(value) if key == "phone" else value
-        lines.append(f"  {labels[key]}: {shown.splitlines()[0] if shown else ''}"
-                     + (" …" if "\n" in shown else ""))
+        lines.append(
+            f"  {labels[key]}: {shown.splitlines()[0] if shown else ''}"
+            + (" …" if "\n" in shown else "")
+        )
     if result["order_time"]:
         lines.append(f"  order time: {result['order_time']}")
     if result["missing"]:
@@ -117,17 +124,23 @@ def parse(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
         else:
             click.echo(_summary(result))
     if failed:
-        click.echo(f"gongdan: {failed} of {len(files)} file(s) could not be read as email", err=True)
+        click.echo(
+            f"gongdan: {failed} of {len(files)} file(s) could not be read as email", err=True
+        )
         ctx.exit(1)
 
 
 @cli.command()
 @click.argument("codes", nargs=-1, type=int)
-@click.option("--vendor", default=None, help="Vendor table (default: the configured default_vendor).")
+@click.option(
+    "--vendor", default=None, help="Vendor table (default: the configured default_vendor)."
+)
 @click.option("--list", "list_all", is_flag=True, help="Print the vendor's whole table.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_context
-def decode(ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_all: bool, as_json: bool) -> None:
+def decode(
+    ctx: click.Context, codes: tuple[int, ...], vendor: str | None, list_all: bool, as_json: bool
+) -> None:
     """Decode charger stop-reason codes.
 
     Example: gongdan decode 34 2 99 --vendor sinexcel
@@ -216,12 +229,16 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
         try:
             total = sum(1 for _ in importer.sources(list(paths)))
             show = sys.stderr.isatty()
-            with click.progressbar(length=total, label="importing", file=sys.stderr if show else io.StringIO()) as bar:
+            with click.progressbar(
+                length=total, label="importing", file=sys.stderr if show else io.StringIO()
+            ) as bar:
                 counts = importer.import_paths(engine, list(paths), config, progress=bar.update)
         except OSError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{counts['total']} emails: {counts['new_ticket']} new tickets, {counts['follow_up']} follow-ups, "
-               f"{counts['duplicate']} duplicates skipped, {counts['unreadable']} unreadable (stored and flagged)")
+    click.echo(
+        f"{counts['total']} emails: {counts['new_ticket']} new tickets, {counts['follow_up']} follow-ups, "
+        f"{counts['duplicate']} duplicates skipped, {counts['unreadable']} unreadable (stored and flagged)"
+    )
 
 
 def _since(value: str | None) -> datetime | None:
@@ -231,7 +248,7 @@ def _since(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not a date like 2024-03-01") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @cli.group()
@@ -248,8 +265,9 @@ def tickets() -> None:
 @click.option("--since", help="Only tickets created on or after this date (2024-03-01).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket, one per line.")
 @click.pass_context
-def tickets_list(ctx: click.Context, status: str | None, operator: str | None, since: str | None,
-                 as_json: bool) -> None:
+def tickets_list(
+    ctx: click.Context, status: str | None, operator: str | None, since: str | None, as_json: bool
+) -> None:
     """List tickets, oldest first.
 
     Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
@@ -260,8 +278,10 @@ def tickets_list(ctx: click.Context, status: str | None, operator: str | None, s
 
     config = _config(ctx)
     with _database(config) as engine, db.session(engine) as session:
-        rows = [ticket_views.ticket_summary(session, t)
-                for t in ticket_views.query_tickets(session, status, operator, _since(since))]
+        rows = [
+            ticket_views.ticket_summary(session, t)
+            for t in ticket_views.query_tickets(session, status, operator, _since(since))
+        ]
     if as_json:
         for row in rows:
             click.echo(_json_line(row))
@@ -301,8 +321,12 @@ class _JsonLines(logging.Formatter):
     KEYS = ("mailbox", "uid", "message_id", "ticket", "outcome", "action")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         line.update((key, getattr(record, key)) for key in self.KEYS if hasattr(record, key))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -312,8 +336,11 @@ class _JsonLines(logging.Formatter):
 def _setup_logging(level: str = "INFO", log_format: str = "text") -> None:
     # Progress goes to stdout, so that on failure stderr holds just the one line that matters.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_JsonLines() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        _JsonLines()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger("gongdan")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -328,26 +355,42 @@ def _cycle_line(report) -> str:
         elif box.error:
             parts.append(f"mailbox {box.name}: ERROR {box.error}")
         else:
-            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items())) or "no new mail"
+            counts = (
+                ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items()))
+                or "no new mail"
+            )
             parts.append(f"mailbox {box.name}: {counts}")
     if report.outbox_error:
         parts.append(f"outbox: ERROR {report.outbox_error}")
     elif report.outbox_locked:
         parts.append("outbox: another run is sending")
     elif report.outbox is not None:
-        parts.append(f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed"
-                     + (f", ERROR {report.outbox.error}" if report.outbox.error else ""))
+        parts.append(
+            f"outbox: {report.outbox.sent} sent, {report.outbox.failed} failed"
+            + (f", ERROR {report.outbox.error}" if report.outbox.error else "")
+        )
     return "; ".join(parts)
 
 
 @cli.command()
 @click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
-@click.option("--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop.")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-              help="Show log lines of this level and above.")
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
-              help="json: one JSON object per line on stdout, for log collectors.")
+@click.option(
+    "--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop."
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Show log lines of this level and above.",
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line on stdout, for log collectors.",
+)
 @click.pass_context
 def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_format: str) -> None:
     """Take new mail from every mailbox, store it, queue replies and send the outbox.
@@ -389,14 +432,26 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
                     report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
                 except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
                     if not loop:
-                        raise click.ClickException(f"poll failed: {type(exc).__name__}: {db.short_error(exc)}") from exc
-                    logging.getLogger("gongdan.poll").exception("cycle failed; trying again after the interval")
+                        raise click.ClickException(
+                            f"poll failed: {type(exc).__name__}: {db.short_error(exc)}"
+                        ) from exc
+                    logging.getLogger("gongdan.poll").exception(
+                        "cycle failed; trying again after the interval"
+                    )
                     watcher.wait(interval, stop=lambda: bool(stopping))
                     continue
                 line = _cycle_line(report)
                 if log_format == "json":
-                    line = _JsonLines().format(logging.makeLogRecord(
-                        {"name": "gongdan.cycle", "levelname": "INFO", "levelno": logging.INFO, "msg": line}))
+                    line = _JsonLines().format(
+                        logging.makeLogRecord(
+                            {
+                                "name": "gongdan.cycle",
+                                "levelname": "INFO",
+                                "levelno": logging.INFO,
+                                "msg": line,
+                            }
+                        )
+                    )
                 click.echo(line)
                 if not loop or stopping:
                     break
@@ -410,10 +465,15 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
 
 @cli.command()
 @click.option("--loop", is_flag=True, help="Keep sending until stopped (SIGTERM or Ctrl-C).")
-@click.option("--interval", default=60.0, show_default=True,
-              help="Seconds between drains with --loop.")
-@click.option("--log-level", default="INFO",
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option(
+    "--interval", default=60.0, show_default=True, help="Seconds between drains with --loop."
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Least severe log messages to print (on stderr).",
+)
 @click.pass_context
 def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
     """Send the replies that are due, as `gongdan poll` does at the end of its cycle.
@@ -425,8 +485,10 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
 
     Example: gongdan --config /etc/gongdan.toml send --loop --interval 10
     """
+    import signal
     import threading
 
+    from ingest import db
     from replies.send_stage import send_due
 
     config = _config(ctx)
@@ -442,15 +504,18 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
             except Exception as exc:  # a worker outlives one bad drain; a one-off run says why
                 if not loop:
                     raise click.ClickException(
-                        f"send failed: {type(exc).__name__}: {db.short_error(exc)}") from exc
+                        f"send failed: {type(exc).__name__}: {db.short_error(exc)}"
+                    ) from exc
                 logging.getLogger("gongdan.outbox").exception("sending failed; trying again")
                 report = None
             else:
                 if report is None:
                     click.echo("outbox: another run is sending")
                 else:
-                    click.echo(f"outbox: {report.sent} sent, {report.failed} failed"
-                               + (f", ERROR {report.error}" if report.error else ""))
+                    click.echo(
+                        f"outbox: {report.sent} sent, {report.failed} failed"
+                        + (f", ERROR {report.error}" if report.error else "")
+                    )
             if not loop or stopping.wait(interval):
                 break
     if report is not None and report.error and not loop:
@@ -458,10 +523,16 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
 
 
 @cli.command()
-@click.option("--since", "since_text", metavar="SPAN", help="Period length such as 24h or 7d "
-              "(default: since the last digest, or 24h for the first).")
+@click.option(
+    "--since",
+    "since_text",
+    metavar="SPAN",
+    help="Period length such as 24h or 7d (default: since the last digest, or 24h for the first).",
+)
 @click.option("--dry-run", is_flag=True, help="Build it without queueing or sending it.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Also write the HTML digest to this file.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Also write the HTML digest to this file."
+)
 @click.pass_context
 def digest(ctx: click.Context, since_text: str | None, dry_run: bool, out: str | None) -> None:
     """Mail the engineers a digest of the period: counts, open tickets, stop-code and operator charts.
@@ -484,8 +555,10 @@ def digest(ctx: click.Context, since_text: str | None, dry_run: bool, out: str |
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from exc
         counts = summary["counts"]
-        click.echo(f"{summary['subject']}: {counts['new']} new, {counts['waiting_info']} waiting for the operator, "
-                   f"{counts['in_progress']} in progress, {counts['on_hold']} on hold, {counts['resolved']} resolved")
+        click.echo(
+            f"{summary['subject']}: {counts['new']} new, {counts['waiting_info']} waiting for the operator, "
+            f"{counts['in_progress']} in progress, {counts['on_hold']} on hold, {counts['resolved']} resolved"
+        )
         if out:
             click.echo(f"written to {out}")
         if dry_run:
@@ -522,13 +595,18 @@ def outbox_list(ctx: click.Context, failed: bool) -> None:
     config = _config(ctx)
     states = ("failed",) if failed else ("queued", "sending", "failed")
     with _database(config) as engine, engine.connect() as conn:
-        rows = conn.execute(select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)).all()
+        rows = conn.execute(
+            select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)
+        ).all()
     for row in rows:
         # Addresses and server error text come from outside: cleaned for the terminal.
-        click.echo(clean_text(
-            f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  to {', '.join(row.to_addresses)}  "
-            f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
-            + (f"  last error: {row.last_error}" if row.last_error else "")))
+        click.echo(
+            clean_text(
+                f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  to {', '.join(row.to_addresses)}  "
+                f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
+                + (f"  last error: {row.last_error}" if row.last_error else "")
+            )
+        )
     if not rows:
         click.echo("nothing waiting")
 
@@ -559,10 +637,17 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
 @cli.command("export")
 @click.option("--since", help="Only tickets updated on or after this date (2024-03-01).")
 @click.option("--ticket", "ticket_id", type=int, help="Only this ticket.")
-@click.option("--raw", "raw_dir", type=click.Path(file_okay=False), help="Also write every stored message's "
-              "raw bytes as DIR/<ticket>/<n>.eml (and DIR/unreadable/), for `gongdan import`.")
+@click.option(
+    "--raw",
+    "raw_dir",
+    type=click.Path(file_okay=False),
+    help="Also write every stored message's "
+    "raw bytes as DIR/<ticket>/<n>.eml (and DIR/unreadable/), for `gongdan import`.",
+)
 @click.pass_context
-def export_command(ctx: click.Context, since: str | None, ticket_id: int | None, raw_dir: str | None) -> None:
+def export_command(
+    ctx: click.Context, since: str | None, ticket_id: int | None, raw_dir: str | None
+) -> None:
     """Write every ticket with its messages, history and outbox as JSON Lines, oldest first,
     then the stored messages that belong to no ticket.
 
@@ -578,8 +663,12 @@ def export_command(ctx: click.Context, since: str | None, ticket_id: int | None,
 
 @cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
-@click.option("--interval", default=60.0, show_default=True,
-              help="Seconds between polls (cron: 60); no successful cycle for three intervals is degraded.")
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    help="Seconds between polls (cron: 60); no successful cycle for three intervals is degraded.",
+)
 @click.pass_context
 def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
     """Health: each mailbox's last cycle and error, the outbox, the database revision.
@@ -595,12 +684,16 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
         config = load_config(ctx.obj["config_path"])
         engine = db.open_database(config.database_url)
     except (ConfigError, db.DatabaseError) as exc:
-        click.echo(json.dumps({"healthy": False, "exit_code": BROKEN, "problems": [str(exc)]}) if as_json
-                   else f"BROKEN: {exc}", err=not as_json)
+        click.echo(
+            json.dumps({"healthy": False, "exit_code": BROKEN, "problems": [str(exc)]})
+            if as_json
+            else f"BROKEN: {exc}",
+            err=not as_json,
+        )
         ctx.exit(BROKEN)
     try:
         with engine.connect() as conn:
-            report = status(conn, config, db.current_revision(engine), datetime.now(timezone.utc), interval)
+            report = status(conn, config, db.current_revision(engine), datetime.now(UTC), interval)
     except Exception as exc:  # the database went away between opening and reading
         click.echo(f"BROKEN: cannot read the database: {db.short_error(exc)}", err=True)
         ctx.exit(BROKEN)
@@ -609,27 +702,46 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
     if as_json:
         click.echo(_json_line(report))
     else:
-        report = clean_data(report)  # server error text is shown as it came: cleaned for the terminal
+        report = clean_data(
+            report
+        )  # server error text is shown as it came: cleaned for the terminal
         click.echo("healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"]))
         for box in report["mailboxes"]:
-            click.echo(f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
-                       f"UIDVALIDITY {box['uidvalidity']}, last UID {box['last_uid']}"
-                       + (f", last error {box['last_error_at']}: {box['last_error']}" if box["last_error"] else ""))
+            click.echo(
+                f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
+                f"UIDVALIDITY {box['uidvalidity']}, last UID {box['last_uid']}"
+                + (
+                    f", last error {box['last_error_at']}: {box['last_error']}"
+                    if box["last_error"]
+                    else ""
+                )
+            )
         o = report["outbox"]
-        click.echo(f"outbox: {o['queued']} queued, {o['failed']} failed (oldest failure {o['oldest_failure'] or '-'}), "
-                   f"{o['sent']} sent")
+        click.echo(
+            f"outbox: {o['queued']} queued, {o['failed']} failed (oldest failure {o['oldest_failure'] or '-'}), "
+            f"{o['sent']} sent"
+        )
         drained = o["last_drain"]
         if drained:
-            click.echo(f"outbox: last send {drained['at']} "
-                       + ("ok" if drained["ok"] else f"FAILED: {drained['error']}"))
+            click.echo(
+                f"outbox: last send {drained['at']} "
+                + ("ok" if drained["ok"] else f"FAILED: {drained['error']}")
+            )
         click.echo(f"database revision: {report['database']['revision']}")
     ctx.exit(report["exit_code"])
 
 
 @cli.command()
-@click.option("--inbox", default="demo/inbox", show_default=True, type=click.Path(exists=True, file_okay=False),
-              help="The sample Maildir to read (it is copied, never changed).")
-@click.option("--dir", "workdir", default="demo-run", show_default=True, help="Where the demo writes.")
+@click.option(
+    "--inbox",
+    default="demo/inbox",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The sample Maildir to read (it is copied, never changed).",
+)
+@click.option(
+    "--dir", "workdir", default="demo-run", show_default=True, help="Where the demo writes."
+)
 @click.pass_context
 def demo(ctx: click.Context, inbox: str, workdir: str) -> None:
     """Run the desk on the sample operator emails: Maildir in, Maildir outbox, SQLite. No servers.

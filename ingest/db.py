@@ -112,7 +112,11 @@ def open_database(url: str) -> Engine:
     head = HEAD_REVISION
     if revision != head:
         engine.dispose()
-        state = "has no gongdan tables" if revision is None else f"is at revision {revision}, not {head}"
+        state = (
+            "has no gongdan tables"
+            if revision is None
+            else f"is at revision {revision}, not {head}"
+        )
         raise DatabaseError(f"the database {state}: run `gongdan db upgrade`")
     return engine
 

@@ -77,12 +77,12 @@ def catalog() -> Catalog:
     alternatives.sort(key=lambda item: -item[0])
     # A lookahead on the labels' first characters lets the engine skip most positions quickly.
     first_chars = "".join(
-        sorted({re.sub(r"[(（][^)）]*[)）]", "", l)[0] for s in specs for l in s.labels})
+        sorted({re.sub(r"[(（][^)）]*[)）]", "", label)[0] for s in specs for label in s.labels})
     )
     any_label = (
         f"(?=[{re.escape(first_chars)}])(?:" + "|".join(a for _, a in alternatives) + ")" + _COLON
     )
-    headings = "|".join(re.escape(l) for s in specs if s.heading for l in s.labels)
+    headings = "|".join(re.escape(label) for s in specs if s.heading for label in s.labels)
     placeholders = "|".join(_loose(t) for t in data["placeholders"]["texts"])
     return Catalog(
         fields=specs,

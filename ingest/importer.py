@@ -46,8 +46,13 @@ def sources(paths: list[str]) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 yield f"{path}:{key}", (lambda k=key, b=box: b.get_bytes(k))
         elif path.is_dir():
             children = sorted(path.iterdir(), key=lambda p: _natural(p.name))
-            yield from sources([str(c) for c in children
-                                if not c.name.startswith(".") and c.suffix.lower() not in _NOT_MAIL])
+            yield from sources(
+                [
+                    str(c)
+                    for c in children
+                    if not c.name.startswith(".") and c.suffix.lower() not in _NOT_MAIL
+                ]
+            )
         elif path.is_file() and _is_mbox(path):
             box = mailbox.mbox(path, factory=None, create=False)
             for key in box.iterkeys():
@@ -58,8 +63,9 @@ def sources(paths: list[str]) -> Iterator[tuple[str, Callable[[], bytes]]]:
             raise FileNotFoundError(f"no such file or folder: {given}")
 
 
-def import_paths(engine: Engine, paths: list[str], config: Config,
-                 progress: Callable[[int], None] | None = None) -> Counter:
+def import_paths(
+    engine: Engine, paths: list[str], config: Config, progress: Callable[[int], None] | None = None
+) -> Counter:
     """Store every email under `paths`; a Counter of outcomes (new_ticket, follow_up, ...)."""
     found = list(sources(paths))
     # Everything loaded so far (modules, mappers, compiled statements) lives for the whole run;
@@ -68,7 +74,9 @@ def import_paths(engine: Engine, paths: list[str], config: Config,
     counts: Counter = Counter()
 
     def store(raws: list[bytes], readings) -> None:
-        for stored in store_many(session, [(raw, {"mailbox": "import"}) for raw in raws], config, readings()):
+        for stored in store_many(
+            session, [(raw, {"mailbox": "import"}) for raw in raws], config, readings()
+        ):
             counts[stored.outcome] += 1
         session.expunge_all()  # keep memory flat over a long backfill
         if progress:

@@ -9,19 +9,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from ingest import batches, db
+from ingest import batches, db, threads
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
 from ingest.decide import Decision, Situation, decide
 from ingest.lock import exclusive
 from ingest.maildir_source import MaildirSource
-from ingest.models import Message, MailboxState, utcnow
+from ingest.models import MailboxState, Message, utcnow
 from ingest.read_ahead import ReadAhead, worth_it
 from ingest.store import Stored, store_email, stored_copies, ticket_fields
-from ingest import threads
 from ingest.threads import domain_of, mailbox_of, reply_subject
 from ingest.ticket_views import stop_codes_of
 from replies import outbox
@@ -67,13 +66,17 @@ def open_source(box: MailboxSettings):
     if box.kind == "imap":
         from ingest.imap_source import ImapSource
 
-        return ImapSource(box, read_secret(box.password_env, box.password_file, f"mailbox {box.name}"))
+        return ImapSource(
+            box, read_secret(box.password_env, box.password_file, f"mailbox {box.name}")
+        )
     if box.kind == "maildir":
         return MaildirSource(box)
     raise ConfigError(f"mailbox {box.name}: unknown kind {box.kind!r} (imap or maildir)")
 
 
-def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False) -> CycleReport:
+def run_cycle(
+    config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False
+) -> CycleReport:
     """One cycle over every mailbox, then the sending stage. Each part is skipped if another run
     holds it."""
     report = CycleReport()
@@ -104,8 +107,9 @@ def run_cycle(config: Config, engine: Engine, stop: Callable[[], bool] = lambda:
     return report
 
 
-def poll_mailbox(config: Config, engine: Engine, box: MailboxSettings,
-                 stop: Callable[[], bool]) -> MailboxReport:
+def poll_mailbox(
+    config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]
+) -> MailboxReport:
     from ingest.imap_source import SourceDisconnected, SourceError
 
     report = MailboxReport(box.name)
@@ -153,16 +157,26 @@ def _record(engine: Engine, name: str, error: str | None) -> None:
         log.exception("cannot record the state of mailbox %s", name)
 
 
-def _process(config: Config, engine: Engine, box: MailboxSettings, source, report: MailboxReport,
-             stop: Callable[[], bool]) -> None:
+def _process(
+    config: Config,
+    engine: Engine,
+    box: MailboxSettings,
+    source,
+    report: MailboxReport,
+    stop: Callable[[], bool],
+) -> None:
     with db.session(engine) as session:
         state = session.get(MailboxState, box.name) or MailboxState(name=box.name)
         if box.kind == "imap":
             if state.uidvalidity != source.uidvalidity:
                 if state.uidvalidity is not None:
-                    log.warning("mailbox %s: UIDVALIDITY changed from %s to %s; reading it again "
-                                "(stored mail is recognised and skipped)", box.name, state.uidvalidity,
-                                source.uidvalidity)
+                    log.warning(
+                        "mailbox %s: UIDVALIDITY changed from %s to %s; reading it again "
+                        "(stored mail is recognised and skipped)",
+                        box.name,
+                        state.uidvalidity,
+                        source.uidvalidity,
+                    )
                 state.uidvalidity, state.last_uid = source.uidvalidity, 0
             session.add(state)
             session.commit()
@@ -183,8 +197,9 @@ def _process(config: Config, engine: Engine, box: MailboxSettings, source, repor
             log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
         with ReadAhead(config, parallel) as reader:
             for batch, readings in reader.in_order(_batches(source.fetch(keys), stop)):
-                _handle_batch(session, config, box, batch, readings, state.uidvalidity, source,
-                              report)
+                _handle_batch(
+                    session, config, box, batch, readings, state.uidvalidity, source, report
+                )
                 del batch, readings  # before the next batch is fetched: one batch in memory
 
 
@@ -197,8 +212,16 @@ def _batches(fetched, stop: Callable[[], bool]):
         batch = None  # held by the caller while it needs it, not here while the next is fetched
 
 
-def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list, readings,
-                  uidvalidity: int | None, source, report: MailboxReport) -> None:
+def _handle_batch(
+    session: Session,
+    config: Config,
+    box: MailboxSettings,
+    batch: list,
+    readings,
+    uidvalidity: int | None,
+    source,
+    report: MailboxReport,
+) -> None:
     """Store, decide and queue a fetched batch in one transaction, then flag or move it with one
     IMAP command. Should any email of it fail (a concurrent copy, a bug of ours), the batch is
     rolled back and taken again one email per transaction, so that email alone is set apart."""
@@ -215,7 +238,7 @@ def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch:
     if handled is None:
         handled = [handle_email(session, config, box, key, raw, uidvalidity) for key, raw in batch]
     done, unreadable = [], []
-    for (key, _), result in zip(batch, handled):
+    for (key, _), result in zip(batch, handled, strict=True):
         report.add(result.outcome)
         if result.reply:
             report.add("replies")
@@ -226,12 +249,19 @@ def _handle_batch(session: Session, config: Config, box: MailboxSettings, batch:
     source.mark_unreadable(unreadable)
 
 
-def _unreadable_uids(session: Session, name: str, uidvalidity: int | None, uids: list[int]) -> set[int]:
+def _unreadable_uids(
+    session: Session, name: str, uidvalidity: int | None, uids: list[int]
+) -> set[int]:
     if not uids:
         return set()
-    rows = session.connection().execute(select(Message.uid).where(
-        Message.mailbox == name, Message.uidvalidity == uidvalidity, Message.uid.in_(uids),
-        Message.parse_error.is_not(None)))
+    rows = session.connection().execute(
+        select(Message.uid).where(
+            Message.mailbox == name,
+            Message.uidvalidity == uidvalidity,
+            Message.uid.in_(uids),
+            Message.parse_error.is_not(None),
+        )
+    )
     return {uid for (uid,) in rows}
 
 
@@ -241,22 +271,37 @@ class Handled:
     reply: str | None
 
 
-def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: list,
-                 uidvalidity: int | None, readings: list) -> list[Handled]:
+def handle_batch(
+    session: Session,
+    config: Config,
+    box: MailboxSettings,
+    batch: list,
+    uidvalidity: int | None,
+    readings: list,
+) -> list[Handled]:
     """Store a batch of emails, decide and queue their replies, advance the mailbox: one transaction.
 
     `readings` are the batch's read_or_error results. Raises on any failure, leaving the rollback
     (and the one-by-one retry) to the caller.
     """
     known = stored_copies(session, [raw for _, raw in batch], readings)
-    candidates = {a for r in readings if not isinstance(r, str)
-                  for a in reply_candidates(r.mail, config)}
+    candidates = {
+        a for r in readings if not isinstance(r, str) for a in reply_candidates(r.mail, config)
+    }
     replies_today = outbox.replies_since_each(session, candidates, _day_ago())
     results, queued = [], []
-    for (key, raw), reading in zip(batch, readings):
+    for (key, raw), reading in zip(batch, readings, strict=True):
         uid = key if isinstance(key, int) else None
-        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity,
-                             reading=reading, known=known)
+        stored = store_email(
+            session,
+            raw,
+            config,
+            mailbox=box.name,
+            uid=uid,
+            uidvalidity=uidvalidity,
+            reading=reading,
+            known=known,
+        )
         decision = _act(session, config, stored, replies_today, queued)
         results.append((key, stored, decision))
     outbox.insert_queued(session, queued)
@@ -269,12 +314,15 @@ def handle_batch(session: Session, config: Config, box: MailboxSettings, batch: 
     return [Handled(stored.outcome, decision.kind) for _, stored, decision in results]
 
 
-def handle_email(session: Session, config: Config, box: MailboxSettings, key, raw: bytes,
-                 uidvalidity: int | None) -> Handled:
+def handle_email(
+    session: Session, config: Config, box: MailboxSettings, key, raw: bytes, uidvalidity: int | None
+) -> Handled:
     """Store one email, decide and queue its reply, advance the mailbox: one transaction."""
     uid = key if isinstance(key, int) else None
     try:
-        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity)
+        stored = store_email(
+            session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity
+        )
         decision = _act(session, config, stored)
         _advance(session, box.name, uid)
         session.commit()
@@ -289,9 +337,15 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
         raise  # the database is down or locked: stop here, the email stays unprocessed
     except Exception:
         # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
-        log.exception("mailbox=%s uid=%s: cannot prepare the reply; storing the email without one", box.name, key)
+        log.exception(
+            "mailbox=%s uid=%s: cannot prepare the reply; storing the email without one",
+            box.name,
+            key,
+        )
         session.rollback()
-        stored = store_email(session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity)
+        stored = store_email(
+            session, raw, config, mailbox=box.name, uid=uid, uidvalidity=uidvalidity
+        )
         if stored.message_db_id and stored.outcome != "duplicate":
             _add_flag(session, stored.message_db_id, "reply_failed")
         _advance(session, box.name, uid)
@@ -301,8 +355,13 @@ def handle_email(session: Session, config: Config, box: MailboxSettings, key, ra
     return Handled(stored.outcome, decision.kind)
 
 
-def _act(session: Session, config: Config, stored: Stored, replies_today: dict | None = None,
-         queued: list | None = None) -> Decision:
+def _act(
+    session: Session,
+    config: Config,
+    stored: Stored,
+    replies_today: dict | None = None,
+    queued: list | None = None,
+) -> Decision:
     """Decide what a stored email gets, and queue it in the open transaction (or in `queued`,
     for the batch to write before its commit)."""
     decision = _decision(session, config, stored, replies_today)
@@ -321,20 +380,35 @@ def _log_handled(box: MailboxSettings, key, stored: Stored, decision: Decision) 
     if not log.isEnabledFor(logging.INFO):
         return
     reading = stored.reading
-    fields = {"mailbox": box.name, "uid": key, "message_id": (reading.mail.message_id if reading else None) or None,
-              "ticket": stored.ticket_id, "outcome": stored.outcome,
-              "action": decision.kind or f"none ({decision.reason})"}
-    log.info("mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s", box.name, key,
-             fields["message_id"] or "-", stored.ticket_id or "-", stored.outcome, fields["action"], extra=fields)
+    fields = {
+        "mailbox": box.name,
+        "uid": key,
+        "message_id": (reading.mail.message_id if reading else None) or None,
+        "ticket": stored.ticket_id,
+        "outcome": stored.outcome,
+        "action": decision.kind or f"none ({decision.reason})",
+    }
+    log.info(
+        "mailbox=%s uid=%s message_id=%s ticket=%s outcome=%s action=%s",
+        box.name,
+        key,
+        fields["message_id"] or "-",
+        stored.ticket_id or "-",
+        stored.outcome,
+        fields["action"],
+        extra=fields,
+    )
 
 
 def _day_ago():
     return utcnow() - timedelta(days=1)
 
 
-_ADVANCE = update(MailboxState.__table__).where(
-    MailboxState.name == bindparam("box"), MailboxState.last_uid < bindparam("uid")).values(
-    last_uid=bindparam("uid"))
+_ADVANCE = (
+    update(MailboxState.__table__)
+    .where(MailboxState.name == bindparam("box"), MailboxState.last_uid < bindparam("uid"))
+    .values(last_uid=bindparam("uid"))
+)
 
 
 def _advance(session: Session, name: str, uid: int | None) -> None:
@@ -348,27 +422,31 @@ def _add_flag(session: Session, message_db_id: int, flag: str) -> None:
     session.add(message)
 
 
-def _decision(session: Session, config: Config, stored: Stored, replies_today: dict | None = None) -> Decision:
+def _decision(
+    session: Session, config: Config, stored: Stored, replies_today: dict | None = None
+) -> Decision:
     """What the rules say of a stored email; `replies_today` holds the counts a batch looked up."""
     reading = stored.reading
     if reading is None or stored.ticket_id is None:
         return decide(Situation(outcome=stored.outcome))
     sender = reading.mail.from_address
     ticket = stored.ticket
-    return decide(Situation(
-        outcome=stored.outcome,
-        auto_submitted=reading.auto_submitted,
-        sender=sender,
-        complete=ticket.complete,
-        became_complete=stored.became_complete,
-        changed_fields=bool(stored.changed),
-        from_engineer=stored.engineer is not None,
-        forged_engineer="forged_engineer" in stored.flags,
-        on_thread="outside_thread" not in stored.flags,
-        operator_domains=tuple(config.desk.operator_domains),
-        replies_today=_replies_today(session, _recipient(config, stored), replies_today),
-        daily_limit=config.desk.daily_reply_limit,
-    ))
+    return decide(
+        Situation(
+            outcome=stored.outcome,
+            auto_submitted=reading.auto_submitted,
+            sender=sender,
+            complete=ticket.complete,
+            became_complete=stored.became_complete,
+            changed_fields=bool(stored.changed),
+            from_engineer=stored.engineer is not None,
+            forged_engineer="forged_engineer" in stored.flags,
+            on_thread="outside_thread" not in stored.flags,
+            operator_domains=tuple(config.desk.operator_domains),
+            replies_today=_replies_today(session, _recipient(config, stored), replies_today),
+            daily_limit=config.desk.daily_reply_limit,
+        )
+    )
 
 
 def _replies_today(session: Session, recipient: str, counted: dict | None) -> int:
@@ -382,15 +460,23 @@ def _replies_today(session: Session, recipient: str, counted: dict | None) -> in
 def _reply_to_allowed(address: str, mail, config: Config) -> bool:
     """Reply-To is honoured within From's domain or the operator domains, never to ourselves."""
     domain = domain_of(address)
-    return address not in set(config.desk.own_addresses) and bool(domain) and (
-        domain == domain_of(mail.from_address)
-        or domain in {d.lower() for d in config.desk.operator_domains})
+    return (
+        address not in set(config.desk.own_addresses)
+        and bool(domain)
+        and (
+            domain == domain_of(mail.from_address)
+            or domain in {d.lower() for d in config.desk.operator_domains}
+        )
+    )
 
 
 def reply_candidates(mail, config: Config) -> set[str]:
     """Every mailbox a reply to `mail` may go to (to count the daily limit a batch at once)."""
-    return {mailbox_of(a) for a in [mail.from_address, *mail.reply_to]
-            if a == mail.from_address or _reply_to_allowed(a, mail, config)}
+    return {
+        mailbox_of(a)
+        for a in [mail.from_address, *mail.reply_to]
+        if a == mail.from_address or _reply_to_allowed(a, mail, config)
+    }
 
 
 def reply_address(mail, config: Config, thread_addresses: list[str] | None = None) -> str:
@@ -399,7 +485,8 @@ def reply_address(mail, config: Config, thread_addresses: list[str] | None = Non
     domains = config.desk.operator_domains
     for address in mail.reply_to:
         if _reply_to_allowed(address, mail, config) and (
-                thread_addresses is None or threads.on_thread(address, thread_addresses, domains)):
+            thread_addresses is None or threads.on_thread(address, thread_addresses, domains)
+        ):
             return address
     return mail.from_address
 
@@ -410,9 +497,17 @@ def _recipient(config: Config, stored: Stored) -> str:
 
 def ticket_context(session: Session, ticket) -> dict:
     """What reply templates see of a ticket."""
-    return {"id": ticket.id, "subject": ticket.subject, "template": ticket.template,
-            "fields": ticket_fields(ticket), "missing": list(ticket.missing), "invalid": dict(ticket.invalid),
-            "stop_codes": _stop_codes(session, ticket), "status": ticket.status, "engineer": ticket.engineer}
+    return {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "template": ticket.template,
+        "fields": ticket_fields(ticket),
+        "missing": list(ticket.missing),
+        "invalid": dict(ticket.invalid),
+        "stop_codes": _stop_codes(session, ticket),
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+    }
 
 
 def _stop_codes(session: Session, ticket) -> list[dict]:
@@ -423,24 +518,52 @@ def _stop_codes(session: Session, ticket) -> list[dict]:
 def _queue_resolved_notice(session: Session, config: Config, stored: Stored) -> None:
     """Tell the operator their ticket is resolved, on the thread of their latest email."""
     ticket = stored.ticket
-    last = session.execute(select(Message).where(
-        Message.ticket_id == ticket.id, Message.direction == "in",
-        Message.from_address == ticket.operator_address).order_by(Message.id.desc()).limit(1)).scalar()
+    last = session.execute(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.direction == "in",
+            Message.from_address == ticket.operator_address,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar()
     if last is None or not ticket.operator_address:
         return
     from_address = config.outgoing.from_address
     message_id = make_message_id(domain_of(from_address) or "localhost")
     body = render_resolved(ticket_context(session, ticket), config.desk.template_dir or None)
-    raw = compose_reply(body=body, from_address=from_address, to_address=ticket.operator_address,
-                        original_subject=ticket.subject, ticket_id=ticket.id, in_reply_to=last.message_id,
-                        references=list(last.references), message_id=message_id)
-    outbox.enqueue(session, kind="resolved_notice", raw=raw, message_id=message_id,
-                   recipient=ticket.operator_address, ticket_id=ticket.id, caused_by=stored.message_db_id,
-                   subject=reply_subject(ticket.subject, ticket.id), from_address=from_address)
-    log.info("ticket %s resolved by %s: notice queued to the operator", ticket.id, stored.reading.mail.from_address)
+    raw = compose_reply(
+        body=body,
+        from_address=from_address,
+        to_address=ticket.operator_address,
+        original_subject=ticket.subject,
+        ticket_id=ticket.id,
+        in_reply_to=last.message_id,
+        references=list(last.references),
+        message_id=message_id,
+    )
+    outbox.enqueue(
+        session,
+        kind="resolved_notice",
+        raw=raw,
+        message_id=message_id,
+        recipient=ticket.operator_address,
+        ticket_id=ticket.id,
+        caused_by=stored.message_db_id,
+        subject=reply_subject(ticket.subject, ticket.id),
+        from_address=from_address,
+    )
+    log.info(
+        "ticket %s resolved by %s: notice queued to the operator",
+        ticket.id,
+        stored.reading.mail.from_address,
+    )
 
 
-def _queue_reply(session: Session, config: Config, stored: Stored, kind: str, queued: list | None = None) -> str:
+def _queue_reply(
+    session: Session, config: Config, stored: Stored, kind: str, queued: list | None = None
+) -> str:
     """Queue the reply `kind` to the email; the address it goes to."""
     mail = stored.reading.mail
     session.flush()
@@ -450,10 +573,26 @@ def _queue_reply(session: Session, config: Config, stored: Stored, kind: str, qu
     recipient = _recipient(config, stored)
     from_address = config.outgoing.from_address
     message_id = make_message_id(domain_of(from_address) or "localhost")
-    raw = compose_reply(body=body, from_address=from_address, to_address=recipient,
-                        original_subject=mail.subject, ticket_id=stored.ticket_id,
-                        in_reply_to=mail.message_id, references=mail.references, message_id=message_id)
-    outbox.enqueue(session, kind=kind, raw=raw, message_id=message_id, recipient=recipient,
-                   ticket_id=stored.ticket_id, caused_by=stored.message_db_id,
-                   subject=reply_subject(mail.subject, stored.ticket_id), from_address=from_address, later=queued)
+    raw = compose_reply(
+        body=body,
+        from_address=from_address,
+        to_address=recipient,
+        original_subject=mail.subject,
+        ticket_id=stored.ticket_id,
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        message_id=message_id,
+    )
+    outbox.enqueue(
+        session,
+        kind=kind,
+        raw=raw,
+        message_id=message_id,
+        recipient=recipient,
+        ticket_id=stored.ticket_id,
+        caused_by=stored.message_db_id,
+        subject=reply_subject(mail.subject, stored.ticket_id),
+        from_address=from_address,
+        later=queued,
+    )
     return recipient

@@ -20,25 +20,59 @@ _INSERT_OUTBOX = insert(Outbox.__table__)
 _INSERT_MESSAGE = insert(Message.__table__)
 
 
-def enqueue(session: Session, *, kind: str, raw: bytes, message_id: str, recipient: str,
-            ticket_id: int | None, caused_by: int | None, subject: str, from_address: str,
-            later: list | None = None) -> None:
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    raw: bytes,
+    message_id: str,
+    recipient: str,
+    ticket_id: int | None,
+    caused_by: int | None,
+    subject: str,
+    from_address: str,
+    later: list | None = None,
+) -> None:
     """Queue a reply in the caller's transaction, and keep it on its thread as an outgoing message.
 
     With `later`, the rows are appended to it instead, for insert_queued() to write a batch's
     replies at once, still before that batch's commit.
     """
     now = utcnow()
-    rows = ({
-        "ticket_id": ticket_id, "caused_by": caused_by, "kind": kind, "message_id": message_id,
-        "recipient": recipient.lower(), "to_addresses": [recipient], "raw": raw, "state": "queued",
-        "attempts": 0, "next_attempt_at": now, "created_at": now,
-    }, {
-        "ticket_id": ticket_id, "message_id": message_id, "in_reply_to": "", "references": [],
-        "from_address": from_address, "to_addresses": [recipient], "subject": subject, "date": now,
-        "text": "", "raw": raw, "raw_sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw),
-        "mailbox": "", "direction": "out", "auto_submitted": True, "flags": [kind], "received_at": now,
-    })
+    rows = (
+        {
+            "ticket_id": ticket_id,
+            "caused_by": caused_by,
+            "kind": kind,
+            "message_id": message_id,
+            "recipient": recipient.lower(),
+            "to_addresses": [recipient],
+            "raw": raw,
+            "state": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        {
+            "ticket_id": ticket_id,
+            "message_id": message_id,
+            "in_reply_to": "",
+            "references": [],
+            "from_address": from_address,
+            "to_addresses": [recipient],
+            "subject": subject,
+            "date": now,
+            "text": "",
+            "raw": raw,
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "size": len(raw),
+            "mailbox": "",
+            "direction": "out",
+            "auto_submitted": True,
+            "flags": [kind],
+            "received_at": now,
+        },
+    )
     if later is None:
         insert_queued(session, [rows])
     else:
@@ -59,11 +93,20 @@ def _like(text: str) -> str:
 
 def _replies_since(mailboxes: list[str]):
     """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x`."""
-    tagged = [Outbox.recipient.like(f"{_like(local)}+%@{_like(domain)}", escape="/")
-              for local, _, domain in (m.rpartition("@") for m in mailboxes) if local]
-    return select(Outbox.recipient, func.count()).where(
-        or_(Outbox.recipient.in_(mailboxes), *tagged), Outbox.created_at >= bindparam("since"),
-        Outbox.kind.in_(("ack", "request_info"))).group_by(Outbox.recipient)
+    tagged = [
+        Outbox.recipient.like(f"{_like(local)}+%@{_like(domain)}", escape="/")
+        for local, _, domain in (m.rpartition("@") for m in mailboxes)
+        if local
+    ]
+    return (
+        select(Outbox.recipient, func.count())
+        .where(
+            or_(Outbox.recipient.in_(mailboxes), *tagged),
+            Outbox.created_at >= bindparam("since"),
+            Outbox.kind.in_(("ack", "request_info")),
+        )
+        .group_by(Outbox.recipient)
+    )
 
 
 def replies_since(session: Session, recipient: str, since: datetime) -> int:
@@ -100,12 +143,18 @@ def recover_interrupted(conn: Connection) -> int:
     """Under the outbox lock, rows left `sending` belong to a run that stopped (killed, or its
     database went away): queue them again. The one a connection was handing over may have reached
     the server; it goes out again with the same Message-ID (at least once, SPEC §9)."""
-    requeued = conn.execute(update(Outbox.__table__).where(Outbox.state == "sending").values(
-        state="queued", claimed_at=None)).rowcount
+    requeued = conn.execute(
+        update(Outbox.__table__)
+        .where(Outbox.state == "sending")
+        .values(state="queued", claimed_at=None)
+    ).rowcount
     conn.commit()
     if requeued:
-        log.warning("outbox: %d replies left by a run that stopped are sent again (one being "
-                    "handed over at that moment may reach its recipient twice)", requeued)
+        log.warning(
+            "outbox: %d replies left by a run that stopped are sent again (one being "
+            "handed over at that moment may reach its recipient twice)",
+            requeued,
+        )
     return requeued
 
 
@@ -124,8 +173,11 @@ def record_drain(engine: Engine, error: str | None) -> None:
     """Remember how the last drain ended: success, or the one error that stopped it."""
     table = MailboxState.__table__
     now = utcnow()
-    values = ({"last_success_at": now} if error is None
-              else {"last_error": error[:1000], "last_error_at": now})
+    values = (
+        {"last_success_at": now}
+        if error is None
+        else {"last_error": error[:1000], "last_error_at": now}
+    )
     with engine.begin() as conn:
         row = update(table).where(MailboxState.name == DRAIN_STATE)
         if not conn.execute(row.values(**values)).rowcount:
@@ -134,8 +186,14 @@ def record_drain(engine: Engine, error: str | None) -> None:
 
 def requeue(session: Session, message_id: str) -> bool:
     """Queue a failed reply again, now (an admin's decision after checking the mail server)."""
-    done = session.connection().execute(update(Outbox.__table__).where(
-        Outbox.message_id == message_id, Outbox.state == "failed").values(
-        state="queued", next_attempt_at=utcnow(), claimed_at=None)).rowcount
+    done = (
+        session.connection()
+        .execute(
+            update(Outbox.__table__)
+            .where(Outbox.message_id == message_id, Outbox.state == "failed")
+            .values(state="queued", next_attempt_at=utcnow(), claimed_at=None)
+        )
+        .rowcount
+    )
     session.commit()
     return bool(done)

@@ -35,8 +35,9 @@ MAX_ATTEMPTS = 20
 Deliver = Callable[[bytes, list[str]], None]  # deliver(raw, recipients), raises DeliveryError
 
 
-def send_due(config: Config, engine: Engine, wait: float = 0.0,
-             stop: Callable[[], bool] | None = None) -> DrainReport | None:
+def send_due(
+    config: Config, engine: Engine, wait: float = 0.0, stop: Callable[[], bool] | None = None
+) -> DrainReport | None:
     """Send every due reply, over `[outgoing] connections` SMTP connections (a Maildir: one).
 
     None when another run holds the outbox (after waiting up to `wait` seconds for it): that run
@@ -63,23 +64,46 @@ def send_due(config: Config, engine: Engine, wait: float = 0.0,
 
 
 _OUTBOX = Outbox.__table__
-_DUE = select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id).where(
-    Outbox.id > bindparam("last"), Outbox.state.in_(("queued", "failed")),
-    Outbox.next_attempt_at.is_not(None), Outbox.next_attempt_at <= bindparam("now"),
-).order_by(Outbox.id).limit(bindparam("limit"))
+_DUE = (
+    select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
+    .where(
+        Outbox.id > bindparam("last"),
+        Outbox.state.in_(("queued", "failed")),
+        Outbox.next_attempt_at.is_not(None),
+        Outbox.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(Outbox.id)
+    .limit(bindparam("limit"))
+)
 _ROW = Outbox.id == bindparam("row_id")
-_SENT = update(_OUTBOX).where(_ROW).values(
-    state="sent", attempts=bindparam("tries"), sent_at=bindparam("at"), last_error=None,
-    next_attempt_at=None)
+_SENT = (
+    update(_OUTBOX)
+    .where(_ROW)
+    .values(
+        state="sent",
+        attempts=bindparam("tries"),
+        sent_at=bindparam("at"),
+        last_error=None,
+        next_attempt_at=None,
+    )
+)
 _HELD = update(_OUTBOX).where(_ROW).values(state="queued", claimed_at=None)
-_FAILED = update(_OUTBOX).where(_ROW).values(
-    state="failed", attempts=bindparam("tries"), last_error=bindparam("error"),
-    next_attempt_at=bindparam("retry_at"))
+_FAILED = (
+    update(_OUTBOX)
+    .where(_ROW)
+    .values(
+        state="failed",
+        attempts=bindparam("tries"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("retry_at"),
+    )
+)
 
 
 @dataclass
 class _Run:
     """What the sending threads of one drain share."""
+
     report: DrainReport
     writing: contextlib.AbstractContextManager  # one writer at a time on SQLite
     asked_to_stop: Callable[[], bool]
@@ -95,8 +119,13 @@ class _Run:
             conn.commit()
 
 
-def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = None,
-          limit: int = 100, stop: Callable[[], bool] | None = None) -> DrainReport:
+def drain(
+    engine: Engine,
+    senders: Sequence[Deliver],
+    now: datetime | None = None,
+    limit: int = 100,
+    stop: Callable[[], bool] | None = None,
+) -> DrainReport:
     """Hand every due reply to one of `senders`, each on its own thread and database connection;
     each reply goes to exactly one of them. The caller holds the outbox lock."""
     # SQLite has one writer: a lock of ours instead of its busy handler's sleeps between threads.
@@ -112,17 +141,24 @@ def drain(engine: Engine, senders: Sequence[Deliver], now: datetime | None = Non
                 break
             ids = [row.id for row in due]
             # Claimed in one commit; a kill from here on leaves them to recover_interrupted.
-            conn.execute(update(_OUTBOX).where(Outbox.id.in_(ids)).values(
-                state="sending", claimed_at=utcnow()))
+            conn.execute(
+                update(_OUTBOX)
+                .where(Outbox.id.in_(ids))
+                .values(state="sending", claimed_at=utcnow())
+            )
             conn.commit()
             _send_page(engine, run, senders, due)
             if run.errors:
                 raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
             if run.stop.is_set():
                 # No point in trying the rest now (each would wait for its own time-out).
-                run.write(conn, update(_OUTBOX).where(
-                    Outbox.id.in_(ids), Outbox.state == "sending").values(
-                    state="queued", claimed_at=None), {})
+                run.write(
+                    conn,
+                    update(_OUTBOX)
+                    .where(Outbox.id.in_(ids), Outbox.state == "sending")
+                    .values(state="queued", claimed_at=None),
+                    {},
+                )
                 break
             last = ids[-1]
     return run.report
@@ -163,8 +199,10 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
         work(senders[0], most=1)
         if run.stop.is_set():
             return
-    threads = [threading.Thread(target=work, args=(deliver,), name=f"outbox-{n}")
-               for n, deliver in enumerate(senders)]
+    threads = [
+        threading.Thread(target=work, args=(deliver,), name=f"outbox-{n}")
+        for n, deliver in enumerate(senders)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -191,15 +229,28 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
             log.error("outbox: %s; replies stay queued until this is fixed", exc)
             return False
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        run.write(conn, _FAILED, {"row_id": row.id, "tries": attempts, "error": str(exc)[:500],
-                                  "retry_at": retry_at(attempts) if retry else None})
+        run.write(
+            conn,
+            _FAILED,
+            {
+                "row_id": row.id,
+                "tries": attempts,
+                "error": str(exc)[:500],
+                "retry_at": retry_at(attempts) if retry else None,
+            },
+        )
         with run.tally:
             run.report.failed += 1
             run.report.errors.append(f"reply {row.message_id}: {exc}")
             if exc.unreachable:
                 run.report.error = run.report.error or str(exc)
-        log.warning("reply %s not sent (attempt %d%s): %s", row.message_id, attempts,
-                    ", will retry" if retry else ", giving up", exc)
+        log.warning(
+            "reply %s not sent (attempt %d%s): %s",
+            row.message_id,
+            attempts,
+            ", will retry" if retry else ", giving up",
+            exc,
+        )
         return not exc.unreachable
     # At once: until this commit, a kill makes the reply go out again.
     run.write(conn, _SENT, {"row_id": row.id, "tries": attempts, "at": utcnow()})

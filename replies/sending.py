@@ -15,8 +15,10 @@ from pathlib import Path
 
 from ingest.config import ConfigError, OutgoingSettings, read_secret
 
-INTERRUPTED = ("interrupted while the message was being handed to the mail server; it is sent "
-               "again, so the recipient may get it twice")
+INTERRUPTED = (
+    "interrupted while the message was being handed to the mail server; it is sent "
+    "again, so the recipient may get it twice"
+)
 
 
 class DeliveryError(RuntimeError):
@@ -29,12 +31,14 @@ class DeliveryError(RuntimeError):
     counted, and goes out at the first drain after the admin fixed the configuration.
     """
 
-    def __init__(self, message: str, transient: bool = True, unreachable: bool = False,
-                 held: bool = False):
+    def __init__(
+        self, message: str, transient: bool = True, unreachable: bool = False, held: bool = False
+    ):
         super().__init__(message)
         self.transient = transient
         self.unreachable = unreachable or held
         self.held = held
+
 
 # Replies a server gives when it wants a login we did not give or refuses the one we gave.
 AUTH_REFUSED = frozenset({530, 534, 535, 538})
@@ -59,13 +63,17 @@ class SmtpSender:
     def __init__(self, settings: OutgoingSettings, timeout: float = 30.0):
         if settings.security == "plain" and not is_loopback(settings.host):
             # Refused before any connection: the password would cross the network in clear.
-            raise DeliveryError(f'security = "plain" is only allowed to a loopback host '
-                                f'(localhost, 127.0.0.0/8, ::1), not {settings.host}; '
-                                f'use "tls" or "starttls"', held=True)
+            raise DeliveryError(
+                f'security = "plain" is only allowed to a loopback host '
+                f"(localhost, 127.0.0.0/8, ::1), not {settings.host}; "
+                f'use "tls" or "starttls"',
+                held=True,
+            )
         self.settings = settings
         try:
-            self.password = read_secret(settings.password_env, settings.password_file,
-                                        "SMTP password")
+            self.password = read_secret(
+                settings.password_env, settings.password_file, "SMTP password"
+            )
         except ConfigError as exc:
             raise DeliveryError(str(exc), held=True) from exc
         self.timeout = timeout
@@ -78,8 +86,9 @@ class SmtpSender:
         smtp = None
         try:
             if s.security == "tls":
-                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout,
-                                        context=_tls_context(s.ca_file))
+                smtp = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=self.timeout, context=_tls_context(s.ca_file)
+                )
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
                 if s.security == "starttls":
@@ -90,19 +99,26 @@ class SmtpSender:
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _quit(smtp)
-            raise DeliveryError(f"{where} refused the login of {s.username}: SMTP {exc.smtp_code} "
-                                f"{_text(exc.smtp_error)}", held=True) from exc
+            raise DeliveryError(
+                f"{where} refused the login of {s.username}: SMTP {exc.smtp_code} "
+                f"{_text(exc.smtp_error)}",
+                held=True,
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS, or no AUTH, offered
             _quit(smtp)
             raise DeliveryError(f"{where}: {exc}", held=True) from exc
         except ssl.SSLError as exc:  # a certificate that does not verify, or TLS on a plain port
             _quit(smtp)
-            raise DeliveryError(f"{where}: TLS failed ({exc.__class__.__name__}: {exc}); "
-                                f"check host, port, security and ca_file", held=True) from exc
+            raise DeliveryError(
+                f"{where}: TLS failed ({exc.__class__.__name__}: {exc}); "
+                f"check host, port, security and ca_file",
+                held=True,
+            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             _quit(smtp)
-            raise DeliveryError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}",
-                                unreachable=True) from exc
+            raise DeliveryError(
+                f"cannot reach {where}: {exc.__class__.__name__}: {exc}", unreachable=True
+            ) from exc
 
     def __call__(self, raw: bytes, recipients: list[str]) -> None:
         handed_over = False
@@ -134,8 +150,11 @@ class SmtpSender:
                 # No answer came back: the server may hold it. Sent again after the backoff (at
                 # least once, SPEC §9): a second copy beats a reply that never arrives.
                 raise DeliveryError(f"{INTERRUPTED} ({exc.__class__.__name__}: {exc})") from exc
-            raise DeliveryError(f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
-                                f"{exc.__class__.__name__}: {exc}", unreachable=True) from exc
+            raise DeliveryError(
+                f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
+                f"{exc.__class__.__name__}: {exc}",
+                unreachable=True,
+            ) from exc
 
     def _reset(self) -> None:
         try:
@@ -160,8 +179,10 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
 def _refusal(code: int, reply, before_data: bool) -> DeliveryError:
     """A server's refusal of one reply; before DATA, a demand for a login is the outbox's fault."""
     if before_data and code in AUTH_REFUSED:
-        return DeliveryError(f"SMTP server refused to relay without a valid login: "
-                             f"SMTP {code} {_text(reply)}", held=True)
+        return DeliveryError(
+            f"SMTP server refused to relay without a valid login: SMTP {code} {_text(reply)}",
+            held=True,
+        )
     return DeliveryError(f"SMTP {code} {_text(reply)}", transient=code < 500)
 
 
@@ -189,8 +210,9 @@ class MaildirSink:
             for sub in ("new", "cur", "tmp"):
                 _private_folders(self.path / sub)
         except OSError as exc:
-            raise DeliveryError(f"cannot create the outbox Maildir {self.path}: {exc.strerror}",
-                                held=True) from exc
+            raise DeliveryError(
+                f"cannot create the outbox Maildir {self.path}: {exc.strerror}", held=True
+            ) from exc
 
     def __call__(self, raw: bytes, recipients: list[str]) -> None:
         name = maildir_name(raw)
@@ -206,8 +228,9 @@ class MaildirSink:
                 os.close(fd)
             os.replace(tmp, self.path / "new" / name)
         except OSError as exc:
-            raise DeliveryError(f"cannot write to the outbox Maildir {self.path}: {exc.strerror}",
-                                held=True) from exc
+            raise DeliveryError(
+                f"cannot write to the outbox Maildir {self.path}: {exc.strerror}", held=True
+            ) from exc
 
     def _delivered(self, name: str) -> bool:
         if (self.path / "new" / name).exists():
@@ -239,7 +262,7 @@ def maildir_name(raw: bytes) -> str:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _private_folders(path: Path) -> None:
@@ -257,4 +280,3 @@ def make_sender(settings: OutgoingSettings):
     if settings.kind == "smtp":
         return SmtpSender(settings)
     return MaildirSink(settings.path)
-

@@ -49,16 +49,36 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "pw-faults"
 PASSWORD_ENV = "GD_FAULTS_IMAP_PW"
 FROM = "support@gongdan.example.cn"
-COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-            "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n")
+COMPLETE = (
+    "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
+    "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
+)
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 
 # Per size: how much of each fault. "short" keeps each scenario to a few seconds.
 SIZES = {
-    "short": dict(imap_cycles=5, dovecot_kills=1, smtp_cycles=4, timeout_cycles=3, restart_cycles=3,
-                  lock_cycles=3, kill_runs=5, large_kill_runs=2, workers_seconds=8.0),
-    "full": dict(imap_cycles=20, dovecot_kills=4, smtp_cycles=20, timeout_cycles=8, restart_cycles=10,
-                 lock_cycles=8, kill_runs=20, large_kill_runs=6, workers_seconds=30.0),
+    "short": dict(
+        imap_cycles=5,
+        dovecot_kills=1,
+        smtp_cycles=4,
+        timeout_cycles=3,
+        restart_cycles=3,
+        lock_cycles=3,
+        kill_runs=5,
+        large_kill_runs=2,
+        workers_seconds=8.0,
+    ),
+    "full": dict(
+        imap_cycles=20,
+        dovecot_kills=4,
+        smtp_cycles=20,
+        timeout_cycles=8,
+        restart_cycles=10,
+        lock_cycles=8,
+        kill_runs=20,
+        large_kill_runs=6,
+        workers_seconds=30.0,
+    ),
 }
 SETTLE_CYCLES = 6
 CHILD_TIMEOUT = 120.0
@@ -80,8 +100,14 @@ class Servers:
 class Desk:
     """One gongdan deployment: config file, database, Dovecot user; remembers what it delivered."""
 
-    def __init__(self, servers: Servers, tmp: Path, scenario: str, database: str = "sqlite",
-                 processed_folder: str = ""):
+    def __init__(
+        self,
+        servers: Servers,
+        tmp: Path,
+        scenario: str,
+        database: str = "sqlite",
+        processed_folder: str = "",
+    ):
         from ingest import db
 
         self.servers, self.scenario = servers, scenario
@@ -100,7 +126,9 @@ class Desk:
             self.url = f"sqlite:///{self.dir / 'gongdan.db'}"
         self.sqlite_path = self.dir / "gongdan.db"
         self.processed_folder = processed_folder
-        self.token = secrets.token_hex(4)  # in every Message-ID, to pick our mail out of the shared sink
+        self.token = secrets.token_hex(
+            4
+        )  # in every Message-ID, to pick our mail out of the shared sink
         self.delivered: list[str] = []
         self.attempted: list[str] = []  # delivery raised: the mail may or may not be in the mailbox
         self._lock = threading.Lock()
@@ -109,7 +137,8 @@ class Desk:
         self.inprocess: list[dict] = []
         self.config = self.dir / "gongdan.toml"
         processed = f'processed_folder = "{processed_folder}"\n' if processed_folder else ""
-        self.config.write_text(f"""
+        self.config.write_text(
+            f"""
 [database]
 url = "{self.url}"
 
@@ -132,7 +161,9 @@ from_address = "{FROM}"
 
 [desk]
 daily_reply_limit = 100000
-""", "utf-8")
+""",
+            "utf-8",
+        )
         db.upgrade(self.url)
 
     # mail ------------------------------------------------------------------------------------------
@@ -144,11 +175,19 @@ daily_reply_limit = 100000
         message_id = f"<{self.scenario}.{self.token}.{n}@ops.example.cn>"
         body = COMPLETE if n % 2 else INCOMPLETE
         sender = f"ops{n}.{self.token}@xingxing.example.cn"  # one sender each: the daily limit never applies
-        lines = [f"From: {sender}", f"To: {FROM}", f"Subject: {Header(f'充电桩故障 {n}', 'utf-8').encode()}",
-                 "Date: Tue, 24 Nov 2026 08:30:00 +0800", "MIME-Version: 1.0",
-                 'Content-Type: text/plain; charset="utf-8"', "Content-Transfer-Encoding: 8bit",
-                 f"Message-ID: {message_id}"]
-        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body.replace("\n", "\r\n").encode("utf-8")
+        lines = [
+            f"From: {sender}",
+            f"To: {FROM}",
+            f"Subject: {Header(f'充电桩故障 {n}', 'utf-8').encode()}",
+            "Date: Tue, 24 Nov 2026 08:30:00 +0800",
+            "MIME-Version: 1.0",
+            'Content-Type: text/plain; charset="utf-8"',
+            "Content-Transfer-Encoding: 8bit",
+            f"Message-ID: {message_id}",
+        ]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body.replace("\n", "\r\n").encode(
+            "utf-8"
+        )
         return message_id, raw
 
     def deliver(self, count: int = 1, via: str = "append") -> None:
@@ -174,7 +213,9 @@ daily_reply_limit = 100000
 
         from ingest.cli import cli
 
-        result = CliRunner().invoke(cli, ["--config", str(self.config), "poll", "--log-level", "WARNING", *extra])
+        result = CliRunner().invoke(
+            cli, ["--config", str(self.config), "poll", "--log-level", "WARNING", *extra]
+        )
         output = result.output
         crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
         if crashed:
@@ -189,8 +230,14 @@ daily_reply_limit = 100000
         n = len(self.children)
         out, err = self.dir / f"{tag}{n}.out", self.dir / f"{tag}{n}.err"
         with out.open("wb") as fo, err.open("wb") as fe:
-            proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(self.config), "poll", *extra],
-                                    env=self.env, cwd=self.dir, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ingest", "--config", str(self.config), "poll", *extra],
+                env=self.env,
+                cwd=self.dir,
+                stdout=fo,
+                stderr=fe,
+                stdin=subprocess.DEVNULL,
+            )
         self.children.append({"proc": proc, "out": out, "err": err, "tag": tag, "killed": False})
         return proc
 
@@ -212,8 +259,11 @@ daily_reply_limit = 100000
         engine = db.make_engine(self.url)
         try:
             with engine.begin() as conn:
-                conn.execute(update(Outbox.__table__).where(Outbox.next_attempt_at.is_not(None))
-                             .values(next_attempt_at=Outbox.created_at))
+                conn.execute(
+                    update(Outbox.__table__)
+                    .where(Outbox.next_attempt_at.is_not(None))
+                    .values(next_attempt_at=Outbox.created_at)
+                )
         finally:
             engine.dispose()
 
@@ -260,7 +310,7 @@ daily_reply_limit = 100000
         return {"counts": counts, "first_error": first_error}
 
 
-def wait_progress(desk: "Desk", proc: subprocess.Popen, lines: int, timeout: float = 30.0) -> bool:
+def wait_progress(desk: Desk, proc: subprocess.Popen, lines: int, timeout: float = 30.0) -> bool:
     """Wait until the child has logged `lines` lines (one per stored email, one per sent reply):
     a way to strike at a random point of its work rather than during its 0.6 s start-up.
     False if the child ended first."""
@@ -279,7 +329,7 @@ def wait_progress(desk: "Desk", proc: subprocess.Popen, lines: int, timeout: flo
     return False
 
 
-def strike(desk: "Desk", proc: subprocess.Popen, rng, lines: int) -> str:
+def strike(desk: Desk, proc: subprocess.Popen, rng, lines: int) -> str:
     """Wait for a random point of the child's run: mostly after a random number (0..lines) of its
     log lines, plus up to 20 ms; sometimes a plain random delay (start-up, connect, or done)."""
     if rng.random() < 0.2:
@@ -292,9 +342,13 @@ def strike(desk: "Desk", proc: subprocess.Popen, rng, lines: int) -> str:
 
 def _describe_traceback(text: str) -> str:
     """'ExceptionClass: message (at ingest/x.py:N, the innermost gongdan frame)' from a traceback."""
-    frames = re.findall(r'File "' + re.escape(str(ROOT)) + r'/((?:ingest|replies)/[^"]+)", line (\d+)', text)
+    frames = re.findall(
+        r'File "' + re.escape(str(ROOT)) + r'/((?:ingest|replies)/[^"]+)", line (\d+)', text
+    )
     errors = re.findall(r"^([A-Za-z_][\w.]*(?:Error|Exception|Shutdown)\w*): (.*)$", text, re.M)
-    what = f"{errors[-1][0].rsplit('.', 1)[-1]}: {errors[-1][1][:100]}" if errors else _last_line(text)
+    what = (
+        f"{errors[-1][0].rsplit('.', 1)[-1]}: {errors[-1][1][:100]}" if errors else _last_line(text)
+    )
     return f"{what} (at {frames[-1][0]}:{frames[-1][1]})" if frames else what
 
 
@@ -316,15 +370,29 @@ def check(desk: Desk) -> dict:
     engine = db.make_engine(desk.url)
     try:
         with engine.connect() as conn:
-            stored = Counter({mid: n for mid, n in conn.execute(text(
-                "SELECT message_id, count(*) FROM message WHERE direction = 'in' GROUP BY message_id"))})
-            orphan_tickets = conn.execute(text(
-                "SELECT count(*) FROM ticket t WHERE NOT EXISTS "
-                "(SELECT 1 FROM message m WHERE m.ticket_id = t.id AND m.direction = 'in')")).scalar_one()
+            stored = Counter(
+                {
+                    mid: n
+                    for mid, n in conn.execute(
+                        text(
+                            "SELECT message_id, count(*) FROM message WHERE direction = 'in' GROUP BY message_id"
+                        )
+                    )
+                }
+            )
+            orphan_tickets = conn.execute(
+                text(
+                    "SELECT count(*) FROM ticket t WHERE NOT EXISTS "
+                    "(SELECT 1 FROM message m WHERE m.ticket_id = t.id AND m.direction = 'in')"
+                )
+            ).scalar_one()
             tickets = conn.execute(text("SELECT count(*) FROM ticket")).scalar_one()
-            outbox = conn.execute(text(
-                "SELECT o.state, o.last_error, o.next_attempt_at, o.message_id, m.message_id "
-                "FROM outbox o LEFT JOIN message m ON m.id = o.caused_by")).all()
+            outbox = conn.execute(
+                text(
+                    "SELECT o.state, o.last_error, o.next_attempt_at, o.message_id, m.message_id "
+                    "FROM outbox o LEFT JOIN message m ON m.id = o.caused_by"
+                )
+            ).all()
     finally:
         engine.dispose()
 
@@ -335,7 +403,9 @@ def check(desk: Desk) -> dict:
 
     received = []
     for m in desk.servers.smtp.messages:
-        head = email.message_from_bytes(m.data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.default)
+        head = email.message_from_bytes(
+            m.data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.default
+        )
         in_reply_to = str(head.get("In-Reply-To", "")).strip()
         if desk.token in in_reply_to:
             received.append((in_reply_to, str(head.get("Message-ID", "")).strip()))
@@ -369,8 +439,14 @@ def check(desk: Desk) -> dict:
             notes.append(f"left_in_inbox={inbox}")
         if processed != len(set(desk.delivered) | (set(desk.attempted) & ours)):
             notes.append(f"processed_folder_holds={processed}")
-    return {"messages": len(delivered), "lost": lost, "duplicated": duplicated,
-            "replies_doubled": replies_doubled, "replies_lost": replies_lost, "notes": notes}
+    return {
+        "messages": len(delivered),
+        "lost": lost,
+        "duplicated": duplicated,
+        "replies_doubled": replies_doubled,
+        "replies_lost": replies_lost,
+        "notes": notes,
+    }
 
 
 def _mailbox_counts(desk: Desk) -> tuple[int, int]:
@@ -394,16 +470,25 @@ def _row(name: str, desk: Desk, runs: int, notes: list[str], started: float) -> 
     children = desk.child_summary()
     extra = list(notes)
     if settled is None:
-        extra.append(f"NOT SETTLED after {SETTLE_CYCLES} polls: {_last_line(desk.inprocess[-1]['output'])}")
+        extra.append(
+            f"NOT SETTLED after {SETTLE_CYCLES} polls: {_last_line(desk.inprocess[-1]['output'])}"
+        )
     else:
         extra.append(f"settled in {settled}")
     for key, value in sorted(children["counts"].items()):
         extra.append(f"{key}={value}")
     if children["first_error"]:
         extra.append(f"first error: {children['first_error']}")
-    return {"scenario": name, "runs": runs, **{k: result[k] for k in
-            ("messages", "lost", "duplicated", "replies_doubled", "replies_lost")},
-            "notes": "; ".join(result["notes"] + extra), "seconds": round(time.monotonic() - started, 1)}
+    return {
+        "scenario": name,
+        "runs": runs,
+        **{
+            k: result[k]
+            for k in ("messages", "lost", "duplicated", "replies_doubled", "replies_lost")
+        },
+        "notes": "; ".join(result["notes"] + extra),
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,8 +519,10 @@ class _ImapCutter:
     def installed(self):
         from ingest.imap_source import ImapSource
 
-        originals = {name: getattr(ImapSource, name)
-                     for name in ("fetch", "mark_processed", "new_uids", "processed_leftovers")}
+        originals = {
+            name: getattr(ImapSource, name)
+            for name in ("fetch", "mark_processed", "new_uids", "processed_leftovers")
+        }
         cutter = self
 
         def fetch(self, uids, batch=50):
@@ -447,6 +534,7 @@ class _ImapCutter:
             def method(self, *args, **kwargs):
                 cutter.tick(self)
                 return originals[name](self, *args, **kwargs)
+
             return method
 
         ImapSource.fetch = fetch
@@ -468,7 +556,9 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """
     started = time.monotonic()
     p = SIZES[size]
-    desk = Desk(servers, tmp, "imap_disconnects", database="postgresql", processed_folder="Processed")
+    desk = Desk(
+        servers, tmp, "imap_disconnects", database="postgresql", processed_folder="Processed"
+    )
     try:
         cycles, cuts, failed = p["imap_cycles"], 0, 0
         kill_cycles = set(rng.sample(range(cycles), p["dovecot_kills"]))
@@ -494,11 +584,22 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
                 code, _ = desk.poll()
             cuts += cutter.cuts
             failed += code != 0
-        said = [e["output"] for e in desk.inprocess] + [e["out"].read_text("utf-8", "replace") for e in desk.children]
+        said = [e["output"] for e in desk.inprocess] + [
+            e["out"].read_text("utf-8", "replace") for e in desk.children
+        ]
         reconnects = sum(text.count("; reconnecting") for text in said)
-        return _row("imap_disconnects", desk, cycles,
-                    [f"cuts={cuts}", f"dovecot_kills={len(kill_cycles)}", f"reconnects={reconnects}",
-                     f"cycles_failed={failed}"], started)
+        return _row(
+            "imap_disconnects",
+            desk,
+            cycles,
+            [
+                f"cuts={cuts}",
+                f"dovecot_kills={len(kill_cycles)}",
+                f"reconnects={reconnects}",
+                f"cycles_failed={failed}",
+            ],
+            started,
+        )
     finally:
         desk.cleanup()
 
@@ -531,6 +632,7 @@ def _smtp_cycles(name: str, servers: Servers, tmp: Path, size: str, rng, fault) 
 
 def smtp_refusing(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """The sink answers 451 at MAIL, RCPT or end of DATA for some cycles, then accepts."""
+
     @contextlib.contextmanager
     def refusing(rng):
         servers.smtp.refuse("451 4.3.0 Try again later", at=rng.choice(("mail", "rcpt", "data")))
@@ -538,11 +640,13 @@ def smtp_refusing(servers: Servers, tmp: Path, size: str, rng) -> dict:
             yield
         finally:
             servers.smtp.refuse(None)
+
     return _smtp_cycles("smtp_refusing", servers, tmp, size, rng, refusing)
 
 
 def smtp_down(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """The sink is stopped (connection refused) for some cycles, then back on the same port."""
+
     @contextlib.contextmanager
     def down(rng):
         servers.smtp.stop()
@@ -550,6 +654,7 @@ def smtp_down(servers: Servers, tmp: Path, size: str, rng) -> dict:
             yield
         finally:
             servers.smtp.start()
+
     return _smtp_cycles("smtp_down", servers, tmp, size, rng, down)
 
 
@@ -563,6 +668,7 @@ def _slow_data_reply(sink, delay: float):
         result = await original(server, session, envelope)
         await asyncio.sleep(delay)
         return result
+
     handler.handle_DATA = slow  # read by every new SMTP connection
     try:
         yield
@@ -627,7 +733,9 @@ def database_restarted(servers: Servers, tmp: Path, size: str, rng) -> dict:
         notes = []
         if loop_died:
             err = desk.children[0]["err"].read_text("utf-8", "replace")
-            notes.append(f"poll --loop worker DIED (exit {loop.returncode}): {_describe_traceback(err)}")
+            notes.append(
+                f"poll --loop worker DIED (exit {loop.returncode}): {_describe_traceback(err)}"
+            )
         else:
             loop.send_signal(signal.SIGTERM)
             loop.wait(CHILD_TIMEOUT)
@@ -722,6 +830,7 @@ def two_workers(servers: Servers, tmp: Path, size: str, rng) -> dict:
             except Exception as exc:  # counted in notes; the mail may or may not be there
                 errors.append(f"{type(exc).__name__}: {exc}")
             stop.wait(delay)
+
     try:
         workers = [desk.child("--loop", "--interval", "1", tag=f"worker{i}") for i in range(2)]
         thread = threading.Thread(target=arrive, daemon=True)
@@ -733,7 +842,9 @@ def two_workers(servers: Servers, tmp: Path, size: str, rng) -> dict:
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
         codes = [w.wait(CHILD_TIMEOUT) for w in workers]
-        cycles = [entry["out"].read_text("utf-8", "replace").count("outbox:") for entry in desk.children]
+        cycles = [
+            entry["out"].read_text("utf-8", "replace").count("outbox:") for entry in desk.children
+        ]
         notes = [f"worker_cycles={'+'.join(map(str, cycles))}", f"exit={codes}"]
         if errors:
             notes.append(f"delivery_errors={len(errors)} ({errors[0][:80]})")
@@ -769,7 +880,16 @@ def failures(row: dict) -> int:
     return sum(row[k] for k in COUNTED)
 
 
-COLUMNS = ("scenario", "runs", "messages", "lost", "duplicated", "replies_doubled", "replies_lost", "seconds")
+COLUMNS = (
+    "scenario",
+    "runs",
+    "messages",
+    "lost",
+    "duplicated",
+    "replies_doubled",
+    "replies_lost",
+    "seconds",
+)
 
 
 def format_table(rows: list[dict]) -> str:

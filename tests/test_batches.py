@@ -18,22 +18,31 @@ from ingest.config import Config
 from ingest.read_ahead import ReadAhead
 from tests.conftest import make_mail
 
-COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-            "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n")
+COMPLETE = (
+    "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
+    "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
+)
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 
 
-def maildir_desk(tmp_path: Path, database_url: str, count: int, parallel: bool = True, extra: str = "") -> Path:
+def maildir_desk(
+    tmp_path: Path, database_url: str, count: int, parallel: bool = True, extra: str = ""
+) -> Path:
     """A desk on a local Maildir holding `count` tickets from different operators; its config path."""
     inbox = tmp_path / "inbox"
     for sub in ("new", "cur", "tmp"):
         (inbox / sub).mkdir(parents=True)
     for n in range(count):
-        raw = make_mail(COMPLETE if n % 3 == 0 else INCOMPLETE, subject=f"故障{n}",
-                        message_id=f"<b{n}@xingxing.example.cn>", sender=f"ops{n}@xingxing.example.cn")
+        raw = make_mail(
+            COMPLETE if n % 3 == 0 else INCOMPLETE,
+            subject=f"故障{n}",
+            message_id=f"<b{n}@xingxing.example.cn>",
+            sender=f"ops{n}@xingxing.example.cn",
+        )
         (inbox / "new" / f"{1700000000 + n}.M{n}.test").write_bytes(raw)
     config = tmp_path / "gongdan.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [database]
 url = "{database_url}"
 
@@ -50,7 +59,9 @@ from_address = "support@gongdan.example.cn"
 [desk]
 parallel = {str(parallel).lower()}
 {extra}
-""", "utf-8")
+""",
+        "utf-8",
+    )
     assert gongdan(config, "db", "upgrade").exit_code == 0
     return config
 
@@ -67,14 +78,22 @@ def stored(config: Path) -> list[tuple]:
     for line in gongdan(config, "tickets", "list", "--json").output.splitlines():
         ticket = json.loads(line)
         shown = json.loads(gongdan(config, "tickets", "show", str(ticket["id"]), "--json").output)
-        rows.append((ticket["subject"], ticket["status"], tuple(ticket["missing"]),
-                     tuple(sorted(o["kind"] for o in shown["outbox"]))))
+        rows.append(
+            (
+                ticket["subject"],
+                ticket["status"],
+                tuple(ticket["missing"]),
+                tuple(sorted(o["kind"] for o in shown["outbox"])),
+            )
+        )
     return sorted(rows)
 
 
 def test_helper_processes_store_and_send_exactly_what_one_process_does(tmp_path, database_url):
     count = 130  # three batches: the second process reads two of them
-    with_reader = maildir_desk(tmp_path / "a", database_url if "sqlite" in database_url else database_url, count)
+    with_reader = maildir_desk(
+        tmp_path / "a", database_url if "sqlite" in database_url else database_url, count
+    )
     result = gongdan(with_reader, "poll")
     assert result.exit_code == 0, result.output
     assert f"{count} new ticket" in result.output
@@ -91,9 +110,12 @@ def test_one_email_failing_costs_nothing_else_of_its_batch(tmp_path, database_ur
     # A deployment's template with a bug that only one ticket's reply runs into.
     templates = tmp_path / "templates"
     templates.mkdir()
-    shipped = (Path(__file__).resolve().parents[1] / "replies" / "templates" / "request_info.txt.j2").read_text("utf-8")
+    shipped = (
+        Path(__file__).resolve().parents[1] / "replies" / "templates" / "request_info.txt.j2"
+    ).read_text("utf-8")
     (templates / "request_info.txt.j2").write_text(
-        '{% if "故障7" in subject %}{{ no_such_value }}{% endif %}' + shipped, "utf-8")
+        '{% if "故障7" in subject %}{{ no_such_value }}{% endif %}' + shipped, "utf-8"
+    )
     config = maildir_desk(tmp_path, database_url, 60, extra=f'template_dir = "{templates}"')
     result = gongdan(config, "poll")
     assert result.exit_code == 0, result.output
@@ -111,7 +133,10 @@ def test_one_email_failing_costs_nothing_else_of_its_batch(tmp_path, database_ur
 
 
 def test_reader_process_killed_falls_back_to_reading_here():
-    raws = [make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<r{n}@x.example.cn>") for n in range(5)]
+    raws = [
+        make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<r{n}@x.example.cn>")
+        for n in range(5)
+    ]
     with ReadAhead(Config(), parallel=True) as reader:
         assert reader.submit(raws[:2])()[0].fields["operator"] == "星星充电"
         for pid in list(reader._pool._processes):
@@ -121,11 +146,16 @@ def test_reader_process_killed_falls_back_to_reading_here():
     assert [r.mail.subject for r in readings] == [f"故障{n}" for n in range(5)]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reader's parent-death signal is Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the reader's parent-death signal is Linux's"
+)
 def test_poll_killed_takes_its_reader_process_along(tmp_path):
     config = maildir_desk(tmp_path, f"sqlite:///{tmp_path / 'gongdan.db'}", 400)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), "poll"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--config", str(config), "poll"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children: list[int] = []
     deadline = time.monotonic() + 30
     while not children and time.monotonic() < deadline and proc.poll() is None:
@@ -168,6 +198,7 @@ def _alive(pid: int) -> bool:
 
 # --- Replies of a large poll (read ahead by a helper process, sent by the poll's sending stage) -
 
+
 def _no_sending_state_beside(tmp_path: Path) -> None:
     """SPEC §9: no file beside the database holds sending state (only the locks are there)."""
     assert [p.name for p in tmp_path.glob(".gongdan.db.*") if not p.name.endswith(".lock")] == []
@@ -176,15 +207,32 @@ def _no_sending_state_beside(tmp_path: Path) -> None:
 def test_large_poll_sends_each_reply_once(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
     from tests.test_poll import Desk
 
-    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
+    desk = Desk(
+        tmp_path,
+        dovecot,
+        dovecot_user,
+        smtp_sink,
+        database_url,
+        extra="[desk]\ndaily_reply_limit = 1000",
+    )
     count = 160
     for n in range(count):
-        desk.deliver(make_mail(COMPLETE if n % 3 == 0 else INCOMPLETE, subject=f"故障{n}",
-                               message_id=f"<s{n}@xingxing.example.cn>", sender=f"ops{n}@xingxing.example.cn"))
+        desk.deliver(
+            make_mail(
+                COMPLETE if n % 3 == 0 else INCOMPLETE,
+                subject=f"故障{n}",
+                message_id=f"<s{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn",
+            )
+        )
     result = desk.poll()
-    assert f"{count} new ticket" in result.output and f"{count} sent" in result.output, result.output
+    assert f"{count} new ticket" in result.output and f"{count} sent" in result.output, (
+        result.output
+    )
     replies = desk.replies()
-    assert sorted(r["In-Reply-To"] for r in replies) == sorted(f"<s{n}@xingxing.example.cn>" for n in range(count))
+    assert sorted(r["In-Reply-To"] for r in replies) == sorted(
+        f"<s{n}@xingxing.example.cn>" for n in range(count)
+    )
     states = {o["state"] for t in desk.tickets() for o in desk.show(t["id"])["outbox"]}
     assert states == {"sent"}
     _no_sending_state_beside(tmp_path)
@@ -192,15 +240,29 @@ def test_large_poll_sends_each_reply_once(tmp_path, dovecot, dovecot_user, smtp_
     assert len(desk.replies()) == count
 
 
-def test_poll_killed_while_sending_resends_at_most_the_replies_in_hand(tmp_path, dovecot, dovecot_user,
-                                                                       smtp_sink, database_url):
+def test_poll_killed_while_sending_resends_at_most_the_replies_in_hand(
+    tmp_path, dovecot, dovecot_user, smtp_sink, database_url
+):
     from tests.test_poll import Desk
 
-    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 1000")
+    desk = Desk(
+        tmp_path,
+        dovecot,
+        dovecot_user,
+        smtp_sink,
+        database_url,
+        extra="[desk]\ndaily_reply_limit = 1000",
+    )
     count = 200
     for n in range(count):
-        desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<x{n}@xingxing.example.cn>",
-                               sender=f"ops{n}@xingxing.example.cn"))
+        desk.deliver(
+            make_mail(
+                INCOMPLETE,
+                subject=f"故障{n}",
+                message_id=f"<x{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn",
+            )
+        )
     proc = desk.poll_process()
     deadline = time.monotonic() + 60
     while len(smtp_sink.messages) < 20 and time.monotonic() < deadline and proc.poll() is None:
@@ -215,7 +277,9 @@ def test_poll_killed_while_sending_resends_at_most_the_replies_in_hand(tmp_path,
     by_email: dict[str, set[str]] = {}
     for reply in replies:
         by_email.setdefault(reply["In-Reply-To"], set()).add(reply["Message-ID"])
-    assert all(len(ids) == 1 for ids in by_email.values()), "an operator got two different replies to one email"
+    assert all(len(ids) == 1 for ids in by_email.values()), (
+        "an operator got two different replies to one email"
+    )
     # Every operator got their reply (at least once, SPEC §9); a reply in hand at the kill went out
     # again, the same message: at most one per SMTP connection (4).
     assert set(by_email) == {f"<x{n}@xingxing.example.cn>" for n in range(count)}
@@ -242,10 +306,15 @@ def test_no_helper_process_to_be_had_the_poll_does_it_all_itself(tmp_path, monke
 
 def test_import_with_a_reader_process_stores_what_one_process_stores(tmp_path):
     count = 260  # three batches of 100
-    source = maildir_desk(tmp_path / "source", f"sqlite:///{tmp_path / 'unused.db'}", count).parent / "inbox"
+    source = (
+        maildir_desk(tmp_path / "source", f"sqlite:///{tmp_path / 'unused.db'}", count).parent
+        / "inbox"
+    )
     results = []
     for name, parallel in (("a", True), ("b", False)):
-        config = maildir_desk(tmp_path / name, f"sqlite:///{tmp_path / name}.db", 0, parallel=parallel)
+        config = maildir_desk(
+            tmp_path / name, f"sqlite:///{tmp_path / name}.db", 0, parallel=parallel
+        )
         result = gongdan(config, "import", str(source))
         assert result.exit_code == 0, result.output
         results.append(stored(config))

@@ -28,9 +28,11 @@ from replies.sending import MaildirSink, is_loopback, maildir_name
 from tests.conftest import make_mail
 from tests.servers import free_port
 
-COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n"
-            "问题描述：扫码后无法启动\n运营商初步排查结果：已重启，停止原因：34\n"
-            "手机号：13512348382\n")
+COMPLETE = (
+    "运营商：星星充电\n订单号：20261124081644614873\n"
+    "问题描述：扫码后无法启动\n运营商初步排查结果：已重启，停止原因：34\n"
+    "手机号：13512348382\n"
+)
 PASSWORD_ENV = "GD_LOUD_SMTP_PW"
 USER, PASSWORD = "support", "s3cret-pw"
 FROM = "support@gongdan.example.cn"
@@ -50,7 +52,8 @@ class Desk:
         assert self.gongdan("db", "upgrade").exit_code == 0
 
     def write_outgoing(self, outgoing: str) -> None:
-        self.config.write_text(f"""
+        self.config.write_text(
+            f"""
 [database]
 url = "{self.database_url}"
 
@@ -62,17 +65,27 @@ path = "inbox"
 [outgoing]
 from_address = "support@gongdan.example.cn"
 {outgoing}
-""", "utf-8")
+""",
+            "utf-8",
+        )
 
     def gongdan(self, *args: str, password: str | None = None):
         """The CLI in this process; the SMTP password's variable set to `password`, or unset."""
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args],
-                                  env={PASSWORD_ENV: password}, catch_exceptions=False)
+        return CliRunner().invoke(
+            cli,
+            ["--config", str(self.config), *args],
+            env={PASSWORD_ENV: password},
+            catch_exceptions=False,
+        )
 
     def deliver(self, n: int) -> str:
         message_id = f"<loud{n}@xingxing.example.cn>"
-        raw = make_mail(COMPLETE, subject=f"扫码无法启动{n}",
-                        sender=f"ops{n}@xingxing.example.cn", message_id=message_id)
+        raw = make_mail(
+            COMPLETE,
+            subject=f"扫码无法启动{n}",
+            sender=f"ops{n}@xingxing.example.cn",
+            message_id=message_id,
+        )
         (self.root / "inbox" / "new" / f"17000000{n:02d}.M{n}.test").write_bytes(raw)
         return message_id
 
@@ -100,14 +113,17 @@ from_address = "support@gongdan.example.cn"
 
 
 def smtp_outgoing(port: int, host: str = "127.0.0.1", username: str = USER) -> str:
-    return (f'kind = "smtp"\nhost = "{host}"\nport = {port}\nsecurity = "plain"\n'
-            'connections = 2\n'
-            + (f'username = "{username}"\npassword_env = "{PASSWORD_ENV}"\n' if username else ""))
+    return (
+        f'kind = "smtp"\nhost = "{host}"\nport = {port}\nsecurity = "plain"\n'
+        "connections = 2\n"
+        + (f'username = "{username}"\npassword_env = "{PASSWORD_ENV}"\n' if username else "")
+    )
 
 
 def received_ids(sink) -> list[str]:
-    return [email.message_from_bytes(m.data, policy=policy.default)["Message-ID"]
-            for m in sink.messages]
+    return [
+        email.message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in sink.messages
+    ]
 
 
 def assert_one_line_failure(result, *expected: str) -> str:
@@ -132,18 +148,27 @@ def assert_still_queued(desk: Desk) -> Outbox:
 
 # --- a missing password ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("smtp_sink", [(USER, PASSWORD)], indirect=True)
 def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_once(
-        tmp_path, database_url, smtp_sink):
+    tmp_path, database_url, smtp_sink
+):
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port))
     mid = desk.deliver(1)
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
-    proc = subprocess.run([sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     # A real process: exit 1, one line on stderr naming the variable, no traceback.
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"Error: outbox: SMTP password: environment variable {PASSWORD_ENV} is not set"]
+        f"Error: outbox: SMTP password: environment variable {PASSWORD_ENV} is not set"
+    ]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert smtp_sink.auth_attempts == [] and smtp_sink.messages == []
     row = assert_still_queued(desk)
@@ -167,12 +192,16 @@ def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_on
 
 # --- a login the server refuses ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("smtp_sink", [(USER, PASSWORD)], indirect=True)
-@pytest.mark.parametrize("username,wrong,code",
-                         [(USER, "not-the-password", "535"), ("", PASSWORD, "530")],
-                         ids=["535-wrong-password", "530-no-login-configured"])
-def test_refused_login_keeps_the_reply_queued_then_sends_it_once(tmp_path, database_url, smtp_sink,
-                                                                 username, wrong, code):
+@pytest.mark.parametrize(
+    "username,wrong,code",
+    [(USER, "not-the-password", "535"), ("", PASSWORD, "530")],
+    ids=["535-wrong-password", "530-no-login-configured"],
+)
+def test_refused_login_keeps_the_reply_queued_then_sends_it_once(
+    tmp_path, database_url, smtp_sink, username, wrong, code
+):
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=username))
     desk.deliver(1)
     for _ in range(3):  # poll after poll, nothing is given up and no attempt is counted
@@ -200,22 +229,28 @@ def test_refused_login_keeps_the_reply_queued_then_sends_it_once(tmp_path, datab
 
 # --- plain SMTP to a host that is not this machine ----------------------------------------------
 
-def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(tmp_path, database_url,
-                                                                     smtp_sink):
+
+def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(
+    tmp_path, database_url, smtp_sink
+):
     # .invalid never resolves: had a connection been tried, the error would say it cannot reach
     # the server (the control below shows that text for a closed port on 127.0.0.1).
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, host="mail.example.invalid"))
     desk.deliver(1)
-    line = assert_one_line_failure(desk.gongdan("poll", password=PASSWORD), "mail.example.invalid",
-                                   'security = "plain" is only allowed to a loopback host')
+    line = assert_one_line_failure(
+        desk.gongdan("poll", password=PASSWORD),
+        "mail.example.invalid",
+        'security = "plain" is only allowed to a loopback host',
+    )
     assert "cannot reach" not in line and PASSWORD not in line
     row = assert_still_queued(desk)
     assert desk.status()[0] == 1
 
     # Control: plain to a closed port on 127.0.0.1 is allowed, so a connection is tried and fails.
     desk.write_outgoing(smtp_outgoing(free_port()))
-    assert_one_line_failure(desk.gongdan("poll", password=PASSWORD),
-                            "cannot reach SMTP server 127.0.0.1")
+    assert_one_line_failure(
+        desk.gongdan("poll", password=PASSWORD), "cannot reach SMTP server 127.0.0.1"
+    )
 
     # Positive control: plain to the loopback server sends it, once.
     desk.execute(update(Outbox.__table__).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
@@ -224,23 +259,40 @@ def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(tmp_path, d
     assert received_ids(smtp_sink) == [row.message_id]
 
 
-@pytest.mark.parametrize("host,local", [
-    ("localhost", True), ("LOCALHOST", True), ("localhost.", True), ("127.0.0.1", True),
-    ("127.5.6.7", True), ("::1", True), ("[::1]", True), ("::ffff:127.0.0.1", True),
-    ("10.0.0.1", False), ("0.0.0.0", False), ("128.0.0.1", False), ("::", False),
-    ("mail.example.cn", False), ("localhost.example.cn", False), ("127.0.0.1.example.cn", False),
-    ("", False)])
+@pytest.mark.parametrize(
+    "host,local",
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("localhost.", True),
+        ("127.0.0.1", True),
+        ("127.5.6.7", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+        ("128.0.0.1", False),
+        ("::", False),
+        ("mail.example.cn", False),
+        ("localhost.example.cn", False),
+        ("127.0.0.1.example.cn", False),
+        ("", False),
+    ],
+)
 def test_only_loopback_hosts_count_as_local(host, local):
     assert is_loopback(host) is local
 
 
 # --- an unreachable server -----------------------------------------------------------------------
 
+
 def test_unreachable_server_fails_the_poll_and_degrades_status(tmp_path, database_url):
     desk = Desk(tmp_path, database_url, smtp_outgoing(free_port(), username=""))
     desk.deliver(1)
-    assert_one_line_failure(desk.gongdan("poll"), "outbox: cannot reach SMTP server 127.0.0.1",
-                            "Connection refused")
+    assert_one_line_failure(
+        desk.gongdan("poll"), "outbox: cannot reach SMTP server 127.0.0.1", "Connection refused"
+    )
     (row,) = desk.rows()
     # Retried after a back-off, not given up.
     assert row.state == "failed" and row.attempts == 1 and row.next_attempt_at > utcnow()
@@ -252,19 +304,30 @@ def test_unreachable_server_fails_the_poll_and_degrades_status(tmp_path, databas
 
 # --- status: what counts as waiting too long ---------------------------------------------------
 
-def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(tmp_path, database_url,
-                                                                      smtp_sink):
+
+def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(
+    tmp_path, database_url, smtp_sink
+):
     desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=""))
     desk.deliver(1)
     assert desk.gongdan("poll").exit_code == 0  # a healthy desk; the drain succeeded
-    desk.execute(update(Outbox.__table__).values(state="queued", sent_at=None, attempts=0,
-                                                 next_attempt_at=utcnow() - timedelta(seconds=10)))
+    desk.execute(
+        update(Outbox.__table__).values(
+            state="queued",
+            sent_at=None,
+            attempts=0,
+            next_attempt_at=utcnow() - timedelta(seconds=10),
+        )
+    )
     assert desk.status()[0] == 0  # due a moment ago: the cycle that queued it sends it
     desk.execute(update(Outbox.__table__).values(next_attempt_at=utcnow() - timedelta(minutes=2)))
     code, report = desk.status()
     assert code == 1 and report["outbox"]["waiting"] == 1  # due for longer than one retry interval
-    desk.execute(update(Outbox.__table__).values(state="failed", attempts=1,
-                                                 next_attempt_at=utcnow() + timedelta(minutes=1)))
+    desk.execute(
+        update(Outbox.__table__).values(
+            state="failed", attempts=1, next_attempt_at=utcnow() + timedelta(minutes=1)
+        )
+    )
     assert desk.status()[0] == 1  # refused once, retry pending
     assert desk.gongdan("poll").exit_code == 0  # not due yet: nothing to send, the drain is fine
     desk.execute(update(Outbox.__table__).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
@@ -273,6 +336,7 @@ def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(tmp_path, 
 
 
 # --- the Maildir outbox after a kill --------------------------------------------------------------
+
 
 def _maildir_desk(tmp_path, database_url) -> Desk:
     return Desk(tmp_path, database_url, 'kind = "maildir"\npath = "out/box"\n')
@@ -286,14 +350,27 @@ def _queue(desk: Desk, count: int) -> list[tuple[str, bytes]]:
         with db.session(engine) as session:
             for n in range(count):
                 message_id = make_message_id("gongdan.example.cn")
-                raw = compose_reply(body=f"已收到问题 {n}", from_address=FROM,
-                                    to_address=f"ops{n}@xingxing.example.cn",
-                                    original_subject="故障", ticket_id=None,
-                                    in_reply_to=f"<o{n}@xingxing.example.cn>", references=[],
-                                    message_id=message_id)
-                outbox.enqueue(session, kind="ack", raw=raw, message_id=message_id,
-                               recipient=f"ops{n}@xingxing.example.cn", ticket_id=None,
-                               caused_by=None, subject="Re: 故障", from_address=FROM)
+                raw = compose_reply(
+                    body=f"已收到问题 {n}",
+                    from_address=FROM,
+                    to_address=f"ops{n}@xingxing.example.cn",
+                    original_subject="故障",
+                    ticket_id=None,
+                    in_reply_to=f"<o{n}@xingxing.example.cn>",
+                    references=[],
+                    message_id=message_id,
+                )
+                outbox.enqueue(
+                    session,
+                    kind="ack",
+                    raw=raw,
+                    message_id=message_id,
+                    recipient=f"ops{n}@xingxing.example.cn",
+                    ticket_id=None,
+                    caused_by=None,
+                    subject="Re: 故障",
+                    from_address=FROM,
+                )
                 queued.append((message_id, raw))
             session.commit()
     finally:
@@ -310,8 +387,9 @@ def _files_by_message_id(folder: Path) -> dict[str, int]:
     return counts
 
 
-def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(tmp_path,
-                                                                              database_url):
+def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(
+    tmp_path, database_url
+):
     desk = _maildir_desk(tmp_path, database_url)
     box = tmp_path / "out" / "box"
     (written, raw_w), (unwritten, _), (half, raw_h), (read, raw_r), (fresh, _) = _queue(desk, 5)
@@ -324,8 +402,11 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(t
     (box / "new" / name).rename(box / "cur" / f"{name}:2,S")
     # What the kill left in the database: claimed, past the before-DATA marker, no outcome.
     killed = [written, unwritten, half, read]
-    desk.execute(update(Outbox.__table__).where(Outbox.message_id.in_(killed)).values(
-        state="sending", claimed_at=utcnow(), data_started_at=utcnow()))
+    desk.execute(
+        update(Outbox.__table__)
+        .where(Outbox.message_id.in_(killed))
+        .values(state="sending", claimed_at=utcnow(), data_started_at=utcnow())
+    )
 
     result = desk.gongdan("poll")
     assert result.exit_code == 0, result.output
@@ -374,6 +455,7 @@ def test_maildir_outbox_that_cannot_be_written_is_loud_and_keeps_the_reply(tmp_p
 
 # --- a TLS certificate that does not verify ------------------------------------------------------
 
+
 @pytest.fixture
 def tls_smtp(tmp_path):
     """aiosmtpd on 127.0.0.1 speaking implicit TLS with a self-signed certificate; (port, cert,
@@ -383,9 +465,28 @@ def tls_smtp(tmp_path):
     from aiosmtpd.controller import Controller
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                           "-keyout", str(key), "-out", str(cert)], capture_output=True, check=False)
+    made = subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        check=False,
+    )
     if made.returncode != 0:
         pytest.fail(f"openssl cannot make a test certificate: {made.stderr.decode()[-300:]}")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -397,20 +498,24 @@ def tls_smtp(tmp_path):
             received.append(envelope.original_content or envelope.content)
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(), ssl_context=context,
-                            ready_timeout=5)
+    controller = Controller(
+        Handler(), hostname="127.0.0.1", port=free_port(), ssl_context=context, ready_timeout=5
+    )
     controller.start()
     yield controller.port, cert, received
     controller.stop()
 
 
-def test_tls_certificate_that_does_not_verify_keeps_the_reply_queued(tmp_path, database_url,
-                                                                       tls_smtp):
+def test_tls_certificate_that_does_not_verify_keeps_the_reply_queued(
+    tmp_path, database_url, tls_smtp
+):
     port, cert, received = tls_smtp
     tls = f'kind = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "tls"\n'
     desk = Desk(tmp_path, database_url, tls)
     desk.deliver(1)
-    assert_one_line_failure(desk.gongdan("poll"), "outbox:", "TLS failed", "CERTIFICATE_VERIFY_FAILED")
+    assert_one_line_failure(
+        desk.gongdan("poll"), "outbox:", "TLS failed", "CERTIFICATE_VERIFY_FAILED"
+    )
     row = assert_still_queued(desk)
     assert received == [] and desk.status()[0] == 1
     # The admin names the server's CA: the next poll sends it, once.

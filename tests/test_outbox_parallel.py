@@ -26,8 +26,10 @@ FROM = "support@gongdan.example.cn"
 
 
 def _config(sink, connections: int = 4):
-    return parse_config(f'[outgoing]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\nsecurity = "plain"\n'
-                        f'from_address = "{FROM}"\nconnections = {connections}\n')
+    return parse_config(
+        f'[outgoing]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\nsecurity = "plain"\n'
+        f'from_address = "{FROM}"\nconnections = {connections}\n'
+    )
 
 
 def _queue(engine, count: int, recipient=lambda n: f"ops{n}@xingxing.example.cn") -> dict[str, str]:
@@ -37,10 +39,21 @@ def _queue(engine, count: int, recipient=lambda n: f"ops{n}@xingxing.example.cn"
     with db.session(engine) as session:
         for n in range(count):
             message_id, to = f"<r{n}.{token}@gongdan.example.cn>", recipient(n)
-            raw = (f"From: {FROM}\r\nTo: {to}\r\nSubject: Re: 故障{n}\r\nMessage-ID: {message_id}\r\n"
-                   f"Auto-Submitted: auto-replied\r\n\r\nreply {n}\r\n").encode()
-            outbox.enqueue(session, kind="ack", raw=raw, message_id=message_id, recipient=to, ticket_id=None,
-                           caused_by=None, subject=f"Re: 故障{n}", from_address=FROM)
+            raw = (
+                f"From: {FROM}\r\nTo: {to}\r\nSubject: Re: 故障{n}\r\nMessage-ID: {message_id}\r\n"
+                f"Auto-Submitted: auto-replied\r\n\r\nreply {n}\r\n"
+            ).encode()
+            outbox.enqueue(
+                session,
+                kind="ack",
+                raw=raw,
+                message_id=message_id,
+                recipient=to,
+                ticket_id=None,
+                caused_by=None,
+                subject=f"Re: 故障{n}",
+                from_address=FROM,
+            )
             queued[message_id] = to
         session.commit()
     return queued
@@ -56,13 +69,18 @@ def _message_id(raw: bytes) -> str:
 
 
 def _received(sink) -> Counter:
-    return Counter(email.message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in sink.messages)
+    return Counter(
+        email.message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in sink.messages
+    )
 
 
 def _make_due(engine) -> None:
     with engine.begin() as conn:
-        conn.execute(update(Outbox.__table__).where(Outbox.next_attempt_at.is_not(None))
-                     .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(Outbox.__table__)
+            .where(Outbox.next_attempt_at.is_not(None))
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 def _hook(sink, name: str, wrapper) -> None:
@@ -72,6 +90,7 @@ def _hook(sink, name: str, wrapper) -> None:
 
     async def hook(server, session, envelope, *args):
         return await wrapper(original, server, session, envelope, *args)
+
     setattr(handler, f"handle_{name}", hook)
 
 
@@ -82,22 +101,28 @@ def test_many_replies_over_four_connections_arrive_once_each(engine, smtp_sink):
     async def mail(original, server, session, envelope, *args):
         peers.add(session.peer)
         return await original(server, session, envelope, *args)
+
     _hook(smtp_sink, "MAIL", mail)
 
     report = send_due(_config(smtp_sink, connections=4), engine)
 
     assert (report.sent, report.failed, report.errors) == (200, 0, [])
     assert _received(smtp_sink) == Counter(dict.fromkeys(queued, 1))
-    assert {m.data.split(b"\r\nTo: ")[1].split(b"\r\n")[0].decode() for m in smtp_sink.messages} == set(queued.values())
+    assert {
+        m.data.split(b"\r\nTo: ")[1].split(b"\r\n")[0].decode() for m in smtp_sink.messages
+    } == set(queued.values())
     rows = _rows(engine)
-    assert {(r.state, r.attempts, r.sent_at is not None, r.next_attempt_at) for r in rows.values()} == {("sent", 1, True, None)}
+    assert {
+        (r.state, r.attempts, r.sent_at is not None, r.next_attempt_at) for r in rows.values()
+    } == {("sent", 1, True, None)}
     assert 2 <= len(peers) <= 4  # sent in parallel, never over more connections than configured
     # Nothing is left to send: a second run hands nothing over again.
     assert send_due(_config(smtp_sink), engine).sent == 0 and len(smtp_sink.messages) == 200
 
 
-def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(engine, smtp_sink,
-                                                                          database_url):
+def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(
+    engine, smtp_sink, database_url
+):
     """What bounds the resend window after a kill (SPEC §9): while the server takes a reply it is
     claimed (`sending`, committed), and by the time the same connection starts its next reply the
     previous one is `sent` in the database (seen through another connection, so committed)."""
@@ -107,7 +132,9 @@ def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(engine,
 
     def state(message_id):
         with watcher.connect() as conn:
-            return conn.execute(select(Outbox.state).where(Outbox.message_id == message_id)).scalar()
+            return conn.execute(
+                select(Outbox.state).where(Outbox.message_id == message_id)
+            ).scalar()
 
     async def mail(original, server, session, envelope, *args):
         if session.peer in last_on:
@@ -120,6 +147,7 @@ def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(engine,
         at_data[message_id] = state(message_id)
         last_on[session.peer] = message_id
         return await original(server, session, envelope)
+
     _hook(smtp_sink, "MAIL", mail)
     _hook(smtp_sink, "DATA", data)
     try:
@@ -136,6 +164,7 @@ def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(engine,
 def test_refused_replies_are_counted_and_marked_while_the_rest_go_out(engine, smtp_sink):
     def recipient(n):
         return f"{'gone' if n % 5 == 0 else 'busy' if n % 7 == 0 else 'ops'}{n}@xingxing.example.cn"
+
     queued = _queue(engine, 80, recipient)
     gone = {mid for mid, to in queued.items() if to.startswith("gone")}
     busy = {mid for mid, to in queued.items() if to.startswith("busy")}
@@ -147,19 +176,34 @@ def test_refused_replies_are_counted_and_marked_while_the_rest_go_out(engine, sm
         if address.startswith("busy"):
             return "451 4.3.0 Try again later"
         return await original(server, session, envelope, address, options)
+
     _hook(smtp_sink, "RCPT", rcpt)
 
     report = send_due(_config(smtp_sink, connections=4), engine)
 
-    assert (report.sent, report.failed, len(report.errors)) == (len(good), len(gone) + len(busy), len(gone) + len(busy))
+    assert (report.sent, report.failed, len(report.errors)) == (
+        len(good),
+        len(gone) + len(busy),
+        len(gone) + len(busy),
+    )
     assert {e.split(":")[0] for e in report.errors} == {f"reply {mid}" for mid in gone | busy}
     assert _received(smtp_sink) == Counter(dict.fromkeys(good, 1))
     rows = _rows(engine)
     assert {(rows[m].state, rows[m].attempts) for m in good} == {("sent", 1)}
-    assert all(rows[m].state == "failed" and rows[m].attempts == 1 and rows[m].next_attempt_at is None
-               and rows[m].last_error.startswith("SMTP 550") for m in gone)  # permanent: never retried
-    assert all(rows[m].state == "failed" and rows[m].attempts == 1 and rows[m].next_attempt_at > utcnow()
-               and rows[m].last_error.startswith("SMTP 451") for m in busy)  # retried after the backoff
+    assert all(
+        rows[m].state == "failed"
+        and rows[m].attempts == 1
+        and rows[m].next_attempt_at is None
+        and rows[m].last_error.startswith("SMTP 550")
+        for m in gone
+    )  # permanent: never retried
+    assert all(
+        rows[m].state == "failed"
+        and rows[m].attempts == 1
+        and rows[m].next_attempt_at > utcnow()
+        and rows[m].last_error.startswith("SMTP 451")
+        for m in busy
+    )  # retried after the backoff
 
     # The server accepts the busy ones later: they go out once, the refused ones stay failed.
     delattr(smtp_sink._controller.handler, "handle_RCPT")
@@ -182,12 +226,21 @@ def test_server_unreachable_stops_the_drain_and_loses_nothing(engine, smtp_sink)
     rows = _rows(engine)
     states = Counter(row.state for row in rows.values())
     assert states == {"failed": report.failed, "queued": 60 - report.failed}
-    assert all(r.attempts == 1 and r.next_attempt_at > utcnow() for r in rows.values() if r.state == "failed")
-    assert all(r.attempts == 0 and r.claimed_at is None for r in rows.values() if r.state == "queued")
+    assert all(
+        r.attempts == 1 and r.next_attempt_at > utcnow()
+        for r in rows.values()
+        if r.state == "failed"
+    )
+    assert all(
+        r.attempts == 0 and r.claimed_at is None for r in rows.values() if r.state == "queued"
+    )
 
     smtp_sink.start()
     again = send_due(_config(smtp_sink, connections=4), engine)
-    assert (again.sent, again.failed) == (60 - report.failed, 0)  # the failed ones wait for their backoff
+    assert (again.sent, again.failed) == (
+        60 - report.failed,
+        0,
+    )  # the failed ones wait for their backoff
     _make_due(engine)
     send_due(_config(smtp_sink, connections=4), engine)
     assert _received(smtp_sink) == Counter(dict.fromkeys(queued, 1))
@@ -201,11 +254,14 @@ def test_server_going_away_mid_drain_resends_only_the_replies_in_hand(engine, sm
     async def data(original, server, session, envelope):
         result = await original(server, session, envelope)
         if len(smtp_sink.messages) == 50:
-            stopper.append(threading.Thread(target=smtp_sink.stop))  # not from the server's own thread
+            stopper.append(
+                threading.Thread(target=smtp_sink.stop)
+            )  # not from the server's own thread
             stopper[0].start()
         if stopper:
             await asyncio.sleep(5)  # the server holds the message and goes away before answering
         return result
+
     _hook(smtp_sink, "DATA", data)
 
     first = send_due(_config(smtp_sink, connections=4), engine)
@@ -214,8 +270,11 @@ def test_server_going_away_mid_drain_resends_only_the_replies_in_hand(engine, sm
     assert "sending" not in {row.state for row in rows.values()}
     assert first.sent == sum(row.state == "sent" for row in rows.values()) and first.sent < 200
     assert first.failed == sum(row.state == "failed" for row in rows.values()) >= 1
-    interrupted = {mid for mid, row in rows.items() if row.state == "failed"
-                   and row.last_error.startswith(INTERRUPTED)}
+    interrupted = {
+        mid
+        for mid, row in rows.items()
+        if row.state == "failed" and row.last_error.startswith(INTERRUPTED)
+    }
     assert 1 <= len(interrupted) <= 4  # at most the one in hand on each connection
 
     smtp_sink.start()
@@ -240,7 +299,9 @@ def test_an_error_in_one_sending_thread_reaches_the_caller_and_the_next_run_send
     lock, crash = threading.Lock(), threading.Event()
 
     def deliver(raw, recipients):
-        crash.wait(10)  # each other thread holds one reply until the crash, so the test is repeatable
+        crash.wait(
+            10
+        )  # each other thread holds one reply until the crash, so the test is repeatable
         with lock:
             delivered[_message_id(raw)] += 1
 
@@ -264,13 +325,26 @@ def test_an_error_in_one_sending_thread_reaches_the_caller_and_the_next_run_send
     assert rows[victim].attempts == 1
 
 
-@pytest.mark.parametrize("value,ok", [("4", True), ("1", True), ("10", True), ("0", False), ("11", False),
-                                      ('"4"', False), ("2.5", False), ("true", False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("4", True),
+        ("1", True),
+        ("10", True),
+        ("0", False),
+        ("11", False),
+        ('"4"', False),
+        ("2.5", False),
+        ("true", False),
+    ],
+)
 def test_connections_setting(value, ok):
-    text = f"[outgoing]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nconnections = {value}\n"
+    text = f'[outgoing]\nkind = "smtp"\nhost = "127.0.0.1"\nconnections = {value}\n'
     if ok:
         assert parse_config(text).outgoing.connections == int(value)
     else:
-        with pytest.raises(ConfigError, match=r"\[outgoing\]: connections must be a whole number from 1 to 10"):
+        with pytest.raises(
+            ConfigError, match=r"\[outgoing\]: connections must be a whole number from 1 to 10"
+        ):
             parse_config(text)
     assert parse_config("").outgoing.connections == 4

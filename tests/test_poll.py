@@ -19,8 +19,10 @@ from imapclient import IMAPClient
 from ingest.cli import cli
 from tests.conftest import make_mail
 
-COMPLETE = ("运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-            "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n")
+COMPLETE = (
+    "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
+    "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
+)
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 STANDARD = "已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,我方还需额外分析梳理相关资料,请耐心等待。"
 
@@ -28,13 +30,22 @@ STANDARD = "已收到问题。平台方会优先处理故障信息足够的工�
 class Desk:
     """A gongdan deployment in a temporary folder, wired to the loopback servers."""
 
-    def __init__(self, tmp_path: Path, dovecot, user: tuple[str, str], smtp, database_url: str, extra: str = "",
-                 folder: str = "INBOX"):
+    def __init__(
+        self,
+        tmp_path: Path,
+        dovecot,
+        user: tuple[str, str],
+        smtp,
+        database_url: str,
+        extra: str = "",
+        folder: str = "INBOX",
+    ):
         self.dovecot, self.user, self.smtp, self.folder = dovecot, user, smtp, folder
         self.config = tmp_path / "gongdan.toml"
         self.env = {**os.environ, "GD_IMAP_PW": user[1]}
         os.environ["GD_IMAP_PW"] = user[1]
-        self.config.write_text(f"""
+        self.config.write_text(
+            f"""
 [database]
 url = "{database_url}"
 
@@ -59,11 +70,15 @@ from_address = "support@gongdan.example.cn"
 name = "小明"
 address = "xiaoming@gongdan.example.cn"
 {extra}
-""", "utf-8")
+""",
+            "utf-8",
+        )
         assert self.gongdan("db", "upgrade").exit_code == 0
 
     def gongdan(self, *args: str):
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, ["--config", str(self.config), *args], catch_exceptions=False
+        )
 
     def poll(self):
         result = self.gongdan("poll")
@@ -71,14 +86,21 @@ address = "xiaoming@gongdan.example.cn"
         return result
 
     def poll_process(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(self.config), "poll", *args],
-                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            [sys.executable, "-m", "ingest", "--config", str(self.config), "poll", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def deliver(self, raw: bytes) -> None:
         self.dovecot.append(self.user[0], raw, folder=self.folder)
 
     def tickets(self) -> list[dict]:
-        return [json.loads(line) for line in self.gongdan("tickets", "list", "--json").output.splitlines()]
+        return [
+            json.loads(line)
+            for line in self.gongdan("tickets", "list", "--json").output.splitlines()
+        ]
 
     def show(self, number: int) -> dict:
         return json.loads(self.gongdan("tickets", "show", str(number), "--json").output)
@@ -94,8 +116,14 @@ def desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
 
 def test_full_cycle_replies_as_received_by_the_smtp_server(desk):
     desk.deliver(make_mail(COMPLETE, subject="扫码无法启动", message_id="<c1@xingxing.example.cn>"))
-    desk.deliver(make_mail(INCOMPLETE, subject="充电桩充不上电", message_id="<c2@xingxing.example.cn>",
-                           references="<older@xingxing.example.cn>"))
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="充电桩充不上电",
+            message_id="<c2@xingxing.example.cn>",
+            references="<older@xingxing.example.cn>",
+        )
+    )
     desk.poll()
     replies = {r["In-Reply-To"]: r for r in desk.replies()}
     assert set(replies) == {"<c1@xingxing.example.cn>", "<c2@xingxing.example.cn>"}
@@ -111,17 +139,24 @@ def test_full_cycle_replies_as_received_by_the_smtp_server(desk):
     assert "135****8382" in text and "13512348382" not in text
 
     request = replies["<c2@xingxing.example.cn>"]
-    assert request["References"].split() == ["<older@xingxing.example.cn>", "<c2@xingxing.example.cn>"]
+    assert request["References"].split() == [
+        "<older@xingxing.example.cn>",
+        "<c2@xingxing.example.cn>",
+    ]
     body = request.get_content()
     assert body.startswith(STANDARD)
-    assert "订单号(必填)" in body and "运营商初步排查结果" in body  # billing words: the detailed form
+    assert (
+        "订单号(必填)" in body and "运营商初步排查结果" in body
+    )  # billing words: the detailed form
     assert request["Message-ID"] != ack["Message-ID"]
 
     # The mailbox: both stored, nothing marked read by the fetch, then flagged \Seen after the commit.
     with IMAPClient("127.0.0.1", desk.dovecot.port, ssl=False) as imap:
         imap.login(*desk.user)
         imap.select_folder("INBOX")
-        assert all(b"\\Seen" in f[b"FLAGS"] for f in imap.fetch(imap.search("ALL"), ["FLAGS"]).values())
+        assert all(
+            b"\\Seen" in f[b"FLAGS"] for f in imap.fetch(imap.search("ALL"), ["FLAGS"]).values()
+        )
 
 
 def test_second_run_does_nothing(desk):
@@ -137,56 +172,117 @@ def test_follow_up_completing_the_ticket_gets_the_ack(desk):
     desk.poll()
     (request,) = desk.replies()
     # The operator answers our request, keeping the subject and threading headers.
-    desk.deliver(make_mail("订单号：20261124081644614873\n运营商初步排查结果：重启无效", subject=request["Subject"],
-                           message_id="<f2@xingxing.example.cn>", in_reply_to=request["Message-ID"]))
+    desk.deliver(
+        make_mail(
+            "订单号：20261124081644614873\n运营商初步排查结果：重启无效",
+            subject=request["Subject"],
+            message_id="<f2@xingxing.example.cn>",
+            in_reply_to=request["Message-ID"],
+        )
+    )
     desk.poll()
     # A thank-you that changes nothing is stored quietly.
-    desk.deliver(make_mail("谢谢", subject=request["Subject"], message_id="<f3@xingxing.example.cn>",
-                           in_reply_to=request["Message-ID"]))
+    desk.deliver(
+        make_mail(
+            "谢谢",
+            subject=request["Subject"],
+            message_id="<f3@xingxing.example.cn>",
+            in_reply_to=request["Message-ID"],
+        )
+    )
     desk.poll()
     replies = desk.replies()
     assert len(replies) == 2
-    assert replies[1]["In-Reply-To"] == "<f2@xingxing.example.cn>" and "处理中" in replies[1].get_content()
+    assert (
+        replies[1]["In-Reply-To"] == "<f2@xingxing.example.cn>"
+        and "处理中" in replies[1].get_content()
+    )
     (ticket,) = desk.tickets()
     assert ticket["complete"] and ticket["status"] == "in_progress"
     assert len(desk.show(ticket["id"])["messages"]) == 5  # three in, two out
 
 
-@pytest.mark.parametrize("headers,subject,sender", [
-    ({"Auto-Submitted": "auto-replied"}, "自动回复: 充电失败", "ops@xingxing.example.cn"),
-    ({"Precedence": "bulk"}, "Newsletter", "news@xingxing.example.cn"),
-    ({"Content-Type": "multipart/report; report-type=delivery-status; boundary=b"}, "Undelivered Mail",
-     "MAILER-DAEMON@mx.example.cn"),
-    ({}, "Automatic reply: 充电失败", "ops@xingxing.example.cn"),
-    ({}, "充电失败", "support@gongdan.example.cn"),
-    ({}, "Re: [工单#1] 状态", "xiaoming@gongdan.example.cn"),
-])
-def test_automatic_mail_bounces_ourselves_and_engineers_are_not_answered(desk, headers, subject, sender):
-    desk.deliver(make_mail(INCOMPLETE, subject=subject, sender=sender, message_id="<auto@x.example.cn>",
-                           headers=headers))
+@pytest.mark.parametrize(
+    "headers,subject,sender",
+    [
+        ({"Auto-Submitted": "auto-replied"}, "自动回复: 充电失败", "ops@xingxing.example.cn"),
+        ({"Precedence": "bulk"}, "Newsletter", "news@xingxing.example.cn"),
+        (
+            {"Content-Type": "multipart/report; report-type=delivery-status; boundary=b"},
+            "Undelivered Mail",
+            "MAILER-DAEMON@mx.example.cn",
+        ),
+        ({}, "Automatic reply: 充电失败", "ops@xingxing.example.cn"),
+        ({}, "充电失败", "support@gongdan.example.cn"),
+        ({}, "Re: [工单#1] 状态", "xiaoming@gongdan.example.cn"),
+    ],
+)
+def test_automatic_mail_bounces_ourselves_and_engineers_are_not_answered(
+    desk, headers, subject, sender
+):
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject=subject,
+            sender=sender,
+            message_id="<auto@x.example.cn>",
+            headers=headers,
+        )
+    )
     desk.poll()
     assert desk.replies() == []
     assert len(desk.tickets()) == 1  # stored all the same
 
 
 def test_daily_reply_limit_per_sender(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra="[desk]\ndaily_reply_limit = 2\n")
+    desk = Desk(
+        tmp_path,
+        dovecot,
+        dovecot_user,
+        smtp_sink,
+        database_url,
+        extra="[desk]\ndaily_reply_limit = 2\n",
+    )
     for n in range(4):
-        desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<l{n}@xingxing.example.cn>"))
-    desk.deliver(make_mail(INCOMPLETE, subject="别人", message_id="<o1@lvneng.example.cn>", sender="a@lvneng.example.cn"))
+        desk.deliver(
+            make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<l{n}@xingxing.example.cn>")
+        )
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="别人",
+            message_id="<o1@lvneng.example.cn>",
+            sender="a@lvneng.example.cn",
+        )
+    )
     desk.poll()
-    assert sorted(r["To"] for r in desk.replies()) == ["a@lvneng.example.cn"] + ["ops@xingxing.example.cn"] * 2
+    assert (
+        sorted(r["To"] for r in desk.replies())
+        == ["a@lvneng.example.cn"] + ["ops@xingxing.example.cn"] * 2
+    )
     assert len(desk.tickets()) == 5
     flags = [m["flags"] for t in desk.tickets() for m in desk.show(t["id"])["messages"]]
     assert flags.count(["over_daily_limit"]) == 2
 
 
 def test_operator_domains_list(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url,
-                extra='[desk]\noperator_domains = ["xingxing.example.cn"]\n')
+    desk = Desk(
+        tmp_path,
+        dovecot,
+        dovecot_user,
+        smtp_sink,
+        database_url,
+        extra='[desk]\noperator_domains = ["xingxing.example.cn"]\n',
+    )
     desk.deliver(make_mail(INCOMPLETE, message_id="<d1@xingxing.example.cn>"))
-    desk.deliver(make_mail(INCOMPLETE, message_id="<d2@spam.example.com>", sender="x@spam.example.com",
-                           headers={"Reply-To": "victim@elsewhere.example.com"}))
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            message_id="<d2@spam.example.com>",
+            sender="x@spam.example.com",
+            headers={"Reply-To": "victim@elsewhere.example.com"},
+        )
+    )
     desk.poll()
     assert [r["To"] for r in desk.replies()] == ["ops@xingxing.example.cn"]
     assert len(desk.tickets()) == 2
@@ -230,12 +326,17 @@ def _make_outbox_due(desk) -> None:
 
     engine = db.open_database(load_config(str(desk.config)).database_url)
     with engine.begin() as conn:
-        conn.execute(update(Outbox.__table__).where(Outbox.next_attempt_at.is_not(None))
-                     .values(next_attempt_at=Outbox.created_at))
+        conn.execute(
+            update(Outbox.__table__)
+            .where(Outbox.next_attempt_at.is_not(None))
+            .values(next_attempt_at=Outbox.created_at)
+        )
     engine.dispose()
 
 
-def test_uidvalidity_change_rereads_without_duplicates(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+def test_uidvalidity_change_rereads_without_duplicates(
+    tmp_path, dovecot, dovecot_user, smtp_sink, database_url
+):
     desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, folder="Support")
     desk.deliver(make_mail(COMPLETE, message_id="<u1@xingxing.example.cn>"))
     desk.poll()
@@ -256,15 +357,24 @@ def test_uidvalidity_change_rereads_without_duplicates(tmp_path, dovecot, doveco
 
 def test_two_overlapping_polls(desk):
     for n in range(30):
-        desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<o{n}@xingxing.example.cn>",
-                               sender=f"ops{n}@xingxing.example.cn"))
+        desk.deliver(
+            make_mail(
+                INCOMPLETE,
+                subject=f"故障{n}",
+                message_id=f"<o{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn",
+            )
+        )
     first, second = desk.poll_process(), desk.poll_process()
     out1, err1 = first.communicate(timeout=120)
     out2, err2 = second.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
     said = (out1 + out2).decode()
-    assert "another gongdan poll is running on it" in said or "another run is sending" in said or \
-        said.count("30 new ticket") == 1
+    assert (
+        "another gongdan poll is running on it" in said
+        or "another run is sending" in said
+        or said.count("30 new ticket") == 1
+    )
     assert len(desk.tickets()) == 30
     assert len(desk.replies()) == 30
     assert len({r["Message-ID"] for r in desk.replies()}) == 30
@@ -273,8 +383,14 @@ def test_two_overlapping_polls(desk):
 def test_killed_mid_batch_and_rerun_loses_and_doubles_nothing(desk):
     count = 60
     for n in range(count):
-        desk.deliver(make_mail(COMPLETE if n % 2 else INCOMPLETE, subject=f"故障{n}",
-                               message_id=f"<k{n}@xingxing.example.cn>", sender=f"ops{n}@xingxing.example.cn"))
+        desk.deliver(
+            make_mail(
+                COMPLETE if n % 2 else INCOMPLETE,
+                subject=f"故障{n}",
+                message_id=f"<k{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn",
+            )
+        )
     for delay in (0.6, 1.0, 1.4):
         proc = desk.poll_process()
         time.sleep(delay)
@@ -288,11 +404,15 @@ def test_killed_mid_batch_and_rerun_loses_and_doubles_nothing(desk):
     by_email: dict[str, set[str]] = {}
     for reply in replies:
         by_email.setdefault(reply["In-Reply-To"], set()).add(reply["Message-ID"])
-    assert all(len(ids) == 1 for ids in by_email.values()), outputs  # never two replies to one email
+    assert all(len(ids) == 1 for ids in by_email.values()), (
+        outputs
+    )  # never two replies to one email
     # A kill during the hand-over itself sends that reply again on the next run (at least once,
     # SPEC §9): every operator got their reply; a copy twice at most for the one in hand on each
     # of the 4 SMTP connections at each kill.
-    assert {r["To"] for r in replies} == {f"ops{n}@xingxing.example.cn" for n in range(count)}, outputs
+    assert {r["To"] for r in replies} == {f"ops{n}@xingxing.example.cn" for n in range(count)}, (
+        outputs
+    )
     assert len(replies) - count <= 3 * 4
     assert {o["state"] for t in tickets for o in desk.show(t["id"])["outbox"]} == {"sent"}
 
@@ -301,8 +421,14 @@ def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):
     from ingest import imap_source
 
     for n in range(6):
-        desk.deliver(make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<x{n}@xingxing.example.cn>",
-                               sender=f"ops{n}@xingxing.example.cn"))
+        desk.deliver(
+            make_mail(
+                INCOMPLETE,
+                subject=f"故障{n}",
+                message_id=f"<x{n}@xingxing.example.cn>",
+                sender=f"ops{n}@xingxing.example.cn",
+            )
+        )
     original = imap_source.ImapSource.fetch
     cut = []
 
@@ -312,16 +438,22 @@ def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):
                 cut.append(True)
                 self._client._imap.sock.shutdown(2)  # the network drops the connection
             yield item
+
     monkeypatch.setattr(imap_source.ImapSource, "fetch", fetch_then_cut)
     result = desk.poll()
     assert cut and "6 new ticket" in result.output
     assert len(desk.tickets()) == 6 and len(desk.replies()) == 6
 
 
-def test_poll_error_is_one_line_on_stderr_and_exit_1(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+def test_poll_error_is_one_line_on_stderr_and_exit_1(
+    tmp_path, dovecot, dovecot_user, smtp_sink, database_url
+):
     desk = Desk(tmp_path, dovecot, (dovecot_user[0], "wrong-password"), smtp_sink, database_url)
-    proc = subprocess.run([sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
-                          env={**desk.env, "GD_IMAP_PW": "wrong-password"}, capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
+        env={**desk.env, "GD_IMAP_PW": "wrong-password"},
+        capture_output=True,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "login failed" in lines[0] and "wrong-password" not in lines[0]
@@ -329,18 +461,37 @@ def test_poll_error_is_one_line_on_stderr_and_exit_1(tmp_path, dovecot, dovecot_
 
 def test_demo_runs_on_the_sample_maildir(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-m", "ingest", "demo", "--inbox", str(root / "demo" / "inbox"),
-                             "--dir", str(tmp_path / "run")], capture_output=True, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "demo",
+            "--inbox",
+            str(root / "demo" / "inbox"),
+            "--dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        cwd=tmp_path,
+    )
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     assert "11 new ticket" in out and "13 replies written" in out
     assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 13
     assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 16
-    assert len(list((root / "demo" / "inbox" / "new").iterdir())) == 16  # the sample is never changed
+    assert (
+        len(list((root / "demo" / "inbox" / "new").iterdir())) == 16
+    )  # the sample is never changed
 
 
 def test_logs_hold_no_password_phone_or_body(desk):
-    desk.deliver(make_mail(COMPLETE + "用户电话 13900001111，问题描述补充：屏幕闪烁\n", message_id="<p1@xingxing.example.cn>"))
+    desk.deliver(
+        make_mail(
+            COMPLETE + "用户电话 13900001111，问题描述补充：屏幕闪烁\n",
+            message_id="<p1@xingxing.example.cn>",
+        )
+    )
     desk.deliver(b"\x00\x01 garbage that is no email")
     proc = desk.poll_process()
     out, err = proc.communicate(timeout=60)
@@ -360,5 +511,8 @@ def test_failed_replies_are_listed_and_can_be_retried(desk):
     desk.smtp.refuse(None)
     assert desk.gongdan("outbox", "retry", message_id).exit_code == 0
     desk.poll()
-    assert len(desk.replies()) == 1 and desk.gongdan("outbox", "list").output.strip() == "nothing waiting"
+    assert (
+        len(desk.replies()) == 1
+        and desk.gongdan("outbox", "list").output.strip() == "nothing waiting"
+    )
     assert desk.gongdan("outbox", "retry", "<nope@x>").exit_code == 1

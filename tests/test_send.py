@@ -36,14 +36,16 @@ PASSWORD_ENV = "GD_SEND_SMTP_PW"
 class Desk:
     """gongdan on a local Maildir inbox, sending over SMTP to the test's aiosmtpd."""
 
-    def __init__(self, tmp_path: Path, database_url: str, sink,
-                 login: tuple[str, str] | None = None):
+    def __init__(
+        self, tmp_path: Path, database_url: str, sink, login: tuple[str, str] | None = None
+    ):
         self.root, self.database_url = tmp_path, database_url
         for sub in ("new", "cur", "tmp"):
             (tmp_path / "inbox" / sub).mkdir(parents=True)
         auth = f'username = "{login[0]}"\npassword_env = "{PASSWORD_ENV}"\n' if login else ""
         self.config = tmp_path / "gongdan.toml"
-        self.config.write_text(f"""
+        self.config.write_text(
+            f"""
 [database]
 url = "{database_url}"
 
@@ -58,27 +60,41 @@ host = "127.0.0.1"
 port = {sink.port}
 security = "plain"
 from_address = "{FROM}"
-{auth}""", "utf-8")
+{auth}""",
+            "utf-8",
+        )
         assert self.gongdan("db", "upgrade").exit_code == 0
 
     def gongdan(self, *args: str, password: str | None = None):
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args],
-                                  env={PASSWORD_ENV: password}, catch_exceptions=False)
+        return CliRunner().invoke(
+            cli,
+            ["--config", str(self.config), *args],
+            env={PASSWORD_ENV: password},
+            catch_exceptions=False,
+        )
 
     def process(self, *args: str) -> subprocess.Popen:
         """`gongdan ARGS` as a child process, its output in a file (read with said())."""
         self.out = self.root / f"child{time.monotonic_ns()}.out"
         with self.out.open("wb") as out:
-            return subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(self.config),
-                                     *args], stdout=out, stderr=subprocess.STDOUT, cwd=self.root)
+            return subprocess.Popen(
+                [sys.executable, "-m", "ingest", "--config", str(self.config), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+            )
 
     def said(self) -> str:
         return self.out.read_text("utf-8", "replace")
 
     def deliver(self, count: int) -> None:
         for n in range(count):
-            raw = make_mail(INCOMPLETE, subject=f"故障{n}", sender=f"ops{n}@xingxing.example.cn",
-                            message_id=f"<d{n}@xingxing.example.cn>")
+            raw = make_mail(
+                INCOMPLETE,
+                subject=f"故障{n}",
+                sender=f"ops{n}@xingxing.example.cn",
+                message_id=f"<d{n}@xingxing.example.cn>",
+            )
             (self.root / "inbox" / "new" / f"{1700000000 + n}.M{n}.test").write_bytes(raw)
 
     def queue(self, count: int) -> list[str]:
@@ -89,12 +105,22 @@ from_address = "{FROM}"
             with db.session(engine) as session:
                 for n in range(count):
                     message_id = f"<q{n}.{time.monotonic_ns()}@gongdan.example.cn>"
-                    raw = (f"From: {FROM}\r\nTo: ops{n}@xingxing.example.cn\r\n"
-                           f"Subject: Re: 故障\r\nMessage-ID: {message_id}\r\n\r\n"
-                           f"reply {n}\r\n").encode()
-                    outbox.enqueue(session, kind="ack", raw=raw, message_id=message_id,
-                                   recipient=f"ops{n}@xingxing.example.cn", ticket_id=None,
-                                   caused_by=None, subject="Re: 故障", from_address=FROM)
+                    raw = (
+                        f"From: {FROM}\r\nTo: ops{n}@xingxing.example.cn\r\n"
+                        f"Subject: Re: 故障\r\nMessage-ID: {message_id}\r\n\r\n"
+                        f"reply {n}\r\n"
+                    ).encode()
+                    outbox.enqueue(
+                        session,
+                        kind="ack",
+                        raw=raw,
+                        message_id=message_id,
+                        recipient=f"ops{n}@xingxing.example.cn",
+                        ticket_id=None,
+                        caused_by=None,
+                        subject="Re: 故障",
+                        from_address=FROM,
+                    )
                     ids.append(message_id)
                 session.commit()
         finally:
@@ -111,8 +137,9 @@ from_address = "{FROM}"
 
 
 def received(sink) -> list[str]:
-    return [email.message_from_bytes(m.data, policy=policy.default)["Message-ID"]
-            for m in sink.messages]
+    return [
+        email.message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in sink.messages
+    ]
 
 
 def slow_data(sink, seconds: float) -> threading.Event:
@@ -127,6 +154,7 @@ def slow_data(sink, seconds: float) -> threading.Event:
         while not fast.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         return result
+
     handler.handle_DATA = data
     return fast
 
@@ -168,8 +196,9 @@ def test_send_sends_what_the_poll_queued(tmp_path, database_url, smtp_sink, monk
 
 
 @pytest.mark.parametrize("smtp_sink", [("support", "s3cret-pw")], indirect=True)
-def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(tmp_path, database_url,
-                                                                          smtp_sink):
+def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(
+    tmp_path, database_url, smtp_sink
+):
     desk = Desk(tmp_path, database_url, smtp_sink, login=("support", "s3cret-pw"))
     desk.deliver(1)
     assert desk.gongdan("poll").exit_code == 1  # stored and queued; the outbox cannot send
@@ -178,7 +207,8 @@ def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(tmp_pa
     result = desk.gongdan("send")  # the password's variable is still not set
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        f"Error: outbox: SMTP password: environment variable {PASSWORD_ENV} is not set"]
+        f"Error: outbox: SMTP password: environment variable {PASSWORD_ENV} is not set"
+    ]
     row = desk.rows()[message_id]
     assert (row.state, row.attempts, row.last_error) == ("queued", 0, None)
     status = desk.gongdan("status", "--json")
@@ -243,8 +273,9 @@ def test_send_loop_ends_during_a_long_wait(tmp_path, database_url, smtp_sink):
             proc.kill()
 
 
-def test_a_reply_whose_hand_over_a_kill_cut_is_sent_again_the_same(tmp_path, database_url,
-                                                                   smtp_sink):
+def test_a_reply_whose_hand_over_a_kill_cut_is_sent_again_the_same(
+    tmp_path, database_url, smtp_sink
+):
     """SPEC §9: a `gongdan send` SIGKILLed while the server holds the message but has not
     answered DATA leaves the reply unconfirmed; the next drain sends it again, the same bytes
     with the same Message-ID, and marks it sent. The other reply goes out once."""

@@ -70,7 +70,7 @@ def test_dovecot_restart_same_port_keeps_mail(dovecot, dovecot_user):
     t = time.monotonic()
     dovecot.restart()
     assert time.monotonic() - t < 5
-    with pytest.raises(Exception):  # the old connection is gone (IMAPClient.AbortError or OSError)
+    with pytest.raises(Exception):  # noqa: B017 -- the old connection is gone (IMAPClient.AbortError or OSError)
         old.noop()
     old.shutdown()
     assert dovecot.port == port

@@ -36,17 +36,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="the short mode pytest runs")
     parser.add_argument("--json", action="store_true", help="one JSON object per scenario")
-    parser.add_argument("--seed", type=int, default=None, help="replay a run (default: a random seed, printed)")
-    parser.add_argument("--only", action="append", choices=sorted(faults.SCENARIOS), metavar="SCENARIO",
-                        help="run only this scenario (repeatable): " + ", ".join(faults.SCENARIOS))
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (configs, child logs)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="replay a run (default: a random seed, printed)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(faults.SCENARIOS),
+        metavar="SCENARIO",
+        help="run only this scenario (repeatable): " + ", ".join(faults.SCENARIOS),
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (configs, child logs)"
+    )
     args = parser.parse_args(argv)
     size = "short" if args.short else "full"
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     names = args.only or list(faults.SCENARIOS)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
-    print(f"# gongdan fault suite: mode={size} seed={seed} (replay: --seed {seed}"
-          f"{' --short' if args.short else ''})", file=sys.stderr if args.json else sys.stdout, flush=True)
+    print(
+        f"# gongdan fault suite: mode={size} seed={seed} (replay: --seed {seed}"
+        f"{' --short' if args.short else ''})",
+        file=sys.stderr if args.json else sys.stdout,
+        flush=True,
+    )
 
     for server in (Dovecot, Postgres, SmtpSink):
         server.check()
@@ -62,13 +75,26 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             try:
                 row = faults.run_scenario(name, servers, work / "desks", size, seed)
-            except Exception as exc:  # a scenario that cannot run is a failure, not a crash of the suite
-                row = {"scenario": name, "runs": 0, "messages": 0, "lost": 0, "duplicated": 0,
-                       "replies_doubled": 0, "replies_lost": 0, "seconds": 0,
-                       "notes": f"SCENARIO ERROR {type(exc).__name__}: {exc}", "error": True}
+            except (
+                Exception
+            ) as exc:  # a scenario that cannot run is a failure, not a crash of the suite
+                row = {
+                    "scenario": name,
+                    "runs": 0,
+                    "messages": 0,
+                    "lost": 0,
+                    "duplicated": 0,
+                    "replies_doubled": 0,
+                    "replies_lost": 0,
+                    "seconds": 0,
+                    "notes": f"SCENARIO ERROR {type(exc).__name__}: {exc}",
+                    "error": True,
+                }
             rows.append(row)
             if args.json:
-                print(json.dumps({**row, "seed": seed, "mode": size}, ensure_ascii=False), flush=True)
+                print(
+                    json.dumps({**row, "seed": seed, "mode": size}, ensure_ascii=False), flush=True
+                )
             else:
                 print(f"  {name}: {row['seconds']} s", file=sys.stderr, flush=True)
     finally:
