@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 import tomllib
@@ -505,3 +506,17 @@ def _check_desk(desk: DeskSettings) -> str:
             f"known: {', '.join(sorted(tables))}"
         )
     return ""
+
+
+# Plain (unencrypted) IMAP and SMTP are allowed to these hosts only.
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1, judged from the text alone (no name is looked up)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback

@@ -14,9 +14,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
 from ingest import batches
-from ingest.config import MailboxSettings
+from ingest.config import MailboxSettings, is_loopback
 
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SECURITIES = ("tls", "starttls", "plain")
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
@@ -58,7 +57,7 @@ class ImapSource:
             raise SourceError(
                 f"mailbox {s.name}: security must be tls, starttls or plain, not {s.security!r}"
             )
-        if s.security == "plain" and s.host.lower() not in LOCAL_HOSTS:
+        if s.security == "plain" and not is_loopback(s.host):
             # Checked before any socket is opened: the password must never cross a network in clear.
             raise SourceError(
                 f'mailbox {s.name}: security = "plain" is allowed only to localhost, not {s.host}'

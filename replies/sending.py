@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import smtplib
@@ -13,7 +12,7 @@ from email.policy import compat32
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.config import ConfigError, OutgoingSettings, read_secret
+from ingest.config import ConfigError, OutgoingSettings, is_loopback, read_secret
 
 INTERRUPTED = (
     "interrupted while the message was being handed to the mail server; it is sent "
@@ -42,19 +41,6 @@ class DeliveryError(RuntimeError):
 
 # Replies a server gives when it wants a login we did not give or refuses the one we gave.
 AUTH_REFUSED = frozenset({530, 534, 535, 538})
-
-
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1, judged from the text alone (no name is looked up)."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
 
 
 class SmtpSender:
