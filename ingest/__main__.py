@@ -1,5 +1,5 @@
 """`python -m ingest` runs the gongdan CLI."""
 
-from ingest.cli import main
+from ingest.cli.main import main
 
 main()

@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Literal
 
-from ingest.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
+from ingest.reading.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
 
 # The settings below are plain dataclasses, cheap to import and to build in tests; the checking
 # is done by pydantic models made from them on first load, so `gongdan --help` never pays for it.
@@ -486,8 +486,8 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
 def _check_desk(desk: DeskSettings) -> str:
     import difflib
 
-    from ingest import stopcodes
-    from ingest.fields import catalog
+    from ingest.reading import stopcodes
+    from ingest.reading.fields import catalog
 
     keys = [spec.key for spec in catalog().fields]
     for name in ("required_simple", "required_none", "required_detailed"):

@@ -14,14 +14,14 @@ from sqlalchemy import exists, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ingest import db
-from ingest.clean_text import clean_text
-from ingest.completeness import mask_phones_in_text
 from ingest.config import Config
-from ingest.labels import age_zh, status_label
-from ingest.lock import exclusive
-from ingest.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
-from ingest.threads import domain_of
+from ingest.reading.clean_text import clean_text
+from ingest.reading.completeness import mask_phones_in_text
+from ingest.reading.labels import age_zh, status_label
+from ingest.store import db
+from ingest.store.lock import exclusive
+from ingest.store.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
+from ingest.store.threads import domain_of
 from replies.compose import build_message, make_address, make_message_id
 from replies.render import PACKAGE_TEMPLATES
 from replies.send_stage import OUTBOX_WAIT, send_due

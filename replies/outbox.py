@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from ingest.models import MailboxState, Message, Outbox, utcnow
-from ingest.threads import mailbox_of
+from ingest.store.models import MailboxState, Message, Outbox, utcnow
+from ingest.store.threads import mailbox_of
 
 log = logging.getLogger("gongdan.outbox")
 

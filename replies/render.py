@@ -8,10 +8,10 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from ingest.clean_text import clean_text
-from ingest.completeness import mask_phone, mask_phones_in_text
-from ingest.fields import catalog
-from ingest.threads import subject_tag
+from ingest.reading.clean_text import clean_text
+from ingest.reading.completeness import mask_phone, mask_phones_in_text
+from ingest.reading.fields import catalog
+from ingest.store.threads import subject_tag
 
 PACKAGE_TEMPLATES = str(resources.files("replies").joinpath("templates"))
 
@@ -22,7 +22,7 @@ _OWN_LINE = ("status", "engineer")
 _ENGINEER_NOTES = ("tracking", "analysis", "resolution")
 _ECHO_LIMIT = 40  # an echoed wrong value is a hint, not a copy of the operator's text
 
-# The validators' English reasons (ingest.completeness) in the operator's language.
+# The validators' English reasons (ingest.reading.completeness) in the operator's language.
 _REASONS = {
     "not digits": "只能包含数字",
     "not a mobile, landline or masked number": "不是有效的手机号、座机号或打码号码",

@@ -22,8 +22,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.config import Config
-from ingest.lock import exclusive
-from ingest.models import Outbox, utcnow
+from ingest.store.lock import exclusive
+from ingest.store.models import Outbox, utcnow
 from replies.outbox import DrainReport, record_drain, recover_interrupted, retry_at
 from replies.sending import DeliveryError, make_sender
 

@@ -80,7 +80,7 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def engine(database_url):
     """A migrated database of each kind, as an engine."""
-    from ingest import db
+    from ingest.store import db
 
     db.upgrade(database_url)
     engine = db.open_database(database_url)

@@ -108,7 +108,7 @@ class Desk:
         database: str = "sqlite",
         processed_folder: str = "",
     ):
-        from ingest import db
+        from ingest.store import db
 
         self.servers, self.scenario = servers, scenario
         n = next(_counter)
@@ -211,7 +211,7 @@ daily_reply_limit = 100000
         """One `gongdan poll` in this process (so a test can patch the product); (exit code, output)."""
         from click.testing import CliRunner
 
-        from ingest.cli import cli
+        from ingest.cli.main import cli
 
         result = CliRunner().invoke(
             cli, ["--config", str(self.config), "poll", "--log-level", "WARNING", *extra]
@@ -253,8 +253,8 @@ daily_reply_limit = 100000
         """Retries back off for minutes; make every pending reply due now, as time would."""
         from sqlalchemy import update
 
-        from ingest import db
-        from ingest.models import Outbox
+        from ingest.store import db
+        from ingest.store.models import Outbox
 
         engine = db.make_engine(self.url)
         try:
@@ -365,7 +365,7 @@ def check(desk: Desk) -> dict:
     """Compare what was delivered with the database and with what the SMTP server received."""
     from sqlalchemy import text
 
-    from ingest import db
+    from ingest.store import db
 
     engine = db.make_engine(desk.url)
     try:
@@ -517,7 +517,7 @@ class _ImapCutter:
 
     @contextlib.contextmanager
     def installed(self):
-        from ingest.imap_source import ImapSource
+        from ingest.sources.imap import ImapSource
 
         originals = {
             name: getattr(ImapSource, name)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 from ingest.config import Config
-from ingest.read_ahead import ReadAhead
+from ingest.desk.read_ahead import ReadAhead
 from tests.conftest import make_mail
 
 COMPLETE = (

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from ingest import batches, db
-from ingest.cli import cli
+from ingest.cli.main import cli
 from ingest.config import MailboxSettings
-from ingest.fields import choose_status, extract_fields
-from ingest.models import Message, Ticket
+from ingest.reading.fields import choose_status, extract_fields
+from ingest.sources import batches
+from ingest.store import db
+from ingest.store.models import Message, Ticket
 
 MB = 1024 * 1024
 
@@ -77,7 +78,7 @@ def _big_mail(n: int, size: int) -> bytes:
 
 
 def test_a_poll_of_large_emails_in_byte_bounded_batches_stores_them_all(tmp_path, monkeypatch):
-    from ingest import poll
+    from ingest.desk import poll
 
     monkeypatch.setattr(poll, "BATCH_BYTES", 3 * MB)  # each ~2 MB email is a batch of its own
     cut = []
@@ -133,7 +134,7 @@ from_address = "support@gongdan.example.cn"
 
 
 def test_imap_fetches_large_mail_in_byte_bounded_commands(dovecot, dovecot_user):
-    from ingest.imap_source import ImapSource
+    from ingest.sources.imap import ImapSource
 
     user, password = dovecot_user
     mails = [_big_mail(n, 1 * MB) for n in range(5)]

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from ingest import charsets
-from ingest.email_reader import read_email
+from ingest.reading import charsets
+from ingest.reading.email_reader import read_email
 
 TEXT = "运营商：镕玥喆堃充电站，停止原因：34"  # 镕玥喆堃 are outside GB2312
 

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from ingest import db
-from ingest.clean_text import clean_text
-from ingest.cli import cli
-from ingest.models import Message, Outbox, Ticket
-from ingest.threads import reply_subject
+from ingest.cli.main import cli
+from ingest.reading.clean_text import clean_text
+from ingest.store import db
+from ingest.store.models import Message, Outbox, Ticket
+from ingest.store.threads import reply_subject
 from tests.conftest import make_mail
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # writes "echo pwned" to the reader's clipboard

@@ -6,7 +6,7 @@ import sys
 
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 
 TICKET = (
     "From: 运维 <ops@example.cn>\nTo: support@example.cn\nSubject: =?UTF-8?B?5YWF55S15aSx6LSl?=\n"
@@ -101,7 +101,7 @@ def test_help_parse_and_decode_load_no_database_or_rich(tmp_path):
     code = f"""
 import sys
 from click.testing import CliRunner
-from ingest.cli import cli
+from ingest.cli.main import cli
 for args in (["--help"], ["parse", "--json", {str(good)!r}], ["parse", {str(good)!r}],
              ["decode", "34"], ["decode", "--list"]):
     result = CliRunner().invoke(cli, args, env={{"GONGDAN_CONFIG": None}})
@@ -117,13 +117,13 @@ print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
 
 def test_the_expected_revision_is_alembics_head():
     """Commands check the database against db.HEAD_REVISION without loading Alembic."""
-    from ingest import db
+    from ingest.store import db
 
     assert db.HEAD_REVISION == db.head_revision(), "a new migration: set db.HEAD_REVISION"
 
 
 def test_status_choices_are_the_statuses():
-    from ingest.labels import STATUSES
+    from ingest.reading.labels import STATUSES
 
     status = next(p for p in cli.commands["tickets"].commands["list"].params if p.name == "status")
     assert status.type.choices == STATUSES

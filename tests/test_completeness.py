@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from ingest.completeness import Rules, assess, mask_phone, mask_phones_in_text, template_of
+from ingest.reading.completeness import Rules, assess, mask_phone, mask_phones_in_text, template_of
 
 COMPLETE_SIMPLE = {
     "operator": "星星充电",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 from ingest.config import (
     ConfigError,
     load_config,

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
 EMAILS = REPO / "tests" / "fixtures" / "emails"

@@ -3,9 +3,9 @@
 import pytest
 
 from ingest.config import Config
-from ingest.decide import Situation, decide
-from ingest.email_reader import Email
-from ingest.poll import reply_address
+from ingest.desk.decide import Situation, decide
+from ingest.desk.poll import reply_address
+from ingest.reading.email_reader import Email
 
 
 @pytest.mark.parametrize(

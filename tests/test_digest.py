@@ -10,10 +10,10 @@ from html.parser import HTMLParser
 import pytest
 from sqlmodel import select
 
-from ingest import db
 from ingest.config import parse_config
-from ingest.models import Digest, Outbox, Ticket, TicketEvent, utcnow
-from ingest.store import store_and_commit
+from ingest.store import db
+from ingest.store.models import Digest, Outbox, Ticket, TicketEvent, utcnow
+from ingest.store.tickets import store_and_commit
 from replies.digest import collect, parse_since, render, run_digest, send_now
 from tests.conftest import make_mail
 
@@ -361,7 +361,7 @@ def test_parse_since_rejects_with_what_it_expects(text):
 def test_digest_command_dry_run_and_bad_since(tmp_path):
     from click.testing import CliRunner
 
-    from ingest.cli import cli
+    from ingest.cli.main import cli
 
     config = tmp_path / "gongdan.toml"
     config.write_text(

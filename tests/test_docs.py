@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from ingest import db
 from ingest.config import Config, Engineer
-from ingest.engineers import Change, engineer_changes
-from ingest.models import Message, Ticket, TicketEvent
-from ingest.store import store_and_commit
+from ingest.store import db
+from ingest.store.engineers import Change, engineer_changes
+from ingest.store.models import Message, Ticket, TicketEvent
+from ingest.store.tickets import store_and_commit
 from tests.conftest import make_mail
 from tests.test_poll import Desk, desk  # noqa: F401  (the poll fixture)
 

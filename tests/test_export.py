@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from imapclient import IMAPClient
 from sqlalchemy import update
 
-from ingest import db
-from ingest.cli import cli
+from ingest.cli.main import cli
 from ingest.config import load_config
-from ingest.models import MailboxState, Outbox, utcnow
+from ingest.store import db
+from ingest.store.models import MailboxState, Outbox, utcnow
 from tests.conftest import make_mail
 from tests.test_poll import COMPLETE, INCOMPLETE, Desk, desk  # noqa: F401
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ingest.fields import choose_status, extract_fields
+from ingest.reading.fields import choose_status, extract_fields
 from tests.seed import section
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.email_reader import NotAnEmail
-from ingest.reading import read_ticket
+from ingest.reading.email_reader import NotAnEmail
+from ingest.reading.ticket import read_ticket
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS = sorted((FIXTURES / "emails").glob("*.eml"))

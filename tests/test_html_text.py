@@ -1,6 +1,6 @@
 """HTML-only mail keeps its lines."""
 
-from ingest.html_text import html_to_text
+from ingest.reading.html_text import html_to_text
 
 
 def test_qq_style_div_lines_and_nbsp():

@@ -15,7 +15,7 @@ import pytest
 from imapclient import IMAPClient
 
 from ingest.config import MailboxSettings
-from ingest.imap_source import ImapSource, SourceDisconnected, SourceError
+from ingest.sources.imap import ImapSource, SourceDisconnected, SourceError
 from tests.servers import wait_port_free
 
 BODY_GBK = "充电桩无法启动，屏幕显示 E07。\r\n站点：深圳南山 3 号桩\r\n".encode("gbk")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 from tests.conftest import make_mail
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,12 +5,12 @@ import base64
 import pytest
 from sqlmodel import select
 
-from ingest import db
 from ingest.config import Config
-from ingest.limits import TooSlow, time_limit
-from ingest.models import Message
-from ingest.reading import read_ticket
-from ingest.store import store_and_commit
+from ingest.reading.limits import TooSlow, time_limit
+from ingest.reading.ticket import read_ticket
+from ingest.store import db
+from ingest.store.models import Message
+from ingest.store.tickets import store_and_commit
 from tests.conftest import make_mail
 
 TICKET = "运营商：星星充电\n问题描述：充不上电\n运营商初步排查结果：已重启\n"

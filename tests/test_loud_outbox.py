@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from ingest import db
-from ingest.cli import cli
-from ingest.models import Outbox, utcnow
+from ingest.cli.main import cli
+from ingest.store import db
+from ingest.store.models import Outbox, utcnow
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
 from replies.sending import MaildirSink, is_loopback, maildir_name

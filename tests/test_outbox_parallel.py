@@ -15,9 +15,9 @@ from email import policy
 import pytest
 from sqlalchemy import select, update
 
-from ingest import db
 from ingest.config import ConfigError, parse_config
-from ingest.models import Outbox, utcnow
+from ingest.store import db
+from ingest.store.models import Outbox, utcnow
 from replies import outbox, send_stage
 from replies.send_stage import send_due
 from replies.sending import INTERRUPTED

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from imapclient import IMAPClient
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 from tests.conftest import make_mail
 
 COMPLETE = (
@@ -320,9 +320,9 @@ def test_smtp_refusing_temporarily_is_retried(desk):
 def _make_outbox_due(desk) -> None:
     from sqlalchemy import update
 
-    from ingest import db
     from ingest.config import load_config
-    from ingest.models import Outbox
+    from ingest.store import db
+    from ingest.store.models import Outbox
 
     engine = db.open_database(load_config(str(desk.config)).database_url)
     with engine.begin() as conn:
@@ -418,7 +418,7 @@ def test_killed_mid_batch_and_rerun_loses_and_doubles_nothing(desk):
 
 
 def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):
-    from ingest import imap_source
+    from ingest.sources import imap as imap_source
 
     for n in range(6):
         desk.deliver(

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from ingest import db
-from ingest.cli import cli
+from ingest.cli.main import cli
+from ingest.store import db
 from tests.conftest import make_mail
 
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.email_reader import NotAnEmail
-from ingest.fields import extract_fields
-from ingest.reading import read_ticket
+from ingest.reading.email_reader import NotAnEmail
+from ingest.reading.fields import extract_fields
+from ingest.reading.ticket import read_ticket
 
 # --------------------------------------------------------------------------------------------
 # 1. read_ticket raises nothing but NotAnEmail, whatever the bytes

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ingest.quoting import is_forward, is_reply, split_body
+from ingest.reading.quoting import is_forward, is_reply, split_body
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def test_blank_templates_are_the_seeds(seed_text):
 
 
 def test_blank_templates_read_back_as_empty_fields():
-    from ingest.fields import extract_fields
+    from ingest.reading.fields import extract_fields
 
     assert extract_fields((TEMPLATES / "blank_simple.txt").read_text("utf-8")) == {}
     # The seed's blank keeps its pre-marked status; nothing else is filled in.

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from ingest import db
-from ingest.cli import cli
-from ingest.lock import exclusive
-from ingest.models import Outbox
+from ingest.cli.main import cli
+from ingest.store import db
+from ingest.store.lock import exclusive
+from ingest.store.models import Outbox
 from replies import outbox
 from tests.conftest import make_mail
 
@@ -169,11 +169,11 @@ def wait_until(condition, timeout: float = 30.0) -> bool:
 
 
 def test_send_sends_what_the_poll_queued(tmp_path, database_url, smtp_sink, monkeypatch):
-    import ingest.poll
+    import ingest.desk.poll
 
     desk = Desk(tmp_path, database_url, smtp_sink)
     desk.deliver(3)
-    monkeypatch.setattr(ingest.poll, "OUTBOX_WAIT", 0.2)  # the poll's wait for another sender
+    monkeypatch.setattr(ingest.desk.poll, "OUTBOX_WAIT", 0.2)  # the poll's wait for another sender
     engine = db.open_database(database_url)
     try:
         # Another run holds the outbox (a `gongdan send` working elsewhere): the poll only queues.

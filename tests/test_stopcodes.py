@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from ingest.stopcodes import find_codes, load_table, stop_codes_in, vendors
+from ingest.reading.stopcodes import find_codes, load_table, stop_codes_in, vendors
 
 
 def test_shipped_table_is_the_wikis_table(seed_text):

@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from ingest import db
 from ingest.config import Config, Engineer
-from ingest.models import Message, StopCodeHit, Ticket, TicketEvent
-from ingest.store import store_and_commit
+from ingest.store import db
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+from ingest.store.tickets import store_and_commit
 from tests.conftest import make_mail
 
 FIRST = "运营商：星星充电\n问题描述：3号桩充不上电，停止原因：34\n"

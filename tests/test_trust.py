@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import cli
+from ingest.cli.main import cli
 from tests.conftest import make_mail
 
 VICTIM = "victim@victim.example.cn"
@@ -517,7 +517,7 @@ def test_reused_message_id_from_another_sender_is_stored_and_flagged(make_desk):
 
 
 def test_on_thread_is_the_one_rule():
-    from ingest.threads import mailbox_of, on_thread
+    from ingest.store.threads import mailbox_of, on_thread
 
     people = ["ops@op.example.cn"]
     assert on_thread("OPS@op.example.cn", people, [])
@@ -543,7 +543,7 @@ def test_upgrade_keeps_the_opener_on_the_thread_and_allows_a_reused_message_id(d
     import sqlalchemy as sa
     from alembic import command
 
-    from ingest import db
+    from ingest.store import db
 
     now = datetime(2026, 11, 25, 10, tzinfo=UTC)
     ticket = {

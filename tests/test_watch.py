@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from ingest import imap_source
 from ingest.config import load_config
-from ingest.watch import Watcher
+from ingest.desk.watch import Watcher
+from ingest.sources import imap as imap_source
 from tests.conftest import make_mail
 from tests.conftest_servers import running
 from tests.servers import Dovecot

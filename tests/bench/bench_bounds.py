@@ -194,7 +194,7 @@ def measure_poll(code: Path, n: int, size: int) -> dict:
 
 _STATUS_CHILD = """
 import json, sys, time
-from ingest.fields import extract_fields
+from ingest.reading.fields import extract_fields
 unit = "☑ 已解决 "
 out = {}
 for name, size in json.loads(sys.argv[1]):

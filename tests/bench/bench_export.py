@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 def fill(url: str, n_messages: int) -> None:
     from sqlalchemy import insert
 
-    from ingest import db
-    from ingest.models import (
+    from ingest.store import db
+    from ingest.store.models import (
         MailboxState,
         Message,
         Outbox,

@@ -40,10 +40,10 @@ def make_maildir(path: Path, n: int) -> None:
 
 
 def child(mode: str, maildir: str, work: str) -> dict:
-    from ingest import db
     from ingest.config import Config
-    from ingest.importer import import_paths, sources
-    from ingest.reading import read_ticket
+    from ingest.desk.importer import import_paths, sources
+    from ingest.reading.ticket import read_ticket
+    from ingest.store import db
 
     started = time.perf_counter()
     if mode == "read":

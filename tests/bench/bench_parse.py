@@ -7,8 +7,8 @@ filled and partly filled; Foxmail GBK base64, Outlook UTF-8 quoted-printable
 multipart/alternative, QQ-style HTML-only `<div>` lines with `&nbsp;`, phone clients' 8-bit
 UTF-8; replies with quoted history, forwards, stop codes, small attachments, auto-replies.
 Then it times, over the same bytes, (a) bare `mailparser.parse_from_bytes(raw)` and (b) the full
-`ingest.reading.read_ticket(raw)`, which parses with the standard library as mail-parser does.
-Each figure is the best of
+`ingest.reading.ticket.read_ticket(raw)`, which parses with the standard library as mail-parser
+does. Each figure is the best of
 `--passes` passes (time.perf_counter); the passes alternate bare/full so drift hits both alike.
 The garbage collector is disabled during a pass (and run before it) unless `--gc` is given:
 the figures then measure the parsing, not when a collection happens to fall. re's pattern cache
@@ -44,8 +44,8 @@ except ImportError:  # run from a checkout without the editable install
 
 import mailparser
 
-from ingest.email_reader import NotAnEmail
-from ingest.reading import read_ticket
+from ingest.reading.email_reader import NotAnEmail
+from ingest.reading.ticket import read_ticket
 
 CRLF = "\r\n"
 TZ = timezone(timedelta(hours=8))
@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     rows = [
         ("bare  mailparser.parse_from_bytes", bare, bare_runs),
-        ("full  ingest.reading.read_ticket", full, full_runs),
+        ("full  ingest.reading.ticket.read_ticket", full, full_runs),
         ("overhead (full - bare)", full - bare, None),
     ]
     print(f"{'':34}{'total s':>9}{'ms/msg':>9}{'msg/s':>8}   runs s")

@@ -18,7 +18,7 @@ so Dovecot's index and the page cache are equally warm for both timed runs. Then
             it reads and sends from two helper processes it forks; their time is within "s".
 
 Both children are measured the same way: "s" is timed inside the child from after its imports
-(imapclient + mailparser, resp. ingest.cli) to the end of the work; "wall s" is the parent's
+(imapclient + mailparser, resp. ingest.cli.main) to the end of the work; "wall s" is the parent's
 wall clock around the whole child, interpreter start-up and imports included. Peak memory is the
 child's own ru_maxrss (getrusage RUSAGE_SELF, printed by the child; the parent's os.wait4 gives
 the same figure); the poll's helper processes' largest peak (RUSAGE_CHILDREN) is printed below
@@ -96,7 +96,7 @@ def child_baseline(port: int) -> dict:
 
 
 def child_poll(config: str) -> dict:
-    from ingest.cli import cli
+    from ingest.cli.main import cli
 
     started = time.perf_counter()
     # The same command line as `python -m ingest --config CONFIG poll --log-level WARNING`.

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from ingest import charsets
-from ingest.clean_text import clean_text
-from ingest.html_text import html_to_text
+from ingest.reading import charsets
+from ingest.reading.clean_text import clean_text
+from ingest.reading.html_text import html_to_text
 
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
 

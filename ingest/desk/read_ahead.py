@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from ingest.config import Config
-from ingest.store import read_or_error
+from ingest.store.tickets import read_or_error
 
 log = logging.getLogger("gongdan.poll")
 

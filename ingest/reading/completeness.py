@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.fields import catalog
+from ingest.reading.fields import catalog
 
 DETAILED_KEYS = (
     "station",

@@ -11,17 +11,17 @@ from sqlalchemy import and_, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ingest import engineers, threads
-from ingest.completeness import assess
 from ingest.config import Config
-from ingest.email_reader import NotAnEmail
-from ingest.fields import catalog
-from ingest.limits import TooSlow
-from ingest.models import Message, StopCodeHit, Ticket, TicketEvent, utcnow
-from ingest.reading import TicketReading, read_ticket
+from ingest.reading.completeness import assess
+from ingest.reading.email_reader import NotAnEmail
+from ingest.reading.fields import catalog
+from ingest.reading.limits import TooSlow
+from ingest.reading.ticket import TicketReading, read_ticket
+from ingest.store import engineers, threads
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, utcnow
 
 # Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
-# belong to engineers (SPEC §8) and are handled by ingest.engineers.
+# belong to engineers (SPEC §8) and are handled by ingest.store.engineers.
 OPERATOR_KEYS = tuple(
     s.key
     for s in catalog().fields

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
-# The newest migration in ingest/migrations/versions. Every command checks the database against it,
-# so it is a constant rather than Alembic's answer: loading Alembic costs a cron run more than the
-# work. tests/test_cli.py checks it is Alembic's head; a new migration moves it.
+# The newest migration in ingest/store/migrations/versions. Every command checks the database
+# against it, so it is a constant rather than Alembic's answer: loading Alembic costs a cron run
+# more than the work. tests/test_cli.py checks it is Alembic's head; a new migration moves it.
 HEAD_REVISION = "0003"
 
 
@@ -25,7 +25,7 @@ def _alembic_config(url: str):
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(resources.files("ingest") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("ingest.store") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

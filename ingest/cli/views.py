@@ -11,12 +11,12 @@ from rich.text import Text
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from ingest.clean_text import clean_text
-from ingest.completeness import mask_phone, mask_phones_in_text
-from ingest.export import export
-from ingest.fields import catalog
-from ingest.labels import age_zh, status_label
-from ingest.models import StopCodeHit, Ticket, iso
+from ingest.reading.clean_text import clean_text
+from ingest.reading.completeness import mask_phone, mask_phones_in_text
+from ingest.reading.fields import catalog
+from ingest.reading.labels import age_zh, status_label
+from ingest.store.export import export
+from ingest.store.models import StopCodeHit, Ticket, iso
 
 
 def _cell(value) -> Text:

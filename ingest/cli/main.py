@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from ingest.clean_text import clean_data, clean_text
 from ingest.config import Config, ConfigError, load_config
-from ingest.labels import STATUSES
+from ingest.reading.clean_text import clean_data, clean_text
+from ingest.reading.labels import STATUSES
 
 # Start-up: importing this module loads click and the settings only. Each command imports what
 # it alone needs in its body (the reading modules, SQLAlchemy, the models, rich, the poll cycle),
@@ -43,9 +43,9 @@ def _config(ctx: click.Context, required: bool = True) -> Config:
 
 
 def _parse_one(path: str, config: Config) -> dict:
-    from ingest.email_reader import NotAnEmail
-    from ingest.limits import TooSlow
-    from ingest.reading import read_ticket
+    from ingest.reading.email_reader import NotAnEmail
+    from ingest.reading.limits import TooSlow
+    from ingest.reading.ticket import read_ticket
 
     try:
         raw = Path(path).read_bytes()
@@ -72,8 +72,8 @@ def _summary(result: dict) -> str:
 
 
 def _summary_lines(result: dict) -> str:
-    from ingest.completeness import mask_phone
-    from ingest.fields import catalog
+    from ingest.reading.completeness import mask_phone
+    from ingest.reading.fields import catalog
 
     if "error" in result:
         return f"{result['file']}: ERROR {result['error']}"
@@ -145,7 +145,7 @@ def decode(
 
     Example: gongdan decode 34 2 99 --vendor sinexcel
     """
-    from ingest import stopcodes
+    from ingest.reading import stopcodes
 
     config = _config(ctx, required=False)
     tables = stopcodes.vendors(config.desk.stopcode_dir or None)
@@ -170,7 +170,7 @@ def decode(
 @contextmanager
 def _database(config: Config):
     """The migrated database of `config`, closed when the command ends."""
-    from ingest import db
+    from ingest.store import db
 
     try:
         engine = db.open_database(config.database_url)
@@ -197,7 +197,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
     Example: gongdan --config gongdan.toml db upgrade
     """
-    from ingest import db
+    from ingest.store import db
 
     config = _config(ctx)
     try:
@@ -222,7 +222,7 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """
     import io
 
-    from ingest import importer
+    from ingest.desk import importer
 
     config = _config(ctx)
     with _database(config) as engine:
@@ -274,7 +274,8 @@ def tickets_list(
     """
     from rich.console import Console
 
-    from ingest import db, ticket_views
+    from ingest.cli import views as ticket_views
+    from ingest.store import db
 
     config = _config(ctx)
     with _database(config) as engine, db.session(engine) as session:
@@ -300,8 +301,9 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
     """
     from rich.console import Console
 
-    from ingest import db, ticket_views
-    from ingest.models import Ticket
+    from ingest.cli import views as ticket_views
+    from ingest.store import db
+    from ingest.store.models import Ticket
 
     config = _config(ctx)
     with _database(config) as engine, db.session(engine) as session:
@@ -407,9 +409,9 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
     import gc
     import signal
 
-    from ingest import db
-    from ingest import poll as poll_cycle
-    from ingest.watch import Watcher
+    from ingest.desk import poll as poll_cycle
+    from ingest.desk.watch import Watcher
+    from ingest.store import db
 
     config = _config(ctx)
     _setup_logging(log_level, log_format)
@@ -488,7 +490,7 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
     import signal
     import threading
 
-    from ingest import db
+    from ingest.store import db
     from replies.send_stage import send_due
 
     config = _config(ctx)
@@ -590,7 +592,7 @@ def outbox_list(ctx: click.Context, failed: bool) -> None:
     """
     from sqlalchemy import select
 
-    from ingest.models import Outbox
+    from ingest.store.models import Outbox
 
     config = _config(ctx)
     states = ("failed",) if failed else ("queued", "sending", "failed")
@@ -620,7 +622,7 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
 
     Example: gongdan outbox retry '<gongdan.1795.4e94@support.example.cn>'
     """
-    from ingest import db
+    from ingest.store import db
     from replies.outbox import requeue
 
     config = _config(ctx)
@@ -653,7 +655,7 @@ def export_command(
 
     Example: gongdan export --raw backup/ > backup/tickets.jsonl
     """
-    from ingest.export import export
+    from ingest.store.export import export
 
     config = _config(ctx)
     with _database(config) as engine, engine.connect() as conn:
@@ -677,8 +679,8 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
 
     Example: gongdan status --json || echo "gongdan needs attention"
     """
-    from ingest import db
-    from ingest.health import BROKEN, status
+    from ingest.desk.health import BROKEN, status
+    from ingest.store import db
 
     try:
         config = load_config(ctx.obj["config_path"])
@@ -748,7 +750,7 @@ def demo(ctx: click.Context, inbox: str, workdir: str) -> None:
 
     Example: gongdan demo && gongdan --config demo-run/gongdan.toml tickets list
     """
-    from ingest.demo import run_demo
+    from ingest.cli.demo import run_demo
 
     run_demo(Path(inbox), Path(workdir), echo=click.echo)
 

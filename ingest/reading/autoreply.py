@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.email_reader import Email
+from ingest.reading.email_reader import Email
 
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:自动回复|auto[\s-]*reply|automatic\s+reply|out\s+of\s+(?:the\s+)?office|退信|系统退信"

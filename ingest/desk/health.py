@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ingest.config import Config
-from ingest.models import MailboxState, Outbox, iso
+from ingest.store.models import MailboxState, Outbox, iso
 from replies.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest import quoting
-from ingest.autoreply import auto_reason
-from ingest.completeness import Completeness, assess
 from ingest.config import DeskSettings
-from ingest.email_reader import TOO_MANY_PARTS, Email, read_email
-from ingest.fields import catalog, extract_fields
-from ingest.limits import time_limit
-from ingest.stopcodes import stop_codes_in
+from ingest.reading import quoting
+from ingest.reading.autoreply import auto_reason
+from ingest.reading.completeness import Completeness, assess
+from ingest.reading.email_reader import TOO_MANY_PARTS, Email, read_email
+from ingest.reading.fields import catalog, extract_fields
+from ingest.reading.limits import time_limit
+from ingest.reading.stopcodes import stop_codes_in
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.threads import domain_of
+from ingest.store.threads import domain_of
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from ingest import batches, db, threads
+from ingest.cli.views import stop_codes_of
 from ingest.config import Config, ConfigError, MailboxSettings, read_secret
-from ingest.decide import Decision, Situation, decide
-from ingest.lock import exclusive
-from ingest.maildir_source import MaildirSource
-from ingest.models import MailboxState, Message, utcnow
-from ingest.read_ahead import ReadAhead, worth_it
-from ingest.store import Stored, store_email, stored_copies, ticket_fields
-from ingest.threads import domain_of, mailbox_of, reply_subject
-from ingest.ticket_views import stop_codes_of
+from ingest.desk.decide import Decision, Situation, decide
+from ingest.desk.read_ahead import ReadAhead, worth_it
+from ingest.sources import batches
+from ingest.sources.maildir import MaildirSource
+from ingest.store import db, threads
+from ingest.store.lock import exclusive
+from ingest.store.models import MailboxState, Message, utcnow
+from ingest.store.threads import domain_of, mailbox_of, reply_subject
+from ingest.store.tickets import Stored, store_email, stored_copies, ticket_fields
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
 from replies.render import render_ack, render_request_info, render_resolved
@@ -64,7 +65,7 @@ class CycleReport:
 
 def open_source(box: MailboxSettings):
     if box.kind == "imap":
-        from ingest.imap_source import ImapSource
+        from ingest.sources.imap import ImapSource
 
         return ImapSource(
             box, read_secret(box.password_env, box.password_file, f"mailbox {box.name}")
@@ -110,7 +111,7 @@ def run_cycle(
 def poll_mailbox(
     config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]
 ) -> MailboxReport:
-    from ingest.imap_source import SourceDisconnected, SourceError
+    from ingest.sources.imap import SourceDisconnected, SourceError
 
     report = MailboxReport(box.name)
     for attempt in range(RECONNECTS + 1):

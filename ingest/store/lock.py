@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from ingest.db import beside_database
+from ingest.store.db import beside_database
 
 
 def _key(name: str) -> int:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ingest import batches, db
 from ingest.config import Config
-from ingest.read_ahead import ReadAhead, worth_it
-from ingest.store import store_many
+from ingest.desk.read_ahead import ReadAhead, worth_it
+from ingest.sources import batches
+from ingest.store import db
+from ingest.store.tickets import store_many
 
 BATCH = 100  # emails per transaction: an import can be rerun, so a lost batch costs nothing
 

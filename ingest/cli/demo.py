@@ -8,9 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ingest import db, ticket_views
+from ingest.cli import views as ticket_views
 from ingest.config import load_config
-from ingest.poll import run_cycle
+from ingest.desk.poll import run_cycle
+from ingest.store import db
 
 CONFIG = """# Written by `gongdan demo`: the embedded default, a Maildir in and a Maildir outbox.
 [database]

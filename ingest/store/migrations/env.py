@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import ingest.models  # noqa: F401  (registers the tables)
+import ingest.store.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
-from ingest import batches
 from ingest.config import MailboxSettings, is_loopback
+from ingest.sources import batches
 
 SECURITIES = ("tls", "starttls", "plain")
 SEEN = b"\\Seen"

@@ -1,0 +1,1 @@
+"""The gongdan command line."""

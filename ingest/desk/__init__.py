@@ -1,0 +1,1 @@
+"""The desk: the poll cycle, reply decisions, import, IDLE watching, health."""

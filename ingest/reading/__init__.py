@@ -1,0 +1,1 @@
+"""Pure reading: MIME, charsets, HTML, quoting, fields, completeness, stop codes, automatic mail."""

@@ -1,0 +1,1 @@
+"""The database: models, migrations, tickets and threads, locks, export."""
