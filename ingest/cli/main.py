@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ingest.cli.stats import stats
 from ingest.config import Config, ConfigError, load_config
 from ingest.reading.clean_text import clean_data, clean_text
 from ingest.reading.labels import STATUSES
@@ -753,6 +754,9 @@ def demo(ctx: click.Context, inbox: str, workdir: str) -> None:
     from ingest.cli.demo import run_demo
 
     run_demo(Path(inbox), Path(workdir), echo=click.echo)
+
+
+cli.add_command(stats)
 
 
 def main() -> None:

@@ -1,0 +1,225 @@
+"""`gongdan stats`: the monthly review's counts as a terminal table, aligned text, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import unicodedata
+from datetime import UTC, datetime
+
+import click
+
+from ingest.config import ConfigError, load_config
+from ingest.reading.clean_text import clean_data
+
+# Importing this module loads click only: the store, SQLAlchemy and rich are imported by the
+# command itself, so `gongdan --help` stays fast.
+
+GROUPINGS = ("code", "pile", "station", "operator")  # ingest.store.stats.GROUPINGS
+FORMATS = ("table", "csv", "json")
+DEFAULT_SINCE = "30d"
+# Column titles of the table, for people (the CSV header and JSON keys stay English).
+TITLES = {
+    "code": "停止代号",
+    "vendor": "厂家",
+    "meaning": "含义",
+    "hits": "次数",
+    "tickets": "工单数",
+    "piles": "涉及桩数",
+    "pile": "充电桩号",
+    "station": "桩站名称",
+    "operator": "运营商",
+    "opened": "新建",
+    "resolved": "已解决",
+    "open": "未解决",
+    "stop_code_hits": "代号次数",
+    "top_code": "最常见代号",
+}
+UNKNOWN_KEY = "(未填写)"  # tickets that do not give the pile, station or operator
+BY_LABELS = {"code": "停止代号", "pile": "充电桩", "station": "桩站", "operator": "运营商"}
+_NUMBERS = {"hits", "tickets", "piles", "opened", "resolved", "open", "stop_code_hits"}
+
+
+class BadOption(click.ClickException):
+    """A bad option value: one line on stderr and exit 2, as click's usage errors exit."""
+
+    exit_code = 2
+
+
+def _one_of(choices: tuple[str, ...]):
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if value not in choices:
+            raise BadOption(f"--{param.name}: expected one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def parse_moment(value: str, option: str, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it gives an offset), or a span back from `now` such as
+    `30d`, `24h` or `2w`."""
+    from replies.digest import parse_since  # the digest's spans: 90m, 24h, 7d, 2w
+
+    try:
+        return now - parse_since(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadOption(
+            f"{option}: expected a date such as 2026-11-01 or a span back from now such as "
+            f"30d, 24h or 2w, not {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _table_rows(rows: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
+    """The table's titles and its cells as one-line text ("-" where there is no value)."""
+    if by == "code":
+        keys = ["code", "vendor", "meaning", "hits", "tickets", "piles"]
+    else:
+        keys = [by, "opened", "resolved", "open", "stop_code_hits", "top_code"]
+    cells = []
+    for row in rows:
+        line = []
+        for key in keys:
+            value = row[key]
+            if key == "top_code" and value is not None:
+                value = f"{value} {row['top_code_meaning'] or ''}".strip()
+            elif key == by and value is None:
+                value = UNKNOWN_KEY
+            line.append("-" if value is None else re.sub(r"\s+", " ", str(value)))
+        cells.append(line)
+    return keys, cells
+
+
+def _width(text: str) -> int:
+    """Terminal cells `text` takes: Chinese characters take two."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
+
+
+def plain_table(rows: list[dict], by: str) -> str:
+    """Columns aligned with spaces, for a pipe or a file: no colours, no box, no wrapping."""
+    keys, cells = _table_rows(rows, by)
+    titles = [TITLES[k] for k in keys]
+    widths = [max(_width(s) for s in col) for col in zip(titles, *cells, strict=True)]
+    lines = []
+    for line in [titles, *cells]:
+        padded = [_pad(s, w, k in _NUMBERS) for s, w, k in zip(line, widths, keys, strict=True)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def rich_table(console, rows: list[dict], by: str, title: str) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    keys, cells = _table_rows(rows, by)
+    table = Table(title=title)
+    for key in keys:
+        if key in _NUMBERS:
+            table.add_column(TITLES[key], justify="right", no_wrap=True)
+        elif key == keys[0]:  # a pile number reads whole, on one line: the others wrap first
+            table.add_column(TITLES[key], no_wrap=True, overflow="fold")
+        else:
+            table.add_column(TITLES[key], overflow="fold")
+    for line in cells:
+        table.add_row(*(Text(s) for s in line))  # mail text is never read as rich markup
+    console.print(table)
+
+
+def as_csv(rows: list[dict], by: str) -> str:
+    from ingest.store.stats import row_keys
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=row_keys(by))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def as_json(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+
+
+@click.command("stats")
+@click.option(
+    "--since",
+    default=DEFAULT_SINCE,
+    show_default=True,
+    help="Start of the period: a date (2026-11-01, UTC unless an offset is given) or a span "
+    "back from now (30d, 24h, 2w).",
+)
+@click.option(
+    "--until", help="End of the period, not included, written like --since (default: now)."
+)
+@click.option(
+    "--by",
+    default="code",
+    show_default=True,
+    metavar="|".join(GROUPINGS),
+    callback=_one_of(GROUPINGS),
+    help="Count stop codes (code), or tickets and their stop codes per pile, station or operator.",
+)
+@click.option(
+    "--format",
+    "output",
+    default="table",
+    show_default=True,
+    metavar="|".join(FORMATS),
+    callback=_one_of(FORMATS),
+    help="table: a table on a terminal, aligned text in a pipe; csv: UTF-8 with a header row; "
+    "json: a list of objects.",
+)
+@click.pass_context
+def stats(ctx: click.Context, since: str, until: str | None, by: str, output: str) -> None:
+    """Stop codes and tickets of a period, by stop code, pile, station or operator, largest first.
+
+    By code: each stop code's hits (read from mail received in the period), tickets and piles.
+    By pile, station or operator: tickets opened and resolved in the period, those open now,
+    the period's stop-code hits and the most frequent code.
+
+    Example: gongdan stats --since 2026-11-01 --by pile --format csv > piles.csv
+    """
+    now = datetime.now(UTC)
+    start = parse_moment(since, "--since", now)
+    end = parse_moment(until, "--until", now) if until else now
+    if start >= end:
+        raise BadOption(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
+
+    from ingest.store import db
+    from ingest.store.stats import stats as count
+
+    try:
+        config = load_config(ctx.obj["config_path"])
+        engine = db.open_database(config.database_url)
+    except (ConfigError, db.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        with engine.connect() as conn:
+            rows = clean_data(count(conn, by, start, end))
+    finally:
+        engine.dispose()
+    if output == "csv":
+        click.echo(as_csv(rows, by).encode("utf-8"), nl=False)
+    elif output == "json":
+        click.echo(as_json(rows).encode("utf-8"), nl=False)
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        title = f"按{BY_LABELS[by]}统计 {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
+        rich_table(Console(), rows, by, title)
+    else:
+        click.echo(plain_table(rows, by))

@@ -1,0 +1,191 @@
+"""`gongdan stats`: stop codes and tickets counted over a period, by code, pile, station or
+operator (SPEC §12), as plain rows for the monthly review."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, case, distinct, exists, func, literal, select
+from sqlalchemy.engine import Connection
+
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+
+GROUPINGS = ("code", "pile", "station", "operator")
+# The keys of each row, in order: JSON objects and the CSV header use them as they are.
+CODE_KEYS = ("code", "vendor", "meaning", "hits", "tickets", "piles")
+TICKET_KEYS = (
+    "opened",
+    "resolved",
+    "open",
+    "stop_code_hits",
+    "top_code",
+    "top_code_vendor",
+    "top_code_meaning",
+)
+
+
+def row_keys(by: str) -> tuple[str, ...]:
+    return CODE_KEYS if by == "code" else (by, *TICKET_KEYS)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A ticket that only automatic mail ever wrote to (a bounce, an out-of-office) is nobody's
+# work: left out, as the digest leaves it out.
+# Its own alias of the message table: the stop-code queries join messages too.
+_MAIL = Message.__table__.alias("human_mail")
+_HUMAN = (
+    exists()
+    .where(_MAIL.c.ticket_id == Ticket.id, _MAIL.c.direction == "in", ~_MAIL.c.auto_submitted)
+    .correlate(Ticket)
+)
+
+
+def _key_column(by: str):
+    """What a ticket is grouped by; a ticket without an operator name counts by its address."""
+    return {
+        "pile": Ticket.pile_no,
+        "station": Ticket.station,
+        "operator": func.coalesce(Ticket.operator, Ticket.operator_address),
+    }[by]
+
+
+def _hits(start: datetime, end: datetime):
+    """Stop-code hits of the period: those read from mail received in [start, end)."""
+    return (
+        select()
+        .select_from(StopCodeHit)
+        .join(Message, Message.id == StopCodeHit.message_db_id)
+        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
+        .where(Message.received_at >= start, Message.received_at < end, _HUMAN)
+    )
+
+
+def _by_code(conn: Connection, start: datetime, end: datetime) -> list[dict]:
+    # One hit is stored per ticket and code, so hits and tickets differ only if that changes.
+    query = _hits(start, end).add_columns(
+        StopCodeHit.vendor,
+        StopCodeHit.code,
+        func.max(StopCodeHit.meaning).label("meaning"),
+        func.count().label("hits"),
+        func.count(distinct(StopCodeHit.ticket_id)).label("tickets"),
+        func.count(distinct(Ticket.pile_no)).label("piles"),
+    )
+    rows = conn.execute(query.group_by(StopCodeHit.vendor, StopCodeHit.code)).all()
+    found = [
+        {
+            "code": r.code,
+            "vendor": r.vendor,
+            "meaning": r.meaning,
+            "hits": r.hits,
+            "tickets": r.tickets,
+            "piles": r.piles,
+        }
+        for r in rows
+    ]
+    return sorted(found, key=lambda r: (-r["hits"], -r["tickets"], r["vendor"], r["code"]))
+
+
+def _resolved_in(start: datetime, end: datetime):
+    """A ticket resolved in [start, end): its status changed to resolved then, or its first mail
+    already ticked 已解决 (so it never had a status change) and it was opened then."""
+    changed = TicketEvent.ticket_id == Ticket.id
+    changed &= TicketEvent.kind == "status_changed"
+    resolved_then = exists().where(
+        changed,
+        TicketEvent.at >= start,
+        TicketEvent.at < end,
+        TicketEvent.detail["new"].as_string() == "resolved",
+    )
+    born_resolved = and_(
+        Ticket.status == "resolved",
+        Ticket.created_at >= start,
+        Ticket.created_at < end,
+        ~exists().where(changed),
+    )
+    return resolved_then | born_resolved
+
+
+def _count(condition):
+    return func.sum(case((condition, literal(1)), else_=literal(0)))
+
+
+def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) -> list[dict]:
+    key = _key_column(by).label("key")
+    counts = conn.execute(
+        select(
+            key,
+            _count((Ticket.created_at >= start) & (Ticket.created_at < end)).label("opened"),
+            _count(_resolved_in(start, end)).label("resolved"),
+            _count(Ticket.status != "resolved").label("open"),
+        )
+        .where(Ticket.created_at < end, _HUMAN)
+        .group_by(key)
+    ).all()
+    rows: dict = {
+        r.key: {by: r.key, "opened": r.opened, "resolved": r.resolved, "open": r.open}
+        for r in counts
+    }
+    hits: dict = defaultdict(Counter)
+    meanings = {}
+    for r in conn.execute(
+        _hits(start, end)
+        .add_columns(
+            key,
+            StopCodeHit.vendor,
+            StopCodeHit.code,
+            func.max(StopCodeHit.meaning).label("meaning"),
+            func.count().label("n"),
+        )
+        .group_by(key, StopCodeHit.vendor, StopCodeHit.code)
+    ):
+        hits[r.key][(r.vendor, r.code)] = r.n
+        meanings[(r.vendor, r.code)] = r.meaning
+    found = []
+    for k in rows.keys() | hits.keys():
+        row = rows.get(k) or {by: k, "opened": 0, "resolved": 0, "open": 0}
+        if not (row["opened"] or row["resolved"] or row["open"] or hits[k]):
+            continue
+        # The most frequent code; on a tie the lowest code, then vendor, so the row is stable.
+        top = min(hits[k].items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]), default=None)
+        vendor, code = top[0] if top else (None, None)
+        found.append(
+            {
+                **row,
+                "stop_code_hits": sum(hits[k].values()),
+                "top_code": code,
+                "top_code_vendor": vendor,
+                "top_code_meaning": meanings.get((vendor, code)),
+            }
+        )
+    # Tickets without the key (no pile number written) come last: they are not one pile.
+    return sorted(
+        found,
+        key=lambda r: (
+            r[by] is None,
+            -r["opened"],
+            -r["stop_code_hits"],
+            -r["open"],
+            -r["resolved"],
+            r[by] or "",
+        ),
+    )
+
+
+def stats(conn: Connection, by: str, since: datetime, until: datetime) -> list[dict]:
+    """Rows for [since, until) grouped `by` one of GROUPINGS, largest count first.
+
+    `code`: each stop code read from mail received in the period, its hits, tickets and piles.
+    `pile`, `station`, `operator`: tickets opened and resolved in the period, those open now
+    (opened before `until`, not resolved), the period's stop-code hits and the most frequent
+    code. Tickets without the key (no pile number written) are counted under None.
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group by {by!r}; one of: {', '.join(GROUPINGS)}")
+    since, until = _utc(since), _utc(until)
+    if by == "code":
+        return _by_code(conn, since, until)
+    return _by_ticket_key(conn, by, since, until)
