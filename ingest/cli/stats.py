@@ -52,7 +52,7 @@ class BadOption(click.ClickException):
 def _one_of(choices: tuple[str, ...]):
     def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
         if value not in choices:
-            raise BadOption(f"--{param.name}: expected one of {', '.join(choices)}, not {value!r}")
+            raise BadOption(f"{param.opts[0]}: expected one of {', '.join(choices)}, not {value!r}")
         return value
 
     return check
