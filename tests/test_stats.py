@@ -369,3 +369,12 @@ def test_bad_options_are_one_clear_line_and_exit_2(config_file, args, words):
 def test_the_cli_knows_the_store_s_groupings():
     by = next(p for p in stats_cli.stats.params if p.name == "by")
     assert stats_cli.GROUPINGS == GROUPINGS and by.metavar == "|".join(GROUPINGS)
+
+
+def test_a_date_with_an_offset_is_that_moment_and_a_bare_date_is_utc():
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    beijing_midnight = stats_cli.parse_moment("2026-11-01T00:00+08:00", "--since", now)
+    assert beijing_midnight == datetime(2026, 10, 31, 16, tzinfo=UTC)
+    assert beijing_midnight.tzinfo == UTC
+    assert stats_cli.parse_moment("2026-11-01", "--since", now) == SINCE
+    assert stats_cli.parse_moment("2w", "--since", now) == now - timedelta(weeks=2)

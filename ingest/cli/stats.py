@@ -74,7 +74,7 @@ def parse_moment(value: str, option: str, now: datetime) -> datetime:
             f"{option}: expected a date such as 2026-11-01 or a span back from now such as "
             f"30d, 24h or 2w, not {value!r}"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _table_rows(rows: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
