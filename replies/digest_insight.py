@@ -176,7 +176,6 @@ def response_times(
         "median_label": age_zh(median) if median is not None else "",
         "p90_label": age_zh(p90) if p90 is not None else "",
         "sla": sla,
-        "sla_label": age_zh(sla),
         "waiting": waiting,
         "waiting_total": len(unanswered),
         "over_sla": sum(1 for t in unanswered if end - utc(t.created_at) > sla),

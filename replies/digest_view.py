@@ -87,10 +87,12 @@ def _local(value: datetime) -> str:
 
 
 def span_zh(span: timedelta) -> str:
-    """A window such as 30d as 30天; other spans as an age."""
-    return (
-        f"{span.days}天" if span.days and span % timedelta(days=1) == timedelta(0) else age_zh(span)
-    )
+    """A setting's span as people say it: 30d as 30天, 24h as 24小时; others as an age."""
+    if span.days >= 2 and span % timedelta(days=1) == timedelta(0):
+        return f"{span.days}天"
+    if span >= timedelta(hours=1) and span % timedelta(hours=1) == timedelta(0):
+        return f"{span // timedelta(hours=1)}小时"
+    return age_zh(span)
 
 
 def subject_of(data: dict, engineer: str | None = None) -> str:
@@ -115,6 +117,7 @@ def render(
     ]
     repeats = data.get("repeat_faults") or {"rows": [], "window": timedelta(days=30)}
     repeat_width = max((display_width(r["name"]) for r in repeats["rows"]), default=0)
+    sla = (data.get("response") or {}).get("sla")
     view = {
         "subject": subject_of(data, engineer),
         "engineer": engineer or "",
@@ -143,6 +146,8 @@ def render(
         "repeat_window": span_zh(repeats["window"]),
         "repeat_threshold": repeats.get("threshold", 3),
         "response": data.get("response"),
+        "over_sla_label": f"超过{span_zh(sla)}未回复" if sla else "",
+        "response_width": 20,
         "daily": _day_bars(data.get("daily") or []),
     }
     text = env.get_template("digest.txt.j2").render(**view)
