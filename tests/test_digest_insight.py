@@ -78,7 +78,10 @@ def answer(session, config, ticket_id: int, at: datetime, how: str) -> None:
     text = "收到，正在排查。\n"
     if how != "plain":
         status = "☑ 已解决 | 处理中" if how == "已解决" else "已解决 | ☑ 处理中"
-        text = f"---跟踪\n已联系运营商\n\n状态(☑表示选定 ): {status} | 暂搁置\n售后(跟单)工程师: 小明\n"
+        text = (
+            f"---跟踪\n已联系运营商\n\n状态(☑表示选定 ): {status} | 暂搁置\n"
+            "售后(跟单)工程师: 小明\n"
+        )
     before = {e.id for e in session.exec(select(TicketEvent))}
     mail = make_mail(
         text,
