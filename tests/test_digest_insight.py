@@ -279,3 +279,24 @@ def test_now_is_the_digest_s_clock(engine, history, database_url):
     ages = {t["id"]: t["age"] for t in data["open_tickets"]}
     assert ages[history["h"]] == "2天5小时"
     assert data["daily"][-1]["day"] == date(2026, 12, 2)
+
+
+def test_digest_command_now(tmp_path):
+    from click.testing import CliRunner
+
+    from ingest.cli.main import cli
+
+    config = tmp_path / "gongdan.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/g.db"\n'
+        '[[engineer]]\nname = "小明"\naddress = "xiaoming@gongdan.example.cn"\n',
+        "utf-8",
+    )
+    run = lambda *a: CliRunner().invoke(cli, ["--config", str(config), *a])  # noqa: E731
+    assert run("db", "upgrade").exit_code == 0
+    result = run("digest", "--dry-run", "--now", "2026-11-30T09:00+08:00")
+    assert result.exit_code == 0, result.output
+    assert "售后工单日报 2026-11-29 09:00 至 2026-11-30 09:00" in result.output
+    for bad in ("2026-11-30T09:00", "tomorrow"):
+        refused = run("digest", "--dry-run", "--now", bad)
+        assert refused.exit_code == 2 and "--now" in refused.output and "zone" in refused.output
