@@ -9,6 +9,7 @@ import re
 import tomllib
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -119,6 +120,7 @@ class Config:
     desk: DeskSettings = field(default_factory=DeskSettings)
     engineers: list[Engineer] = field(default_factory=list)
     digest_recipients: list[str] = field(default_factory=list)
+    digest: DigestTable = field(default_factory=lambda: DigestTable())
     path: str = ""
 
 
@@ -131,6 +133,10 @@ class DatabaseTable:
 @dataclass
 class DigestTable:
     recipients: list[str] = field(default_factory=list)
+    repeat_threshold: int = _bounded(3, ge=2)  # tickets that make a pile, station or code repeat
+    repeat_window: str = "30d"  # how far back repeat faults are counted
+    engineer_sla: str = "24h"  # a ticket waiting longer for an engineer is highlighted
+    per_engineer: bool = False  # each engineer also gets a digest with their tickets first
 
 
 @dataclass
@@ -180,6 +186,7 @@ def _resolve(file: ConfigFile, path: str) -> Config:
         desk=file.desk,
         engineers=file.engineer,
         digest_recipients=file.digest.recipients,
+        digest=file.digest,
         path=path,
     )
     # Relative paths are relative to the config file, so cron can run from any folder.
@@ -445,7 +452,30 @@ def _check(config: Config) -> str:
     for address in config.digest_recipients:
         if "@" not in address:
             return f"[digest]: recipients must be email addresses, not {_show(address)}"
+    for key in ("repeat_window", "engineer_sla"):
+        value = getattr(config.digest, key)
+        try:
+            parse_duration(value)
+        except ValueError:
+            return (
+                f'[digest]: {key} must be a duration such as "30d" or "24h" '
+                f"(a number with m, h, d or w), not {_show(value)}"
+            )
     return _check_desk(config.desk)
+
+
+_DURATION = re.compile(r"\s*(\d+)\s*(m|min|h|d|w)\s*", re.I)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90m`, `24h`, `7d` or `2w` as a timedelta; ValueError saying what is expected."""
+    m = _DURATION.fullmatch(text or "")
+    if not m or int(m[1]) == 0:
+        raise ValueError(
+            f"expected a positive number with m, h, d or w (90m, 24h, 7d), not {text!r}"
+        )
+    return timedelta(**{_UNITS[m[2].lower()]: int(m[1])})
 
 
 def _check_url(url: str) -> str:

@@ -1,303 +1,72 @@
-"""The engineers' digest: a period's counts, the open tickets and two bar charts, mailed via the outbox."""
+"""The engineers' digest: gather the period's data, render it, and mail it via the outbox (one
+digest for the recipients and, with `[digest] per_engineer`, one per engineer)."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ingest.config import Config
-from ingest.reading.clean_text import clean_text
-from ingest.reading.completeness import mask_phones_in_text
-from ingest.reading.labels import age_zh, status_label
+from ingest.config import Config, DigestTable, parse_duration
 from ingest.store import db
 from ingest.store.lock import exclusive
-from ingest.store.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
+from ingest.store.models import Digest, Outbox, utcnow
 from ingest.store.threads import domain_of
+from replies import digest_insight as insight
+from replies import digest_queries as queries
 from replies.compose import build_message, make_address, make_message_id
-from replies.render import PACKAGE_TEMPLATES
+from replies.digest_queries import OPEN_LIMIT, utc
+from replies.digest_view import render, subject_of
 from replies.send_stage import OUTBOX_WAIT, send_due
 
-DEFAULT_PERIOD = timedelta(hours=24)
-OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
-# The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
-DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
-OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
-CHART_LIMIT = 15  # bars per chart; smaller ones are summed into 其他
-TEXT_BAR = 30  # characters of the longest plain-text bar
-LOCK_WAIT = 30.0
+__all__ = ["collect", "render", "subject_of", "parse_since", "run_digest", "send_now"]
 
-COUNT_LABELS = {
-    "new": "本期新建",
-    "waiting_info": "等待运营商补充信息",
-    "in_progress": "处理中",
-    "on_hold": "暂搁置",
-    "resolved": "本期解决",
-}
-_SINCE = re.compile(r"\s*(\d+)\s*(m|min|h|d|w)\s*", re.I)
-_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DEFAULT_PERIOD = timedelta(hours=24)
+LOCK_WAIT = 30.0
 
 
 def parse_since(text: str) -> timedelta:
     """`90m`, `24h`, `7d` or `2w` as a timedelta; ValueError saying what is expected."""
-    m = _SINCE.fullmatch(text or "")
-    if not m or int(m[1]) == 0:
-        raise ValueError(
-            f"--since: expected a positive number with m, h, d or w (90m, 24h, 7d), not {text!r}"
-        )
-    return timedelta(**{_UNITS[m[2].lower()]: int(m[1])})
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--since: {exc}") from None
 
 
-def _utc(value: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken as UTC (what SQLite gives back)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _safe(value) -> str:
-    """A stored value as the digest shows it: phones masked, no control characters."""
-    return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
-
-
-def _resolved_in(session: Session, start: datetime, end: datetime) -> int:
+def collect(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    open_limit: int = OPEN_LIMIT,
+    settings: DigestTable | None = None,
+    engineer_addresses: list[str] = (),
+) -> dict:
+    """The digest's plain data for [start, end); `end` is its "now" (ages, windows, the chart's
+    last day). Every string that could hold a phone is masked."""
+    start, end = utc(start), utc(end)
+    settings = settings or DigestTable()
+    window = parse_duration(settings.repeat_window)
     conn = session.connection()
-    events = conn.execute(
-        select(TicketEvent.ticket_id, TicketEvent.detail).where(
-            TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end
-        )
-    ).all()
-    resolved = {
-        ticket_id for ticket_id, detail in events if (detail or {}).get("new") == "resolved"
-    }
-    # A ticket whose first mail already ticked 已解决 never had a status change.
-    changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
-    resolved |= set(
-        conn.execute(
-            select(Ticket.id).where(
-                Ticket.status == "resolved",
-                Ticket.created_at >= start,
-                Ticket.created_at < end,
-                Ticket.id.not_in(changed),
-            )
-        ).scalars()
-    )
-    return len(resolved)
-
-
-def _chart(counter: Counter, limit: int = CHART_LIMIT) -> list[dict]:
-    rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-    if len(rows) > limit:
-        rows = rows[: limit - 1] + [("其他", sum(n for _, n in rows[limit - 1 :]))]
-    return [{"label": label, "count": n} for label, n in rows]
-
-
-def collect(session: Session, start: datetime, end: datetime, open_limit: int = OPEN_LIMIT) -> dict:
-    """The digest's plain data for [start, end); every string that could hold a phone is masked."""
-    start, end = _utc(start), _utc(end)
-    conn = session.connection()
-    # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office)
-    # is kept, but it is nobody's work: the digest leaves it out.
-    human = exists().where(
-        Message.ticket_id == Ticket.id, Message.direction == "in", Message.auto_submitted.is_(False)
-    )
-    new = conn.execute(
-        select(func.count())
-        .select_from(Ticket.__table__)
-        .where(Ticket.created_at >= start, Ticket.created_at < end, human)
-    ).scalar_one()
-    per_status = dict(
-        conn.execute(
-            select(Ticket.status, func.count())
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.created_at < end, human)
-            .group_by(Ticket.status)
-        ).all()
-    )
-    counts = {
-        "new": new,
-        **{s: per_status.get(s, 0) for s in OPEN_STATUSES},
-        "resolved": _resolved_in(session, start, end),
-    }
-
-    is_open = (Ticket.status != "resolved") & (Ticket.created_at < end) & human
-    open_total = conn.execute(
-        select(func.count()).select_from(Ticket.__table__).where(is_open)
-    ).scalar_one()
-    tickets = conn.execute(
-        select(
-            Ticket.id,
-            Ticket.operator,
-            Ticket.operator_address,
-            Ticket.station,
-            Ticket.order_no,
-            Ticket.status,
-            Ticket.engineer,
-            Ticket.created_at,
-        )
-        .where(is_open)
-        .order_by(Ticket.created_at, Ticket.id)
-        .limit(open_limit)
-    ).all()
-    codes = defaultdict(list)
-    if tickets:
-        for hit in conn.execute(
-            select(StopCodeHit.ticket_id, StopCodeHit.code, StopCodeHit.meaning)
-            .where(StopCodeHit.ticket_id.in_([t.id for t in tickets]))
-            .order_by(StopCodeHit.id)
-        ):
-            codes[hit.ticket_id].append(_safe(f"{hit.code} {hit.meaning or '未知代号'}"))
-    open_rows = [
-        {
-            "id": t.id,
-            "operator": _safe(t.operator or t.operator_address),
-            "station": _safe(t.station),
-            "order_no": _safe(t.order_no),
-            "age": age_zh(end - _utc(t.created_at)),
-            "status": t.status,
-            "status_label": status_label(t.status),
-            "engineer": _safe(t.engineer),
-            "stop_codes": codes[t.id],
-            "created_at": _utc(t.created_at),
-        }
-        for t in tickets
-    ]
-
-    # Stop codes of the tickets active in the period (created or updated in it): what the
-    # chargers did lately, rather than the whole backlog's history.
-    active = (
-        or_(
-            (Ticket.created_at >= start) & (Ticket.created_at < end),
-            (Ticket.updated_at >= start) & (Ticket.updated_at < end),
-        )
-        & human
-    )
-    by_meaning: Counter = Counter()
-    codes_of_meaning: dict[str, set[int]] = defaultdict(set)
-    for meaning, code, n in conn.execute(
-        select(
-            StopCodeHit.meaning, StopCodeHit.code, func.count(func.distinct(StopCodeHit.ticket_id))
-        )
-        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
-        .where(active)
-        .group_by(StopCodeHit.meaning, StopCodeHit.code)
-    ):
-        meaning = meaning or "未知代号"
-        by_meaning[meaning] += n
-        codes_of_meaning[meaning].add(code)
-    stop_chart = Counter(
-        {
-            _safe(f"{m} ({'、'.join(str(c) for c in sorted(codes_of_meaning[m]))})"): n
-            for m, n in by_meaning.items()
-        }
-    )
-
-    # Tickets per operator: the open ones and those new in the period.
-    operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
-    per_operator: Counter = Counter()
-    for name, n in conn.execute(
-        select(operator, func.count())
-        .where(or_(is_open, (Ticket.created_at >= start) & (Ticket.created_at < end) & human))
-        .group_by(operator)
-    ):
-        per_operator[_safe(name) or "(未知)"] += n
-
     return {
         "period": {"start": start, "end": end},
-        "counts": counts,
-        "open_total": open_total,
-        "open_tickets": open_rows,
-        "stop_code_chart": _chart(stop_chart),
-        "operator_chart": _chart(per_operator),
+        "counts": queries.counts(conn, start, end),
+        "open_total": queries.open_total(conn, end),
+        "open_tickets": queries.open_tickets(conn, end, open_limit),
+        "stop_code_chart": queries.stop_code_chart(conn, start, end),
+        "operator_chart": queries.operator_chart(conn, start, end),
+        "repeat_faults": {
+            "window": window,
+            "threshold": settings.repeat_threshold,
+            "rows": insight.repeat_faults(conn, end, window, settings.repeat_threshold),
+        },
+        "response": insight.response_times(
+            conn, start, end, list(engineer_addresses), parse_duration(settings.engineer_sla)
+        ),
+        "daily": insight.daily(conn, end),
     }
-
-
-# ---- rendering (pure) -------------------------------------------------------------------------
-
-
-def _width(text: str) -> int:
-    """Columns `text` takes in a monospaced mail client: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text, width: int) -> str:
-    text = str(text)
-    return text + " " * max(0, width - _width(text))
-
-
-@lru_cache(maxsize=8)
-def environment(template_dir: str | None = None) -> Environment:
-    """Templates from `template_dir` first, then the package's; HTML ones are autoescaped."""
-    search = [template_dir, PACKAGE_TEMPLATES] if template_dir else [PACKAGE_TEMPLATES]
-    env = Environment(
-        loader=FileSystemLoader(search),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
-    )
-    env.filters["pad"] = _pad
-    return env
-
-
-def _bars(chart: list[dict]) -> list[dict]:
-    top = max((row["count"] for row in chart), default=0)
-    label_width = max((_width(row["label"]) for row in chart), default=0)
-    rows = []
-    for row in chart:
-        share = row["count"] / top if top else 0
-        rows.append(
-            {
-                **row,
-                "percent": max(2, round(share * 100)) if row["count"] else 0,
-                "text_bar": "█" * max(1, round(share * TEXT_BAR)) if row["count"] else "",
-                "text_label": _pad(row["label"], label_width),
-            }
-        )
-    return rows
-
-
-def _local(value: datetime) -> str:
-    return _utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
-
-
-def subject_of(data: dict) -> str:
-    return f"售后工单日报 {_local(data['period']['start'])} 至 {_local(data['period']['end'])}"
-
-
-def render(data: dict, template_dir: str | None = None) -> tuple[str, str, str]:
-    """(subject, plain text, HTML) of the digest for `collect`'s data."""
-    env = environment(template_dir)
-    count_width = max(_width(label) for label in COUNT_LABELS.values())
-    view = {
-        "subject": subject_of(data),
-        "start": _local(data["period"]["start"]),
-        "end": _local(data["period"]["end"]),
-        "tz": DISPLAY_TZ.tzname(None),
-        "counts": [
-            {
-                "key": k,
-                "label": label,
-                "text_label": _pad(label, count_width),
-                "count": data["counts"].get(k, 0),
-            }
-            for k, label in COUNT_LABELS.items()
-        ],
-        "open_tickets": data["open_tickets"],
-        "open_total": data["open_total"],
-        "open_hidden": max(0, data["open_total"] - len(data["open_tickets"])),
-        "stop_code_chart": _bars(data["stop_code_chart"]),
-        "operator_chart": _bars(data["operator_chart"]),
-    }
-    text = env.get_template("digest.txt.j2").render(**view)
-    html = env.get_template("digest.html.j2").render(**view)
-    return view["subject"], text, html
 
 
 def compose_digest(
@@ -335,12 +104,18 @@ def compose_digest(
 
 
 def recipients_of(config: Config) -> list[str]:
-    return list(config.digest_recipients) or [e.address for e in config.engineers]
+    """Who gets the common digest: `[digest] recipients`, else the engineers, unless each
+    engineer gets their own (`per_engineer`), which holds everything the common one does."""
+    if config.digest_recipients:
+        return list(config.digest_recipients)
+    if config.digest.per_engineer:
+        return []
+    return [e.address for e in config.engineers]
 
 
 def last_period_end(session: Session) -> datetime | None:
     end = session.connection().execute(select(func.max(Digest.period_end))).scalar_one_or_none()
-    return _utc(end) if end else None
+    return utc(end) if end else None
 
 
 def run_digest(
@@ -351,34 +126,50 @@ def run_digest(
     out: str | None,
     now: datetime | None = None,
 ) -> dict:
-    """Build the digest from where the last one ended (or `since` ago), write and/or queue it."""
+    """Build the digest from where the last one ended (or `since` ago) up to `now` (default: the
+    clock), write and/or queue it; with `[digest] per_engineer`, also each engineer's own."""
     recipients = recipients_of(config)
-    if not dry_run and not recipients:
+    engineers = [e for e in config.engineers if config.digest.per_engineer]
+    if not dry_run and not recipients and not engineers:
         raise ValueError(
             "no digest recipients: set [digest] recipients or add [[engineer]] addresses "
             "to the config"
         )
-    now = _utc(now or utcnow())
-    # Two digests at once would both start where the last one ended and mail the same period twice.
+    now = utc(now or utcnow())
+    template_dir = config.desk.template_dir or None
+    support = config.outgoing.from_address
+    # Two digests at once would both start where the last one ended and mail the same period
+    # twice.
     with exclusive(engine, "digest", wait=LOCK_WAIT) as got:
         if not got:
             raise RuntimeError("another gongdan digest is running; try again in a minute")
         with db.session(engine) as session:
-            start = (
-                now - since
-                if since is not None
-                else (last_period_end(session) or now - DEFAULT_PERIOD)
-            )
-            data = collect(session, start, now)
-            subject, text, html = render(data, config.desk.template_dir or None)
+            last = last_period_end(session)
+            start = now - since if since is not None else (last or now - DEFAULT_PERIOD)
+            addresses = [e.address for e in config.engineers]
+            data = collect(session, start, now, OPEN_LIMIT, config.digest, addresses)
+            subject, text, html = render(data, template_dir, support)
             if out:
                 Path(out).write_text(html, "utf-8")
-            outbox_id = digest_id = None
+            mails = [(subject, text, html, recipients)] if recipients else []
+            conn = session.connection()
+            for engineer in engineers:
+                own = {
+                    **data,
+                    "open_tickets": queries.open_tickets(conn, now, OPEN_LIMIT, engineer.name),
+                }
+                mails.append(
+                    (*render(own, template_dir, support, engineer.name), [engineer.address])
+                )
+            outbox_ids, digest_id = [], None
             if not dry_run:
-                from_address = config.outgoing.from_address
-                message_id = make_message_id(domain_of(from_address) or "localhost")
-                raw = compose_digest(subject, text, html, from_address, recipients, message_id)
-                outbox_id, digest_id = _queue(session, raw, message_id, recipients, start, now)
+                for mail_subject, mail_text, mail_html, to in mails:
+                    message_id = make_message_id(domain_of(support) or "localhost")
+                    raw = compose_digest(
+                        mail_subject, mail_text, mail_html, support, to, message_id
+                    )
+                    outbox_ids.append(_queue(session, raw, message_id, to))
+                digest_id = _record(session, start, now)
                 session.commit()
     return {
         "subject": subject,
@@ -387,44 +178,49 @@ def run_digest(
         "counts": data["counts"],
         "open": data["open_total"],
         "recipients": recipients if not dry_run else [],
-        "outbox_id": outbox_id,
+        "engineers": [e.address for e in engineers] if not dry_run else [],
+        "outbox_id": outbox_ids[0] if recipients and outbox_ids else None,
+        "outbox_ids": outbox_ids,
         "digest_id": digest_id,
         "out": out,
     }
 
 
-def _queue(
-    session: Session,
-    raw: bytes,
-    message_id: str,
-    recipients: list[str],
-    start: datetime,
-    end: datetime,
-) -> tuple[int, int]:
-    """One outbox row and the Digest record, in the caller's transaction."""
-    conn = session.connection()
+def _queue(session: Session, raw: bytes, message_id: str, recipients: list[str]) -> int:
+    """One outbox row for a digest mail, in the caller's transaction."""
     queued_at = utcnow()
-    outbox_id = conn.execute(
-        insert(Outbox.__table__).returning(Outbox.__table__.c.id),
-        {
-            "ticket_id": None,
-            "caused_by": None,
-            "kind": "digest",
-            "message_id": message_id,
-            "recipient": "",
-            "to_addresses": recipients,
-            "raw": raw,
-            "state": "queued",
-            "attempts": 0,
-            "next_attempt_at": queued_at,
-            "created_at": queued_at,
-        },
-    ).scalar_one()
-    digest_id = conn.execute(
-        insert(Digest.__table__).returning(Digest.__table__.c.id),
-        {"period_start": start, "period_end": end, "created_at": queued_at},
-    ).scalar_one()
-    return outbox_id, digest_id
+    return (
+        session.connection()
+        .execute(
+            insert(Outbox.__table__).returning(Outbox.__table__.c.id),
+            {
+                "ticket_id": None,
+                "caused_by": None,
+                "kind": "digest",
+                "message_id": message_id,
+                "recipient": "",
+                "to_addresses": recipients,
+                "raw": raw,
+                "state": "queued",
+                "attempts": 0,
+                "next_attempt_at": queued_at,
+                "created_at": queued_at,
+            },
+        )
+        .scalar_one()
+    )
+
+
+def _record(session: Session, start: datetime, end: datetime) -> int:
+    """The period this run covered, so the next digest starts where it ended."""
+    return (
+        session.connection()
+        .execute(
+            insert(Digest.__table__).returning(Digest.__table__.c.id),
+            {"period_start": start, "period_end": end, "created_at": utcnow()},
+        )
+        .scalar_one()
+    )
 
 
 def send_now(config: Config, engine: Engine):

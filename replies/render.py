@@ -1,8 +1,10 @@
-"""Render the replies an operator reads (request_info, ack, resolved) from a ticket's plain data."""
+"""Render the replies an operator reads (request_info, ack, resolved) from a ticket's plain data;
+the one jinja2 environment of the replies and the digest."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from importlib import resources
 
@@ -30,18 +32,36 @@ _REASONS = {
 _DIGIT_COUNT = re.compile(r"^(\d+) digits, expected (\d+)-(\d+)$")
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes in a monospaced mail client: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text, width: int) -> str:
+    """`text` followed by spaces up to `width` columns (plain-text tables)."""
+    text = str(text)
+    return text + " " * max(0, width - display_width(text))
+
+
+def _is_html(name: str | None) -> bool:
+    return bool(name) and name.endswith((".html.j2", ".html"))
+
+
 @lru_cache(maxsize=16)
 def environment(template_dir: str | None = None) -> Environment:
-    """Templates from `template_dir` first (a deployment's own wording), then the package's."""
+    """Templates from `template_dir` first (a deployment's own wording), then the package's.
+    The replies and the digest share it; HTML templates are autoescaped, plain text is not."""
     search = [template_dir, PACKAGE_TEMPLATES] if template_dir else [PACKAGE_TEMPLATES]
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(search),
-        autoescape=False,
+        autoescape=_is_html,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["pad"] = pad
+    return env
 
 
 def reason_zh(key: str, reason: str | None) -> str:

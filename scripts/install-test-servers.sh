@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install Dovecot (IMAP+LMTP) and PostgreSQL for the loopback test servers; idempotent, non-interactive.
+# Install Dovecot (IMAP+LMTP) and PostgreSQL for the loopback test servers, and Chromium with a
+# Chinese font for the digest's screenshot test; idempotent, non-interactive.
 set -eu
 
 export DEBIAN_FRONTEND=noninteractive
@@ -9,12 +10,12 @@ installed() {
 }
 
 missing=""
-for pkg in dovecot-imapd dovecot-lmtpd postgresql; do
+for pkg in dovecot-imapd dovecot-lmtpd postgresql chromium fonts-noto-cjk; do
     installed "$pkg" || missing="$missing $pkg"
 done
 
 if [ -z "$missing" ] && [ "$(id -u)" != 0 ]; then
-    echo "install-test-servers: dovecot-imapd, dovecot-lmtpd and postgresql already installed"
+    echo "install-test-servers: dovecot-imapd, dovecot-lmtpd, postgresql and chromium already installed"
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -42,7 +43,7 @@ if [ -n "$missing" ]; then
     fi
     did="installed$missing"
 else
-    did="dovecot-imapd, dovecot-lmtpd, postgresql already installed"
+    did="dovecot-imapd, dovecot-lmtpd, postgresql, chromium already installed"
 fi
 
 # Stop system services if something started them anyway (no policy-rc.d, or started earlier).

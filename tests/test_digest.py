@@ -1,4 +1,5 @@
-"""The engineers' digest: counts, open tickets and charts from stored mail, sent through the outbox."""
+"""The engineers' digest: counts, open tickets and charts from stored mail, sent through the
+outbox."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ HOLD = (
     "运营商初步排查结果：桩端正常\n"
 )
 # Complete; an engineer resolves it.
-BILL = "运营商：蔚景云\n订单号：20261124101644614873\n问题描述：账单金额不对\n运营商初步排查结果：已核对\n"
+BILL = (
+    "运营商：蔚景云\n订单号：20261124101644614873\n问题描述：账单金额不对\n"
+    "运营商初步排查结果：已核对\n"
+)
 
 RECIPIENTS = ["aftersales@gongdan.example.cn", "lead@gongdan.example.cn"]
 
@@ -115,7 +119,8 @@ def rows(engine, model):
 
 
 class MailHTML(HTMLParser):
-    """The parts of the digest a reader sees: tagged tables' rows, the charts' bars, every tag used."""
+    """The parts of the digest a reader sees: tagged tables' rows, the charts' bars, every tag
+    used."""
 
     def __init__(self, html: str):
         super().__init__(convert_charrefs=True)
@@ -190,7 +195,8 @@ def test_collect_counts_open_tickets_and_charts(engine, desk):
     )
     assert wangjing["stop_codes"] == ["34 紧急停机"] and wangjing["status_label"] == "处理中"
     assert hold["engineer"] == "小明" and hold["status_label"] == "暂搁置"
-    # Stop codes of the tickets active in the period: the untouched old ticket's code 2 is not among them.
+    # Stop codes of the tickets active in the period: the untouched old ticket's code 2 is not
+    # among them.
     assert data["stop_code_chart"] == [
         {"label": "紧急停机 (34)", "count": 2},
         {"label": "桩与汽车握手异常 (9)", "count": 1},

@@ -536,8 +536,16 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Also write the HTML digest to this file."
 )
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-8601",
+    help="Act as of this time, with its zone (2026-11-30T09:00+08:00); default: the clock.",
+)
 @click.pass_context
-def digest(ctx: click.Context, since_text: str | None, dry_run: bool, out: str | None) -> None:
+def digest(
+    ctx: click.Context, since_text: str | None, dry_run: bool, out: str | None, now_text: str | None
+) -> None:
     """Mail the engineers a digest of the period: counts, open tickets, stop-code and operator charts.
 
     Each digest records the period it covered, so the next one starts where it ended.
@@ -551,10 +559,19 @@ def digest(ctx: click.Context, since_text: str | None, dry_run: bool, out: str |
         since = parse_since(since_text) if since_text else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
+    try:
+        now = datetime.fromisoformat(now_text) if now_text else None
+    except ValueError:
+        now = None
+    if now_text and (now is None or now.tzinfo is None):
+        raise click.BadParameter(
+            f"expected ISO-8601 with a zone, such as 2026-11-30T09:00+08:00, not {now_text!r}",
+            param_hint="--now",
+        )
     _setup_logging("WARNING")
     with _database(config) as engine:
         try:
-            summary = run_digest(config, engine, since, dry_run, out)
+            summary = run_digest(config, engine, since, dry_run, out, now)
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from exc
         counts = summary["counts"]

@@ -1,0 +1,195 @@
+"""The digest's base data from the database: the period's counts, the open tickets, and the
+stop-code and operator charts. Every string that could hold a phone number is masked."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.engine import Connection
+
+from ingest.reading.clean_text import clean_text
+from ingest.reading.completeness import mask_phones_in_text
+from ingest.reading.labels import age_zh, status_label
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+
+OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
+# The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
+DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
+OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
+CHART_LIMIT = 15  # bars per chart; smaller ones are summed into 其他
+
+# A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
+# kept, but it is nobody's work: the digest leaves it out.
+HUMAN = exists().where(
+    Message.ticket_id == Ticket.id, Message.direction == "in", Message.auto_submitted.is_(False)
+)
+
+
+def utc(value: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken as UTC (what SQLite gives back)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def safe(value) -> str:
+    """A stored value as the digest shows it: phones masked, no control characters."""
+    return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
+
+
+def chart(counter: Counter, limit: int = CHART_LIMIT) -> list[dict]:
+    """Bars, largest first; past `limit` the smallest are summed into 其他."""
+    rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(rows) > limit:
+        rows = rows[: limit - 1] + [("其他", sum(n for _, n in rows[limit - 1 :]))]
+    return [{"label": label, "count": n} for label, n in rows]
+
+
+def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+    """(ticket, when) of each resolution in [start, end): a status change to resolved, or a
+    ticket whose first mail already ticked 已解决 (it never had a status change)."""
+    events = conn.execute(
+        select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.detail).where(
+            TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end
+        )
+    ).all()
+    found = [(t, utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
+    changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
+    found += [
+        (t, utc(at))
+        for t, at in conn.execute(
+            select(Ticket.id, Ticket.created_at).where(
+                Ticket.status == "resolved",
+                Ticket.created_at >= start,
+                Ticket.created_at < end,
+                Ticket.id.not_in(changed),
+            )
+        )
+    ]
+    return found
+
+
+def counts(conn: Connection, start: datetime, end: datetime) -> dict:
+    """New and resolved in the period; the open tickets per status at its end."""
+    new = conn.execute(
+        select(func.count())
+        .select_from(Ticket.__table__)
+        .where(Ticket.created_at >= start, Ticket.created_at < end, HUMAN)
+    ).scalar_one()
+    per_status = dict(
+        conn.execute(
+            select(Ticket.status, func.count())
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.created_at < end, HUMAN)
+            .group_by(Ticket.status)
+        ).all()
+    )
+    return {
+        "new": new,
+        **{s: per_status.get(s, 0) for s in OPEN_STATUSES},
+        "resolved": len({t for t, _ in resolutions(conn, start, end)}),
+    }
+
+
+def is_open(end: datetime):
+    return (Ticket.status != "resolved") & (Ticket.created_at < end) & HUMAN
+
+
+def open_total(conn: Connection, end: datetime) -> int:
+    return conn.execute(
+        select(func.count()).select_from(Ticket.__table__).where(is_open(end))
+    ).scalar_one()
+
+
+def open_tickets(
+    conn: Connection, end: datetime, limit: int = OPEN_LIMIT, first_engineer: str | None = None
+) -> list[dict]:
+    """Open tickets oldest first (those assigned to `first_engineer` before all others)."""
+    order = [Ticket.created_at, Ticket.id]
+    if first_engineer:
+        order.insert(0, (func.coalesce(Ticket.engineer, "") != first_engineer))
+    tickets = conn.execute(
+        select(
+            Ticket.id,
+            Ticket.subject,
+            Ticket.operator,
+            Ticket.operator_address,
+            Ticket.station,
+            Ticket.order_no,
+            Ticket.status,
+            Ticket.engineer,
+            Ticket.created_at,
+        )
+        .where(is_open(end))
+        .order_by(*order)
+        .limit(limit)
+    ).all()
+    codes = defaultdict(list)
+    if tickets:
+        for hit in conn.execute(
+            select(StopCodeHit.ticket_id, StopCodeHit.code, StopCodeHit.meaning)
+            .where(StopCodeHit.ticket_id.in_([t.id for t in tickets]))
+            .order_by(StopCodeHit.id)
+        ):
+            codes[hit.ticket_id].append(safe(f"{hit.code} {hit.meaning or '未知代号'}"))
+    return [
+        {
+            "id": t.id,
+            "subject": safe(t.subject),
+            "operator": safe(t.operator or t.operator_address),
+            "station": safe(t.station),
+            "order_no": safe(t.order_no),
+            "age": age_zh(end - utc(t.created_at)),
+            "status": t.status,
+            "status_label": status_label(t.status),
+            "engineer": safe(t.engineer),
+            "mine": bool(first_engineer) and t.engineer == first_engineer,
+            "stop_codes": codes[t.id],
+            "created_at": utc(t.created_at),
+        }
+        for t in tickets
+    ]
+
+
+def stop_code_chart(conn: Connection, start: datetime, end: datetime) -> list[dict]:
+    """Stop codes of the tickets active in the period (created or updated in it): what the
+    chargers did lately, rather than the whole backlog's history."""
+    active = (
+        or_(
+            (Ticket.created_at >= start) & (Ticket.created_at < end),
+            (Ticket.updated_at >= start) & (Ticket.updated_at < end),
+        )
+        & HUMAN
+    )
+    by_meaning: Counter = Counter()
+    codes_of_meaning: dict[str, set[int]] = defaultdict(set)
+    for meaning, code, n in conn.execute(
+        select(
+            StopCodeHit.meaning, StopCodeHit.code, func.count(func.distinct(StopCodeHit.ticket_id))
+        )
+        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
+        .where(active)
+        .group_by(StopCodeHit.meaning, StopCodeHit.code)
+    ):
+        meaning = meaning or "未知代号"
+        by_meaning[meaning] += n
+        codes_of_meaning[meaning].add(code)
+    return chart(
+        Counter(
+            {
+                safe(f"{m} ({'、'.join(str(c) for c in sorted(codes_of_meaning[m]))})"): n
+                for m, n in by_meaning.items()
+            }
+        )
+    )
+
+
+def operator_chart(conn: Connection, start: datetime, end: datetime) -> list[dict]:
+    """Tickets per operator: the open ones and those new in the period."""
+    operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
+    new = (Ticket.created_at >= start) & (Ticket.created_at < end) & HUMAN
+    per_operator: Counter = Counter()
+    for name, n in conn.execute(
+        select(operator, func.count()).where(or_(is_open(end), new)).group_by(operator)
+    ):
+        per_operator[safe(name) or "(未知)"] += n
+    return chart(per_operator)
