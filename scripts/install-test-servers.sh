@@ -36,10 +36,17 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     if ! apt-get install -y -q --no-install-recommends $missing >/tmp/install-test-servers.log 2>&1; then
         apt-get update -q >>/tmp/install-test-servers.log 2>&1
-        apt-get install -y -q --no-install-recommends $missing >>/tmp/install-test-servers.log 2>&1 || {
-            tail -20 /tmp/install-test-servers.log >&2
-            exit 1
-        }
+        # The servers are required; Chromium only draws the digest's picture (its test skips
+        # with a reason when it is missing), so a failed Chromium install must not stop the run.
+        servers=$(printf '%s\n' $missing | grep -v -e chromium -e fonts-noto-cjk | tr '\n' ' ')
+        if [ -n "${servers% }" ]; then
+            apt-get install -y -q --no-install-recommends $servers >>/tmp/install-test-servers.log 2>&1 || {
+                tail -20 /tmp/install-test-servers.log >&2
+                exit 1
+            }
+        fi
+        apt-get install -y -q --no-install-recommends $missing >>/tmp/install-test-servers.log 2>&1 ||
+            echo "install-test-servers: Chromium could not be installed; the screenshot test will skip" >&2
     fi
     did="installed$missing"
 else
