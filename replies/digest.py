@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from ingest.config import Config
 from ingest.reading.clean_text import clean_text
-from ingest.reading.completeness import mask_phones_in_text
 from ingest.reading.labels import age_zh, status_label
+from ingest.reading.phones import mask_phones_in_text
 from ingest.store import db
 from ingest.store.lock import exclusive
 from ingest.store.models import Digest, Message, Outbox, StopCodeHit, Ticket, TicketEvent, utcnow
