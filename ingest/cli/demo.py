@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from ingest.cli import views as ticket_views
+from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
 from ingest.store import db
@@ -57,10 +58,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
     try:
         report = run_cycle(config, engine)
         for box in report.mailboxes:
-            echo(
-                f"mailbox {box.name}: "
-                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items()))
-            )
+            echo(f"mailbox {box.name}: {counts_text(box.counts)}")
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
             rows = [

@@ -23,6 +23,11 @@ from replies.send_stage import send_due
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
+def counts_text(counts: dict[str, int]) -> str:
+    """A mailbox's outcomes in a cycle: `2 follow up, 3 new ticket`."""
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
+
+
 def _cycle_line(report) -> str:
     parts = []
     for box in report.mailboxes:
@@ -31,11 +36,7 @@ def _cycle_line(report) -> str:
         elif box.error:
             parts.append(f"mailbox {box.name}: ERROR {box.error}")
         else:
-            counts = (
-                ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items()))
-                or "no new mail"
-            )
-            parts.append(f"mailbox {box.name}: {counts}")
+            parts.append(f"mailbox {box.name}: {counts_text(box.counts) or 'no new mail'}")
     if report.outbox_error:
         parts.append(f"outbox: ERROR {report.outbox_error}")
     elif report.outbox_locked:
