@@ -13,7 +13,7 @@ import click
 # name: (module, attribute, the first sentence of its help, shown by `gongdan --help`)
 COMMANDS = {
     "db": ("ingest.cli.database", "db_group", "Create and upgrade the database."),
-    "decode": ("ingest.cli.reading", "decode", "Decode charger stop-reason codes."),
+    "decode": ("ingest.cli.decode", "decode", "Decode charger stop-reason codes."),
     "demo": (
         "ingest.cli.demo",
         "demo",
@@ -42,7 +42,7 @@ COMMANDS = {
         "Look at and retry the replies waiting to go out.",
     ),
     "parse": (
-        "ingest.cli.reading",
+        "ingest.cli.parse",
         "parse",
         "Read email files as tickets, without a database or network.",
     ),
