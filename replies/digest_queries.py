@@ -10,8 +10,8 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.completeness import mask_phones_in_text
 from ingest.reading.labels import age_zh, status_label
+from ingest.reading.phones import mask_phones_in_text
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
 
 OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")

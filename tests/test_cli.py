@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import click
 from click.testing import CliRunner
 
 from ingest.cli.main import cli
@@ -125,5 +126,6 @@ def test_the_expected_revision_is_alembics_head():
 def test_status_choices_are_the_statuses():
     from ingest.reading.labels import STATUSES
 
-    status = next(p for p in cli.commands["tickets"].commands["list"].params if p.name == "status")
+    tickets = cli.get_command(click.Context(cli), "tickets")
+    status = next(p for p in tickets.commands["list"].params if p.name == "status")
     assert status.type.choices == STATUSES

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from ingest.reading.completeness import Rules, assess, mask_phone, mask_phones_in_text, template_of
+from ingest.reading.completeness import Rules, assess, template_of
 
 COMPLETE_SIMPLE = {
     "operator": "星星充电",
@@ -106,14 +106,3 @@ def test_phone_validation(phone, valid):
 )
 def test_pile_number_validation(pile_no, valid):
     assert ("pile_no" not in assess({"pile_no": pile_no}).invalid) is valid
-
-
-def test_phone_masking():
-    assert mask_phone("13512348382") == "135****8382"
-    assert mask_phone("+86 135-1234-8382") == "135****8382"
-    assert mask_phone("135****8382") == "135****8382"
-    assert "88886666" not in mask_phone("0571-88886666")
-    assert (
-        mask_phones_in_text("用户 13512348382 和 135 1234 8382，订单20190830211644614873")
-        == "用户 135****8382 和 135****8382，订单20190830211644614873"
-    )

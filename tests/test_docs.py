@@ -9,15 +9,19 @@ from pathlib import Path
 import click
 import pytest
 
+from ingest.cli.main import COMMANDS as LISTED
 from ingest.cli.main import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
-    """Every command and subcommand as ("tickets list", command), groups included."""
+    """Every command and subcommand as ("tickets list", command), groups included (the top group
+    imports a command's module when asked for it)."""
     found = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         path = f"{prefix}{name}"
         found.append((path, command))
         if isinstance(command, click.Group):
@@ -61,3 +65,11 @@ def test_command_is_in_the_readme(path):
     assert re.search(rf"^gongdan {re.escape(path)}\b", _readme_block(), re.M), (
         f"`gongdan {path}` is missing from the README's Command line block"
     )
+
+
+@pytest.mark.parametrize("name", sorted(LISTED))
+def test_the_listed_summary_is_the_commands_own(name):
+    """`gongdan --help` lists commands without importing them, from its COMMANDS: it must say what
+    the command's own help says first."""
+    command = cli.get_command(click.Context(cli), name)
+    assert LISTED[name][2] == command.get_short_help_str(limit=1000)

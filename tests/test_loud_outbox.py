@@ -400,12 +400,12 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(
     sink(raw_r, [])  # delivered, and a mail client has since moved it to cur/
     name = maildir_name(raw_r)
     (box / "new" / name).rename(box / "cur" / f"{name}:2,S")
-    # What the kill left in the database: claimed, past the before-DATA marker, no outcome.
+    # What the kill left in the database: claimed, no outcome.
     killed = [written, unwritten, half, read]
     desk.execute(
         update(Outbox.__table__)
         .where(Outbox.message_id.in_(killed))
-        .values(state="sending", claimed_at=utcnow(), data_started_at=utcnow())
+        .values(state="sending", claimed_at=utcnow())
     )
 
     result = desk.gongdan("poll")

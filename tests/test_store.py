@@ -39,6 +39,53 @@ def test_upgrade_from_empty_then_idempotent(database_url):
     assert db.upgrade(database_url) == (db.head_revision(), db.head_revision())
 
 
+def test_upgrade_drops_the_outbox_data_started_at_and_keeps_queued_replies(database_url):
+    """Revision 0004: a reply queued before it is still queued after it, the column is gone,
+    and a downgrade brings the column back (SQLite copies the table, PostgreSQL alters it)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    def columns(engine) -> set[str]:
+        return {c["name"] for c in sa.inspect(engine).get_columns("outbox")}
+
+    cfg = db._alembic_config(database_url)
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0003")
+        with engine.begin() as conn:
+            outbox = sa.Table("outbox", sa.MetaData(), autoload_with=conn)
+            conn.execute(
+                outbox.insert(),
+                {
+                    "kind": "ack",
+                    "message_id": "<r1@x>",
+                    "recipient": "op@x.cn",
+                    "to_addresses": ["op@x.cn"],
+                    "raw": b"reply",
+                    "state": "queued",
+                    "attempts": 0,
+                    "created_at": datetime(2026, 11, 25, tzinfo=UTC),
+                    "data_started_at": None,
+                },
+            )
+        assert "data_started_at" in columns(engine)
+        assert db.upgrade(database_url) == ("0003", db.HEAD_REVISION)
+        assert "data_started_at" not in columns(engine)
+        with engine.connect() as conn:
+            queued = conn.execute(text("SELECT message_id, state, raw FROM outbox")).all()
+        assert [(m, s, bytes(r)) for m, s, r in queued] == [("<r1@x>", "queued", b"reply")]
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        assert "data_started_at" in columns(engine)
+    finally:
+        engine.dispose()
+
+
 def test_unmigrated_database_is_refused_with_what_to_run(database_url):
     with pytest.raises(db.DatabaseError, match=r"run `gongdan db upgrade`"):
         db.open_database(database_url)

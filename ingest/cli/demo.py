@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import email
 import shutil
 from collections.abc import Callable
+from email import policy
 from pathlib import Path
 
+import click
 from rich.console import Console
 
 from ingest.cli import views as ticket_views
+from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
 from ingest.store import db
@@ -54,10 +58,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
     try:
         report = run_cycle(config, engine)
         for box in report.mailboxes:
-            echo(
-                f"mailbox {box.name}: "
-                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(box.counts.items()))
-            )
+            echo(f"mailbox {box.name}: {counts_text(box.counts)}")
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
             rows = [
@@ -66,12 +67,28 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
         ticket_views.render_list(Console(), rows)
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:
-            import email
-            from email import policy
-
             first = email.message_from_bytes(replies[0].read_bytes(), policy=policy.default)
             echo(f"\nFirst reply, to {first['To']}: {first['Subject']}\n")
             echo(first.get_content())
         echo(f"Next: gongdan --config {workdir / 'gongdan.toml'} tickets show 1")
     finally:
         engine.dispose()
+
+
+@click.command()
+@click.option(
+    "--inbox",
+    default="demo/inbox",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The sample Maildir to read (it is copied, never changed).",
+)
+@click.option(
+    "--dir", "workdir", default="demo-run", show_default=True, help="Where the demo writes."
+)
+def demo(inbox: str, workdir: str) -> None:
+    """Run the desk on the sample operator emails: Maildir in, Maildir outbox, SQLite. No servers.
+
+    Example: gongdan demo && gongdan --config demo-run/gongdan.toml tickets list
+    """
+    run_demo(Path(inbox), Path(workdir), echo=click.echo)

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 
 import click
 
-from ingest.config import ConfigError, load_config
+from ingest.cli.common import config_of
+from ingest.cli.database import database
 from ingest.reading.clean_text import clean_data
 
-# Importing this module loads click only: the store, SQLAlchemy and rich are imported by the
-# command itself, so `gongdan --help` stays fast.
+# This module is imported only when `gongdan stats` runs (ingest.cli.main.COMMANDS); rich is
+# imported only when the table goes to a terminal.
 
 GROUPINGS = ("code", "pile", "station", "operator")  # ingest.store.stats.GROUPINGS
 FORMATS = ("table", "csv", "json")
@@ -199,19 +200,10 @@ def stats(ctx: click.Context, since: str, until: str | None, by: str, output: st
     if start >= end:
         raise BadOption(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
 
-    from ingest.store import db
     from ingest.store.stats import stats as count
 
-    try:
-        config = load_config(ctx.obj["config_path"])
-        engine = db.open_database(config.database_url)
-    except (ConfigError, db.DatabaseError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        with engine.connect() as conn:
-            rows = clean_data(count(conn, by, start, end))
-    finally:
-        engine.dispose()
+    with database(config_of(ctx)) as engine, engine.connect() as conn:
+        rows = clean_data(count(conn, by, start, end))
     if output == "csv":
         click.echo(as_csv(rows, by).encode("utf-8"), nl=False)
     elif output == "json":

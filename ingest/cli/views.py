@@ -12,9 +12,9 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.completeness import mask_phone, mask_phones_in_text
 from ingest.reading.fields import catalog
 from ingest.reading.labels import age_zh, status_label
+from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.store.export import export
 from ingest.store.models import StopCodeHit, Ticket, iso
 

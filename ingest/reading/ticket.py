@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.config import DeskSettings
 from ingest.reading import quoting
 from ingest.reading.autoreply import auto_reason
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, read_email
 from ingest.reading.fields import catalog, extract_fields
 from ingest.reading.limits import time_limit
+from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
 
 
@@ -54,12 +54,12 @@ class TicketReading:
         }
 
 
-def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
+def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReading:
     """Read `raw` as a ticket, within the desk's limits.
 
     Raises email_reader.NotAnEmail for bytes that are no email, limits.TooSlow past the time limit.
     """
-    desk = desk or DeskSettings()
+    desk = desk or ReadingSettings()
     hit = []
     if len(raw) > desk.max_message_bytes:
         # Read the headers and the start; the whole message is still what gets stored.
@@ -79,7 +79,7 @@ def read_ticket(raw: bytes, desk: DeskSettings | None = None) -> TicketReading:
     return reading
 
 
-def reading_of(mail: Email, desk: DeskSettings) -> TicketReading:
+def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     body = quoting.split_body(mail.body)
     forward = quoting.is_forward(mail.subject)
     fields = extract_fields(body.new_text)

@@ -129,7 +129,6 @@ class Outbox(SQLModel, table=True):
     # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at.
     state: str = Field(default="queued", index=True)
     claimed_at: datetime | None = None
-    data_started_at: datetime | None = None  # DATA begun: past this point a retry could duplicate
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ingest.reading.clean_text import clean_text
+from ingest.reading.phones import mask_phones_in_text
+
 _TAG = re.compile(r"\[工单\s*#\s*(\d{1,12})\]")
 
 
@@ -63,10 +66,6 @@ def on_thread(
 def reply_subject(original: str, ticket_id: int) -> str:
     """`Re: <original> [工单#id]`, without piling up prefixes or tags, its phones masked and no
     control character in it: the subject is the operator's text quoted back (SPEC §6a)."""
-    # Imported here: this module is about threads, the masking and cleaning live with their kind.
-    from ingest.reading.clean_text import clean_text
-    from ingest.reading.completeness import mask_phones_in_text
-
     base = mask_phones_in_text(clean_text(_TAG.sub("", original or ""))).strip()
     base = re.sub(r"^(?:\s*(?:re|回复|答复)\s*[:：]\s*)+", "", base, flags=re.I).strip()
     return f"Re: {base} {subject_tag(ticket_id)}".replace("  ", " ")

@@ -1,0 +1,52 @@
+"""`gongdan db`, and the migrated database every other command opens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy.engine import Engine
+
+from ingest.cli.common import config_of
+from ingest.config import Config
+from ingest.store import db
+
+
+@contextmanager
+def database(config: Config) -> Iterator[Engine]:
+    """The migrated database of `config`, closed when the command ends."""
+    try:
+        engine = db.open_database(config.database_url)
+    except db.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create and upgrade the database.
+
+    Example: gongdan db upgrade
+    """
+
+
+@db_group.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create the database, or upgrade it to this version's tables. Safe to run again.
+
+    Example: gongdan --config gongdan.toml db upgrade
+    """
+    config = config_of(ctx)
+    try:
+        before, after = db.upgrade(config.database_url)
+    except db.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to revision {after}")

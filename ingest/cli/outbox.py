@@ -1,0 +1,69 @@
+"""`gongdan outbox list|retry`: the replies waiting to go out."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from ingest.cli.common import config_of
+from ingest.cli.database import database
+from ingest.reading.clean_text import clean_text
+from ingest.store import db
+from ingest.store.models import Outbox
+from replies.outbox import requeue
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Look at and retry the replies waiting to go out.
+
+    Example: gongdan outbox list --failed
+    """
+
+
+@outbox_group.command("list")
+@click.option("--failed", is_flag=True, help="Only replies whose last attempt failed.")
+@click.pass_context
+def outbox_list(ctx: click.Context, failed: bool) -> None:
+    """Replies not yet sent: ticket, kind, recipient, attempts, next attempt and the last error.
+
+    Example: gongdan outbox list
+    """
+    config = config_of(ctx)
+    states = ("failed",) if failed else ("queued", "sending", "failed")
+    with database(config) as engine, engine.connect() as conn:
+        rows = conn.execute(
+            select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)
+        ).all()
+    for row in rows:
+        # Addresses and server error text come from outside: cleaned for the terminal.
+        click.echo(
+            clean_text(
+                f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  "
+                f"to {', '.join(row.to_addresses)}  "
+                f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
+                + (f"  last error: {row.last_error}" if row.last_error else "")
+            )
+        )
+    if not rows:
+        click.echo("nothing waiting")
+
+
+@outbox_group.command("retry")
+@click.argument("message_ids", nargs=-1, required=True)
+@click.pass_context
+def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
+    """Queue failed replies again now, e.g. one left after an interrupted hand-over once you know
+    the mail server does not have it. The next `gongdan poll` sends them.
+
+    Example: gongdan outbox retry '<gongdan.1795.4e94@support.example.cn>'
+    """
+    config = config_of(ctx)
+    missing = []
+    with database(config) as engine, db.session(engine) as session:
+        for message_id in message_ids:
+            if not requeue(session, message_id):
+                missing.append(message_id)
+    if missing:
+        raise click.ClickException(f"no failed reply with Message-ID {', '.join(missing)}")
+    click.echo(f"{len(message_ids)} reply(ies) queued again")

@@ -1,0 +1,203 @@
+"""`gongdan poll`, `send` and `import`: taking mail in and sending replies out."""
+
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+from ingest.cli.common import config_of
+from ingest.cli.database import database
+from ingest.cli.logs import json_record, setup_logging
+from ingest.desk import importer
+from ingest.desk import poll as poll_cycle
+from ingest.desk.watch import Watcher
+from ingest.store import db
+from replies.send_stage import send_due
+
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """A mailbox's outcomes in a cycle: `2 follow up, 3 new ticket`."""
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))
+
+
+def _cycle_line(report) -> str:
+    parts = []
+    for box in report.mailboxes:
+        if box.locked:
+            parts.append(f"mailbox {box.name}: another gongdan poll is running on it, skipped")
+        elif box.error:
+            parts.append(f"mailbox {box.name}: ERROR {box.error}")
+        else:
+            parts.append(f"mailbox {box.name}: {counts_text(box.counts) or 'no new mail'}")
+    if report.outbox_error:
+        parts.append(f"outbox: ERROR {report.outbox_error}")
+    elif report.outbox_locked:
+        parts.append("outbox: another run is sending")
+    elif report.outbox is not None:
+        parts.append(_drain_line(report.outbox))
+    return "; ".join(parts)
+
+
+def _drain_line(report) -> str:
+    return f"outbox: {report.sent} sent, {report.failed} failed" + (
+        f", ERROR {report.error}" if report.error else ""
+    )
+
+
+@click.command()
+@click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
+@click.option(
+    "--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop."
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=LOG_LEVELS,
+    help="Show log lines of this level and above.",
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line on stdout, for log collectors.",
+)
+@click.pass_context
+def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_format: str) -> None:
+    """Take new mail from every mailbox, store it, queue replies and send the outbox.
+
+    One cycle, then exit 0; a failure (a mailbox, or an outbox that cannot send: a missing
+    password, a refused login, an unreachable server) prints one line on stderr and exits 1;
+    replies the outbox could not send stay queued for the next cycle. A second poll
+    on a mailbox that is being polled says so and exits 0, so cron can run it every minute.
+    With --loop, IMAP mailboxes are watched with IDLE, so new mail is taken within seconds;
+    Maildirs, and servers without IDLE, are looked at every --interval seconds.
+
+    Example: gongdan --config /etc/gongdan.toml poll --loop --log-format json
+    """
+    config = config_of(ctx)
+    setup_logging(log_level, log_format)
+    stopping = []
+
+    def stop(*_args) -> None:
+        stopping.append(True)
+
+    if loop:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    watcher = Watcher(config.mailboxes) if loop else None  # it starts listening at its first wait
+    try:
+        with database(config) as engine:
+            # What is loaded by now (modules, mappers, compiled statements) lives as long as the
+            # process: the collector need not scan it again and again during a large cycle.
+            gc.freeze()
+            while True:
+                try:
+                    report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+                except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
+                    if not loop:
+                        raise click.ClickException(
+                            f"poll failed: {type(exc).__name__}: {db.short_error(exc)}"
+                        ) from exc
+                    logging.getLogger("gongdan.poll").exception(
+                        "cycle failed; trying again after the interval"
+                    )
+                    watcher.wait(interval, stop=lambda: bool(stopping))
+                    continue
+                line = _cycle_line(report)
+                click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
+                if not loop or stopping:
+                    break
+                watcher.wait(interval, stop=lambda: bool(stopping))
+    finally:
+        if watcher is not None:
+            watcher.close()
+    if report.errors and not loop:
+        raise click.ClickException(report.errors[0])
+
+
+@click.command()
+@click.option("--loop", is_flag=True, help="Keep sending until stopped (SIGTERM or Ctrl-C).")
+@click.option(
+    "--interval", default=60.0, show_default=True, help="Seconds between drains with --loop."
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    type=LOG_LEVELS,
+    help="Least severe log messages to print (on stderr).",
+)
+@click.pass_context
+def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
+    """Send the replies that are due, as `gongdan poll` does at the end of its cycle.
+
+    One drain, then exit 0; an outbox that cannot send (a missing password, a refused login, an
+    unreachable server) prints one line on stderr and exits 1, its replies still queued. While
+    another run sends the outbox, says so and exits 0. With --loop, drains every --interval
+    seconds: sending in its own process, beside `gongdan poll`.
+
+    Example: gongdan --config /etc/gongdan.toml send --loop --interval 10
+    """
+    config = config_of(ctx)
+    setup_logging(log_level)
+    stopping = threading.Event()
+    if loop:
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with database(config) as engine:
+        while True:
+            try:
+                report = send_due(config, engine, stop=stopping.is_set)
+            except Exception as exc:  # a worker outlives one bad drain; a one-off run says why
+                if not loop:
+                    raise click.ClickException(
+                        f"send failed: {type(exc).__name__}: {db.short_error(exc)}"
+                    ) from exc
+                logging.getLogger("gongdan.outbox").exception("sending failed; trying again")
+                report = None
+            else:
+                if report is None:
+                    click.echo("outbox: another run is sending")
+                else:
+                    click.echo(_drain_line(report))
+            if not loop or stopping.wait(interval):
+                break
+    if report is not None and report.error and not loop:
+        raise click.ClickException(f"outbox: {report.error}")
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Load .eml files, mbox files or Maildirs into the database (a mailbox backfill).
+
+    Already stored emails are skipped, so an import can be rerun.
+
+    Example: gongdan import backup/2024.mbox old-inbox/
+    """
+    config = config_of(ctx)
+    with database(config) as engine:
+        try:
+            total = sum(1 for _ in importer.sources(list(paths)))
+            show = sys.stderr.isatty()
+            with click.progressbar(
+                length=total, label="importing", file=sys.stderr if show else io.StringIO()
+            ) as bar:
+                counts = importer.import_paths(engine, list(paths), config, progress=bar.update)
+        except OSError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{counts['total']} emails: {counts['new_ticket']} new tickets, "
+        f"{counts['follow_up']} follow-ups, {counts['duplicate']} duplicates skipped, "
+        f"{counts['unreadable']} unreadable (stored and flagged)"
+    )

@@ -1,0 +1,86 @@
+"""`gongdan status`: the desk's health, as a line per part and an exit code for monitoring."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from ingest.cli.common import json_line
+from ingest.config import ConfigError, load_config
+from ingest.desk.health import BROKEN, status
+from ingest.reading.clean_text import clean_data
+from ingest.store import db
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    help="Seconds between polls (cron: 60); no successful cycle for three intervals is degraded.",
+)
+@click.pass_context
+def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
+    """Health: each mailbox's last cycle and error, the outbox, the database revision.
+
+    Exit 0 healthy, 1 degraded, 2 when the config or the database cannot be read.
+
+    Example: gongdan status --json || echo "gongdan needs attention"
+    """
+    try:
+        config = load_config(ctx.obj["config_path"])
+        engine = db.open_database(config.database_url)
+    except (ConfigError, db.DatabaseError) as exc:
+        click.echo(
+            json.dumps({"healthy": False, "exit_code": BROKEN, "problems": [str(exc)]})
+            if as_json
+            else f"BROKEN: {exc}",
+            err=not as_json,
+        )
+        ctx.exit(BROKEN)
+    try:
+        with engine.connect() as conn:
+            report = status(conn, config, db.current_revision(engine), datetime.now(UTC), interval)
+    except Exception as exc:  # the database went away between opening and reading
+        click.echo(f"BROKEN: cannot read the database: {db.short_error(exc)}", err=True)
+        ctx.exit(BROKEN)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json_line(report))
+    else:
+        # Server error text is shown as it came: cleaned for the terminal.
+        for line in _lines(clean_data(report)):
+            click.echo(line)
+    ctx.exit(report["exit_code"])
+
+
+def _lines(report: dict) -> list[str]:
+    """The report for people, one line per part."""
+    lines = ["healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"])]
+    for box in report["mailboxes"]:
+        lines.append(
+            f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
+            f"UIDVALIDITY {box['uidvalidity']}, last UID {box['last_uid']}"
+            + (
+                f", last error {box['last_error_at']}: {box['last_error']}"
+                if box["last_error"]
+                else ""
+            )
+        )
+    o = report["outbox"]
+    lines.append(
+        f"outbox: {o['queued']} queued, {o['failed']} failed "
+        f"(oldest failure {o['oldest_failure'] or '-'}), {o['sent']} sent"
+    )
+    drained = o["last_drain"]
+    if drained:
+        lines.append(
+            f"outbox: last send {drained['at']} "
+            + ("ok" if drained["ok"] else f"FAILED: {drained['error']}")
+        )
+    lines.append(f"database revision: {report['database']['revision']}")
+    return lines

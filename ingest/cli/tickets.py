@@ -1,0 +1,96 @@
+"""`gongdan tickets list|show` and `gongdan export`: the stored tickets, for people and tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ingest.cli import views as ticket_views
+from ingest.cli.common import config_of, json_line, since_date
+from ingest.cli.database import database
+from ingest.reading.labels import STATUSES
+from ingest.store import db
+from ingest.store.export import export
+from ingest.store.models import Ticket
+
+
+@click.group()
+def tickets() -> None:
+    """List and show tickets.
+
+    Example: gongdan tickets list --status waiting_info
+    """
+
+
+@tickets.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only tickets with this status.")
+@click.option("--operator", help="Only tickets whose operator name or address contains this.")
+@click.option("--since", help="Only tickets created on or after this date (2024-03-01).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket, one per line.")
+@click.pass_context
+def tickets_list(
+    ctx: click.Context, status: str | None, operator: str | None, since: str | None, as_json: bool
+) -> None:
+    """List tickets, oldest first.
+
+    Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
+    """
+    config = config_of(ctx)
+    with database(config) as engine, db.session(engine) as session:
+        rows = [
+            ticket_views.ticket_summary(session, t)
+            for t in ticket_views.query_tickets(session, status, operator, since_date(since))
+        ]
+    if as_json:
+        for row in rows:
+            click.echo(json_line(row))
+    else:
+        ticket_views.render_list(Console(), rows)
+
+
+@tickets.command("show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The ticket as one JSON object.")
+@click.pass_context
+def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
+    """Show one ticket: its fields, what is missing, stop codes, the thread and its history.
+
+    Example: gongdan tickets show 42
+    """
+    config = config_of(ctx)
+    with database(config) as engine, db.session(engine) as session:
+        ticket = session.get(Ticket, number)
+        if ticket is None:
+            raise click.ClickException(f"no ticket #{number}")
+        detail = ticket_views.ticket_detail(session, ticket)
+    if as_json:
+        click.echo(json_line(detail))
+    else:
+        ticket_views.render_show(Console(), detail)
+
+
+@click.command("export")
+@click.option("--since", help="Only tickets updated on or after this date (2024-03-01).")
+@click.option("--ticket", "ticket_id", type=int, help="Only this ticket.")
+@click.option(
+    "--raw",
+    "raw_dir",
+    type=click.Path(file_okay=False),
+    help="Also write every stored message's "
+    "raw bytes as DIR/<ticket>/<n>.eml (and DIR/unreadable/), for `gongdan import`.",
+)
+@click.pass_context
+def export_command(
+    ctx: click.Context, since: str | None, ticket_id: int | None, raw_dir: str | None
+) -> None:
+    """Write every ticket with its messages, history and outbox as JSON Lines, oldest first,
+    then the stored messages that belong to no ticket.
+
+    Example: gongdan export --raw backup/ > backup/tickets.jsonl
+    """
+    config = config_of(ctx)
+    with database(config) as engine, engine.connect() as conn:
+        for item in export(conn, since_date(since), ticket_id, Path(raw_dir) if raw_dir else None):
+            click.echo(json_line(item))

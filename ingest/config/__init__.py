@@ -1,0 +1,38 @@
+"""gongdan.toml (SPEC §9, §10): one schema, every default in one place, checked whole.
+
+settings: the dataclasses and their defaults; schema: the file's strict schema and its errors;
+checks: what types cannot say; loading: finding, reading and resolving the file.
+"""
+
+from ingest.config.checks import is_loopback
+from ingest.config.durations import parse_duration
+from ingest.config.loading import ConfigError, load_config, parse_config, read_secret
+from ingest.config.schema import schema_keys
+from ingest.config.settings import (
+    MAX_CONNECTIONS,
+    Config,
+    DeskSettings,
+    DigestTable,
+    Engineer,
+    MailboxSettings,
+    OutgoingSettings,
+    Security,
+)
+
+__all__ = [
+    "MAX_CONNECTIONS",
+    "Config",
+    "ConfigError",
+    "DeskSettings",
+    "DigestTable",
+    "Engineer",
+    "MailboxSettings",
+    "OutgoingSettings",
+    "Security",
+    "is_loopback",
+    "load_config",
+    "parse_duration",
+    "parse_config",
+    "read_secret",
+    "schema_keys",
+]

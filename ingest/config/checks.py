@@ -1,0 +1,120 @@
+"""What types cannot say: keys that depend on each other, names and URLs that must resolve, and
+the hosts that plain (unencrypted) IMAP and SMTP may reach."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+
+from ingest.config.durations import parse_duration
+from ingest.config.schema import shown
+from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
+from ingest.reading import stopcodes
+from ingest.reading.fields import catalog
+
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DATABASES = ("sqlite", "postgresql")
+
+
+def check(config: Config) -> str:
+    """What types cannot say: keys that depend on each other, names and URLs that must resolve."""
+    problem = _check_url(config.database_url)
+    if problem:
+        return f"[database]: url {problem}"
+    for number, box in enumerate(config.mailboxes, 1):
+        problem = _check_endpoint(box, "imap")
+        if problem:
+            return f"[[mailbox]] #{number}: {problem}"
+    problem = _check_endpoint(config.outgoing, "smtp")
+    if problem:
+        return f"[outgoing]: {problem}"
+    for number, engineer in enumerate(config.engineers, 1):
+        if "@" not in engineer.address:
+            return (
+                f"[[engineer]] #{number}: address must be an email address, "
+                f"not {shown(engineer.address)}"
+            )
+    for address in config.digest_recipients:
+        if "@" not in address:
+            return f"[digest]: recipients must be email addresses, not {shown(address)}"
+    for key in ("repeat_window", "engineer_sla"):
+        value = getattr(config.digest, key)
+        try:
+            parse_duration(value)
+        except ValueError:
+            return (
+                f'[digest]: {key} must be a duration such as "30d" or "24h" '
+                f"(a number with m, h, d or w), not {shown(value)}"
+            )
+    return _check_desk(config.desk)
+
+
+def _check_url(url: str) -> str:
+    # SQLAlchemy is loaded here, not with the module: `parse` and `decode` never open a database.
+    from sqlalchemy.engine.url import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):  # the URL itself is never echoed: it may hold a password
+        return (
+            "is not a database URL (such as sqlite:///gongdan.db or "
+            "postgresql+psycopg://user@host/db)"
+        )
+    if backend == "postgres":
+        return "must start postgresql:// or postgresql+psycopg://, not postgres://"
+    if backend not in DATABASES:
+        return f"names an unsupported database {backend!r}: only sqlite and postgresql"
+    return ""
+
+
+def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) -> str:
+    for key in ("password_env",):
+        value = getattr(settings, key)
+        if value and not VARIABLE_NAME.fullmatch(value):
+            return (
+                f"{key} must name an environment variable that holds the password "
+                "(such as GONGDAN_PASSWORD), not the password itself"
+            )
+    if settings.password_env and settings.password_file:
+        return "give password_env or password_file, not both"
+    if settings.kind == network:
+        for key in ("host", "username") if network == "imap" else ("host",):
+            if not getattr(settings, key):
+                return f'{key} is required when kind = "{network}"'
+    return ""
+
+
+def _check_desk(desk: DeskSettings) -> str:
+    keys = [spec.key for spec in catalog().fields]
+    for name in ("required_simple", "required_none", "required_detailed"):
+        for key in getattr(desk, name):
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(keys)}"
+                return f"[desk]: {name} has an unknown field {shown(key)}; {hint}"
+    try:
+        tables = stopcodes.vendors(desk.stopcode_dir or None)
+    except (OSError, ValueError, KeyError) as exc:
+        return f"[desk]: stopcode_dir holds a table that cannot be read: {exc}"
+    if desk.default_vendor not in tables:
+        return (
+            f"[desk]: default_vendor {shown(desk.default_vendor)} has no stop-code table; "
+            f"known: {', '.join(sorted(tables))}"
+        )
+    return ""
+
+
+# Plain (unencrypted) IMAP and SMTP are allowed to these hosts only.
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1, judged from the text alone (no name is looked up)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback

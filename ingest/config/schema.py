@@ -1,0 +1,183 @@
+"""The config file's schema: strict pydantic models made from the settings dataclasses on first
+load (so `gongdan --help` never pays for pydantic), and their errors in the admin's words."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from typing import Literal
+
+from ingest.config.settings import ConfigFile
+
+
+def schema_keys(cls=ConfigFile, prefix: str = "") -> list[str]:
+    """Every key a file may hold, as `table.key` (for the documentation test)."""
+    keys = []
+    for f in _settable(cls):
+        hint = _item(_hints(cls)[f.name])
+        if is_dataclass(hint):
+            keys += schema_keys(hint, f"{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def validate(data: dict) -> tuple[str, ConfigFile | None]:
+    """The first problem of the file as one line naming its key ("" if none), and the file."""
+    from pydantic import ValidationError
+
+    try:
+        model = _schema(ConfigFile).model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        others = len(errors) - 1
+        more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
+        return _describe(errors[0]) + more, None
+    return "", _build(ConfigFile, model.model_dump(exclude_unset=True))
+
+
+@functools.cache
+def _schema(cls):
+    """A strict pydantic model of the dataclass `cls`: no unknown keys, no type coercion."""
+    from pydantic import ConfigDict, Field, create_model
+
+    def swap(hint):
+        if is_dataclass(hint):
+            return _schema(hint)
+        if typing.get_origin(hint) is list:
+            return list[swap(typing.get_args(hint)[0])]
+        return hint
+
+    specs = {}
+    for f in _settable(cls):
+        required = f.default is MISSING and f.default_factory is MISSING
+        # An omitted key takes the dataclass default when the file is built (exclude_unset).
+        specs[f.name] = (swap(_hints(cls)[f.name]), Field(... if required else None, **f.metadata))
+    return create_model(
+        f"{cls.__name__}Schema", __config__=ConfigDict(strict=True, extra="forbid"), **specs
+    )
+
+
+def _build(cls, values: dict):
+    """The dataclass `cls` from the keys the file set; the others keep their defaults."""
+    kwargs = {}
+    for name, value in values.items():
+        hint = _hints(cls)[name]
+        inner = _item(hint)
+        if is_dataclass(hint):
+            value = _build(hint, value)
+        elif is_dataclass(inner):
+            value = [_build(inner, v) for v in value]
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _settable(cls) -> list:
+    return [f for f in fields(cls) if not f.metadata.get("derived")]
+
+
+def _item(hint):
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+
+
+def _describe(error: dict) -> str:
+    """One pydantic error as the admin reads it: where, which key, what it must be."""
+    loc, kind = error["loc"], error["type"]
+    head, key, cls, hint, meta = _locate(loc)
+    name = key or ""
+    if kind == "extra_forbidden":
+        return _unknown(head, name, cls, error["input"])
+    if kind == "missing":
+        return f"{head}: {name} is required"
+    value = error["input"]
+    if not name and typing.get_origin(hint) is list and isinstance(value, dict):
+        return f"{head} must be a list of tables: write {head}, not {head[1:-1]}"
+    wrong = "" if "password" in name or name == "url" else f", not {shown(value)}"
+    what = f"{head}: {name}" if name else head
+    return f"{what} must be {_expected(hint, meta)}{wrong}"
+
+
+def _locate(loc: tuple):
+    """(where, key, table class, hint, limits) for a pydantic error location."""
+    cls, head, key, hint, meta = ConfigFile, "", None, ConfigFile, {}
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if isinstance(part, int):
+            if is_dataclass(_item(hint)) and not key:
+                head += f" #{part + 1}"
+                hint = _item(hint)
+            else:
+                key = f"{key} item {part + 1}"
+                hint, meta = _item(hint), {}
+            continue
+        if cls is ConfigFile and not head:
+            table = _hints(ConfigFile).get(part)
+            if table is None:  # an unknown table or key at the top of the file
+                return "", part, ConfigFile, None, {}
+            head = f"[[{part}]]" if typing.get_origin(table) is list else f"[{part}]"
+            cls = _item(table)
+            hint = table
+            continue
+        if part not in _hints(cls):
+            return head, part, cls, None, {}
+        f = next(f for f in fields(cls) if f.name == part)
+        key, hint, meta = part, _hints(cls)[part], dict(f.metadata)
+    return head, key, cls, hint, meta
+
+
+def _unknown(head: str, name: str, cls, value) -> str:
+    if name == "password":
+        return f"{head}: inline `password` is not allowed; use password_env or password_file"
+    known = [f.name for f in _settable(cls)]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+    if not head and isinstance(value, (dict, list)):
+        return f"unknown table [{name}]{hint}"
+    if not head:
+        return f"unknown key {name}{hint}"
+    return f"{head}: unknown key {name}{hint}"
+
+
+def _expected(hint, meta: dict) -> str:
+    """What a value of this type must be, in the admin's words."""
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(f'"{a}"' for a in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        inner = _item(hint)
+        if is_dataclass(inner):
+            return "a list of tables"
+        return 'a list such as ["…", "…"]' if inner is str else f"a list of {_expected(inner, {})}"
+    if is_dataclass(hint):
+        return "a table"
+    words = {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: 'text in quotes ("…")',
+    }
+    text = words.get(hint, getattr(hint, "__name__", str(hint)))
+    if "ge" in meta and "le" in meta:
+        text += f" from {meta['ge']} to {meta['le']}"
+    elif "ge" in meta:
+        text += f", {meta['ge']} or more"
+    elif "gt" in meta:
+        text += f" greater than {meta['gt']}"
+    return text
+
+
+def shown(value) -> str:
+    """A wrong value, short, as TOML writes it (never called for passwords or URLs)."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"

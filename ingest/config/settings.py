@@ -1,0 +1,106 @@
+"""The settings as plain dataclasses, every default in one place: what the code uses (Config)
+and the file's own shape (ConfigFile). Cheap to import and to build in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ingest.reading.settings import ReadingSettings
+
+MAX_CONNECTIONS = 10  # SMTP connections, each with its own database connection (the pool holds 15)
+
+Security = Literal["tls", "starttls", "plain"]
+
+
+def _bounded(default, ge=None, le=None, gt=None):
+    """A setting with a range, which the schema checks."""
+    limits = {k: v for k, v in (("ge", ge), ("le", le), ("gt", gt)) if v is not None}
+    return field(default=default, metadata=limits)
+
+
+@dataclass
+class MailboxSettings:
+    name: str = "support"
+    kind: Literal["imap", "maildir"] = "maildir"
+    path: str = "demo/inbox"
+    host: str = ""
+    port: int = _bounded(993, ge=1, le=65535)
+    security: Security = "tls"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    error_folder: str = ""
+    ca_file: str = ""
+
+
+@dataclass
+class OutgoingSettings:
+    kind: Literal["smtp", "maildir"] = "maildir"
+    path: str = "outbox"
+    host: str = ""
+    port: int = _bounded(465, ge=1, le=65535)
+    security: Security = "tls"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    from_address: str = "support@localhost"
+    ca_file: str = ""
+    # SMTP connections sending the outbox in parallel
+    connections: int = _bounded(4, ge=1, le=MAX_CONNECTIONS)
+
+
+@dataclass
+class Engineer:
+    name: str
+    address: str
+
+
+@dataclass
+class DeskSettings(ReadingSettings):
+    """[desk]: what reading an email depends on (ReadingSettings), and the desk's own keys."""
+
+    operator_domains: list[str] = field(default_factory=list)
+    daily_reply_limit: int = _bounded(10, ge=0)
+    trusted_authserv_id: str = ""
+    template_dir: str = ""  # reply templates that override the shipped ones
+    parallel: bool = True  # large polls: read the next batch in a helper process
+
+
+@dataclass
+class Config:
+    database_url: str = "sqlite:///gongdan.db"
+    mailboxes: list[MailboxSettings] = field(default_factory=lambda: [MailboxSettings()])
+    outgoing: OutgoingSettings = field(default_factory=OutgoingSettings)
+    desk: DeskSettings = field(default_factory=DeskSettings)
+    engineers: list[Engineer] = field(default_factory=list)
+    digest_recipients: list[str] = field(default_factory=list)
+    digest: DigestTable = field(default_factory=lambda: DigestTable())
+    path: str = ""
+
+
+# The file's own shape: its tables, as the admin writes them.
+@dataclass
+class DatabaseTable:
+    url: str = "sqlite:///gongdan.db"
+
+
+@dataclass
+class DigestTable:
+    recipients: list[str] = field(default_factory=list)
+    repeat_threshold: int = _bounded(3, ge=2)  # tickets that make a pile, station or code repeat
+    repeat_window: str = "30d"  # how far back repeat faults are counted
+    engineer_sla: str = "24h"  # a ticket waiting longer for an engineer is highlighted
+    per_engineer: bool = False  # each engineer also gets a digest with their tickets first
+
+
+@dataclass
+class ConfigFile:
+    database: DatabaseTable = field(default_factory=DatabaseTable)
+    mailbox: list[MailboxSettings] = field(default_factory=lambda: [MailboxSettings()])
+    outgoing: OutgoingSettings = field(default_factory=OutgoingSettings)
+    desk: DeskSettings = field(default_factory=DeskSettings)
+    engineer: list[Engineer] = field(default_factory=list)
+    digest: DigestTable = field(default_factory=DigestTable)

@@ -1,0 +1,40 @@
+"""What reading one email depends on: its limits, stop-code tables, completeness rules, and the
+addresses that are our own. The desk's settings (ingest.config) are these plus its own keys;
+`metadata` holds the bounds that the config file's schema checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.reading.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
+
+
+@dataclass
+class ReadingSettings:
+    default_vendor: str = "sinexcel"
+    stopcode_dir: str = ""  # extra vendor tables (*.toml), beside the shipped ones
+    # larger mail: stored whole, only its start is read
+    max_message_bytes: int = field(default=25 * 1024 * 1024, metadata={"gt": 0})
+    # text read for fields; raw bytes stored whole
+    max_text_chars: int = field(default=200_000, metadata={"gt": 0})
+    # MIME parts looked at (attachments beyond: not listed)
+    max_parts: int = field(default=200, metadata={"gt": 0})
+    # reading longer: stored, flagged
+    seconds_per_message: float = field(default=20.0, metadata={"gt": 0})
+    required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
+    required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
+    required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))
+    billing_words: list[str] = field(default_factory=lambda: list(DEFAULT_BILLING_WORDS))
+    # mail from these is ours (never answered); derived from the config, never written in it
+    own_addresses: list[str] = field(default_factory=list, metadata={"derived": True})
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(
+            required={
+                "simple": tuple(self.required_simple),
+                "none": tuple(self.required_none),
+                "detailed": tuple(self.required_detailed),
+            },
+            billing_words=tuple(self.billing_words),
+        )
