@@ -97,6 +97,10 @@ class DeskSettings:
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))
     billing_words: list[str] = field(default_factory=lambda: list(DEFAULT_BILLING_WORDS))
+    # A ticket waiting for operator information: one reminder after remind_after, then on hold
+    # with a notice after hold_after (both since the request_info; SPEC §12).
+    remind_after: str = "2d"
+    hold_after: str = "7d"
     # derived from [outgoing] and the mailboxes, never written in the file
     own_addresses: list[str] = field(default_factory=list, metadata={"derived": True})
 
@@ -513,6 +517,34 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
     return ""
 
 
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.I)
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str):
+    """`90m`, `36h`, `2d` or `1w` as a timedelta; ValueError saying what is expected."""
+    from datetime import timedelta
+
+    m = _DURATION.fullmatch(text or "")
+    if not m or int(m[1]) == 0:
+        raise ValueError(f"must be a positive number with s, m, h, d or w (36h, 2d), not {text!r}")
+    return timedelta(**{_DURATION_UNITS[m[2].lower()]: int(m[1])})
+
+
+def _check_durations(desk: DeskSettings) -> str:
+    for name in ("remind_after", "hold_after"):
+        try:
+            parse_duration(getattr(desk, name))
+        except ValueError as exc:
+            return f"[desk]: {name} {exc}"
+    if parse_duration(desk.hold_after) <= parse_duration(desk.remind_after):
+        return (
+            f"[desk]: hold_after ({desk.hold_after}) must be longer than "
+            f"remind_after ({desk.remind_after})"
+        )
+    return ""
+
+
 def _check_desk(desk: DeskSettings) -> str:
     import difflib
 
@@ -526,6 +558,9 @@ def _check_desk(desk: DeskSettings) -> str:
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(keys)}"
                 return f"[desk]: {name} has an unknown field {_show(key)}; {hint}"
+    problem = _check_durations(desk)
+    if problem:
+        return problem
     try:
         tables = stopcodes.vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:

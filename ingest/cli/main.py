@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ingest.cli.remind import remind
 from ingest.cli.stats import stats
 from ingest.config import Config, ConfigError, load_config
 from ingest.reading.clean_text import clean_data, clean_text
@@ -774,6 +775,7 @@ def demo(ctx: click.Context, inbox: str, workdir: str) -> None:
 
 
 cli.add_command(stats)
+cli.add_command(remind)
 
 
 def main() -> None:
