@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from ingest.config import Config, parse_duration
@@ -19,7 +19,7 @@ from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from ingest.store.threads import domain_of, mailbox_of, reply_subject
 from ingest.store.tickets import ticket_fields
 from replies import outbox
-from replies.compose import compose_reply
+from replies.compose import compose_reply, derived_message_id
 from replies.render import render_reminder
 
 log = logging.getLogger("gongdan.remind")
@@ -43,9 +43,9 @@ class Waiting:
 
 
 def follow_up(w: Waiting, now: datetime, remind_after: timedelta, hold_after: timedelta):
-    """ "reminder", "hold" or None for a ticket at `now` (pure). Any answer stops the clock; a new
-    request_info starts it again. One reminder per request; hold once its time has come, with or
-    without a reminder before."""
+    """What a ticket needs at `now`: "reminder", "hold" or None (pure). Any answer stops the
+    clock; a new request_info starts it again. One reminder per request; the hold comes when its
+    time has come, with or without a reminder before."""
     if w.complete or w.status in ("resolved", "on_hold") or w.asked_at is None or w.answered:
         return None
     waited = now - w.asked_at
@@ -79,7 +79,8 @@ def remind_due(config: Config, engine: Engine, now: datetime | None = None) -> R
     hold_after = parse_duration(config.desk.hold_after)
     report = RemindReport()
     with db.session(engine) as session:
-        ticket_ids = list(session.execute(_WAITING).scalars())
+        due = {"remind_before": now - remind_after, "hold_before": now - hold_after}
+        ticket_ids = list(session.execute(_WAITING, due).scalars())
         session.rollback()
         for ticket_id in ticket_ids:
             _one_ticket(session, config, ticket_id, now, (remind_after, hold_after), report)
@@ -88,13 +89,31 @@ def remind_due(config: Config, engine: Engine, now: datetime | None = None) -> R
     return report
 
 
-# Incomplete tickets, not closed or parked, that have been asked for information.
+# Incomplete tickets, not closed or parked, with a request_info old enough for its reminder (and
+# not reminded yet) or for the hold: a superset of those due, each then decided on its own. The
+# others cannot be due, and a poll cycle runs this every minute.
+_REQUEST, _REMINDER = aliased(Outbox), aliased(Outbox)
 _WAITING = (
     select(Ticket.id)
     .where(
         Ticket.complete.is_(False),
         Ticket.status.not_in(("resolved", "on_hold")),
-        Ticket.id.in_(select(Outbox.ticket_id).where(Outbox.kind == "request_info")),
+        Ticket.id.in_(
+            select(_REQUEST.ticket_id).where(
+                _REQUEST.kind == "request_info",
+                or_(
+                    _REQUEST.created_at <= bindparam("hold_before"),
+                    and_(
+                        _REQUEST.created_at <= bindparam("remind_before"),
+                        ~exists().where(
+                            _REMINDER.ticket_id == _REQUEST.ticket_id,
+                            _REMINDER.kind == "reminder",
+                            _REMINDER.caused_by == _REQUEST.caused_by,
+                        ),
+                    ),
+                ),
+            )
+        ),
     )
     .order_by(Ticket.id)
 )
@@ -110,9 +129,8 @@ def _one_ticket(
     """Follow up one ticket in its own transaction; a failure is this ticket's alone."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            _follow_up_ticket(session, config, ticket_id, now, spans, report)
+            done = _follow_up_ticket(session, config, ticket_id, now, spans)
             session.commit()
-            return
         except IntegrityError:
             # Another run queued this very reminder or notice a moment ago: it is done.
             session.rollback()
@@ -123,11 +141,13 @@ def _one_ticket(
             # changed under us. Read again: what the other run did decides.
             session.rollback()
             log.debug("ticket %s changed while read (%s); reading it again", ticket_id, exc)
-            if attempt == ATTEMPTS:
-                if isinstance(exc, OperationalError):
-                    raise
-                log.warning("ticket %s changed while following it up; next run", ticket_id)
-                report.failed += 1
+            if attempt < ATTEMPTS:
+                continue
+            if isinstance(exc, OperationalError):
+                raise
+            log.warning("ticket %s kept changing while followed up; next run", ticket_id)
+            report.failed += 1
+            return
         except SQLAlchemyError:
             session.rollback()
             raise  # the database is down: the run stops, the next one takes it again
@@ -136,11 +156,19 @@ def _one_ticket(
             log.exception("ticket %s: cannot follow it up; next run tries again", ticket_id)
             report.failed += 1
             return
+        if done:
+            action, refused = done
+            report.on_hold += action == "hold"
+            report.reminders += action == "reminder" and not refused
+            if refused:
+                report.not_sent[refused] = report.not_sent.get(refused, 0) + 1
+        return
 
 
 def _follow_up_ticket(
-    session: Session, config: Config, ticket_id: int, now: datetime, spans, report: RemindReport
-) -> None:
+    session: Session, config: Config, ticket_id: int, now: datetime, spans
+) -> tuple[str, str | None] | None:
+    """What was done in the open transaction: (action, why its mail was not sent) or None."""
     remind_after, hold_after = spans
     ticket = session.get(Ticket, ticket_id, populate_existing=True)
     request = session.execute(
@@ -151,38 +179,34 @@ def _follow_up_ticket(
     ).scalar()
     asked = session.get(Message, request.caused_by) if request.caused_by else None
     if request.state != "sent" or asked is None:
-        return  # the request has not reached the operator yet: their wait has not begun
+        return None  # the request has not reached the operator yet: their wait has not begun
     later = _inbound_since(session, ticket_id, asked.id)
     engineers = {e.address.lower() for e in config.engineers}
     waiting = Waiting(
         status=ticket.status,
         complete=ticket.complete,
-        asked_at=max(_aware(request.created_at), _aware(asked.received_at)),
+        asked_at=max(request.created_at, asked.received_at),
         answered=any(_is_answer(m, engineers) for m in later),
         reminded=_queued(session, ticket_id, "reminder", asked.id),
         held=_held_for(session, ticket_id, request.message_id),
     )
     action = follow_up(waiting, now, remind_after, hold_after)
     if action is None:
-        return
+        return None
     recipient = request.to_addresses[0] if request.to_addresses else request.recipient
     gate = _gate(session, config, ticket, recipient, [asked, *later], now)
     _guard(session, ticket, now if action == "hold" else None)
     if action == "hold":
-        _event_hold(session, ticket, request, now, hold_after, gate)
-        report.on_hold += 1
+        _event_hold(session, config, ticket, request, now, gate)
     if gate.kind is None:
-        report.not_sent[gate.reason] = report.not_sent.get(gate.reason, 0) + 1
-        log.info("ticket %s: %s not sent: %s", ticket_id, _kind(action), gate.reason)
-        return
+        log.info("ticket %s: %s not sent: %s", ticket_id, _KIND[action], gate.reason)
+        return action, gate.reason
     _queue(session, config, ticket, request, asked, recipient, action, now, spans)
-    if action == "reminder":
-        report.reminders += 1
-    log.info("ticket %s: %s queued to %s", ticket_id, _kind(action), recipient)
+    log.info("ticket %s: %s queued to %s", ticket_id, _KIND[action], recipient)
+    return action, None
 
 
-def _kind(action: str) -> str:
-    return "reminder" if action == "reminder" else "hold_notice"
+_KIND = {"reminder": "reminder", "hold": "hold_notice"}  # the outbox kind of each action
 
 
 def _inbound_since(session: Session, ticket_id: int, message_db_id: int) -> list[Message]:
@@ -281,17 +305,12 @@ def _guard(session: Session, ticket: Ticket, hold_at: datetime | None) -> None:
 
 
 def _event_hold(
-    session: Session,
-    ticket: Ticket,
-    request: Outbox,
-    now: datetime,
-    hold_after: timedelta,
-    gate: Decision,
+    session: Session, config: Config, ticket: Ticket, request: Outbox, now: datetime, gate
 ) -> None:
     detail = {
         "old": ticket.status,
         "new": "on_hold",
-        "reason": f"no answer from the operator for {_span_en(hold_after)}",
+        "reason": f"no answer from the operator for {config.desk.hold_after}",
         "request": request.message_id,
         "notice": "queued" if gate.kind else f"not sent: {gate.reason}",
     }
@@ -314,14 +333,15 @@ def _queue(
     """The reminder or notice, on the thread of the request it follows, in the open
     transaction."""
     remind_after, hold_after = spans
-    kind = _kind(action)
+    kind = _KIND[action]
     from_address = config.outgoing.from_address
-    message_id = follow_up_message_id(kind, ticket.id, request.message_id, from_address)
+    # The same for every run following up this request: a second copy is refused.
+    message_id = derived_message_id(kind, ticket.id, request.message_id, domain_of(from_address))
     body = render_reminder(
         _ticket_context(ticket),
         config.desk.template_dir or None,
         on_hold=action == "hold",
-        waited=span_zh(now - _aware(request.created_at)),
+        waited=span_zh(now - request.created_at),
         hold_in=span_zh(hold_after - remind_after) if action == "reminder" else "",
     )
     raw = compose_reply(
@@ -349,15 +369,6 @@ def _queue(
     )
 
 
-def follow_up_message_id(kind: str, ticket_id: int, request_id: str, from_address: str) -> str:
-    """The same for every run that follows up one request: the database's unique Message-ID
-    index then refuses a second copy. Derived from the request's own random id, so not
-    guessable from outside."""
-    digest = hashlib.sha256(request_id.encode("utf-8", "replace")).hexdigest()[:20]
-    domain = "".join(c for c in domain_of(from_address) if c.isalnum() or c in ".-") or "localhost"
-    return f"<gongdan.{kind.replace('_', '-')}.{ticket_id}.{digest}@{domain}>"
-
-
 def _ticket_context(ticket: Ticket) -> dict:
     """What the reminder template sees of a ticket (stop codes are not quoted in it)."""
     return {
@@ -381,14 +392,6 @@ def span_zh(span: timedelta) -> str:
         hours = seconds // 3600
         return f"{hours // 24}天{hours % 24}小时" if hours >= 48 else f"{hours}小时"
     return f"{max(1, seconds // 60)}分钟"
-
-
-def _span_en(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _aware(value: datetime) -> datetime:
