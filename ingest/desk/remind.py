@@ -186,9 +186,10 @@ def _follow_up_ticket(
         status=ticket.status,
         complete=ticket.complete,
         asked_at=max(request.created_at, asked.received_at),
-        answered=any(_is_answer(m, engineers) for m in later),
-        reminded=_queued(session, ticket_id, "reminder", asked.id),
-        held=_held_for(session, ticket_id, request.message_id),
+        answered=(answered := any(_is_answer(m, engineers) for m in later)),
+        # An answer decides alone: these are not looked up then (a cycle meets such tickets often).
+        reminded=not answered and _queued(session, ticket_id, "reminder", asked.id),
+        held=not answered and _held_for(session, ticket_id, request.message_id),
     )
     action = follow_up(waiting, now, remind_after, hold_after)
     if action is None:
