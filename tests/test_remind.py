@@ -196,6 +196,8 @@ def test_a_week_replayed(desk):
     assert notice["To"] == "ops@xingxing.example.cn"
     assert notice["In-Reply-To"] == a_request["Message-ID"]
     assert f"[工单#{a}]" in notice["Subject"] and "暂搁置" in notice.get_content()
+    assert "仍缺少：订单号(必填)、运营商初步排查结果" in notice.get_content()
+    assert "充电桩号:" not in notice.get_content()  # short: no blank template this time
     shown = desk.show(a)
     assert shown["status"] == "on_hold"
     held = [e for e in shown["events"] if e["kind"] == "status_changed"]
@@ -366,9 +368,12 @@ def test_two_overlapping_runs_send_each_reminder_once(desk):
     start = _many_waiting(desk, count)
     now = start + timedelta(days=2, minutes=5)
     procs = [_remind_process(desk, now) for _ in range(2)]
+    queued = 0
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
+        queued += out.decode().count(": reminder queued to ")
+    assert queued == count  # each queued by one of the two runs
     remind(desk, now)  # anything the two left queued goes out
     got = _reminders_received(desk)
     assert set(got) == {f"ops{n}@xingxing.example.cn" for n in range(count)}
