@@ -517,26 +517,15 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
     return ""
 
 
-_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.I)
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str):
-    """`90m`, `36h`, `2d` or `1w` as a timedelta; ValueError saying what is expected."""
-    from datetime import timedelta
-
-    m = _DURATION.fullmatch(text or "")
-    if not m or int(m[1]) == 0:
-        raise ValueError(f"must be a positive number with s, m, h, d or w (36h, 2d), not {text!r}")
-    return timedelta(**{_DURATION_UNITS[m[2].lower()]: int(m[1])})
-
-
 def _check_durations(desk: DeskSettings) -> str:
     for name in ("remind_after", "hold_after"):
         try:
             parse_duration(getattr(desk, name))
-        except ValueError as exc:
-            return f"[desk]: {name} {exc}"
+        except ValueError:
+            return (
+                f'[desk]: {name} must be a duration such as "2d" or "36h" '
+                f"(a number with m, h, d or w), not {_show(getattr(desk, name))}"
+            )
     if parse_duration(desk.hold_after) <= parse_duration(desk.remind_after):
         return (
             f"[desk]: hold_after ({desk.hold_after}) must be longer than "

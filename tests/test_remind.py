@@ -416,8 +416,8 @@ def test_durations_in_the_config(tmp_path):
     assert (config.desk.remind_after, config.desk.hold_after) == ("1d", "3d")
     assert parse_config(base).desk.remind_after == "2d"
     for bad, said in [
-        ('remind_after = "2 days"', "[desk]: remind_after must be a positive number"),
-        ('hold_after = "0d"', "[desk]: hold_after must be a positive number"),
+        ('remind_after = "2 days"', "[desk]: remind_after must be a duration such as"),
+        ('hold_after = "0d"', "[desk]: hold_after must be a duration such as"),
         ('remind_after = "8d"', "[desk]: hold_after (7d) must be longer than remind_after (8d)"),
         ("remind_after = 2", "[desk]: remind_after must be text"),
     ]:
