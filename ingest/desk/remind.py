@@ -235,14 +235,10 @@ def _is_answer(message: Message, engineers: set[str]) -> bool:
 
 
 def _queued(session: Session, ticket_id: int, kind: str, caused_by: int) -> bool:
-    return (
-        session.execute(
-            select(Outbox.id).where(
-                Outbox.ticket_id == ticket_id, Outbox.kind == kind, Outbox.caused_by == caused_by
-            )
-        ).first()
-        is not None
+    found = select(Outbox.id).where(
+        Outbox.ticket_id == ticket_id, Outbox.kind == kind, Outbox.caused_by == caused_by
     )
+    return session.execute(found).first() is not None
 
 
 def _held_for(session: Session, ticket_id: int, request_id: str) -> bool:
@@ -372,16 +368,8 @@ def _queue(
 
 def _ticket_context(ticket: Ticket) -> dict:
     """What the reminder template sees of a ticket (stop codes are not quoted in it)."""
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "template": ticket.template,
-        "fields": ticket_fields(ticket),
-        "missing": list(ticket.missing),
-        "invalid": dict(ticket.invalid),
-        "status": ticket.status,
-        "engineer": ticket.engineer,
-    }
+    names = ("id", "subject", "template", "missing", "invalid", "status", "engineer")
+    return {**{name: getattr(ticket, name) for name in names}, "fields": ticket_fields(ticket)}
 
 
 def span_zh(span: timedelta) -> str:
