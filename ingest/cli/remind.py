@@ -12,17 +12,20 @@ from ingest.config import ConfigError, load_config
 
 
 def parse_now(text: str | None) -> datetime | None:
-    """`--now`: an ISO-8601 time, UTC when it names no zone; None for the clock."""
+    """`--now`: an ISO-8601 time with its zone (as `gongdan digest --now` takes it), in UTC; None
+    for the clock. A time without a zone is refused: China time or UTC would be a guess."""
     if not text:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError as exc:
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
         raise click.BadParameter(
-            f"expected an ISO-8601 time such as 2026-12-01T09:00:00+08:00, not {text!r}",
+            f"expected ISO-8601 with a zone, such as 2026-11-30T09:00+08:00, not {text!r}",
             param_hint="--now",
-        ) from exc
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        )
+    return value.astimezone(UTC)
 
 
 def _log_to_stdout(level: str) -> None:
@@ -40,7 +43,7 @@ def _log_to_stdout(level: str) -> None:
     "--now",
     "now_text",
     metavar="ISO-8601",
-    help="Act as of this time (replaying, testing); UTC unless it names a zone. Default: now.",
+    help="Act as of this time, with its zone (replaying, testing). Default: the clock.",
 )
 @click.option(
     "--log-level",
