@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 import time
@@ -54,6 +55,14 @@ def make_message_id(domain: str) -> str:
     """A fresh Message-ID for a mail we send."""
     domain = _DOMAIN.sub("", domain or "").strip(".") or "localhost"
     return f"<gongdan.{time.time_ns()}.{secrets.token_hex(8)}@{domain}>"
+
+
+def derived_message_id(kind: str, ticket_id: int, seed: str, domain: str) -> str:
+    """A Message-ID that every run making the same mail derives alike (the database's unique
+    index then refuses a second copy); from `seed`, a random id of ours, so not guessable."""
+    domain = _DOMAIN.sub("", domain or "").strip(".") or "localhost"
+    digest = hashlib.sha256(seed.encode("utf-8", "replace")).hexdigest()[:20]
+    return f"<gongdan.{kind.replace('_', '-')}.{ticket_id}.{digest}@{domain}>"
 
 
 def make_address(address: str, display_name: str = "") -> Address:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from ingest.reading.fields import catalog
-from ingest.reading.labels import age_zh
+from ingest.reading.labels import span_zh
 from ingest.store.threads import subject_tag
 from replies.digest_queries import DISPLAY_TZ, utc
 from replies.render import display_width, environment, pad
@@ -84,15 +84,6 @@ def mailto(address: str, ticket: dict, engineer: str | None = None) -> str:
 
 def _local(value: datetime) -> str:
     return utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
-
-
-def span_zh(span: timedelta) -> str:
-    """A setting's span as people say it: 30d as 30天, 24h as 24小时; others as an age."""
-    if span.days >= 2 and span % timedelta(days=1) == timedelta(0):
-        return f"{span.days}天"
-    if span >= timedelta(hours=1) and span % timedelta(hours=1) == timedelta(0):
-        return f"{span // timedelta(hours=1)}小时"
-    return age_zh(span)
 
 
 def subject_of(data: dict, engineer: str | None = None) -> str:

@@ -32,13 +32,16 @@ def enqueue(
     subject: str,
     from_address: str,
     later: list | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Queue a reply in the caller's transaction, and keep it on its thread as an outgoing message.
 
     With `later`, the rows are appended to it instead, for insert_queued() to write a batch's
-    replies at once, still before that batch's commit.
+    replies at once, still before that batch's commit. `now` dates the reply (a run acting as of
+    another time, `--now`); it is due at once all the same.
     """
-    now = utcnow()
+    due = utcnow()
+    now = now or due
     rows = (
         {
             "ticket_id": ticket_id,
@@ -50,7 +53,7 @@ def enqueue(
             "raw": raw,
             "state": "queued",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": due,
             "created_at": now,
         },
         {
@@ -87,6 +90,10 @@ def insert_queued(session: Session, queued: list[tuple[dict, dict]]) -> None:
         conn.execute(_INSERT_MESSAGE, [message_row for _, message_row in queued])
 
 
+# The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
+REPLY_KINDS = ("ack", "request_info", "reminder", "hold_notice")
+
+
 def _like(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
@@ -103,7 +110,7 @@ def _replies_since(mailboxes: list[str]):
         .where(
             or_(Outbox.recipient.in_(mailboxes), *tagged),
             Outbox.created_at >= bindparam("since"),
-            Outbox.kind.in_(("ack", "request_info")),
+            Outbox.kind.in_(REPLY_KINDS),
         )
         .group_by(Outbox.recipient)
     )

@@ -216,3 +216,13 @@ def render_ack(ticket: dict, template_dir: str | None = None) -> str:
 
 def render_resolved(ticket: dict, template_dir: str | None = None) -> str:
     return render("resolved.txt.j2", ticket, template_dir)
+
+
+def render_reminder(
+    ticket: dict, template_dir: str | None = None, *, on_hold: bool, waited: str, hold_in: str = ""
+) -> str:
+    """The follow-up on a ticket still waiting for the operator (SPEC §12): the reminder
+    (`on_hold` false, `hold_in` saying when it will be put on hold) or the on-hold notice."""
+    return render(
+        "reminder.txt.j2", ticket, template_dir, on_hold=on_hold, waited=waited, hold_in=hold_in
+    )

@@ -51,6 +51,11 @@ COMMANDS = {
         "poll",
         "Take new mail from every mailbox, store it, queue replies and send the outbox.",
     ),
+    "remind": (
+        "ingest.cli.remind",
+        "remind",
+        "Remind operators who were asked for information and have not answered, then send.",
+    ),
     "send": (
         "ingest.cli.running",
         "send",

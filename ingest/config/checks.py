@@ -86,6 +86,23 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
     return ""
 
 
+def _check_durations(desk: DeskSettings) -> str:
+    for name in ("remind_after", "hold_after"):
+        try:
+            parse_duration(getattr(desk, name))
+        except ValueError:
+            return (
+                f'[desk]: {name} must be a duration such as "2d" or "36h" '
+                f"(a number with m, h, d or w), not {shown(getattr(desk, name))}"
+            )
+    if parse_duration(desk.hold_after) <= parse_duration(desk.remind_after):
+        return (
+            f"[desk]: hold_after ({desk.hold_after}) must be longer than "
+            f"remind_after ({desk.remind_after})"
+        )
+    return ""
+
+
 def _check_desk(desk: DeskSettings) -> str:
     keys = [spec.key for spec in catalog().fields]
     for name in ("required_simple", "required_none", "required_detailed"):
@@ -94,6 +111,9 @@ def _check_desk(desk: DeskSettings) -> str:
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(keys)}"
                 return f"[desk]: {name} has an unknown field {shown(key)}; {hint}"
+    problem = _check_durations(desk)
+    if problem:
+        return problem
     try:
         tables = stopcodes.vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:

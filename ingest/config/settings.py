@@ -67,6 +67,10 @@ class DeskSettings(ReadingSettings):
     trusted_authserv_id: str = ""
     template_dir: str = ""  # reply templates that override the shipped ones
     parallel: bool = True  # large polls: read the next batch in a helper process
+    # A ticket waiting for operator information: one reminder after remind_after, then on hold
+    # with a notice after hold_after (both since the request_info; SPEC §12).
+    remind_after: str = "2d"
+    hold_after: str = "7d"
 
 
 @dataclass

@@ -26,3 +26,13 @@ def age_zh(delta: timedelta) -> str:
     if days:
         return f"{days}天{hours}小时"
     return f"{hours}小时" if hours else f"{minutes}分钟"
+
+
+def span_zh(span: timedelta) -> str:
+    """A span as people say it (a setting, a wait): 45分钟, 36小时, 2天, 2天12小时, rounded down."""
+    hours, seconds = divmod(max(0, int(span.total_seconds())), 3600)
+    if not hours:
+        return f"{max(1, seconds // 60)}分钟"
+    if hours < 48:
+        return f"{hours}小时"
+    return f"{hours // 24}天" + (f"{hours % 24}小时" if hours % 24 else "")

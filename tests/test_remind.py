@@ -1,0 +1,439 @@
+"""Reminders and on-hold notices (SPEC §12): a real Dovecot, aiosmtpd, SQLite or PostgreSQL.
+
+Time passes as `gongdan remind --now` says; for mail that must have arrived on an earlier day,
+the stored times are moved back (`days_ago`), as make_due does in tests/faults.py.
+"""
+
+from __future__ import annotations
+
+import email
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email import policy
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from ingest.cli.main import cli
+from ingest.config import ConfigError, parse_config, parse_duration
+from ingest.desk.remind import Waiting, follow_up
+from ingest.reading.labels import span_zh
+from ingest.store import db
+from ingest.store.models import Message, Outbox, Ticket, TicketEvent
+from tests.conftest import make_mail
+from tests.test_poll import INCOMPLETE, STANDARD, Desk
+
+TIMES = {
+    Message: ("received_at", "date"),
+    Outbox: ("created_at", "next_attempt_at", "sent_at", "claimed_at"),
+    Ticket: ("created_at", "updated_at"),
+    TicketEvent: ("at",),
+}
+
+
+def days_ago(desk: Desk, days: float) -> None:
+    """Everything stored so far happened `days` earlier."""
+    delta = timedelta(days=days)
+    engine = db.make_engine(desk.url)
+    try:
+        with engine.begin() as conn:
+            for model, names in TIMES.items():
+                table = model.__table__
+                columns = [table.c[n] for n in names]
+                for row in conn.execute(select(table.c.id, *columns)).all():
+                    values = {n: v - delta for n, v in zip(names, row[1:], strict=True) if v}
+                    if values:
+                        conn.execute(update(table).where(table.c.id == row[0]).values(**values))
+    finally:
+        engine.dispose()
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def make_desk(tmp_path, dovecot, user, smtp, url, desk_table: str = "") -> Desk:
+    desk = Desk(tmp_path, dovecot, user, smtp, url, extra=f"\n[desk]\n{desk_table}")
+    desk.url = url
+    return desk
+
+
+def remind(desk: Desk, now: datetime) -> str:
+    result = desk.gongdan("remind", "--now", iso(now))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def mails(desk: Desk) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(m.data, policy=policy.default) for m in desk.smtp.messages]
+
+
+def by_kind(desk: Desk, kind: str) -> dict[int, list[str]]:
+    """ticket -> Message-IDs of the outbox rows of `kind`."""
+    engine = db.make_engine(desk.url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Outbox.ticket_id, Outbox.message_id).where(Outbox.kind == kind)
+            ).all()
+    finally:
+        engine.dispose()
+    found: dict[int, list[str]] = {}
+    for ticket_id, message_id in rows:
+        found.setdefault(ticket_id, []).append(message_id)
+    return found
+
+
+@pytest.fixture
+def desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+    return make_desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url)
+
+
+def test_a_week_replayed(desk):
+    # Day 0: two incomplete tickets, each gets its request_info.
+    desk.deliver(
+        make_mail(INCOMPLETE, subject="3号桩充不上电", message_id="<a1@xingxing.example.cn>")
+    )
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="5号桩无法启动",
+            sender="ops@yunkuaichong.example.cn",
+            message_id="<b1@yunkuaichong.example.cn>",
+        )
+    )
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="7号桩离线",
+            sender="ops@tegu.example.cn",
+            message_id="<c1@tegu.example.cn>",
+        )
+    )
+    desk.poll()
+    requests = {m["In-Reply-To"]: m for m in mails(desk)}
+    assert len(requests) == 3 and all(m.get_content().startswith(STANDARD) for m in mails(desk))
+    tickets = {t["subject"]: t["id"] for t in desk.tickets()}
+    a, b, c = tickets["3号桩充不上电"], tickets["5号桩无法启动"], tickets["7号桩离线"]
+    days_ago(desk, 1)
+    day0 = datetime.now(UTC) - timedelta(days=1)
+
+    # Day 1: B's operator answers without the missing fields (their answer stops the clock);
+    # C's operator adds a field but some are still missing: a new request_info, a new clock.
+    b_request = requests["<b1@yunkuaichong.example.cn>"]
+    desk.deliver(
+        make_mail(
+            "收到，我们明天到现场确认后补充。",
+            subject=b_request["Subject"],
+            sender="ops@yunkuaichong.example.cn",
+            message_id="<b2@yunkuaichong.example.cn>",
+            in_reply_to=b_request["Message-ID"],
+            references=f"<b1@yunkuaichong.example.cn> {b_request['Message-ID']}",
+        )
+    )
+    c_request = requests["<c1@tegu.example.cn>"]
+    desk.deliver(
+        make_mail(
+            "运营商初步排查结果：已重启，仍无法充电\n",
+            subject=c_request["Subject"],
+            sender="ops@tegu.example.cn",
+            message_id="<c2@tegu.example.cn>",
+            in_reply_to=c_request["Message-ID"],
+        )
+    )
+    desk.poll()
+    assert len(mails(desk)) == 4  # C's second request_info; B's answer changed nothing
+    c_second = mails(desk)[-1]
+    assert c_second["In-Reply-To"] == "<c2@tegu.example.cn>"
+
+    # Day 1 and a half: nothing is due.
+    assert "0 reminders, 0 put on hold" in remind(desk, day0 + timedelta(days=1, hours=12))
+    assert len(mails(desk)) == 4
+
+    # Day 2: A, and only A, gets one reminder, threaded and tagged, with what is missing.
+    output = remind(desk, day0 + timedelta(days=2, minutes=5))
+    assert "1 reminders, 0 put on hold" in output and "1 sent" in output
+    assert len(mails(desk)) == 5
+    reminder = mails(desk)[-1]
+    a_request = requests["<a1@xingxing.example.cn>"]
+    assert reminder["To"] == "ops@xingxing.example.cn"
+    assert reminder["Subject"] == f"Re: 3号桩充不上电 [工单#{a}]"
+    assert reminder["In-Reply-To"] == a_request["Message-ID"]
+    assert reminder["References"].split() == ["<a1@xingxing.example.cn>", a_request["Message-ID"]]
+    assert reminder["Auto-Submitted"] == "auto-replied"
+    assert reminder["Message-ID"] != a_request["Message-ID"]
+    body = reminder.get_content()
+    assert f"[工单#{a}]" in body and "尚未收到回复" in body
+    assert "运营商初步排查结果 —— 未填写" in body and "订单号(必填) —— 未填写" in body
+    assert "订单号(必填)" in body  # the blank detailed template (a charging ticket)
+    assert "暂搁置" in body  # says what happens without an answer
+
+    # The same day again, and later: no second reminder.
+    remind(desk, day0 + timedelta(days=2, hours=1))
+    remind(desk, day0 + timedelta(days=2, hours=20))
+    assert len(mails(desk)) == 5
+
+    # Day 3: C's clock started on day 1 with its second request: its reminder now, on that one.
+    remind(desk, day0 + timedelta(days=3, minutes=5))
+    assert len(mails(desk)) == 6
+    c_reminder = mails(desk)[-1]
+    assert c_reminder["To"] == "ops@tegu.example.cn"
+    assert c_reminder["In-Reply-To"] == c_second["Message-ID"]
+    c_body = c_reminder.get_content()
+    assert "运营商初步排查结果 —— 未填写" not in c_body and "订单号(必填) —— 未填写" in c_body
+
+    # Day 7: A moves to on hold, with a notice and an event in its history. Nobody else moves.
+    output = remind(desk, day0 + timedelta(days=7, minutes=5))
+    assert "0 reminders, 1 put on hold" in output
+    assert len(mails(desk)) == 7
+    notice = mails(desk)[-1]
+    assert notice["To"] == "ops@xingxing.example.cn"
+    assert notice["In-Reply-To"] == a_request["Message-ID"]
+    assert f"[工单#{a}]" in notice["Subject"] and "暂搁置" in notice.get_content()
+    assert "仍缺少：订单号(必填)、运营商初步排查结果" in notice.get_content()
+    assert "充电桩号:" not in notice.get_content()  # short: no blank template this time
+    shown = desk.show(a)
+    assert shown["status"] == "on_hold"
+    held = [e for e in shown["events"] if e["kind"] == "status_changed"]
+    assert held and held[-1]["by"] == "gongdan" and held[-1]["detail"]["new"] == "on_hold"
+    assert desk.show(b)["status"] == "waiting_info" and desk.show(c)["status"] == "waiting_info"
+
+    # Day 8: C's turn; A stays on hold and hears nothing more; B never heard anything.
+    remind(desk, day0 + timedelta(days=8, minutes=5))
+    remind(desk, day0 + timedelta(days=9))
+    assert desk.show(c)["status"] == "on_hold"
+    received = Counter(m["To"] for m in mails(desk))
+    assert received == {
+        "ops@xingxing.example.cn": 3,  # request, reminder, notice
+        "ops@tegu.example.cn": 4,  # two requests, reminder, notice
+        "ops@yunkuaichong.example.cn": 1,  # the request only
+    }
+
+
+def test_no_reminder_to_automatic_senders_nor_beyond_the_daily_limit(
+    tmp_path, dovecot, dovecot_user, smtp_sink, database_url
+):
+    desk = make_desk(
+        tmp_path,
+        dovecot,
+        dovecot_user,
+        smtp_sink,
+        database_url,
+        'daily_reply_limit = 3\nremind_after = "10m"\nhold_after = "2d"',
+    )
+    # Two tickets from one operator, and one from a mailbox that answers by itself.
+    for n in (1, 2):
+        desk.deliver(
+            make_mail(INCOMPLETE, subject=f"{n}号桩故障", message_id=f"<x{n}@xingxing.example.cn>")
+        )
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="9号桩故障",
+            sender="station@tegu.example.cn",
+            message_id="<t1@tegu.example.cn>",
+        )
+    )
+    # A ticket opened by an automatic mail: never asked, never reminded.
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="系统通知",
+            sender="noreply@platform.example.cn",
+            message_id="<n1@platform.example.cn>",
+            headers={"Auto-Submitted": "auto-generated"},
+        )
+    )
+    desk.poll()
+    assert len(mails(desk)) == 3
+    request = next(m for m in mails(desk) if m["To"] == "station@tegu.example.cn")
+    desk.deliver(
+        make_mail(
+            "我正在休假，12月10日返回。",
+            subject=f"自动回复: {request['Subject']}",
+            sender="station@tegu.example.cn",
+            message_id="<t2@tegu.example.cn>",
+            in_reply_to=request["Message-ID"],
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+    )
+    desk.poll()
+    assert len(mails(desk)) == 3
+    start = datetime.now(UTC)
+
+    # Twenty minutes on: ops@xingxing has had 2 replies today, limit 3: one reminder, not two.
+    output = remind(desk, start + timedelta(minutes=20))
+    assert "1 reminders" in output
+    assert "1 not sent (daily reply limit of 3 reached for ops@xingxing.example.cn)" in output
+    assert "1 not sent (automatic mail)" in output
+    assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"]
+
+    # A day later the limit has room again: the second ticket's reminder goes out then.
+    remind(desk, start + timedelta(days=1, minutes=30))
+    assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"] * 2
+    assert len({m["Subject"] for m in mails(desk)[3:]}) == 2
+
+    # On hold at the end; the automatic mailbox's ticket too, but its notice is not sent.
+    remind(desk, start + timedelta(days=2, minutes=30))
+    statuses = {t["subject"]: t["status"] for t in desk.tickets()}
+    assert statuses["9号桩故障"] == "on_hold"
+    assert statuses["系统通知"] == "waiting_info"  # never asked: never reminded nor put on hold
+    assert all(m["To"] != "station@tegu.example.cn" for m in mails(desk)[3:])
+    assert all(m["To"] != "noreply@platform.example.cn" for m in mails(desk))
+    tegu = next(t["id"] for t in desk.tickets() if t["subject"] == "9号桩故障")
+    event = [e for e in desk.show(tegu)["events"] if e["kind"] == "status_changed"][-1]
+    assert event["detail"]["notice"] == "not sent: automatic mail"
+
+
+def _many_waiting(desk: Desk, count: int) -> datetime:
+    """`count` incomplete tickets from as many operators, asked for information; their start."""
+    for n in range(count):
+        desk.deliver(
+            make_mail(
+                INCOMPLETE,
+                subject=f"{n}号桩故障",
+                sender=f"ops{n}@xingxing.example.cn",
+                message_id=f"<w{n}@xingxing.example.cn>",
+            )
+        )
+    desk.poll()
+    assert len(mails(desk)) == count
+    return datetime.now(UTC)
+
+
+def _remind_process(desk: Desk, now: datetime, out=subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--config", str(desk.config), "remind", "--now", iso(now)],
+        env=desk.env,
+        stdout=out,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _strike(proc: subprocess.Popen, log, lines: int) -> int:
+    """Wait until the run has logged `lines` lines (one per queued reminder, one per sent one),
+    then SIGKILL it; the lines it had logged."""
+    deadline = time.monotonic() + 60
+    seen = 0
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen = log.read_bytes().count(b"\n")
+        if seen >= lines:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return seen
+
+
+def _reminders_received(desk: Desk) -> dict[str, set[str]]:
+    """Recipient -> the distinct reminder Message-IDs it received."""
+    got: dict[str, set[str]] = {}
+    for m in mails(desk):
+        if "gongdan.reminder." in m["Message-ID"]:
+            got.setdefault(m["To"], set()).add(m["Message-ID"])
+    return got
+
+
+def test_killed_reminder_runs_then_rerun_send_each_reminder_once(desk):
+    count = 30
+    start = _many_waiting(desk, count)
+    rng = random.Random(14)
+    struck = []
+    for run in range(5):
+        log = desk.config.parent / f"remind{run}.out"
+        with log.open("wb") as out:
+            proc = _remind_process(desk, start + timedelta(days=2, minutes=5), out)
+        # Queueing logs a line a ticket, sending one a reminder: strike anywhere in either.
+        struck.append(_strike(proc, log, rng.randint(1, 2 * count)))
+    assert any(0 < n < 2 * count for n in struck), struck  # some runs were cut in the middle
+    remind(desk, start + timedelta(days=2, minutes=10))
+    remind(desk, start + timedelta(days=2, minutes=15))
+    got = _reminders_received(desk)
+    assert set(got) == {f"ops{n}@xingxing.example.cn" for n in range(count)}
+    assert all(len(ids) == 1 for ids in got.values()), got  # never two different reminders
+    assert all(len(ids) == 1 for ids in by_kind(desk, "reminder").values())
+    # At least once (SPEC §9): only a hand-over cut by a kill is sent again, one per kill.
+    copies = sum(1 for m in mails(desk) if "gongdan.reminder." in m["Message-ID"]) - count
+    assert copies <= 5
+
+
+def test_two_overlapping_runs_send_each_reminder_once(desk):
+    count = 20
+    start = _many_waiting(desk, count)
+    now = start + timedelta(days=2, minutes=5)
+    procs = [_remind_process(desk, now) for _ in range(2)]
+    queued = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        queued += out.decode().count(": reminder queued to ")
+    assert queued == count  # each queued by one of the two runs
+    remind(desk, now)  # anything the two left queued goes out
+    got = _reminders_received(desk)
+    assert set(got) == {f"ops{n}@xingxing.example.cn" for n in range(count)}
+    assert sum(1 for m in mails(desk) if "gongdan.reminder." in m["Message-ID"]) == count
+    assert all(len(ids) == 1 for ids in by_kind(desk, "reminder").values())
+
+
+# The decision alone (pure): the fast tier.
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "waiting, at, expected",
+    [
+        (Waiting("waiting_info", False, T0), T0 + 2 * DAY - timedelta(minutes=1), None),
+        (Waiting("waiting_info", False, T0), T0 + 2 * DAY, "reminder"),
+        (Waiting("waiting_info", False, T0, reminded=True), T0 + 3 * DAY, None),
+        (Waiting("waiting_info", False, T0, reminded=True), T0 + 7 * DAY, "hold"),
+        (Waiting("waiting_info", False, T0), T0 + 8 * DAY, "hold"),  # no reminder ran: hold
+        (Waiting("waiting_info", False, T0, answered=True), T0 + 8 * DAY, None),
+        (Waiting("in_progress", False, T0), T0 + 2 * DAY, "reminder"),  # still incomplete
+        (Waiting("in_progress", True, T0), T0 + 8 * DAY, None),  # complete
+        (Waiting("resolved", False, T0), T0 + 8 * DAY, None),
+        (Waiting("on_hold", False, T0), T0 + 8 * DAY, None),
+        (Waiting("waiting_info", False, None), T0 + 8 * DAY, None),  # never asked
+        (Waiting("waiting_info", False, T0, held=True), T0 + 9 * DAY, None),  # taken off hold
+    ],
+)
+def test_follow_up_decision(waiting, at, expected):
+    assert follow_up(waiting, at, 2 * DAY, 7 * DAY) == expected
+
+
+def test_durations_in_the_config(tmp_path):
+    assert parse_duration("2d") == 2 * DAY and parse_duration("36h") == timedelta(hours=36)
+    assert parse_duration("90m") == timedelta(minutes=90) and parse_duration("1w") == 7 * DAY
+    base = '[database]\nurl = "sqlite:///g.db"\n[desk]\n'
+    config = parse_config(base + 'remind_after = "1d"\nhold_after = "3d"\n')
+    assert (config.desk.remind_after, config.desk.hold_after) == ("1d", "3d")
+    assert parse_config(base).desk.remind_after == "2d"
+    for bad, said in [
+        ('remind_after = "2 days"', "[desk]: remind_after must be a duration such as"),
+        ('hold_after = "0d"', "[desk]: hold_after must be a duration such as"),
+        ('remind_after = "8d"', "[desk]: hold_after (7d) must be longer than remind_after (8d)"),
+        ("remind_after = 2", "[desk]: remind_after must be text"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(base + bad + "\n")
+        assert said in str(caught.value)
+
+
+def test_waiting_times_in_the_operators_words():
+    assert span_zh(2 * DAY + timedelta(minutes=5)) == "2天"
+    assert span_zh(timedelta(hours=36)) == "36小时"
+    assert span_zh(timedelta(hours=60)) == "2天12小时"
+    assert span_zh(timedelta(minutes=10)) == "10分钟"
+
+
+def test_remind_now_option():
+    for wrong in ("next tuesday", "2026-12-03T09:00:00"):  # no zone: China time or UTC?
+        result = CliRunner().invoke(cli, ["remind", "--now", wrong])
+        assert result.exit_code == 2 and "ISO-8601 with a zone" in result.output
