@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from ingest.reading import charsets
+from ingest.reading import charsets, headers
 from ingest.reading.clean_text import clean_text
 from ingest.reading.html_text import html_to_text
 
@@ -34,15 +34,16 @@ class Email:
     content_type: str = "text/plain"
     body: str = ""
     attachments: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first raw value
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
+    header_values: dict[str, list[str]] = field(default_factory=dict)  # name -> every value
     attached_messages: list[str] = field(default_factory=list)  # text of message/rfc822 parts
     auth_results: list[str] = field(default_factory=list)  # every Authentication-Results header
-
-
-def _addresses(value: str) -> list[str]:
-    if not value:
-        return []
-    return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
+    # A report's parts (RFC 6522): multipart/report's report-type, the message/delivery-status
+    # text, and the Message-ID and Subject of each message it returns (message/rfc822 or
+    # text/rfc822-headers; forwarded-as-attachment messages too).
+    report_type: str = ""
+    delivery_status: str = ""
+    inner_headers: list[dict[str, str]] = field(default_factory=list)
 
 
 def _message_ids(value: str) -> list[str]:
@@ -106,11 +107,12 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _body_parts(
-    message: Message, attached: list[Message] | None = None
+    message: Message, attached: list[Message] | None = None, reports: list[Message] | None = None
 ) -> tuple[list[Message], list[Message]]:
     """The text/plain and text/html parts a reader sees, not inside attachments or forwards.
 
-    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
+    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`,
+    a report's message/delivery-status and text/rfc822-headers parts to `reports`.
     """
     plain: list[Message] = []
     html: list[Message] = []
@@ -120,6 +122,10 @@ def _body_parts(
             if part.get_content_type() == "message/rfc822":
                 if attached is not None:
                     attached.extend(p for p in part.get_payload() or [] if isinstance(p, Message))
+                return
+            if part.get_content_type() == "message/delivery-status":
+                if reports is not None:
+                    reports.append(part)
                 return
             if _is_attachment(part):
                 return
@@ -134,6 +140,8 @@ def _body_parts(
             plain.append(part)
         elif ctype == "text/html":
             html.append(part)
+        elif ctype == "text/rfc822-headers" and reports is not None:
+            reports.append(part)
 
     visit(message)
     return plain, html
@@ -154,64 +162,86 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # The standard library's parser, which mail-parser wraps: everything mail-parser adds on top
     # (decoded copies of every part and attachment) this reader does its own way, so calling it
     # would only double the cost of reading (see README, Performance).
-    message = email.message_from_bytes(raw)
-    attachments = _attachment_names(message, max_parts)
+    # A header folded without whitespace, or a stray line among the headers, would end them.
+    message = email.message_from_bytes(headers.repair(raw))
+    declared = headers.declared_charset(message)
+    attachments = _attachment_names(message, max_parts, declared)
     if message is None or (
         len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
     ):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
-    headers: dict[str, str] = {}
-    auth_results: list[str] = []
-    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
-        value = str(value)
-        if not value.isascii():  # raw 8-bit bytes: make them text once, here
-            value = charsets.decode(value.encode("ascii", "surrogateescape"), None)
-        value = clean_text(value)  # ids and addresses are stored from these: no NUL, no escapes
-        name = name.lower()
-        headers.setdefault(name, value)
-        if name == "authentication-results":
-            auth_results.append(value)
-
+    values = _header_values(message, declared)
+    first = {name: found[0] for name, found in values.items()}
     attached: list[Message] = []
+    reports: list[Message] = []
     # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
-    body = clean_text(_text_of(*_body_parts(message, attached)))
+    body = clean_text(_text_of(*_body_parts(message, attached, reports)))
     attached_messages = [clean_text(_text_of(*_body_parts(inner))) for inner in attached]
 
-    # Addresses are ASCII: split the raw header, then decode only the display name.
-    from_pairs = email.utils.getaddresses([headers.get("from", "")])
-    from_name, from_address = from_pairs[0] if from_pairs else ("", "")
-    from_name = clean_text(charsets.decode_header(from_name))  # encoded words may hide escapes
+    from_name, from_address = headers.first_address(first.get("from", ""))
     return Email(
-        message_id=(_message_ids(headers.get("message-id", "")) or [""])[0],
-        in_reply_to=(_message_ids(headers.get("in-reply-to", "")) or [""])[0],
-        references=_message_ids(headers.get("references", "")),
-        from_address=from_address.strip().lower(),
-        from_name=from_name.strip(),
-        reply_to=_addresses(headers.get("reply-to", "")),
-        to=_addresses(headers.get("to", "")),
-        cc=_addresses(headers.get("cc", "")),
-        subject=clean_text(charsets.decode_header(headers.get("subject", ""))),
-        date=_first_date(headers.get("date", "")),
+        message_id=(_message_ids(first.get("message-id", "")) or [""])[0],
+        in_reply_to=(_message_ids(first.get("in-reply-to", "")) or [""])[0],
+        references=_message_ids(first.get("references", "")),
+        from_address=from_address,
+        from_name=from_name,
+        reply_to=headers.addresses(first.get("reply-to", "")),
+        to=headers.addresses(first.get("to", "")),
+        cc=headers.addresses(first.get("cc", "")),
+        subject=clean_text(charsets.decode_header(first.get("subject", ""))),
+        date=_first_date(first.get("date", "")),
         content_type=message.get_content_type(),
         body=body.strip("\n"),
         attachments=attachments,
-        headers=headers,
+        headers=first,
+        header_values=values,
         attached_messages=[text for text in attached_messages if text.strip()],
-        auth_results=auth_results,
+        auth_results=values.get("authentication-results", []),
+        report_type=str(message.get_param("report-type", "")).lower()
+        if message.get_content_type() == "multipart/report"
+        else "",
+        delivery_status=clean_text("\n".join(_status_text(p) for p in reports if p.is_multipart())),
+        inner_headers=[_inner_headers(m, declared) for m in attached]
+        + [_inner_headers(_header_block(p), declared) for p in reports if not p.is_multipart()],
     )
 
 
-def _file_name(part: Message) -> str:
-    """A part's file name: RFC 2231 (`filename*=gb2312''...`) or RFC 2047, in any charset."""
-    value = part.get_param("filename", header="content-disposition") or part.get_param("name")
-    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
-        charset, _, text = value
-        return charsets.decode(bytes(text, "raw-unicode-escape"), charset or None)
-    return charsets.decode_header(email.utils.unquote(value)) if value else ""
+def _header_values(message: Message, declared: str | None) -> dict[str, list[str]]:
+    """Every header's values by lower-cased name, as text: raw 8-bit values decoded (in the
+    message's declared charset first), then cleaned, since ids and addresses are stored from
+    these: no NUL, no escapes (SPEC §3a)."""
+    values: dict[str, list[str]] = {}
+    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
+        value = clean_text(headers.header_text(str(value), declared))
+        values.setdefault(name.lower(), []).append(value)
+    return values
 
 
-def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
+def _inner_headers(inner: Message, declared: str | None) -> dict[str, str]:
+    """The Message-ID and Subject of a message inside this one, decoded and cleaned."""
+    values = _header_values(inner, declared)
+    subject = (values.get("subject") or [""])[0]
+    return {
+        "message-id": (_message_ids((values.get("message-id") or [""])[0]) or [""])[0],
+        "subject": clean_text(charsets.decode_header(subject)),
+    }
+
+
+def _header_block(part: Message) -> Message:
+    """A text/rfc822-headers part's text, parsed as the headers it holds."""
+    return email.message_from_string(_part_text(part).lstrip() + "\n\n")
+
+
+def _status_text(part: Message) -> str:
+    """A message/delivery-status part as the `Name: value` lines it was written with."""
+    blocks = (p for p in part.get_payload() or [] if isinstance(p, Message))
+    return "\n\n".join("\n".join(f"{k}: {v}" for k, v in b.items()) for b in blocks)
+
+
+def _attachment_names(
+    message: Message, max_parts: int = 200, declared: str | None = None
+) -> list[str]:
     names = []
     for n, part in enumerate(message.walk()):
         if n >= max_parts:
@@ -220,10 +250,9 @@ def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
         if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
             continue  # no file name to read, without parsing parameters
         try:
-            name = _file_name(part)
+            name = headers.file_name(part, declared)
         except Exception:  # a broken parameter only loses the name, never the mail
             continue
-        name = clean_text(name)
         if name.strip():
             names.append(name)
     return names
