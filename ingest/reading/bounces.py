@@ -72,13 +72,15 @@ def read_bounce(mail: Email) -> Bounce | None:
             mail.headers.get("return-path", "x").strip() in ("<>", "< >", "")
             and is_automatic_subject(mail.subject)
         )
-        if not (daemon or _BOUNCE_SUBJECT.match(mail.subject)) or _WARNING.search(mail.subject):
+        subject = bool(_BOUNCE_SUBJECT.match(mail.subject)) and is_automatic_subject(mail.subject)
+        if not (daemon or subject) or _WARNING.search(mail.subject):
             return None
     copy = _COPY.search(mail.body)
     own_text = mail.body[: copy.start()] if copy else mail.body
     copied = mail.body[copy.start() :] if copy else ""
     ids = [h["message-id"] for h in mail.inner_headers if h.get("message-id")]
     ids += _ID_LINE.findall(copied)
+    ids += [mail.in_reply_to] if mail.in_reply_to else []  # Exchange points at the returned mail
     subject = next((h["subject"] for h in mail.inner_headers if h.get("subject")), "")
     if not subject and (line := _SUBJECT_LINE.search(copied or mail.body)):
         subject = clean_text(charsets.decode_header(line.group(1)))
