@@ -164,7 +164,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # would only double the cost of reading (see README, Performance).
     # A header folded without whitespace, or a stray line among the headers, would end them.
     message = email.message_from_bytes(headers.repair(raw))
-    declared = headers.declared_charset(message)
+    declared = headers.Declared(message)  # looked up only for a raw 8-bit value
     attachments = _attachment_names(message, max_parts, declared)
     if message is None or (
         len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
@@ -207,7 +207,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     )
 
 
-def _header_values(message: Message, declared: str | None) -> dict[str, list[str]]:
+def _header_values(message: Message, declared: headers.Charset) -> dict[str, list[str]]:
     """Every header's values by lower-cased name, as text: raw 8-bit values decoded (in the
     message's declared charset first), then cleaned, since ids and addresses are stored from
     these: no NUL, no escapes (SPEC §3a)."""
@@ -218,7 +218,7 @@ def _header_values(message: Message, declared: str | None) -> dict[str, list[str
     return values
 
 
-def _inner_headers(inner: Message, declared: str | None) -> dict[str, str]:
+def _inner_headers(inner: Message, declared: headers.Charset) -> dict[str, str]:
     """The Message-ID and Subject of a message inside this one, decoded and cleaned."""
     values = _header_values(inner, declared)
     subject = (values.get("subject") or [""])[0]
@@ -240,7 +240,7 @@ def _status_text(part: Message) -> str:
 
 
 def _attachment_names(
-    message: Message, max_parts: int = 200, declared: str | None = None
+    message: Message, max_parts: int = 200, declared: headers.Charset = None
 ) -> list[str]:
     names = []
     for n, part in enumerate(message.walk()):

@@ -118,7 +118,7 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     return _japanese(data) or charsets.guess(data)
 
 
-def header_text(value: str, declared: str | None = None) -> str:
+def header_text(value: str, declared: Charset = None) -> str:
     """A raw header value (8-bit bytes kept as surrogate escapes) as text, not yet cleaned."""
     if value.isascii():
         if "\x1b" in value and _ISO2022_JP.search(value):  # raw ISO-2022-JP, escapes and all
@@ -131,31 +131,45 @@ def header_text(value: str, declared: str | None = None) -> str:
         data = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
         return value  # already text
-    return decode_bytes(data, declared)
+    return decode_bytes(data, _resolve(declared))
 
 
-def declared_charset(message: Message) -> str | None:
-    """The charset a message declares: its own, else its first text part's."""
-    charset = message.get_content_charset()
-    if charset or not message.is_multipart():
-        return charset
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and (charset := part.get_content_charset()):
-            return charset
-    return None
+class Declared:
+    """The charset a message declares (its own, else its first text part's), looked up once and
+    only when a raw 8-bit value needs it: most mail has none."""
+
+    def __init__(self, message: Message):
+        self._message: Message | None = message
+        self._charset: str | None = None
+
+    def __call__(self) -> str | None:
+        message, self._message = self._message, None
+        if message is not None:
+            self._charset = message.get_content_charset()
+            if not self._charset and message.is_multipart():
+                texts = (p for p in message.walk() if p.get_content_maintype() == "text")
+                self._charset = next(filter(None, (p.get_content_charset() for p in texts)), None)
+        return self._charset
+
+
+Charset = str | None | Declared
+
+
+def _resolve(declared: Charset) -> str | None:
+    return declared() if isinstance(declared, Declared) else declared
 
 
 # --------------------------------------------------------------------------- file names
 
 
-def file_name(part: Message, declared: str | None = None) -> str:
+def file_name(part: Message, declared: Charset = None) -> str:
     """A part's file name: RFC 2231 (`filename*=gb2312''...`), RFC 2047, or raw 8-bit bytes in
     the part's or message's charset; cleaned."""
     raw = {name.lower(): str(value) for name, value in part.raw_items()}
     source = part
     if not all(raw.get(h, "").isascii() for h in ("content-disposition", "content-type")):
         # Raw 8-bit parameters: decode the header first; the standard library would give U+FFFD.
-        charset = part.get_content_charset() or declared
+        charset = part.get_content_charset() or _resolve(declared)
         source = Message()
         for h in ("content-disposition", "content-type"):
             if h in raw:

@@ -148,19 +148,20 @@ def decode_codes(codes: list[int], vendor: str, tables: dict[str, VendorTable]) 
 
 def _brand_at(text: str, finder: re.Pattern, owner: dict[str, str]):
     """A function giving the brand named on the line of a position: the nearest before it, else
-    the first after it. Lines and brands are found once, so a long line costs no more."""
+    the first after it. Only lines that hold a code are searched, each once."""
     newlines = [m.start() for m in re.finditer("\n", text)]
-    named = [(m.start(), owner[m.group(0).lower()]) for m in finder.finditer(text)]
-    starts = [at for at, _ in named]
+    lines: dict[int, list[tuple[int, str]]] = {}
 
     def brand(at: int) -> str | None:
         line = bisect.bisect_left(newlines, at)
-        start = newlines[line - 1] + 1 if line else 0
-        end = newlines[line] if line < len(newlines) else len(text)
-        i = bisect.bisect_left(starts, at)
-        if i and starts[i - 1] >= start:
-            return named[i - 1][1]
-        return named[i][1] if i < len(named) and starts[i] < end else None
+        if line not in lines:
+            start = newlines[line - 1] + 1 if line else 0
+            end = newlines[line] if line < len(newlines) else len(text)
+            found = finder.finditer(text, start, end)
+            lines[line] = [(m.start(), owner[m.group(0).lower()]) for m in found]
+        named = lines[line]
+        before = [vendor for start, vendor in named if start < at]
+        return before[-1] if before else (named[0][1] if named else None)
 
     return brand
 
