@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from ingest.reading import charsets, headers
+from ingest.reading import charsets, headers, reports
 from ingest.reading.clean_text import clean_text
 from ingest.reading.html_text import html_to_text
 
@@ -107,12 +107,11 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _body_parts(
-    message: Message, attached: list[Message] | None = None, reports: list[Message] | None = None
+    message: Message, attached: list[Message] | None = None
 ) -> tuple[list[Message], list[Message]]:
     """The text/plain and text/html parts a reader sees, not inside attachments or forwards.
 
-    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`,
-    a report's message/delivery-status and text/rfc822-headers parts to `reports`.
+    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
     """
     plain: list[Message] = []
     html: list[Message] = []
@@ -122,10 +121,6 @@ def _body_parts(
             if part.get_content_type() == "message/rfc822":
                 if attached is not None:
                     attached.extend(p for p in part.get_payload() or [] if isinstance(p, Message))
-                return
-            if part.get_content_type() == "message/delivery-status":
-                if reports is not None:
-                    reports.append(part)
                 return
             if _is_attachment(part):
                 return
@@ -140,8 +135,6 @@ def _body_parts(
             plain.append(part)
         elif ctype == "text/html":
             html.append(part)
-        elif ctype == "text/rfc822-headers" and reports is not None:
-            reports.append(part)
 
     visit(message)
     return plain, html
@@ -171,14 +164,15 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     ):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
-    values = _header_values(message, declared)
+    values = headers.header_values(message, declared)
     first = {name: found[0] for name, found in values.items()}
+
     attached: list[Message] = []
-    reports: list[Message] = []
     # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
-    body = clean_text(_text_of(*_body_parts(message, attached, reports)))
+    body = clean_text(_text_of(*_body_parts(message, attached)))
     attached_messages = [clean_text(_text_of(*_body_parts(inner))) for inner in attached]
 
+    report = reports.report_of(message, attached, declared)
     from_name, from_address = headers.first_address(first.get("from", ""))
     return Email(
         message_id=(_message_ids(first.get("message-id", "")) or [""])[0],
@@ -198,45 +192,10 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         header_values=values,
         attached_messages=[text for text in attached_messages if text.strip()],
         auth_results=values.get("authentication-results", []),
-        report_type=str(message.get_param("report-type", "")).lower()
-        if message.get_content_type() == "multipart/report"
-        else "",
-        delivery_status=clean_text("\n".join(_status_text(p) for p in reports if p.is_multipart())),
-        inner_headers=[_inner_headers(m, declared) for m in attached]
-        + [_inner_headers(_header_block(p), declared) for p in reports if not p.is_multipart()],
+        report_type=report.report_type,
+        delivery_status=report.delivery_status,
+        inner_headers=report.inner_headers,
     )
-
-
-def _header_values(message: Message, declared: headers.Charset) -> dict[str, list[str]]:
-    """Every header's values by lower-cased name, as text: raw 8-bit values decoded (in the
-    message's declared charset first), then cleaned, since ids and addresses are stored from
-    these: no NUL, no escapes (SPEC §3a)."""
-    values: dict[str, list[str]] = {}
-    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
-        value = clean_text(headers.header_text(str(value), declared))
-        values.setdefault(name.lower(), []).append(value)
-    return values
-
-
-def _inner_headers(inner: Message, declared: headers.Charset) -> dict[str, str]:
-    """The Message-ID and Subject of a message inside this one, decoded and cleaned."""
-    values = _header_values(inner, declared)
-    subject = (values.get("subject") or [""])[0]
-    return {
-        "message-id": (_message_ids((values.get("message-id") or [""])[0]) or [""])[0],
-        "subject": clean_text(charsets.decode_header(subject)),
-    }
-
-
-def _header_block(part: Message) -> Message:
-    """A text/rfc822-headers part's text, parsed as the headers it holds."""
-    return email.message_from_string(_part_text(part).lstrip() + "\n\n")
-
-
-def _status_text(part: Message) -> str:
-    """A message/delivery-status part as the `Name: value` lines it was written with."""
-    blocks = (p for p in part.get_payload() or [] if isinstance(p, Message))
-    return "\n\n".join("\n".join(f"{k}: {v}" for k, v in b.items()) for b in blocks)
 
 
 def _attachment_names(

@@ -217,3 +217,17 @@ def first_address(value: str) -> tuple[str, str]:
     chosen = next((p for p in pairs if "@" in p[1]), None) or next((p for p in pairs if p[1]), None)
     name, address = chosen or (pairs[0][0] if pairs else "", "")
     return clean_text(charsets.decode_header(name)).strip(), address
+
+
+# --------------------------------------------------------------------------- every value
+
+
+def header_values(message: Message, declared: Charset = None) -> dict[str, list[str]]:
+    """Every header's values by lower-cased name, as text: raw 8-bit values decoded (in the
+    message's declared charset first), then cleaned, since ids and addresses are stored from
+    these: no NUL, no escapes (SPEC §3a)."""
+    values: dict[str, list[str]] = {}
+    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
+        value = clean_text(header_text(str(value), declared))
+        values.setdefault(name.lower(), []).append(value)
+    return values
