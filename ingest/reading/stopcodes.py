@@ -125,18 +125,6 @@ def find_codes(text: str) -> list[int]:
     return list(dict.fromkeys(code for code, _ in _found(text)))
 
 
-def name_vendor(text: str, default: str, tables: dict[str, VendorTable]) -> str:
-    """The table vendor named first in `text`, else `default`."""
-    lowered = text.lower()
-    best, best_at = default, len(text) + 1
-    for table in tables.values():
-        for alias in table.names:
-            at = lowered.find(alias.lower())
-            if 0 <= at < best_at:
-                best, best_at = table.vendor, at
-    return best
-
-
 def decode_codes(codes: list[int], vendor: str, tables: dict[str, VendorTable]) -> list[dict]:
     table = tables.get(vendor)
     if table is None:
