@@ -167,10 +167,12 @@ def _stop_rows(ticket: dict) -> list[dict]:
         meaning = clean_text(code.get("meaning") or "未知代号")
         rows.append(
             {
-                "vendor": code.get("vendor", ""),
+                "vendor": clean_text(code.get("vendor") or ""),
                 "code": code.get("code"),
                 "meaning": meaning,
                 "known": bool(code.get("known")),
+                # A brand without a table here has no meaning at all (SPEC §5): not 未知代号.
+                "in_tables": bool(code.get("meaning")),
                 "text": f"{code.get('code')} {meaning}",
             }
         )

@@ -109,3 +109,38 @@ def test_two_maildirs_in_one_import_each_give_their_own_mail(gongdan, tmp_path):
         for line in gongdan("tickets", "list", "--json").output.splitlines()
     ]
     assert listed == ["ops@op1.example.cn", "ops@op2.example.cn"]
+
+
+def test_mail_with_nul_in_headers_and_a_brand_without_table_store_on_every_database(
+    gongdan, tmp_path
+):
+    """PostgreSQL text cannot hold NUL: every header value is cleaned when read (SPEC §3a), so
+    the import finishes and the mail is stored; a code of a brand without a table (meaning null)
+    is stored too."""
+    gongdan("db", "upgrade")
+    maildir = mailbox.Maildir(tmp_path / "inbox")
+    maildir.add(
+        b"From: =?utf-8?B?546L5belAA==?= <wang@ops.example.cn>\r\n"
+        b"To: support@desk.example.cn\r\n"
+        b"Subject: \xb3\xe4\xb5\xe7\x00\xd7\xae\xb9\xca\xd5\xcf\r\n"  # raw GBK 充电\0桩故障
+        b"Message-ID: <nul.1@ops.example.cn>\r\n"
+        b"Content-Type: text/plain; charset=gbk\r\n"
+        b"\r\n" + "运营商：云能充\r\n问题描述：桩站离线\r\n".encode("gbk")
+    )
+    maildir.add((CORPUS / "h12_brand_without_table.eml").read_bytes())
+    result = gongdan("import", str(tmp_path / "inbox"))
+    assert result.exit_code == 0, result.output
+    assert "2 new tickets" in result.output and "0 unreadable" in result.output
+    listed = {
+        t["subject"]: t
+        for t in map(json.loads, gongdan("tickets", "list", "--json").output.splitlines())
+    }
+    assert set(listed) == {"充电桩故障", "特来电桩 停止原因：41"}
+    shown = json.loads(gongdan("tickets", "show", str(listed["充电桩故障"]["id"]), "--json").output)
+    assert shown["messages"][0]["message_id"] == "<nul.1@ops.example.cn>"
+    assert [
+        (c["vendor"], c["code"], c["known"]) for c in listed["特来电桩 停止原因：41"]["stop_codes"]
+    ] == [
+        ("特来电", 41, False),
+        ("sinexcel", 41, True),
+    ]

@@ -54,6 +54,36 @@ KNOWN: dict[str, dict[str, tuple]] = {
     "emails/01_foxmail_gb2312_gbk_chars.eml": {"subject": ("喆鑫能源-桩站不显示", GB)},
     "emails/04_gbk_8bit_no_charset.eml": {"subject": ("充电桩无法启动", GB)},
     "emails/12_outlook_reply_qp_gbk.eml": {"subject": ("答复: 镕城站APP登录问题 [工单#120]", GB)},
+    "emails/h03_raw_gb2312_attachment_name.eml": {
+        "attachments": (
+            ["桩站清单.xls"],
+            "a file name in raw GB2312 bytes (SPEC §3a): ours decodes it in the mail's charset, "
+            "mail-parser shows replacement characters",
+        ),
+    },
+    "emails/h04_raw_shift_jis_subject.eml": {
+        "subject": (
+            "お問い合わせ：ステーションの件",
+            "a raw Shift_JIS subject (SPEC §3a): ours recognises the Japanese charset, "
+            "mail-parser reads it as Latin-1",
+        ),
+    },
+    "emails/h06_subject_folded_without_whitespace.eml": {
+        "subject": (
+            "桩站离线问题反馈",
+            "a subject folded without leading whitespace (SPEC §3a): ours joins the line to "
+            "the header above, mail-parser ends the subject at the fold",
+        ),
+        "from": ("li@ops.example.cn", "the From after that fold, lost by mail-parser with it"),
+    },
+    "emails/h07_stray_line_above_headers.eml": {
+        "subject": (
+            "平台数据不同步",
+            "a stray line above the headers (SPEC §3a): ours drops it and reads the headers, "
+            "mail-parser reads no header at all",
+        ),
+        "from": ("zhao@ops.example.cn", "as its subject: mail-parser reads no header"),
+    },
     "emails/72_x_gbk_label.eml": {
         "subject": ("报表乱码", "charset x-gbk (an alias Python lacks): ours reads it as GBK")
     },

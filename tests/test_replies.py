@@ -341,3 +341,16 @@ def test_rendered_reply_round_trip():
     msg = parse(reply(body=body))
     assert body_of(msg).startswith(STANDARD + "\n")
     assert "13512348382" not in body_of(msg)
+
+
+def test_ack_says_a_code_of_a_brand_without_a_table_is_not_in_our_tables():
+    # As read (meaning None) and as stored and read back (the column holds "").
+    for meaning in (None, ""):
+        codes = [
+            {"vendor": "特来电", "code": 41, "meaning": meaning, "known": False},
+            {"vendor": "sinexcel", "code": 41, "meaning": "电表通讯异常", "known": True},
+        ]
+        text = render_ack(ticket(stop_codes=codes))
+        assert "41（特来电桩的停止代号，不在我方停止代号表中，售后工程师将人工核实）" in text
+        assert "41 电表通讯异常" in text
+        assert "未知代号" not in text

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from ingest.reading import charsets
+from ingest.reading import charsets, headers, reports
 from ingest.reading.clean_text import clean_text
 from ingest.reading.html_text import html_to_text
 
@@ -34,15 +34,16 @@ class Email:
     content_type: str = "text/plain"
     body: str = ""
     attachments: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first raw value
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
+    header_values: dict[str, list[str]] = field(default_factory=dict)  # name -> every value
     attached_messages: list[str] = field(default_factory=list)  # text of message/rfc822 parts
     auth_results: list[str] = field(default_factory=list)  # every Authentication-Results header
-
-
-def _addresses(value: str) -> list[str]:
-    if not value:
-        return []
-    return [addr.strip().lower() for _, addr in email.utils.getaddresses([value]) if addr.strip()]
+    # A report's parts (RFC 6522): multipart/report's report-type, the message/delivery-status
+    # text, and the Message-ID and Subject of each message it returns (message/rfc822 or
+    # text/rfc822-headers; forwarded-as-attachment messages too).
+    report_type: str = ""
+    delivery_status: str = ""
+    inner_headers: list[dict[str, str]] = field(default_factory=list)
 
 
 def _message_ids(value: str) -> list[str]:
@@ -154,64 +155,52 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # The standard library's parser, which mail-parser wraps: everything mail-parser adds on top
     # (decoded copies of every part and attachment) this reader does its own way, so calling it
     # would only double the cost of reading (see README, Performance).
-    message = email.message_from_bytes(raw)
-    attachments = _attachment_names(message, max_parts)
+    # A header folded without whitespace, or a stray line among the headers, would end them.
+    message = email.message_from_bytes(headers.repair(raw))
+    declared = headers.Declared(message)  # looked up only for a raw 8-bit value
+    attachments = _attachment_names(message, max_parts, declared)
     if message is None or (
         len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
     ):
         raise NotAnEmail("not an email: no mail headers and binary content")
 
-    headers: dict[str, str] = {}
-    auth_results: list[str] = []
-    for name, value in message.raw_items():  # raw: 8-bit bytes kept as surrogate escapes
-        value = str(value)
-        if not value.isascii():  # raw 8-bit bytes: make them text once, here
-            value = charsets.decode(value.encode("ascii", "surrogateescape"), None)
-        value = clean_text(value)  # ids and addresses are stored from these: no NUL, no escapes
-        name = name.lower()
-        headers.setdefault(name, value)
-        if name == "authentication-results":
-            auth_results.append(value)
+    values = headers.header_values(message, declared)
+    first = {name: found[0] for name, found in values.items()}
 
     attached: list[Message] = []
     # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
     body = clean_text(_text_of(*_body_parts(message, attached)))
     attached_messages = [clean_text(_text_of(*_body_parts(inner))) for inner in attached]
 
-    # Addresses are ASCII: split the raw header, then decode only the display name.
-    from_pairs = email.utils.getaddresses([headers.get("from", "")])
-    from_name, from_address = from_pairs[0] if from_pairs else ("", "")
-    from_name = clean_text(charsets.decode_header(from_name))  # encoded words may hide escapes
+    report = reports.report_of(message, attached, declared)
+    from_name, from_address = headers.first_address(first.get("from", ""))
     return Email(
-        message_id=(_message_ids(headers.get("message-id", "")) or [""])[0],
-        in_reply_to=(_message_ids(headers.get("in-reply-to", "")) or [""])[0],
-        references=_message_ids(headers.get("references", "")),
-        from_address=from_address.strip().lower(),
-        from_name=from_name.strip(),
-        reply_to=_addresses(headers.get("reply-to", "")),
-        to=_addresses(headers.get("to", "")),
-        cc=_addresses(headers.get("cc", "")),
-        subject=clean_text(charsets.decode_header(headers.get("subject", ""))),
-        date=_first_date(headers.get("date", "")),
+        message_id=(_message_ids(first.get("message-id", "")) or [""])[0],
+        in_reply_to=(_message_ids(first.get("in-reply-to", "")) or [""])[0],
+        references=_message_ids(first.get("references", "")),
+        from_address=from_address,
+        from_name=from_name,
+        reply_to=headers.addresses(first.get("reply-to", "")),
+        to=headers.addresses(first.get("to", "")),
+        cc=headers.addresses(first.get("cc", "")),
+        subject=clean_text(charsets.decode_header(first.get("subject", ""))),
+        date=_first_date(first.get("date", "")),
         content_type=message.get_content_type(),
         body=body.strip("\n"),
         attachments=attachments,
-        headers=headers,
+        headers=first,
+        header_values=values,
         attached_messages=[text for text in attached_messages if text.strip()],
-        auth_results=auth_results,
+        auth_results=values.get("authentication-results", []),
+        report_type=report.report_type,
+        delivery_status=report.delivery_status,
+        inner_headers=report.inner_headers,
     )
 
 
-def _file_name(part: Message) -> str:
-    """A part's file name: RFC 2231 (`filename*=gb2312''...`) or RFC 2047, in any charset."""
-    value = part.get_param("filename", header="content-disposition") or part.get_param("name")
-    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
-        charset, _, text = value
-        return charsets.decode(bytes(text, "raw-unicode-escape"), charset or None)
-    return charsets.decode_header(email.utils.unquote(value)) if value else ""
-
-
-def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
+def _attachment_names(
+    message: Message, max_parts: int = 200, declared: headers.Charset = None
+) -> list[str]:
     names = []
     for n, part in enumerate(message.walk()):
         if n >= max_parts:
@@ -220,10 +209,9 @@ def _attachment_names(message: Message, max_parts: int = 200) -> list[str]:
         if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
             continue  # no file name to read, without parsing parameters
         try:
-            name = _file_name(part)
+            name = headers.file_name(part, declared)
         except Exception:  # a broken parameter only loses the name, never the mail
             continue
-        name = clean_text(name)
         if name.strip():
             names.append(name)
     return names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from dataclasses import dataclass
@@ -11,9 +12,11 @@ from pathlib import Path
 
 UNKNOWN_MEANING = "未知代号"
 
+# A trigger, then optionally 代号/代码/码/编号 (`停止原因代号为47`), 为/是 and a colon; never a
+# line break (a number on the next line is not read).
 _TRIGGER = re.compile(
     r"(?:桩端停止代号|停止原因|停止代号|停止代码|停止码|停机原因|stop[ \t]*code|stop[ \t]*reason)"
-    r"[ \t\u3000]*(?:为|是)?[ \t\u3000]*[:：]?[ \t\u3000]*",
+    r"[ \t\u3000]*(?:代号|代码|码|编号)?[ \t\u3000]*(?:为|是)?[ \t\u3000]*[:：]?[ \t\u3000]*",
     re.I,
 )
 # A code: 1-4 digits that are not part of a longer number, a decimal, or a pile/gun/amount.
@@ -35,7 +38,7 @@ class CodeEntry:
 class VendorTable:
     vendor: str
     name: str
-    aliases: tuple[str, ...]
+    names: tuple[str, ...]  # every way an email names this vendor
     codes: dict  # int -> CodeEntry
 
     def lookup(self, code: int) -> dict:
@@ -58,9 +61,10 @@ def load_table(text: str) -> VendorTable:
             numbers += range(row["from"], row["to"] + 1)
         for number in numbers:
             codes[int(number)] = entry
-    return VendorTable(
-        data["vendor"], data.get("name", data["vendor"]), tuple(data.get("aliases", [])), codes
-    )
+    name = data.get("name", data["vendor"])
+    # `names` (older tables: `aliases`), the name and the vendor key all name the vendor.
+    names = [*data.get("names", []), *data.get("aliases", []), name, data["vendor"]]
+    return VendorTable(data["vendor"], name, tuple(dict.fromkeys(names)), codes)
 
 
 @lru_cache(maxsize=8)
@@ -77,29 +81,48 @@ def vendors(extra_dir: str | None = None) -> dict[str, VendorTable]:
     return tables
 
 
-def find_codes(text: str) -> list[int]:
-    """Codes right after a trigger phrase (停止原因：34、2), each once, in order of appearance."""
-    found: list[int] = []
+@lru_cache(maxsize=1)
+def brands_without_table() -> dict[str, tuple[str, ...]]:
+    """The shipped list of charger brands we have no table for: name -> every way it is written."""
+    text = resources.files("ingest").joinpath("data/charger_brands.toml").read_text("utf-8")
+    return {
+        b["name"]: tuple(b.get("names", [])) or (b["name"],) for b in tomllib.loads(text)["brand"]
+    }
+
+
+@lru_cache(maxsize=8)
+def _brand_finder(extra_dir: str | None) -> tuple[re.Pattern, dict[str, str]]:
+    """A pattern for every brand name, and which vendor (a table's key, or a brand without a
+    table by its name) each lower-cased name stands for. A table wins over the list."""
+    owner: dict[str, str] = {}
+    for name, written in brands_without_table().items():
+        for word in written:
+            owner[word.lower()] = name
+    for table in vendors(extra_dir).values():
+        for word in table.names:
+            owner[word.lower()] = table.vendor
+    words = sorted(owner, key=len, reverse=True)
+    # A Latin name counts only as a whole word (ABB, not "abbreviation").
+    alternatives = [
+        rf"(?<![a-z]){re.escape(w)}(?![a-z])" if w.isascii() else re.escape(w) for w in words
+    ]
+    return re.compile("|".join(alternatives), re.I), owner
+
+
+def _found(text: str) -> list[tuple[int, int]]:
+    """(code, where it is written) after each trigger phrase, in order of appearance."""
+    found = []
     for trigger in _TRIGGER.finditer(text):
         match = _FIRST.match(text, trigger.end())
         while match:
-            code = int(match.group(1))
-            if code not in found:
-                found.append(code)
+            found.append((int(match.group(1)), match.start(1)))
             match = _NEXT.match(text, match.end())
     return found
 
 
-def name_vendor(text: str, default: str, tables: dict[str, VendorTable]) -> str:
-    """The vendor named first in `text`, else `default`."""
-    lowered = text.lower()
-    best, best_at = default, len(text) + 1
-    for table in tables.values():
-        for alias in (table.name, table.vendor, *table.aliases):
-            at = lowered.find(alias.lower())
-            if 0 <= at < best_at:
-                best, best_at = table.vendor, at
-    return best
+def find_codes(text: str) -> list[int]:
+    """Codes right after a trigger phrase (停止原因：34、2), each once, in order of appearance."""
+    return list(dict.fromkeys(code for code, _ in _found(text)))
 
 
 def decode_codes(codes: list[int], vendor: str, tables: dict[str, VendorTable]) -> list[dict]:
@@ -111,12 +134,52 @@ def decode_codes(codes: list[int], vendor: str, tables: dict[str, VendorTable]) 
     return [table.lookup(c) for c in codes]
 
 
+def _brand_at(text: str, finder: re.Pattern, owner: dict[str, str]):
+    """A function giving the brand named on the line of a position: the nearest before it, else
+    the first after it. Only lines that hold a code are searched, each once."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    lines: dict[int, list[tuple[int, str]]] = {}
+
+    def brand(at: int) -> str | None:
+        line = bisect.bisect_left(newlines, at)
+        if line not in lines:
+            start = newlines[line - 1] + 1 if line else 0
+            end = newlines[line] if line < len(newlines) else len(text)
+            found = finder.finditer(text, start, end)
+            lines[line] = [(m.start(), owner[m.group(0).lower()]) for m in found]
+        named = lines[line]
+        before = [vendor for start, vendor in named if start < at]
+        return before[-1] if before else (named[0][1] if named else None)
+
+    return brand
+
+
 def stop_codes_in(
-    text: str, default_vendor: str = "sinexcel", extra_dir: str | None = None
+    text: str,
+    default_vendor: str = "sinexcel",
+    extra_dir: str | None = None,
+    description: str = "",
 ) -> list[dict]:
-    """Find and decode every stop code in `text`."""
-    codes = find_codes(text)
-    if not codes:
+    """Find and decode every stop code in `text` (the subject its first line), each once.
+
+    The brand named on a code's own line decides its table, else the first brand named in
+    `description`, else `default_vendor`; a brand with no table gives `meaning: None` (SPEC §5).
+    """
+    found = _found(text)
+    if not found:
         return []
     tables = vendors(extra_dir)
-    return decode_codes(codes, name_vendor(text, default_vendor, tables), tables)
+    finder, owner = _brand_finder(extra_dir)
+    named = finder.search(description) if description else None
+    fallback = owner[named.group(0).lower()] if named else default_vendor
+    brand_at = _brand_at(text, finder, owner)
+    hits: dict[tuple[str, int], dict] = {}
+    for code, at in found:
+        vendor = brand_at(at) or fallback
+        if (vendor, code) in hits:
+            continue
+        if vendor in tables or vendor not in brands_without_table():
+            hits[(vendor, code)] = decode_codes([code], vendor, tables)[0]
+        else:
+            hits[(vendor, code)] = {"vendor": vendor, "code": code, "meaning": None, "known": False}
+    return list(hits.values())

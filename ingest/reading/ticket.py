@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ingest.reading import quoting
 from ingest.reading.autoreply import auto_reason
+from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, read_email
 from ingest.reading.fields import catalog, extract_fields
@@ -22,6 +23,7 @@ class TicketReading:
     stop_codes: list[dict]
     auto_reason: str | None
     limits_hit: list[str] = field(default_factory=list)  # too_large, too_many_parts, text_truncated
+    bounce: Bounce | None = None  # what a delivery failure report says (SPEC §6a)
 
     @property
     def auto_submitted(self) -> bool:
@@ -80,10 +82,13 @@ def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReadin
 
 
 def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
-    body = quoting.split_body(mail.body)
-    forward = quoting.is_forward(mail.subject)
+    # A bounce's copy of the returned mail (often our own reply) is never read (SPEC §6a).
+    bounce = read_bounce(mail)
+    body = quoting.split_body(bounce.own_text if bounce else mail.body)
+    attached = [] if bounce else mail.attached_messages
+    forward = quoting.is_forward(mail.subject) and not bounce
     fields = extract_fields(body.new_text)
-    history = body.history + mail.attached_messages
+    history = body.history + attached
     if history and (
         forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)
     ):
@@ -94,13 +99,23 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     order = list(catalog().by_key)
     fields = {k: fields[k] for k in order if k in fields}
 
-    forwarded = [body.forwarded, *mail.attached_messages] if forward else []
+    forwarded = [body.forwarded, *attached] if forward else []
     code_text = "\n".join([mail.subject, body.new_text, *forwarded])
-    stop_codes = stop_codes_in(code_text, desk.default_vendor, desk.stopcode_dir or None)
+    stop_codes = (
+        []
+        if bounce
+        else stop_codes_in(
+            code_text,
+            desk.default_vendor,
+            desk.stopcode_dir or None,
+            description=fields.get("description", ""),
+        )
+    )
     return TicketReading(
         mail=mail,
         fields=fields,
         assessment=assess(fields, mail.subject, desk.rules),
         stop_codes=stop_codes,
-        auto_reason=auto_reason(mail, tuple(desk.own_addresses)),
+        auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
+        bounce=bounce,
     )

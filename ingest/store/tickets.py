@@ -271,7 +271,8 @@ def _record_stop_codes(
         )
     )
     rows = [
-        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c}
+        # A brand without a table has no meaning (None); the column holds "" for it.
+        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c, "meaning": c["meaning"] or ""}
         for c in codes
         if (c["vendor"], c["code"]) not in known
     ]
