@@ -18,7 +18,7 @@ def test_seed_example_reads_into_its_fields(seed_text):
         "network_status": "桩联网平台显示对应桩的状态为未非离线状态.",
         "recent_faults": (
             "桩联网平台显示对应桩在16:xx发生离线(bms通讯异常、急停等),"
-            "且在17:xx恢复急停按钮,桩恢复正常。"
+            "且在17:xx恢复急停按钮,桩恢复正常"  # a line value loses its trailing 。 (SPEC §3a)
         ),
         "description": "用户表示相近时间内产生多笔订单,要求核实,同意把号码1307xxxx382告知运营商。",
         "operator_findings": fields["operator_findings"],

@@ -5,30 +5,49 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.reading.hant import all_forms
+
+# Words written in simplified characters; each matches in its traditional forms too (SPEC §3a).
+# Dashed lines around these open quoted history or a forwarded message.
+_SEPARATOR_WORDS = ("原始邮件", "转发邮件信息", "转发的邮件", "邮件原文", "轉寄郵件資訊")
+_HEADER_WORDS = (
+    "发件人", "寄件者", "发送时间", "发送日期", "寄件日期", "时间", "日期", "收件人", "收件者",
+    "抄送", "副本", "主题", "主旨",
+)  # fmt: skip
+_FROM_WORDS = ("发件人", "寄件者")
+_FORWARD_WORDS = ("转发", "转寄", "轉寄")
+_REPLY_WORDS = ("回复", "回覆", "答复", "答覆")
+
+
+def _any(words: tuple[str, ...]) -> str:
+    return "|".join(re.escape(w) for w in sorted(all_forms(words), key=len, reverse=True))
+
+
+_DASHES = r"[-=_—－─━*\s]*"
 # A line that opens quoted history or a forwarded message.
 _MARKER = re.compile(
-    r"""^\s*(?:
-        [-=_—\s]*(?:原始邮件|原始郵件|Original\ Message|转发邮件信息|轉寄郵件資訊
-                  |Forwarded\ message|邮件原文)[-=_—\s]*
-      | 在.{1,200}写道[:：]
-      | 於.{1,200}寫道[:：]
-      | On\ .{1,300}\ wrote:
-      | (?:发自|来自)我的.{1,30}          # a phone client's signature ends the new text
-      | Sent\ from\ my\ .{1,40}
-      | Get\ Outlook\ for\ .{1,20}
+    rf"""^\s*(?:
+        {_DASHES}(?:{_any(_SEPARATOR_WORDS)}|Original\ Message|Forwarded\ message){_DASHES}
+      | (?:{_any(("在",))}).{{1,200}}(?:{_any(("写道",))})[:：]
+      | 於.{{1,200}}寫道[:：]
+      | On\ .{{1,300}}\ wrote:
+      | (?:{_any(("发自我的", "来自我的"))}).{{1,30}}     # a phone client's tag ends the new text
+      | Sent\ from\ my\ .{{1,40}}
+      | Get\ Outlook\ for\ .{{1,20}}
     )\s*$""",
     re.X | re.I,
 )
-_SIGNATURE = re.compile(r"^\s*(?:(?:发自|来自)我的|Sent from my |Get Outlook for )", re.I)
+_SIGNATURE = re.compile(
+    rf"^\s*(?:{_any(('发自我的', '来自我的'))}|Sent from my |Get Outlook for )", re.I
+)
 # Header lines of a forwarded or Outlook-quoted message.
 _HEADER_LINE = re.compile(
-    r"^\s*\**(?:发件人|寄件者|From|发送时间|发送日期|寄件日期|时间|日期|Sent|Date|收件人|收件者|To|抄送|副本|Cc|主题|主旨|Subject)\**\s*[:：]",
-    re.I,
+    rf"^\s*\**(?:{_any(_HEADER_WORDS)}|From|Sent|Date|To|Cc|Subject)\**\s*[:：]", re.I
 )
-_FROM_LINE = re.compile(r"^\s*\**(?:发件人|寄件者|From)\**\s*[:：]", re.I)
+_FROM_LINE = re.compile(rf"^\s*\**(?:{_any(_FROM_WORDS)}|From)\**\s*[:：]", re.I)
 _QUOTE_PREFIX = re.compile(r"^(?:[ \t]*>)+ ?")
-_FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|转发|轉寄|转寄)\s*[:：]", re.I)
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|回复|回覆|答复|答覆|aw|sv)\s*[:：]", re.I)
+_FORWARD_PREFIX = re.compile(rf"^\s*(?:fwd?|{_any(_FORWARD_WORDS)})\s*[:：]", re.I)
+_REPLY_PREFIX = re.compile(rf"^\s*(?:re|aw|sv|{_any(_REPLY_WORDS)})\s*[:：]", re.I)
 
 
 @dataclass
@@ -63,8 +82,8 @@ def _two_line_on_wrote(lines: list[str], i: int) -> bool:
 
 # Every marker line holds one of these; most lines hold none and are skipped quickly.
 _HINT = re.compile(
-    r"原始|Original|转发|轉寄|Forwarded|邮件原文|写道|寫道|wrote|发件人|寄件者|From|我的|Sent from|"
-    r"Get Outlook|^\s*(?:On |在)",
+    rf"原始|Original|{_any(_FORWARD_WORDS)}|Forwarded|{_any(('邮件原文', '写道', '我的'))}|寫道|"
+    rf"wrote|{_any(_FROM_WORDS)}|From|Sent from|Get Outlook|^\s*(?:On |在)",
     re.I,
 )
 
@@ -74,6 +93,11 @@ def _marker_at(lines: list[str], i: int) -> bool:
     if len(line) > 400 or not _HINT.search(line):
         return False
     return bool(_MARKER.match(line)) or _is_header_block(lines, i) or _two_line_on_wrote(lines, i)
+
+
+def is_marker_line(line: str) -> bool:
+    """A line that opens quoted history, a forward or a client's tag, judged on its own."""
+    return len(line) <= 400 and bool(_HINT.search(line)) and bool(_MARKER.match(line))
 
 
 def _depth(line: str) -> int:
