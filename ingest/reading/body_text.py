@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import Message
 
 from ingest.reading import charsets
-from ingest.reading.field_catalog import bare_label, count_labels
+from ingest.reading.field_catalog import bare_label, count_label_words, count_labels
 from ingest.reading.html_text import html_to_text
 
 
@@ -53,8 +53,14 @@ def is_attachment(part: Message) -> bool:
     )
 
 
-# One piece of body text: ("plain" or "html", its text).
+# One piece of body text: ("plain", its text) or ("html", its HTML source).
 Unit = tuple[str, str]
+
+
+def _text(units: list[Unit]) -> str:
+    return "\n".join(
+        html_to_text(source, bare_label) if kind == "html" else source for kind, source in units
+    )
 
 
 def _choose(options: list[list[Unit]]) -> list[Unit]:
@@ -64,11 +70,14 @@ def _choose(options: list[list[Unit]]) -> list[Unit]:
     rich = next((o for o in reversed(options) if any(kind == "html" for kind, _ in o)), None)
     if plain is None or rich is None:
         return plain or rich or next((o for o in options if o), [])
-    plain_text = "\n".join(text for _, text in plain)
+    plain_text = _text(plain)
     if not plain_text.strip():
         return rich
-    rich_text = "\n".join(text for _, text in rich)
-    return rich if count_labels(plain_text) < count_labels(rich_text) else plain
+    found = count_labels(plain_text)
+    source = "\n".join(text for _, text in rich)
+    if "&#" not in source and count_label_words(source) <= found:
+        return plain  # the HTML cannot hold more labels: no need to convert it
+    return rich if found < count_labels(_text(rich)) else plain
 
 
 def _units(part: Message, attached: list[Message] | None) -> list[Unit]:
@@ -90,7 +99,7 @@ def _units(part: Message, attached: list[Message] | None) -> list[Unit]:
     if ctype == "text/plain":
         return [("plain", part_text(part))]
     if ctype == "text/html":
-        return [("html", html_to_text(part_text(part), bare_label))]
+        return [("html", part_text(part))]
     return []
 
 
@@ -99,4 +108,4 @@ def body_text(message: Message, attached: list[Message] | None = None) -> str:
 
     Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
     """
-    return "\n".join(text for _, text in _units(message, attached))
+    return _text(_units(message, attached))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ingest.reading.fields import catalog
+from ingest.reading.values import tidy_number
 
 DETAILED_KEYS = (
     "station",
@@ -99,7 +100,7 @@ def order_time_of(order_no: str) -> datetime | None:
 
 def check_order_no(value: str) -> tuple[str | None, str | None]:
     """(invalid reason, warning) for an order number."""
-    digits = _SPACES.sub("", value)
+    digits = _SPACES.sub("", tidy_number(value))
     if not digits.isdigit() or not digits.isascii():
         return "not digits", None
     if order_time_of(digits):
@@ -112,7 +113,7 @@ def check_order_no(value: str) -> tuple[str | None, str | None]:
 
 
 def check_pile_no(value: str) -> str | None:
-    digits = _SPACES.sub("", value)
+    digits = _SPACES.sub("", tidy_number(value))
     if not digits.isdigit() or not digits.isascii():
         return "not digits"
     if not 8 <= len(digits) <= 32:
@@ -121,7 +122,7 @@ def check_pile_no(value: str) -> str | None:
 
 
 def check_phone(value: str) -> str | None:
-    number = re.sub(r"[\s\u3000()（）-]", "", value)
+    number = re.sub(r"[\s\u3000()（）-]", "", tidy_number(value))
     number = re.sub(r"^(?:\+?86)(?=1[3-9])", "", number)
     if _MOBILE.fullmatch(number) or _LANDLINE.fullmatch(number):
         return None
@@ -152,7 +153,7 @@ def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None
             invalid[key] = reason
     order = [s.key for s in catalog().fields]
     missing = [k for k in order if k in required and (k not in fields or k in invalid)]
-    order_time = order_time_of(fields["order_no"]) if "order_no" in fields else None
+    order_time = order_time_of(tidy_number(fields["order_no"])) if "order_no" in fields else None
     return Completeness(template, missing, invalid, warnings, order_time)
 
 

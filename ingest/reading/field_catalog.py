@@ -43,6 +43,7 @@ class Catalog:
     label_re: re.Pattern  # any label with its colon, anywhere in a line
     label_at_start_re: re.Pattern
     bare_label_re: re.Pattern  # a whole table cell that is a label, colon optional
+    label_word_re: re.Pattern  # any label's words alone, without note or colon
     heading_re: re.Pattern
     heading_keys: dict  # heading name, in any form -> field key
     placeholder_re: re.Pattern
@@ -87,6 +88,7 @@ def catalog() -> Catalog:
     alternatives = []
     label_keys = {}
     first_chars = set()
+    words = []
     for spec in specs:
         for n, label in enumerate(all_forms(spec.labels)):
             group = f"{spec.key}_{n}"
@@ -94,6 +96,7 @@ def catalog() -> Catalog:
             base = _PARENS.sub("", label).strip()
             first_chars.add(base[0])
             alternatives.append((len(base), f"(?P<{group}>{_label_pattern(label)})"))
+            words.append(f"(?P<{group}>{re.escape(_PARENS.split(label)[0].strip())})")
     # Longest first, so 运营商初步排查结果 wins over 运营商 at the same place.
     alternatives.sort(key=lambda item: -item[0])
     # A lookahead on the labels' first characters lets the engine skip most positions quickly.
@@ -116,6 +119,7 @@ def catalog() -> Catalog:
         label_re=re.compile(any_label + _COLON),
         label_at_start_re=re.compile(LINE_START + any_label + _COLON),
         bare_label_re=re.compile(LINE_START + any_label + rf"(?:{_COLON})?{_SPACE}*$"),
+        label_word_re=re.compile(f"(?=[{chars}])(?:" + "|".join(words) + ")"),
         heading_re=re.compile(
             rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
         ),
@@ -140,3 +144,9 @@ def bare_label(text: str) -> bool:
 def count_labels(text: str) -> int:
     """How many distinct fields have a label (with its colon) in `text`."""
     return len({key_of(m) for m in catalog().label_re.finditer(text)})
+
+
+def count_label_words(text: str) -> int:
+    """How many distinct fields have a label's words in `text`, colon or not: at least as many
+    as count_labels finds there, or in any text made from it without entities."""
+    return len({key_of(m) for m in catalog().label_word_re.finditer(text)})
