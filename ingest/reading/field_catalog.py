@@ -18,6 +18,8 @@ _SPACE = "[ \\t\\u3000\\ufeff\\u200b]"
 LIST_MARK = r"(?:[-*•·●▪◦‧・]|\d{1,2}[.、)）．]|[(（]\d{1,2}[)）]|[\u2460-\u2473])"
 LINE_START = rf"^{_SPACE}*(?:{LIST_MARK}{_SPACE}*)?"
 _PARENS = re.compile(r"[(（][^)）]*[)）]")
+_LINE_START_RE = re.compile(LINE_START)
+_COLON_TO_END = re.compile(rf"(?:{_COLON})?{_SPACE}*$")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,7 @@ class Catalog:
     option_forms: dict  # every written form of an option, traditional too -> value
     marks: tuple[str, ...]
     label_re: re.Pattern  # any label with its colon, anywhere in a line
-    label_at_start_re: re.Pattern
-    bare_label_re: re.Pattern  # a whole table cell that is a label, colon optional
+    any_label: str  # the pattern of any label, without its colon
     label_word_re: re.Pattern  # any label's words alone, without note or colon
     heading_re: re.Pattern
     heading_keys: dict  # heading name, in any form -> field key
@@ -117,8 +118,7 @@ def catalog() -> Catalog:
         option_forms=option_forms,
         marks=tuple(data["status"]["marks"]),
         label_re=re.compile(any_label + _COLON),
-        label_at_start_re=re.compile(LINE_START + any_label + _COLON),
-        bare_label_re=re.compile(LINE_START + any_label + rf"(?:{_COLON})?{_SPACE}*$"),
+        any_label=any_label,
         label_word_re=re.compile(f"(?=[{chars}])(?:" + "|".join(words) + ")"),
         heading_re=re.compile(
             rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
@@ -136,9 +136,23 @@ def key_of(match: re.Match) -> str:
     return catalog().label_keys[match.lastgroup]
 
 
+def label_at_start(line: str) -> re.Match | None:
+    """The label (with its colon) that starts `line`, after any list number or bullet."""
+    return catalog().label_re.match(line, _LINE_START_RE.match(line).end())
+
+
+@lru_cache(maxsize=1)
+def _label_alone_re() -> re.Pattern:
+    # Compiled on first use only: plain-text mail never needs it.
+    return re.compile(catalog().any_label)
+
+
 def bare_label(text: str) -> bool:
     """True when `text` (a table cell) is nothing but a label, with or without its colon."""
-    return len(text) <= 60 and bool(catalog().bare_label_re.match(text))
+    if len(text) > 60:
+        return False
+    match = _label_alone_re().match(text, _LINE_START_RE.match(text).end())
+    return bool(match and _COLON_TO_END.match(text, match.end()))
 
 
 def count_labels(text: str) -> int:

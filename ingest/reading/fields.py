@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ingest.reading.field_catalog import Catalog, FieldSpec, bare_label, catalog, key_of
+from ingest.reading.field_catalog import (
+    Catalog,
+    FieldSpec,
+    bare_label,
+    catalog,
+    key_of,
+    label_at_start,
+)
 from ingest.reading.quoting import is_marker_line
 from ingest.reading.values import NUMBER_KEYS, strip_line_value, tidy_number
 
@@ -70,7 +77,7 @@ def _ends_value(line: str, cat: Catalog) -> bool:
     return bool(
         _SEPARATOR.match(line)
         or _QUOTED.match(line)
-        or cat.label_at_start_re.match(line)
+        or label_at_start(line)
         or ("-" in line and cat.heading_re.match(line))
         or _is_signature(line, cat)
         or is_marker_line(line)
@@ -124,7 +131,7 @@ def extract_fields(text: str) -> dict[str, str]:
             block_key = cat.heading_keys[heading["name"]]
             block_lines[:] = [heading["rest"]]
             continue
-        if block_key and not cat.label_at_start_re.match(line):
+        if block_key and not label_at_start(line):
             block_lines.append(line)
             continue
         close_block()
