@@ -61,3 +61,24 @@ def test_li_and_hr_end_lines_and_hr_is_a_separator():
     text = html_to_text(html)
     assert text.split("\n")[:2] == ["运营商：星桥", "问题描述：离线"]
     assert extract_fields(text) == {"operator": "星桥", "description": "离线"}
+
+
+def test_a_header_row_of_labels_over_a_row_of_values_pairs_them_by_column():
+    from ingest.reading.fields import bare_label, extract_fields
+
+    html = (
+        "<table><tr><th>运营商</th><th>桩站名称</th><th>订单号（必填）</th><th>问题描述</th></tr>"
+        "<tr><td>星桥充电</td><td>平湖中泰站</td><td></td><td>扫码无反应</td></tr></table>"
+        "<hr><div>张三</div>"
+    )
+    text = html_to_text(html, bare_label)
+    assert text.split("\n")[:3] == [
+        "运营商：星桥充电",
+        "桩站名称：平湖中泰站",
+        "问题描述：扫码无反应",
+    ]
+    assert extract_fields(text) == {
+        "operator": "星桥充电",
+        "station": "平湖中泰站",
+        "description": "扫码无反应",
+    }

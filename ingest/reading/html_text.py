@@ -48,7 +48,9 @@ class _Lines:
         self.label_cell = label_cell
         self.table_depth = 0
         self.cells: list[tuple[int, int]] = []  # open cells: (table depth, first line)
-        self.rows: list[list] = []  # open rows: [table depth, first line, a cell has 2+ lines]
+        # open rows: [table depth, first line, a cell has 2+ lines, [(cell text, is a label)]]
+        self.rows: list[list] = []
+        self.header: tuple[int, int, list[str]] | None = None  # a row of labels just closed
 
     def end_line(self, force: bool = False) -> None:
         text = "".join(self.current).replace("\xa0", " ").rstrip()
@@ -84,7 +86,7 @@ class _Lines:
             self.close_cell()
             self.close_row()
             if name == "tr" and not closing:
-                self.rows.append([self.table_depth, len(self.lines), False])
+                self.rows.append([self.table_depth, len(self.lines), False, []])
             if name == "table":
                 self.table_depth = max(0, self.table_depth + (-1 if closing else 1))
         elif name in _BLOCK:
@@ -95,7 +97,21 @@ class _Lines:
         self.end_line()
         if not self.rows or self.rows[-1][0] != self.table_depth:
             return
-        _, first, multiline = self.rows.pop()
+        depth, first, multiline, cells = self.rows.pop()
+        header, self.header = self.header, None
+        if (
+            header
+            and header[0] == depth
+            and len(header[2]) == len(cells)
+            and not multiline
+            and not any(is_label for _, is_label in cells)
+        ):
+            # A header row of labels over a row of values (Excel): each label over its value.
+            pairs = zip(header[2], cells, strict=True)
+            self.lines[header[1] :] = [f"{label}{text}" for label, (text, _) in pairs if text]
+            return
+        if len(cells) > 1 and all(is_label for _, is_label in cells):
+            self.header = (depth, first, [text for text, _ in cells])
         filled = [line for line in self.lines[first:] if line.strip()]
         if not multiline and len(filled) > 1 and not any(line.startswith(">") for line in filled):
             self.lines[first:] = [" ".join(filled)]
@@ -111,12 +127,16 @@ class _Lines:
             return
         _, first = self.cells.pop()
         filled = [n for n in range(first, len(self.lines)) if self.lines[n].strip()]
-        if len(filled) > 1 and self.rows and self.rows[-1][0] == self.table_depth:
-            self.rows[-1][2] = True
+        row = self.rows[-1] if self.rows and self.rows[-1][0] == self.table_depth else None
+        is_label = False
         if len(filled) == 1 and self.label_cell:
             line = self.lines[filled[0]]
-            if not line.endswith((":", "：")) and self.label_cell(line):
+            is_label = self.label_cell(line)
+            if is_label and not line.endswith((":", "：")):
                 self.lines[filled[0]] = line + "："
+        if row:
+            row[2] = row[2] or len(filled) > 1
+            row[3].append(("\n".join(self.lines[n] for n in filled), is_label))
 
 
 def html_to_text(source: str, label_cell: Callable[[str], bool] | None = None) -> str:
