@@ -119,7 +119,10 @@ def catalog() -> Catalog:
         marks=tuple(data["status"]["marks"]),
         label_re=re.compile(any_label + _COLON),
         any_label=any_label,
-        label_word_re=re.compile(f"(?=[{chars}])(?:" + "|".join(words) + ")"),
+        # A label's words as they stand in HTML: before a colon, a note, a tag or an entity.
+        label_word_re=re.compile(
+            f"(?<![-－—])(?=[{chars}])(?:" + "|".join(words) + r")(?=[\s\u3000]*(?:[:：(（<&]|$))"
+        ),
         heading_re=re.compile(
             rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
         ),
@@ -156,11 +159,19 @@ def bare_label(text: str) -> bool:
 
 
 def count_labels(text: str) -> int:
-    """How many distinct fields have a label (with its colon) in `text`."""
-    return len({key_of(m) for m in catalog().label_re.finditer(text)})
+    """How many distinct fields have a label (with its colon) in `text`; headings (`---跟踪`)
+    do not count, so that the choice between a mail's text and HTML parts looks at labels."""
+    return len(
+        {
+            key_of(m)
+            for m in catalog().label_re.finditer(text)
+            if not m.start() or text[m.start() - 1] not in "-－—"
+        }
+    )
 
 
 def count_label_words(text: str) -> int:
-    """How many distinct fields have a label's words in `text`, colon or not: at least as many
-    as count_labels finds there, or in any text made from it without entities."""
+    """How many distinct fields have a label's words in `text` (HTML) before a colon, a note, a
+    tag or an entity: at least as many as count_labels finds in the text made from it, unless
+    entities or tags split a label's words."""
     return len({key_of(m) for m in catalog().label_word_re.finditer(text)})
