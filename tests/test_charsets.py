@@ -101,3 +101,21 @@ def test_a_few_bad_bytes_do_not_discard_the_declared_charset():
     assert charsets.decode(data, "utf-8").startswith(TEXT[:-1])
     gbk = TEXT.encode("gbk") + b"\xff"  # one stray byte after good GBK text
     assert charsets.decode(gbk, "gbk").startswith(TEXT)
+
+
+SHORT = (
+    "您好，这是我们的工单，请查收。\n运营商：鑫源充电\n桩站名称：三明沙县物流园站\n"
+    "问题描述：电量显示与实际不符，用户投诉多扣费。\n运营商初步排查结果：电表读数正常。\n"
+)
+
+
+def test_the_share_of_bad_bytes_decides_not_their_count():
+    good = SHORT.encode("utf-8")
+    non_ascii = len(good.translate(None, bytes(range(128))))
+    assert non_ascii >= 150  # three bad bytes are under 2% of these
+    three_bad = good.replace("，".encode(), b"\xff", 3)
+    text = charsets.decode(three_bad, "utf-8")
+    assert "运营商：鑫源充电" in text and "三明沙县物流园站" in text
+    # Bad bytes over 2% of the non-ASCII bytes: the label is wrong, the text is guessed.
+    many_bad = good.replace("，".encode(), b"\xff\xfe\xfd", 3).replace("。".encode(), b"\xff", 3)
+    assert charsets.decode(many_bad, "utf-8") == charsets.guess(many_bad)

@@ -60,7 +60,7 @@ def test_platform_order_number_gives_its_time():
 
 
 def test_other_digit_strings_are_accepted_with_a_warning():
-    for order_no in ("1234567890", "20191332211644614873", "1" * 32):
+    for order_no in ("1234567890", "20191332211644614873", "1" * 32, "１２３４５６７８９０１２"):
         result = assess({**COMPLETE_SIMPLE, "order_no": order_no})
         assert result.complete and result.order_time is None
         assert len(result.warnings) == 1 and "order_no" in result.warnings[0]
@@ -71,7 +71,7 @@ def test_other_digit_strings_are_accepted_with_a_warning():
     [
         ("2019083021164461487A", "not digits"),
         ("123456789", "9 digits, expected 10-32"),
-        ("１２３４５６７８９０１２", "not digits"),
+        ("１２３４５６７８９", "9 digits, expected 10-32"),  # full-width digits are digits (§3a)
     ],
 )
 def test_invalid_order_number_is_missing_and_invalid(order_no, reason):
@@ -106,3 +106,30 @@ def test_phone_validation(phone, valid):
 )
 def test_pile_number_validation(pile_no, valid):
     assert ("pile_no" not in assess({"pile_no": pile_no}).invalid) is valid
+
+
+def test_full_width_digits_and_remarks_are_read_past_for_validation():
+    result = assess(
+        {
+            **COMPLETE_SIMPLE,
+            "order_no": "２０２６１１２３１９４５１０１２３４５６（已补充）",
+            "pile_no": "35010400080000200015 已更正",
+            "phone": "１３５１２３４８３８２",
+        }
+    )
+    assert result.invalid == {} and result.complete
+    assert result.order_time.isoformat() == "2026-11-23T19:45:10"
+
+
+@pytest.mark.parametrize("order_no", ["2026-1123-1945-1012-3456", "20261123194510123456、2026"])
+def test_dashes_inside_or_two_numbers_stay_invalid(order_no):
+    result = assess({**COMPLETE_SIMPLE, "order_no": order_no})
+    assert result.invalid == {"order_no": "not digits"}
+    assert "order_no" in result.missing
+
+
+def test_every_validated_field_is_checked_required_or_not():
+    result = assess({**COMPLETE_SIMPLE, "order_no": "20261123194510123456", "pile_no": "12",
+                     "phone": "12345"})  # fmt: skip
+    assert set(result.invalid) == {"pile_no", "phone"}
+    assert result.complete  # neither is required

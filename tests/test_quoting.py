@@ -85,3 +85,32 @@ def test_forwarded_part_found_below_a_signature():
         "Date: 2024\n\n停止原因：34"
     )
     assert split.new_text == "请处理" and "停止原因：34" in split.forwarded
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "---------- 转发的邮件 ---------",
+        "-------- 转发邮件信息 --------",
+        "－－－－－ 原始郵件 －－－－－",
+        "在 2026年11月23日 20:10，張三 寫道：",
+        "發件人：張三 <zhang@example.tw>\n寄件日期：2026年11月23日\n收件者：support@example.cn",
+        "发件人：张三 <zhang@example.cn>\n时间：2026年11月23日 20:10\n收件人：support@example.cn",
+        "FROM: Zhang <zhang@example.cn>\nSENT: Monday\nTO: support@example.cn",
+    ],
+)
+def test_traditional_full_width_and_forward_markers_start_history(marker):
+    body = f"运营商：新的\n\n{marker}\n\n运营商：旧的"
+    split = split_body(body)
+    assert split.new_text.strip() == "运营商：新的"
+    assert "运营商：旧的" in split.history[0]
+
+
+@pytest.mark.parametrize("subject", ["转发：桩离线", "轉發：桩离线", "轉寄: x", "FWD：x", "fw: x"])
+def test_forward_prefixes_with_any_colon_and_traditional_forms(subject):
+    assert is_forward(subject)
+
+
+@pytest.mark.parametrize("subject", ["回复：桩离线", "回覆：x", "答复：x", "答覆: x", "RE：x"])
+def test_reply_prefixes_with_any_colon_and_traditional_forms(subject):
+    assert is_reply(subject, "", [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import email.header
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -25,6 +26,10 @@ _SUPERSETS = {
 _SINGLE_BYTE = {"cp1252", "iso8859-15", "ascii"}
 # Charsets whose text is all ASCII bytes (HZ is an old Chinese one).
 _SEVEN_BIT = ("iso2022", "hz", "utf-7")
+# The most undecodable bytes a declared charset may have, as a share of the non-ASCII bytes.
+MAX_BAD_SHARE = 0.02
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+_ASCII = bytes(range(128))
 # Tried, in order, for text whose charset is missing or wrong.
 _GUESSES = ("gb18030", "big5hkscs", "koi8-r", "cp1251", "cp1252")
 
@@ -131,12 +136,19 @@ def decode(data: bytes, declared: str | None) -> str:
     try:
         return data.decode("utf-8")  # the most common wrong label: UTF-8 text called gb2312
     except UnicodeDecodeError:
-        # A few bad bytes (a character cut at the end, one corrupt byte) do not make the label
-        # wrong.
-        text = data.decode(codec, "replace")
-        if text.count("\ufffd") <= max(1, len(text) // 1000):
-            return text
-        return guess(data)
+        pass
+    # A few bad bytes (a character cut at the end, a corrupt byte) do not make the label wrong:
+    # their share of the non-ASCII bytes decides, not their count (SPEC §3a).
+    # A character cut at the very end (a truncated part) is one slip, whatever its length.
+    escaped = data.decode(codec, "surrogateescape")
+    bad = len(_BAD_BYTE.findall(escaped.rstrip("\n")[:-3] + "\udcff"))
+    if bad <= max(1, MAX_BAD_SHARE * _non_ascii(data)):
+        return _BAD_BYTE.sub("\ufffd", escaped)
+    return guess(data)
+
+
+def _non_ascii(data: bytes) -> int:
+    return len(data.translate(None, _ASCII))
 
 
 def decode_header(value: str | None) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ingest.reading.fields import catalog
 from ingest.reading.phones import check_phone
+from ingest.reading.values import tidy_number
 
 DETAILED_KEYS = (
     "station",
@@ -92,7 +93,7 @@ def order_time_of(order_no: str) -> datetime | None:
 
 def check_order_no(value: str) -> tuple[str | None, str | None]:
     """(invalid reason, warning) for an order number."""
-    digits = _SPACES.sub("", value)
+    digits = _SPACES.sub("", tidy_number(value))
     if not digits.isdigit() or not digits.isascii():
         return "not digits", None
     if order_time_of(digits):
@@ -105,7 +106,7 @@ def check_order_no(value: str) -> tuple[str | None, str | None]:
 
 
 def check_pile_no(value: str) -> str | None:
-    digits = _SPACES.sub("", value)
+    digits = _SPACES.sub("", tidy_number(value))
     if not digits.isdigit() or not digits.isascii():
         return "not digits"
     if not 8 <= len(digits) <= 32:
@@ -135,5 +136,5 @@ def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None
             invalid[key] = reason
     order = [s.key for s in catalog().fields]
     missing = [k for k in order if k in required and (k not in fields or k in invalid)]
-    order_time = order_time_of(fields["order_no"]) if "order_no" in fields else None
+    order_time = order_time_of(tidy_number(fields["order_no"])) if "order_no" in fields else None
     return Completeness(template, missing, invalid, warnings, order_time)

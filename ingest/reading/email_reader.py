@@ -9,8 +9,8 @@ from datetime import datetime
 from email.message import Message
 
 from ingest.reading import charsets, headers, reports
+from ingest.reading.body_text import body_text
 from ingest.reading.clean_text import clean_text
-from ingest.reading.html_text import html_to_text
 
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
 
@@ -55,91 +55,6 @@ def _message_ids(value: str) -> list[str]:
     return ids
 
 
-def _unflow(text: str, delsp: bool) -> str:
-    """Join the soft line breaks of format=flowed text (RFC 3676): a line ending in a space."""
-    out: list[str] = []
-    joining = False
-    for line in text.split("\n"):
-        if line.startswith(" ") and not line.startswith("  "):
-            line = line[1:]  # space-stuffing
-        if joining and out:
-            out[-1] += line
-        else:
-            out.append(line)
-        joining = line.endswith(" ") and line.strip() != "--" and not line.startswith(">")
-        if joining and delsp:
-            out[-1] = out[-1][:-1]
-    return "\n".join(out)
-
-
-def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        return ""
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogateescape")
-    text = (
-        charsets.decode(payload, part.get_content_charset())
-        .replace("\r\n", "\n")
-        .replace("\r", "\n")
-    )
-    if str(part.get_param("format", "")).lower() == "flowed":
-        text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
-    return text
-
-
-def _text_of(plain: list[Message], html: list[Message]) -> str:
-    if plain:
-        return "\n".join(_part_text(p) for p in plain)
-    if html:
-        return "\n".join(html_to_text(_part_text(p)) for p in html)
-    return ""
-
-
-def _is_attachment(part: Message) -> bool:
-    if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
-        return False  # the common case, without parsing parameters
-    return (
-        part.get_content_disposition() == "attachment"
-        or bool(part.get_param("name"))
-        or bool(part.get("Content-Disposition") and part.get_filename())
-    )
-
-
-def _body_parts(
-    message: Message, attached: list[Message] | None = None
-) -> tuple[list[Message], list[Message]]:
-    """The text/plain and text/html parts a reader sees, not inside attachments or forwards.
-
-    Messages attached as message/rfc822 (Outlook's "forward as attachment") go to `attached`.
-    """
-    plain: list[Message] = []
-    html: list[Message] = []
-
-    def visit(part: Message) -> None:
-        if part.is_multipart():
-            if part.get_content_type() == "message/rfc822":
-                if attached is not None:
-                    attached.extend(p for p in part.get_payload() or [] if isinstance(p, Message))
-                return
-            if _is_attachment(part):
-                return
-            for child in part.get_payload() or []:
-                if isinstance(child, Message):
-                    visit(child)
-            return
-        ctype = part.get_content_type()
-        if _is_attachment(part) and part.get_content_disposition() != "inline":
-            return
-        if ctype == "text/plain":
-            plain.append(part)
-        elif ctype == "text/html":
-            html.append(part)
-
-    visit(message)
-    return plain, html
-
-
 def _first_date(value: str) -> datetime | None:
     try:
         return email.utils.parsedate_to_datetime(value) if value else None
@@ -169,8 +84,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
 
     attached: list[Message] = []
     # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
-    body = clean_text(_text_of(*_body_parts(message, attached)))
-    attached_messages = [clean_text(_text_of(*_body_parts(inner))) for inner in attached]
+    body = clean_text(body_text(message, attached))
+    attached_messages = [clean_text(body_text(inner)) for inner in attached]
 
     report = reports.report_of(message, attached, declared)
     from_name, from_address = headers.first_address(first.get("from", ""))

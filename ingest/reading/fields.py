@@ -1,106 +1,28 @@
-"""Find the ticket fields of the wiki templates (SPEC §3) in the text of an email."""
+"""Find the ticket fields of the wiki templates (SPEC §3, §3a) in the text of an email."""
 
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
-_NOTE = r"(?:[ \t]*[(（][^()（）\n]{0,40}[)）])?"
-_COLON = r"[ \t\u3000]*[:：][ \t\u3000]*"
-_SEPARATOR = re.compile(r"^[ \t]*(?:[-~—=_]{5,}|--)[ \t]*$")  # `-- ` also opens a signature
-_RULE = re.compile(r"^[ \t]*[-~—=_]{2,}[ \t]*$")
-_LINE_START = r"^[ \t\u3000]*(?:(?:[-*•·]|\d{1,2}[.、)）])[ \t]*)?"
+from ingest.reading.field_catalog import (
+    Catalog,
+    FieldSpec,
+    bare_label,
+    catalog,
+    key_of,
+    label_at_start,
+)
+from ingest.reading.quoting import is_marker_line
+from ingest.reading.values import NUMBER_KEYS, strip_line_value, tidy_number
 
+__all__ = ["Catalog", "FieldSpec", "bare_label", "catalog", "choose_status", "extract_fields"]
 
-@dataclass(frozen=True)
-class FieldSpec:
-    key: str
-    labels: tuple[str, ...]
-    kind: str  # "line", "block" or "choice"
-    heading: bool = False
-
-    @property
-    def label(self) -> str:
-        """The seed's label, as replies show it."""
-        return self.labels[0]
-
-
-@dataclass(frozen=True)
-class Catalog:
-    fields: tuple[FieldSpec, ...]
-    by_key: dict
-    options: dict  # status option text -> value
-    marks: tuple[str, ...]
-    label_re: re.Pattern  # any label with its colon, anywhere in a line
-    label_at_start_re: re.Pattern
-    heading_re: re.Pattern
-    placeholder_re: re.Pattern
-    label_keys: dict  # regex group name -> field key
-
-
-def _label_pattern(label: str) -> str:
-    """`订单号(必填)` -> 订单号 with an optional note, in either parenthesis width."""
-    parts = re.split(r"[(（][^)）]*[)）]", label)
-    return _NOTE.join(re.escape(p.strip()) for p in parts) + _NOTE
-
-
-def _loose(text: str) -> str:
-    """A pattern for `text` that accepts either width of comma and parenthesis."""
-    pieces = []
-    for ch in text:
-        if ch in ",，":
-            pieces.append(r"\s*[,，]\s*")
-        else:
-            pieces.append(re.escape(ch))
-    return "".join(pieces)
-
-
-@lru_cache(maxsize=1)
-def catalog() -> Catalog:
-    data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
-    specs = tuple(
-        FieldSpec(f["key"], tuple(f["labels"]), f["kind"], f.get("heading", False))
-        for f in data["field"]
-    )
-    alternatives = []
-    label_keys = {}
-    for spec in specs:
-        for n, label in enumerate(spec.labels):
-            group = f"{spec.key}_{n}"
-            label_keys[group] = spec.key
-            base = re.sub(r"[(（][^)）]*[)）]", "", label).strip()
-            alternatives.append((len(base), f"(?P<{group}>{_label_pattern(label)})"))
-    # Longest first, so 运营商初步排查结果 wins over 运营商 at the same place.
-    alternatives.sort(key=lambda item: -item[0])
-    # A lookahead on the labels' first characters lets the engine skip most positions quickly.
-    first_chars = "".join(
-        sorted({re.sub(r"[(（][^)）]*[)）]", "", label)[0] for s in specs for label in s.labels})
-    )
-    any_label = (
-        f"(?=[{re.escape(first_chars)}])(?:" + "|".join(a for _, a in alternatives) + ")" + _COLON
-    )
-    headings = "|".join(re.escape(label) for s in specs if s.heading for label in s.labels)
-    placeholders = "|".join(_loose(t) for t in data["placeholders"]["texts"])
-    return Catalog(
-        fields=specs,
-        by_key={s.key: s for s in specs},
-        options=dict(data["status"]["options"]),
-        marks=tuple(data["status"]["marks"]),
-        label_re=re.compile(any_label),
-        label_at_start_re=re.compile(_LINE_START + any_label),
-        heading_re=re.compile(
-            rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
-        ),
-        placeholder_re=re.compile(rf"[(（]\s*(?:{placeholders})\s*[)）]"),
-        label_keys=label_keys,
-    )
-
-
-def _key_of(match: re.Match) -> str:
-    return catalog().label_keys[match.lastgroup]
+_SEPARATOR_CHARS = "-~—=_－─━＝*·"
+# A separator line, or the `-- ` signature delimiter (SPEC §3a).
+_SEPARATOR = re.compile(rf"^[ \t\u3000]*(?:[{_SEPARATOR_CHARS}]{{5,}}|--)[ \t\u3000]*$")
+_RULE = re.compile(rf"^[ \t\u3000]*[{_SEPARATOR_CHARS}]{{2,}}[ \t\u3000]*$")
+_QUOTED = re.compile(r"^[ \t]*>")
 
 
 def clean_value(value: str) -> str:
@@ -115,7 +37,7 @@ def clean_value(value: str) -> str:
 def _status_tokens() -> re.Pattern:
     """An option, a mark, or a run of other text: what stands between them is only spacing."""
     cat = catalog()
-    options = "|".join(map(re.escape, cat.options))
+    options = "|".join(map(re.escape, sorted(cat.option_forms, key=len, reverse=True)))
     marks = "|".join(map(re.escape, cat.marks))
     return re.compile(
         rf"(?P<option>{options})|(?P<mark>{marks})"
@@ -129,7 +51,7 @@ def choose_status(value: str) -> str | None:
     A mark chooses the option right after it, else the one right before it. One pass over the
     text, looking at each token once: a line of nothing but marks is no slower than any other.
     """
-    options = catalog().options
+    options = catalog().option_forms
     chosen: set[str] = set()
     previous = None  # the option just before the token at hand, if that token follows one
     pending = False  # the previous token was a mark, waiting to see what follows it
@@ -150,14 +72,31 @@ def choose_status(value: str) -> str | None:
     return chosen.pop() if len(chosen) == 1 else None
 
 
+def _ends_value(line: str, cat: Catalog) -> bool:
+    """A line that is no value for the label above it (SPEC §3a, next-line values)."""
+    return bool(
+        _SEPARATOR.match(line)
+        or _QUOTED.match(line)
+        or label_at_start(line)
+        or ("-" in line and cat.heading_re.match(line))
+        or _is_signature(line, cat)
+        or is_marker_line(line)
+    )
+
+
+def _is_signature(line: str, cat: Catalog) -> bool:
+    return len(line) <= 80 and bool(cat.signature_re.match(line))
+
+
 def extract_fields(text: str) -> dict[str, str]:
     """Every field found in `text`, by key. The first non-empty value of a field wins."""
     cat = catalog()
     found: dict[str, str] = {}
     block_key: str | None = None
     block_lines: list[str] = []
+    waiting: str | None = None  # a label with nothing after it: the next non-empty line's
 
-    def keep(key: str, raw: str) -> None:
+    def keep(key: str, raw: str, before_label: bool = False) -> None:
         if key in found:
             return
         spec = cat.by_key[key]
@@ -167,6 +106,10 @@ def extract_fields(text: str) -> dict[str, str]:
                 found[key] = status
             return
         value = clean_value(raw)
+        if spec.kind == "line":
+            value = strip_line_value(value, before_label)
+        if key in NUMBER_KEYS:
+            value = tidy_number(value)
         if value:
             found[key] = value
 
@@ -177,27 +120,39 @@ def extract_fields(text: str) -> dict[str, str]:
         block_key = None
 
     for line in text.split("\n"):
-        if _SEPARATOR.match(line):
-            close_block()
+        if _SEPARATOR.match(line) or _is_signature(line, cat):
+            close_block()  # a signature's line and what follows belong to no field
+            waiting = None
             continue
         heading = cat.heading_re.match(line) if "-" in line else None
         if heading:
             close_block()
-            block_key = next(s.key for s in cat.fields if s.heading and heading["name"] in s.labels)
+            waiting = None
+            block_key = cat.heading_keys[heading["name"]]
             block_lines[:] = [heading["rest"]]
             continue
-        if block_key and not cat.label_at_start_re.match(line):
+        if block_key and not label_at_start(line):
             block_lines.append(line)
             continue
         close_block()
+        if waiting and line.strip(" \t\u3000"):
+            key, waiting = waiting, None
+            if not _ends_value(line, cat):
+                first = cat.label_re.search(line)
+                keep(key, line[: first.start()] if first else line, before_label=bool(first))
+                if not first:
+                    continue
         matches = list(cat.label_re.finditer(line))
         for i, match in enumerate(matches):
-            key = _key_of(match)
+            key = key_of(match)
             if cat.by_key[key].kind == "block":
                 block_key = key
                 block_lines[:] = [line[match.end() :]]
                 break
-            end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
-            keep(key, line[match.end() : end])
+            last = i + 1 == len(matches)
+            raw = line[match.end() : len(line) if last else matches[i + 1].start()]
+            if last and not raw.strip(" \t\u3000"):
+                waiting = key
+            keep(key, raw, before_label=not last)
     close_block()
     return found

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 # Tags that end a line in what the reader sees.
 _BLOCK = {
     "p",
     "div",
-    "tr",
     "li",
     "ul",
     "ol",
-    "table",
     "h1",
     "h2",
     "h3",
@@ -41,11 +40,17 @@ _NEWLINES = re.compile(r"[\r\n]+")
 
 
 class _Lines:
-    def __init__(self) -> None:
+    def __init__(self, label_cell: Callable[[str], bool] | None = None) -> None:
         self.lines: list[str] = []
         self.current: list[str] = []
         self.quote_depth = 0
         self.line_quote = 0
+        self.label_cell = label_cell
+        self.table_depth = 0
+        self.cells: list[tuple[int, int]] = []  # open cells: (table depth, first line)
+        # open rows: [table depth, first line, a cell has 2+ lines, [(cell text, is a label)]]
+        self.rows: list[list] = []
+        self.header: tuple[int, int, list[str]] | None = None  # a row of labels just closed
 
     def end_line(self, force: bool = False) -> None:
         text = "".join(self.current).replace("\xa0", " ").rstrip()
@@ -73,15 +78,74 @@ class _Lines:
             self.end_line()
             self.quote_depth = max(0, self.quote_depth + (-1 if closing else 1))
             self.line_quote = self.quote_depth
+        elif name in _CELL:
+            self.close_cell()
+            if not closing:
+                self.cells.append((self.table_depth, len(self.lines)))
+        elif name in ("tr", "table"):
+            self.close_cell()
+            self.close_row()
+            if name == "tr" and not closing:
+                self.rows.append([self.table_depth, len(self.lines), False, []])
+            if name == "table":
+                self.table_depth = max(0, self.table_depth + (-1 if closing else 1))
         elif name in _BLOCK:
             self.end_line()
-        elif name in _CELL and not closing and self.current:
-            self.current.append(" ")
+
+    def close_row(self) -> None:
+        """A row of one-line cells is one line, cells apart by a space; else a line per line."""
+        self.end_line()
+        if not self.rows or self.rows[-1][0] != self.table_depth:
+            return
+        depth, first, multiline, cells = self.rows.pop()
+        header, self.header = self.header, None
+        if (
+            header
+            and header[0] == depth
+            and len(header[2]) == len(cells)
+            and not multiline
+            and not any(is_label for _, is_label in cells)
+        ):
+            # A header row of labels over a row of values (Excel): each label over its value.
+            pairs = zip(header[2], cells, strict=True)
+            self.lines[header[1] :] = [f"{label}{text}" for label, (text, _) in pairs if text]
+            return
+        if len(cells) > 1 and all(is_label for _, is_label in cells):
+            self.header = (depth, first, [text for text, _ in cells])
+        filled = [line for line in self.lines[first:] if line.strip()]
+        if not multiline and len(filled) > 1 and not any(line.startswith(">") for line in filled):
+            self.lines[first:] = [" ".join(filled)]
+
+    def close_cell(self) -> None:
+        """End the open cell of this table; a cell of nothing but a label gets its colon.
+
+        Each cell is a unit of its own (SPEC §3a): a label cell of a template pasted from
+        Excel or Word (`运营商` | `星桥充电`) then reads as `运营商：` over its value.
+        """
+        self.end_line()
+        if not self.cells or self.cells[-1][0] != self.table_depth:
+            return
+        _, first = self.cells.pop()
+        filled = [n for n in range(first, len(self.lines)) if self.lines[n].strip()]
+        row = self.rows[-1] if self.rows and self.rows[-1][0] == self.table_depth else None
+        is_label = False
+        if len(filled) == 1 and self.label_cell:
+            line = self.lines[filled[0]]
+            is_label = self.label_cell(line)
+            if is_label and not line.endswith((":", "：")):
+                self.lines[filled[0]] = line + "："
+        if row:
+            row[2] = row[2] or len(filled) > 1
+            row[3].append(("\n".join(self.lines[n] for n in filled), is_label))
 
 
-def html_to_text(source: str) -> str:
-    """Plain text of `source`: block tags and <br> end lines, blockquotes become `> ` lines."""
-    out = _Lines()
+def html_to_text(source: str, label_cell: Callable[[str], bool] | None = None) -> str:
+    """Plain text of `source`: block tags and <br> end lines, blockquotes become `> ` lines.
+
+    Table cells are units on lines of their own; `label_cell` tells a cell that holds only a
+    field label, which then gets a colon.
+    """
+    out = _Lines(label_cell)
     skipping: str | None = None  # inside <style>, <script>...: text is not shown
     position = 0
     for match in _TOKEN.finditer(source):
@@ -101,6 +165,10 @@ def html_to_text(source: str) -> str:
         out.tag(name, closing)
     if not skipping and position < len(source):
         out.data(source[position:])
+    while out.cells or out.rows:
+        out.table_depth = max([c[0] for c in out.cells] + [r[0] for r in out.rows])
+        out.close_cell()
+        out.close_row()
     out.end_line()
     # Collapse runs of blank lines that nested <div>s leave behind.
     lines: list[str] = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ingest.reading.values import tidy_number
+
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"(?:0\d{2,3})?[2-9]\d{6,7}(?:(?:转|-|ext\.?)\d{1,6})?|[48]00\d{7}", re.I)
 _MASKED = re.compile(r"1[3-9]\d[\dxX*×]{3,8}")
@@ -16,7 +18,7 @@ _PHONE_IN_TEXT = re.compile(
 
 def check_phone(value: str) -> str | None:
     """Why `value` is not a mobile, landline or masked number; None when it is one."""
-    number = re.sub(r"[\s\u3000()（）-]", "", value)
+    number = re.sub(r"[\s\u3000()（）-]", "", tidy_number(value))
     number = re.sub(r"^(?:\+?86)(?=1[3-9])", "", number)
     if _MOBILE.fullmatch(number) or _LANDLINE.fullmatch(number):
         return None

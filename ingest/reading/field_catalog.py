@@ -1,0 +1,177 @@
+"""The field labels of fields.toml as patterns: notes, list numbers, traditional forms (SPEC §3)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ingest.reading.hant import all_forms, forms
+
+_NOTE = r"(?:[ \t]*[(（][^()（）\n]{0,40}[)）])?"
+_COLON = r"[ \t\u3000]*[:：][ \t\u3000]*"
+_SPACE = "[ \\t\\u3000\\ufeff\\u200b]"
+# What may stand before a label at a line's start: a list number (`1.`, `1、`, `(1)`, `①`…`⑳`)
+# or a bullet (SPEC §3a).
+LIST_MARK = r"(?:[-*•·●▪◦‧・]|\d{1,2}[.、)）．]|[(（]\d{1,2}[)）]|[\u2460-\u2473])"
+LINE_START = rf"^{_SPACE}*(?:{LIST_MARK}{_SPACE}*)?"
+_PARENS = re.compile(r"[(（][^)）]*[)）]")
+_LINE_START_RE = re.compile(LINE_START)
+_COLON_TO_END = re.compile(rf"(?:{_COLON})?{_SPACE}*$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    labels: tuple[str, ...]
+    kind: str  # "line", "block" or "choice"
+    heading: bool = False
+
+    @property
+    def label(self) -> str:
+        """The seed's label, as replies show it."""
+        return self.labels[0]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    fields: tuple[FieldSpec, ...]
+    by_key: dict
+    options: dict  # status option text (simplified, as replies show it) -> value
+    option_forms: dict  # every written form of an option, traditional too -> value
+    marks: tuple[str, ...]
+    label_re: re.Pattern  # any label with its colon, anywhere in a line
+    any_label: str  # the pattern of any label, without its colon
+    label_word_re: re.Pattern  # any label's words alone, without note or colon
+    heading_re: re.Pattern
+    heading_keys: dict  # heading name, in any form -> field key
+    placeholder_re: re.Pattern
+    signature_re: re.Pattern  # a sign-off alone on its line, or a client's tag line
+    label_keys: dict  # regex group name -> field key
+
+
+def _label_pattern(label: str) -> str:
+    """`订单号(必填)` -> 订单号 with an optional note, in either parenthesis width."""
+    parts = _PARENS.split(label)
+    return _NOTE.join(re.escape(p.strip()) for p in parts) + _NOTE
+
+
+def _loose(text: str) -> str:
+    """A pattern for `text` that accepts either width of comma and parenthesis."""
+    pieces = []
+    for ch in text:
+        if ch in ",，":
+            pieces.append(r"\s*[,，]\s*")
+        else:
+            pieces.append(re.escape(ch))
+    return "".join(pieces)
+
+
+def _signature_pattern(sign_offs: list[str], client_tags: list[str]) -> re.Pattern:
+    words = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in all_forms(sign_offs))
+    tags = "|".join(re.escape(t) for t in all_forms(client_tags))
+    punct = r"[\s！!。.,，、~～]*"
+    return re.compile(
+        rf"^{_SPACE}*(?:(?:{words}){punct}(?:(?:{words}){punct})*$|(?:{tags}).{{0,40}}$)",
+        re.I,
+    )
+
+
+@lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
+    specs = tuple(
+        FieldSpec(f["key"], tuple(f["labels"]), f["kind"], f.get("heading", False))
+        for f in data["field"]
+    )
+    alternatives = []
+    label_keys = {}
+    first_chars = set()
+    words = []
+    for spec in specs:
+        for n, label in enumerate(all_forms(spec.labels)):
+            group = f"{spec.key}_{n}"
+            label_keys[group] = spec.key
+            base = _PARENS.sub("", label).strip()
+            first_chars.add(base[0])
+            alternatives.append((len(base), f"(?P<{group}>{_label_pattern(label)})"))
+            words.append(f"(?P<{group}>{re.escape(_PARENS.split(label)[0].strip())})")
+    # Longest first, so 运营商初步排查结果 wins over 运营商 at the same place.
+    alternatives.sort(key=lambda item: -item[0])
+    # A lookahead on the labels' first characters lets the engine skip most positions quickly.
+    chars = re.escape("".join(sorted(first_chars)))
+    any_label = f"(?=[{chars}])(?:" + "|".join(a for _, a in alternatives) + ")"
+    heading_keys = {
+        name: s.key for s in specs if s.heading for label in s.labels for name in forms(label)
+    }
+    headings = "|".join(map(re.escape, heading_keys))
+    options = dict(data["status"]["options"])
+    option_forms = {form: value for text, value in options.items() for form in forms(text)}
+    placeholders = "|".join(_loose(t) for t in all_forms(data["placeholders"]["texts"]))
+    signature = data.get("signature", {})
+    return Catalog(
+        fields=specs,
+        by_key={s.key: s for s in specs},
+        options=options,
+        option_forms=option_forms,
+        marks=tuple(data["status"]["marks"]),
+        label_re=re.compile(any_label + _COLON),
+        any_label=any_label,
+        # A label's words as they stand in HTML: before a colon, a note, a tag or an entity.
+        label_word_re=re.compile(
+            f"(?<![-－—])(?=[{chars}])(?:" + "|".join(words) + r")(?=[\s\u3000]*(?:[:：(（<&]|$))"
+        ),
+        heading_re=re.compile(
+            rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
+        ),
+        heading_keys=heading_keys,
+        placeholder_re=re.compile(rf"[(（]\s*(?:{placeholders})\s*[)）]"),
+        signature_re=_signature_pattern(
+            signature.get("sign_offs", []), signature.get("client_tags", [])
+        ),
+        label_keys=label_keys,
+    )
+
+
+def key_of(match: re.Match) -> str:
+    return catalog().label_keys[match.lastgroup]
+
+
+def label_at_start(line: str) -> re.Match | None:
+    """The label (with its colon) that starts `line`, after any list number or bullet."""
+    return catalog().label_re.match(line, _LINE_START_RE.match(line).end())
+
+
+@lru_cache(maxsize=1)
+def _label_alone_re() -> re.Pattern:
+    # Compiled on first use only: plain-text mail never needs it.
+    return re.compile(catalog().any_label)
+
+
+def bare_label(text: str) -> bool:
+    """True when `text` (a table cell) is nothing but a label, with or without its colon."""
+    if len(text) > 60:
+        return False
+    match = _label_alone_re().match(text, _LINE_START_RE.match(text).end())
+    return bool(match and _COLON_TO_END.match(text, match.end()))
+
+
+def count_labels(text: str) -> int:
+    """How many distinct fields have a label (with its colon) in `text`; headings (`---跟踪`)
+    do not count, so that the choice between a mail's text and HTML parts looks at labels."""
+    return len(
+        {
+            key_of(m)
+            for m in catalog().label_re.finditer(text)
+            if not m.start() or text[m.start() - 1] not in "-－—"
+        }
+    )
+
+
+def count_label_words(text: str) -> int:
+    """How many distinct fields have a label's words in `text` (HTML) before a colon, a note, a
+    tag or an entity: at least as many as count_labels finds in the text made from it, unless
+    entities or tags split a label's words."""
+    return len({key_of(m) for m in catalog().label_word_re.finditer(text)})

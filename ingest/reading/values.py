@@ -1,0 +1,44 @@
+"""Tidy a field's value as written: trailing punctuation, full-width digits, remarks (SPEC §3a)."""
+
+from __future__ import annotations
+
+import re
+
+# Fields that hold a number: stored with ASCII digits, a remark after the number dropped.
+NUMBER_KEYS = ("order_no", "pile_no", "phone")
+
+_TRAILING = "；;，,。、 \t\u3000"
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+# A number (digits, spaces, the dashes, pluses and masks of phone numbers), then a remark: a
+# parenthesised note or Chinese words (`…（已补充）`, `… 已更正`), then only punctuation.
+_REMARK = re.compile(
+    r"^(?P<number>[+＋]?[0-9][0-9 \-xX*×]*?[0-9xX*×])[ \t\u3000]*"
+    r"(?:[(（][^()（）]*[)）]|[\u3400-\u9fff][\u3400-\u9fff \t\u3000]*)"
+    r"[；;，,。、.!！ \t\u3000]*$"
+)
+# A list number or bullet left at the end of a value, before the next label on its line
+# (`运营商：A 2、桩站名称：B`).
+_TRAILING_MARK = re.compile(
+    r"[ \t\u3000]+(?:[-*•·●▪]|\d{1,2}[.、)）．]|[(（]\d{1,2}[)）]|[\u2460-\u2473])[ \t\u3000]*$"
+)
+
+
+def ascii_digits(text: str) -> str:
+    return text.translate(_FULL_WIDTH_DIGITS)
+
+
+def strip_line_value(value: str, before_label: bool = False) -> str:
+    """A line value without its trailing punctuation (and list mark before a next label)."""
+    if before_label:
+        value = _TRAILING_MARK.sub("", value)
+    return value.rstrip(_TRAILING)
+
+
+def tidy_number(value: str) -> str:
+    """`２０２６…（已补充）` -> `2026…`: ASCII digits, and the number alone when a remark follows.
+
+    Two numbers (`…、…`) or dashes inside stay as written, for validation to reject.
+    """
+    value = ascii_digits(value)
+    match = _REMARK.match(value)
+    return match["number"] if match else value
