@@ -3,7 +3,7 @@
 import json
 from importlib import resources
 
-from ingest.reading import hant
+from ingest.reading import hant, hant_words
 
 
 def shipped() -> dict:
@@ -12,9 +12,9 @@ def shipped() -> dict:
 
 def test_the_shipped_forms_are_what_opencc_gives_for_every_word_the_reader_uses():
     table = shipped()
-    used = hant.used_words()
+    used = hant_words.used_words()
     assert set(used) == set(table), (
-        "ingest/data/traditional_forms.json is stale: run `python -m ingest.reading.hant`"
+        "ingest/data/traditional_forms.json is stale: run `python -m ingest.reading.hant_words`"
     )
     for word in used:
         assert tuple(table[word]) == hant.opencc_forms(word), word

@@ -4,34 +4,46 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ingest.reading.email_reader import Email
+from ingest.reading.hant import alternation
 
-# Reply prefixes an automatic subject may hide behind (`Re: 自动回复：…`).
-_REPLY_PREFIX = r"(?:(?:re|回复|回覆|答复|答覆)[ \t]*[:：][ \t]*)*"
-# Words that start an automatic subject; they count only when a colon, a space, a bracket or the
-# end follows (`自动回复功能怎么关闭？` is a person asking).
-_AUTO_WORDS = (
-    r"自[动動]回[复覆復]|自[动動]答[复覆復]|auto[ \t-]*reply|automatic[ \t]+reply"
-    r"|out[ \t]+of[ \t]+(?:the[ \t]+)?office|系[统統]退信|退信|undeliverable|undelivered[ \t]+mail"
+# Words written in simplified characters; each matches in its traditional forms too (SPEC §3a).
+_REPLY_WORDS = ("回复", "答复")  # prefixes an automatic subject may hide behind (`Re: 自动回复：`)
+_AUTO_WORDS = ("自动回复", "自动答复", "系统退信", "退信")
+_AUTO_ENGLISH = (
+    r"auto[ \t-]*reply|automatic[ \t]+reply"
+    r"|out[ \t]+of[ \t]+(?:the[ \t]+)?office|undeliverable|undelivered[ \t]+mail"
     r"|delivery[ \t]+status[ \t]+notification|returned[ \t]+mail|failure[ \t]+notice"
     r"|mail[ \t]+delivery[ \t]+(?:failed|failure|system)"
 )
-_AUTO_SUBJECT = re.compile(
-    rf"^\s*{_REPLY_PREFIX}(?:"
-    rf"(?:{_AUTO_WORDS})(?=[\s:：\[【(（]|$)"  # a word followed by a colon, space or bracket
-    rf"|[\[【]\s*(?:{_AUTO_WORDS})\s*[\]】]"  # or standing in brackets itself
-    r"|(?:已[读讀]|read)[ \t]*[:：]"  # a read receipt in plain text
-    r")",
-    re.I,
-)
+
+
+@lru_cache(maxsize=1)
+def subject_pattern() -> re.Pattern:
+    """An automatic subject, built on first use (its traditional forms come from hant). Its
+    words count only when a colon, a space, a bracket or the end follows (`自动回复功能怎么关闭？`
+    is a person asking), or when they stand in brackets themselves (`【自动回复】`)."""
+    prefix = rf"(?:(?:re|{alternation(_REPLY_WORDS)})[ \t]*[:：][ \t]*)*"
+    words = rf"{alternation(_AUTO_WORDS)}|{_AUTO_ENGLISH}"
+    return re.compile(
+        rf"^\s*{prefix}(?:"
+        rf"(?:{words})(?=[\s:：\[【(（]|$)"  # a word followed by a colon, space or bracket
+        rf"|[\[【]\s*(?:{words})\s*[\]】]"  # or standing in brackets itself
+        rf"|(?:{alternation(('已读',))}|read)[ \t]*[:：]"  # a read receipt in plain text
+        r")",
+        re.I,
+    )
+
+
 _DAEMON = re.compile(r"^(?:mailer-daemon|postmaster)@", re.I)
 _SUPPRESS = {"all", "oof", "autoreply"}
 
 
 def is_automatic_subject(subject: str) -> bool:
     """A subject that an auto-reply, a bounce or a read receipt writes (SPEC §6a)."""
-    return bool(_AUTO_SUBJECT.match(subject))
+    return bool(subject_pattern().match(subject))
 
 
 def is_daemon(address: str) -> bool:

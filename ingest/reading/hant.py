@@ -7,7 +7,7 @@ never mail bodies, and values are kept as written.
 
 Loading OpenCC's dictionaries takes a quarter of a second or more, too long for every start of
 `gongdan parse` from cron, so the forms of the words the reader uses are shipped, as OpenCC
-gave them, in data/traditional_forms.json (written by `python -m ingest.reading.hant`;
+gave them, in data/traditional_forms.json (written by `python -m ingest.reading.hant_words`;
 tests/test_hant.py checks it against OpenCC). A word missing there (a label just added to
 fields.toml) is converted with OpenCC on first use.
 """
@@ -15,10 +15,10 @@ fields.toml) is converted with OpenCC on first use.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 CONVERSIONS = ("s2t", "s2tw", "s2hk", "s2twp")
 DATA = "data/traditional_forms.json"
@@ -68,34 +68,6 @@ def all_forms(words: Iterable[str]) -> list[str]:
     return out
 
 
-def used_words() -> list[str]:
-    """Every word the reader asks forms of: those of the field catalog and of the markers."""
-    from ingest.reading import field_catalog, quoting  # noqa: PLC0415 — they import this module
-
-    forms.cache_clear()
-    field_catalog.catalog.cache_clear()
-    quoting.patterns.cache_clear()
-    asked.clear()
-    field_catalog.catalog()
-    quoting.patterns()
-    return sorted(asked)
-
-
-def main() -> int:
-    """Write data/traditional_forms.json from OpenCC, for every word the reader uses."""
-    # The package's own module, not __main__: the catalog records its words in that one.
-    from ingest.reading import hant  # noqa: PLC0415
-
-    table = {word: list(hant.opencc_forms(word)) for word in hant.used_words()}
-    path = Path(__file__).resolve().parents[1] / DATA
-    lines = [
-        f"  {json.dumps(w, ensure_ascii=False)}: {json.dumps(f, ensure_ascii=False)}"
-        for w, f in table.items()
-    ]
-    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
-    print(f"wrote {len(table)} words to {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def alternation(words: Iterable[str]) -> str:
+    """A regex alternative of every form of `words`, longest first."""
+    return "|".join(re.escape(w) for w in sorted(all_forms(words), key=len, reverse=True))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 
-from ingest.reading.hant import all_forms
+from ingest.reading.hant import alternation as _any
 
 # Words written in simplified characters; each matches in its traditional forms too (SPEC §3a).
 # Dashed lines around these open quoted history or a forwarded message.
@@ -19,10 +19,6 @@ _HEADER_WORDS = (
 _FROM_WORDS = ("发件人", "寄件者")
 _FORWARD_WORDS = ("转发", "转寄", "轉寄")
 _REPLY_WORDS = ("回复", "回覆", "答复", "答覆")
-
-
-def _any(words: tuple[str, ...]) -> str:
-    return "|".join(re.escape(w) for w in sorted(all_forms(words), key=len, reverse=True))
 
 
 _QUOTE_PREFIX = re.compile(r"^(?:[ \t]*>)+ ?")

@@ -10,15 +10,29 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ingest.reading.hant import alternation
+
 UNKNOWN_MEANING = "未知代号"
 
 # A trigger, then optionally 代号/代码/码/编号 (`停止原因代号为47`), 为/是 and a colon; never a
-# line break (a number on the next line is not read).
-_TRIGGER = re.compile(
-    r"(?:桩端停止代号|停止原因|停止代号|停止代码|停止码|停机原因|stop[ \t]*code|stop[ \t]*reason)"
-    r"[ \t\u3000]*(?:代号|代码|码|编号)?[ \t\u3000]*(?:为|是)?[ \t\u3000]*[:：]?[ \t\u3000]*",
-    re.I,
-)
+# line break (a number on the next line is not read). Chinese words match in their traditional
+# forms too (停止原因代號為47; SPEC §3a).
+_TRIGGER_WORDS = ("桩端停止代号", "停止原因", "停止代号", "停止代码", "停止码", "停机原因")
+_TRIGGER_SUFFIXES = ("代号", "代码", "码", "编号")
+
+
+@lru_cache(maxsize=1)
+def trigger() -> re.Pattern:
+    """The trigger phrase, built on first use (its traditional forms come from hant)."""
+    space = r"[ \t\u3000]*"
+    return re.compile(
+        rf"(?:{alternation(_TRIGGER_WORDS)}|stop[ \t]*code|stop[ \t]*reason)"
+        rf"{space}(?:{alternation(_TRIGGER_SUFFIXES)})?{space}(?:{alternation(('为', '是'))})?"
+        rf"{space}[:：]?{space}",
+        re.I,
+    )
+
+
 # A code: 1-4 digits that are not part of a longer number, a decimal, or a pile/gun/amount.
 _CODE = (
     r"(\d{1,4})(?![\d０-９]|\.\d|"
@@ -112,8 +126,8 @@ def _brand_finder(extra_dir: str | None) -> tuple[re.Pattern, dict[str, str]]:
 def _found(text: str) -> list[tuple[int, int]]:
     """(code, where it is written) after each trigger phrase, in order of appearance."""
     found = []
-    for trigger in _TRIGGER.finditer(text):
-        match = _FIRST.match(text, trigger.end())
+    for phrase in trigger().finditer(text):
+        match = _FIRST.match(text, phrase.end())
         while match:
             found.append((int(match.group(1)), match.start(1)))
             match = _NEXT.match(text, match.end())
