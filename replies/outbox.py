@@ -109,14 +109,9 @@ def _replies_since(mailboxes: list[str]):
     )
 
 
-def replies_since(session: Session, recipient: str, since: datetime) -> int:
-    """Replies queued to `recipient`'s mailbox since `since` (the per-sender daily limit)."""
-    return replies_since_each(session, {recipient}, since)[mailbox_of(recipient)]
-
-
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
-    """replies_since for several recipients at once, by mailbox (`a+1@x` and `a+2@x` count as
-    `a@x`, SPEC §6a): one query for a batch of emails."""
+    """Replies queued since `since` to each recipient's mailbox (the per-sender daily limit;
+    `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails."""
     counts = {mailbox_of(r): 0 for r in recipients}
     if counts:
         rows = session.connection().execute(_replies_since(list(counts)), {"since": since})

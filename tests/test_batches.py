@@ -138,12 +138,12 @@ def test_reader_process_killed_falls_back_to_reading_here():
         for n in range(5)
     ]
     with ReadAhead(Config(), parallel=True) as reader:
-        assert reader.submit(raws[:2])()[0].fields["operator"] == "星星充电"
+        assert reader.submit(raws[:2])()[0].reading.fields["operator"] == "星星充电"
         for pid in list(reader._pool._processes):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
         readings = reader.submit(raws)()
-    assert [r.mail.subject for r in readings] == [f"故障{n}" for n in range(5)]
+    assert [r.reading.mail.subject for r in readings] == [f"故障{n}" for n in range(5)]
 
 
 @pytest.mark.skipif(
