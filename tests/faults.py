@@ -1,4 +1,5 @@
-"""Fault scenarios for `gongdan poll` against real loopback servers, and the checker that judges them.
+"""Fault scenarios for `gongdan poll` against real loopback servers, and the checker that judges
+them.
 
 Each scenario builds a fresh desk (its own Dovecot user, its own database, the shared SMTP sink),
 delivers mail it generates itself, runs `gongdan poll` while something breaks, then lets the desk
@@ -166,7 +167,7 @@ daily_reply_limit = 100000
         )
         db.upgrade(self.url)
 
-    # mail ------------------------------------------------------------------------------------------
+    # mail -----------------------------------------------------------------------------------------
 
     def _next_mail(self) -> tuple[str, bytes]:
         with self._lock:
@@ -174,7 +175,8 @@ daily_reply_limit = 100000
             n = self._n
         message_id = f"<{self.scenario}.{self.token}.{n}@ops.example.cn>"
         body = COMPLETE if n % 2 else INCOMPLETE
-        sender = f"ops{n}.{self.token}@xingxing.example.cn"  # one sender each: the daily limit never applies
+        # One sender each: the daily limit never applies.
+        sender = f"ops{n}.{self.token}@xingxing.example.cn"
         lines = [
             f"From: {sender}",
             f"To: {FROM}",
@@ -205,10 +207,11 @@ daily_reply_limit = 100000
             with self._lock:
                 self.delivered.append(message_id)
 
-    # running gongdan -------------------------------------------------------------------------------
+    # running gongdan ------------------------------------------------------------------------------
 
     def poll(self, *extra: str) -> tuple[int, str]:
-        """One `gongdan poll` in this process (so a test can patch the product); (exit code, output)."""
+        """One `gongdan poll` in this process (so a test can patch the product); (exit code,
+        output)."""
         from click.testing import CliRunner
 
         from ingest.cli.main import cli
@@ -268,7 +271,8 @@ daily_reply_limit = 100000
             engine.dispose()
 
     def settle(self) -> int | None:
-        """Poll until a cycle finds no new mail and sends nothing: the number of polls, None if never."""
+        """Poll until a cycle finds no new mail and sends nothing: the number of polls, None if
+        never."""
         for n in range(1, SETTLE_CYCLES + 1):
             self.make_due()
             code, output = self.poll()
@@ -284,7 +288,7 @@ daily_reply_limit = 100000
             with contextlib.suppress(Exception):
                 self.servers.postgres.drop_database(self.pg_name)
 
-    # what the children said ------------------------------------------------------------------------
+    # what the children said -----------------------------------------------------------------------
 
     def child_summary(self) -> dict:
         """Exit codes and stderr of the children that ran to their end (not SIGKILLed by us)."""
@@ -341,7 +345,8 @@ def strike(desk: Desk, proc: subprocess.Popen, rng, lines: int) -> str:
 
 
 def _describe_traceback(text: str) -> str:
-    """'ExceptionClass: message (at ingest/x.py:N, the innermost gongdan frame)' from a traceback."""
+    """'ExceptionClass: message (at ingest/x.py:N, the innermost gongdan frame)' from a
+    traceback."""
     frames = re.findall(
         r'File "' + re.escape(str(ROOT)) + r'/((?:ingest|replies)/[^"]+)", line (\d+)', text
     )
@@ -375,7 +380,8 @@ def check(desk: Desk) -> dict:
                     mid: n
                     for mid, n in conn.execute(
                         text(
-                            "SELECT message_id, count(*) FROM message WHERE direction = 'in' GROUP BY message_id"
+                            "SELECT message_id, count(*) FROM message WHERE direction = 'in' "
+                            "GROUP BY message_id"
                         )
                     )
                 }
@@ -548,7 +554,8 @@ class _ImapCutter:
 
 
 def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """Before each cycle a few messages arrive; during it the IMAP connection is cut at random points.
+    """Before each cycle a few messages arrive; during it the IMAP connection is cut at random
+    points.
 
     Most cycles run in this process with the socket shut down at 1-2 random operations (sometimes
     4, more than the 3 reconnects a cycle allows, so the cycle fails and the next catches up);
@@ -715,7 +722,8 @@ def smtp_timeout(servers: Servers, tmp: Path, size: str, rng) -> dict:
 
 
 def database_restarted(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """PostgreSQL restarted while a `gongdan poll` child runs, a `poll --loop` worker running throughout."""
+    """PostgreSQL restarted while a `gongdan poll` child runs, a `poll --loop` worker running
+    throughout."""
     started = time.monotonic()
     desk = Desk(servers, tmp, "database_restarted", database="postgresql")
     cycles = SIZES[size]["restart_cycles"]
@@ -746,7 +754,8 @@ def database_restarted(servers: Servers, tmp: Path, size: str, rng) -> dict:
 
 
 def database_locked(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """SQLite: another connection holds BEGIN EXCLUSIVE for 0.5-2 s while a `gongdan poll` child runs."""
+    """SQLite: another connection holds BEGIN EXCLUSIVE for 0.5-2 s while a `gongdan poll` child
+    runs."""
     started = time.monotonic()
     desk = Desk(servers, tmp, "database_locked")
     cycles = SIZES[size]["lock_cycles"]

@@ -28,7 +28,8 @@ INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 def maildir_desk(
     tmp_path: Path, database_url: str, count: int, parallel: bool = True, extra: str = ""
 ) -> Path:
-    """A desk on a local Maildir holding `count` tickets from different operators; its config path."""
+    """A desk on a local Maildir holding `count` tickets from different operators; its config
+    path."""
     inbox = tmp_path / "inbox"
     for sub in ("new", "cur", "tmp"):
         (inbox / sub).mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""The poll cycle end to end: a real Dovecot, a real SMTP server (aiosmtpd), SQLite or PostgreSQL."""
+"""The poll cycle end to end: a real Dovecot, a real SMTP server (aiosmtpd), SQLite or
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ COMPLETE = (
     "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
 )
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
-STANDARD = "已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,我方还需额外分析梳理相关资料,请耐心等待。"
+STANDARD = (
+    "已收到问题。平台方会优先处理故障信息足够的工单。"
+    "因贵司提供的工单缺少关键信息,我方还需额外分析梳理相关资料,请耐心等待。"
+)
 
 
 class Desk:
@@ -150,7 +154,8 @@ def test_full_cycle_replies_as_received_by_the_smtp_server(desk):
     )  # billing words: the detailed form
     assert request["Message-ID"] != ack["Message-ID"]
 
-    # The mailbox: both stored, nothing marked read by the fetch, then flagged \Seen after the commit.
+    # The mailbox: both stored, nothing marked read by the fetch, then flagged \Seen after the
+    # commit.
     with IMAPClient("127.0.0.1", desk.dovecot.port, ssl=False) as imap:
         imap.login(*desk.user)
         imap.select_folder("INBOX")
