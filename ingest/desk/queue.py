@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from ingest.config import Config
 from ingest.desk.decide import Decision
-from ingest.store.models import Message, Ticket
+from ingest.store.models import Message
 from ingest.store.threads import domain_of, reply_subject
-from ingest.store.ticket_rows import stop_codes_of, ticket_fields
+from ingest.store.ticket_rows import TicketView, stop_codes_of
 from ingest.store.tickets import Stored
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
@@ -34,13 +34,15 @@ def queue(
         _queue_resolved_notice(session, config, stored, decision.notify)
 
 
-def ticket_context(session: Session, ticket: Ticket, stop_codes: list[dict] | None = None) -> dict:
+def ticket_context(
+    session: Session, ticket: TicketView, stop_codes: list[dict] | None = None
+) -> dict:
     """What reply templates see of a ticket (`stop_codes` when known, else read)."""
     return {
         "id": ticket.id,
         "subject": ticket.subject,
         "template": ticket.template,
-        "fields": ticket_fields(ticket),
+        "fields": dict(ticket.fields),
         "missing": list(ticket.missing),
         "invalid": dict(ticket.invalid),
         "stop_codes": stop_codes_of(session, ticket.id) if stop_codes is None else stop_codes,

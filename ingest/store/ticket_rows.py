@@ -3,6 +3,7 @@ stop codes and history."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, insert
@@ -25,12 +26,45 @@ OPERATOR_KEYS = tuple(
 STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
 
 
+_FIELD_KEYS = tuple(s.key for s in catalog().fields if s.key not in ("status", "engineer"))
+
+
 def ticket_fields(ticket: Ticket) -> dict[str, str]:
-    return {
-        k: getattr(ticket, k)
-        for k in (s.key for s in catalog().fields)
-        if k not in ("status", "engineer") and getattr(ticket, k)
-    }
+    return {k: getattr(ticket, k) for k in _FIELD_KEYS if getattr(ticket, k)}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as it stands after an email: what deciding and replying need of it (plain data,
+    cheaper to make than an ORM object for a ticket just written)."""
+
+    id: int
+    subject: str
+    template: str
+    status: str
+    engineer: str | None
+    operator_address: str
+    thread_addresses: list[str]
+    complete: bool
+    missing: list[str]
+    invalid: dict
+    fields: dict
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        return cls(
+            id=ticket.id,
+            subject=ticket.subject,
+            template=ticket.template,
+            status=ticket.status,
+            engineer=ticket.engineer,
+            operator_address=ticket.operator_address,
+            thread_addresses=list(ticket.thread_addresses),
+            complete=ticket.complete,
+            missing=list(ticket.missing),
+            invalid=dict(ticket.invalid),
+            fields=ticket_fields(ticket),
+        )
 
 
 @cache
@@ -79,10 +113,9 @@ _TICKET_DEFAULTS = {
 
 def new_ticket(
     session: Session, reading: TicketReading, config: Config, forged: bool = False
-) -> Ticket:
-    """Insert the ticket an email opens; the row as written (what replies need of it), not
-    attached to the session. Automatic and forged mail open it without fields; its opener is the
-    first on its thread."""
+) -> TicketView:
+    """Insert the ticket an email opens; the row as written (what replies need of it).
+    Automatic and forged mail open it without fields; its opener is the first on its thread."""
     mail = reading.mail
     if reading.auto_submitted or forged:
         fields, values = {}, _assessment_values({}, mail.subject, config)
@@ -105,7 +138,19 @@ def new_ticket(
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
     ticket_id = insert_row(session, Ticket, row)  # its creation is the ticket's created_at
-    return Ticket(**row, id=ticket_id)
+    return TicketView(
+        id=ticket_id,
+        subject=row["subject"],
+        template=row["template"],
+        status=row["status"],
+        engineer=row["engineer"],
+        operator_address=row["operator_address"],
+        thread_addresses=list(row["thread_addresses"]),
+        complete=row["complete"],
+        missing=list(row["missing"]),
+        invalid=dict(row["invalid"]),
+        fields={k: row[k] for k in _FIELD_KEYS if row[k]},
+    )
 
 
 def follow_up(

@@ -18,6 +18,7 @@ from ingest.store.copies import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, utcnow
 from ingest.store.ticket_rows import (
     STOP_CODE_KEYS,
+    TicketView,
     accept,
     apply_engineer,
     follow_up,
@@ -58,7 +59,7 @@ class Stored:
     flags: list[str] = field(default_factory=list)
     engineer: object = None  # the Engineer whose mail this is, when it counts as one
     engineer_changes: list = field(default_factory=list)  # engineers.Change applied
-    ticket: Ticket | None = field(default=None, repr=False)  # as it stands after this email
+    ticket: TicketView | None = field(default=None, repr=False)  # as it stands after this email
     # A new ticket's stop codes are exactly this email's: replies need not read them back.
     # None: read them from the store.
     stop_codes: list[dict] | None = field(default=None, repr=False)
@@ -229,9 +230,10 @@ def _store_reading(
             accept(session, ticket, reading.mail.from_address, sender)
     engineer_changes = []
     if sender.engineer and not reading.auto_submitted:  # a verified engineer is on every thread
-        written = ticket or session.get(Ticket, written.id)
         stop_codes = None
-        engineer_changes = apply_engineer(session, written, reading)
+        engineer_changes = apply_engineer(
+            session, ticket or session.get(Ticket, written.id), reading
+        )
     message_db_id = insert_row(
         session,
         Message,
@@ -242,6 +244,8 @@ def _store_reading(
             session, written.id, message_db_id, reading.stop_codes, new=ticket is None
         )
     session.flush()
+    if ticket is not None or engineer_changes:
+        written = TicketView.of(ticket or session.get(Ticket, written.id))
     return Stored(
         outcome,
         message_db_id=message_db_id,
