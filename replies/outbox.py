@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -98,39 +99,44 @@ def _like(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def _replies_since(mailboxes: list[str]):
-    """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x`."""
-    tagged = [
-        Outbox.recipient.like(f"{_like(local)}+%@{_like(domain)}", escape="/")
-        for local, _, domain in (m.rpartition("@") for m in mailboxes)
-        if local
-    ]
+_PATTERNS = 16  # tag patterns come in multiples of this: a few statement shapes, each compiled once
+
+
+@cache
+def _replies_since(patterns: int):
+    """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x` (one
+    LIKE pattern each, bound as tag0, tag1, ...)."""
+    tagged = [Outbox.recipient.like(bindparam(f"tag{i}"), escape="/") for i in range(patterns)]
     return (
         select(Outbox.recipient, func.count())
         .where(
-            or_(Outbox.recipient.in_(mailboxes), *tagged),
             Outbox.created_at >= bindparam("since"),
             Outbox.kind.in_(REPLY_KINDS),
+            or_(Outbox.recipient.in_(bindparam("mailboxes", expanding=True)), *tagged),
         )
         .group_by(Outbox.recipient)
     )
 
 
-def replies_since(session: Session, recipient: str, since: datetime) -> int:
-    """Replies queued to `recipient`'s mailbox since `since` (the per-sender daily limit)."""
-    return replies_since_each(session, {recipient}, since)[mailbox_of(recipient)]
-
-
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
-    """replies_since for several recipients at once, by mailbox (`a+1@x` and `a+2@x` count as
-    `a@x`, SPEC §6a): one query for a batch of emails."""
+    """Replies queued since `since` to each recipient's mailbox (the per-sender daily limit;
+    `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails."""
     counts = {mailbox_of(r): 0 for r in recipients}
-    if counts:
-        rows = session.connection().execute(_replies_since(list(counts)), {"since": since})
-        for recipient, n in rows:
-            key = mailbox_of(recipient)
-            if key in counts:
-                counts[key] += n
+    if not counts:
+        return counts
+    tags = [
+        f"{_like(local)}+%@{_like(domain)}"
+        for local, _, domain in (m.rpartition("@") for m in counts)
+        if local
+    ]
+    if tags:  # padded with repeats of the last: the same statement serves batches of any size
+        tags += tags[-1:] * (-len(tags) % _PATTERNS)
+    params = {"since": since, "mailboxes": list(counts)}
+    params.update((f"tag{i}", tag) for i, tag in enumerate(tags))
+    for recipient, n in session.connection().execute(_replies_since(len(tags)), params):
+        key = mailbox_of(recipient)
+        if key in counts:
+            counts[key] += n
     return counts
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.desk import imap_desk
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The product owner's copy when it is beside the repository; else the copy kept with the tests.
 SEED = next(
@@ -98,3 +100,9 @@ def pytest_collection_modifyitems(config, items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if _SERVER_FIXTURES & set(item.fixturenames) or "postgresql" in params.values():
             item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture
+def desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
+    """gongdan on the test's Dovecot user, replying to the test's SMTP sink (tests.desk)."""
+    return imap_desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url)

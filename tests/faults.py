@@ -1,4 +1,5 @@
-"""Fault scenarios for `gongdan poll` against real loopback servers, and the checker that judges them.
+"""Fault scenarios for `gongdan poll` against real loopback servers, and the checker that judges
+them.
 
 Each scenario builds a fresh desk (its own Dovecot user, its own database, the shared SMTP sink),
 delivers mail it generates itself, runs `gongdan poll` while something breaks, then lets the desk
@@ -27,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
-import os
 import re
 import secrets
 import signal
@@ -43,12 +43,11 @@ from email import policy
 from email.header import Header
 from pathlib import Path
 
+from tests.desk import FROM, Desk
 from tests.servers import wait_port_free
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "pw-faults"
-PASSWORD_ENV = "GD_FAULTS_IMAP_PW"
-FROM = "support@gongdan.example.cn"
 COMPLETE = (
     "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
     "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
@@ -97,8 +96,9 @@ class Servers:
 # A desk for one scenario
 
 
-class Desk:
-    """One gongdan deployment: config file, database, Dovecot user; remembers what it delivered."""
+class ScenarioDesk(Desk):
+    """One gongdan deployment for a scenario (tests.desk.Desk on its own Dovecot user and
+    database, replying to the shared SMTP sink); remembers what it delivered and ran."""
 
     def __init__(
         self,
@@ -108,65 +108,38 @@ class Desk:
         database: str = "sqlite",
         processed_folder: str = "",
     ):
-        from ingest.store import db
-
         self.servers, self.scenario = servers, scenario
         n = next(_counter)
-        self.dir = Path(tmp) / f"{scenario}-{n}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.user = f"f{n}{secrets.token_hex(3)}"
-        servers.dovecot.add_user(self.user, PASSWORD)
-        os.environ[PASSWORD_ENV] = PASSWORD
-        self.env = {**os.environ, PASSWORD_ENV: PASSWORD}
+        folder = Path(tmp) / f"{scenario}-{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dir = folder
+        name = f"f{n}{secrets.token_hex(3)}"
+        servers.dovecot.add_user(name, PASSWORD)
         self.pg_name = None
         if database == "postgresql":
             self.pg_name = f"faults_{scenario}_{n}_{secrets.token_hex(2)}"
-            self.url = servers.postgres.create_database(self.pg_name)
+            url = servers.postgres.create_database(self.pg_name)
         else:
-            self.url = f"sqlite:///{self.dir / 'gongdan.db'}"
-        self.sqlite_path = self.dir / "gongdan.db"
-        self.processed_folder = processed_folder
-        self.token = secrets.token_hex(
-            4
-        )  # in every Message-ID, to pick our mail out of the shared sink
+            url = f"sqlite:///{folder / 'gongdan.db'}"
+        self.sqlite_path = folder / "gongdan.db"
+        # In every Message-ID, to pick our mail out of the shared sink.
+        self.token = secrets.token_hex(4)
         self.delivered: list[str] = []
         self.attempted: list[str] = []  # delivery raised: the mail may or may not be in the mailbox
         self._lock = threading.Lock()
         self._n = 0
         self.children: list[dict] = []
         self.inprocess: list[dict] = []
-        self.config = self.dir / "gongdan.toml"
-        processed = f'processed_folder = "{processed_folder}"\n' if processed_folder else ""
-        self.config.write_text(
-            f"""
-[database]
-url = "{self.url}"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {servers.dovecot.port}
-security = "plain"
-username = "{self.user}"
-password_env = "{PASSWORD_ENV}"
-folder = "INBOX"
-{processed}
-[outgoing]
-kind = "smtp"
-host = "127.0.0.1"
-port = {servers.smtp.port}
-security = "plain"
-from_address = "{FROM}"
-
-[desk]
-daily_reply_limit = 100000
-""",
-            "utf-8",
+        super().__init__(
+            folder,
+            url,
+            imap=(servers.dovecot, (name, PASSWORD), "INBOX"),
+            smtp=servers.smtp,
+            extra="[desk]\ndaily_reply_limit = 100000\n",
+            processed_folder=processed_folder,
         )
-        db.upgrade(self.url)
 
-    # mail ------------------------------------------------------------------------------------------
+    # mail -----------------------------------------------------------------------------------------
 
     def _next_mail(self) -> tuple[str, bytes]:
         with self._lock:
@@ -174,7 +147,8 @@ daily_reply_limit = 100000
             n = self._n
         message_id = f"<{self.scenario}.{self.token}.{n}@ops.example.cn>"
         body = COMPLETE if n % 2 else INCOMPLETE
-        sender = f"ops{n}.{self.token}@xingxing.example.cn"  # one sender each: the daily limit never applies
+        # One sender each: the daily limit never applies.
+        sender = f"ops{n}.{self.token}@xingxing.example.cn"
         lines = [
             f"From: {sender}",
             f"To: {FROM}",
@@ -190,14 +164,14 @@ daily_reply_limit = 100000
         )
         return message_id, raw
 
-    def deliver(self, count: int = 1, via: str = "append") -> None:
+    def deliver_new(self, count: int = 1, via: str = "append") -> None:
         for _ in range(count):
             message_id, raw = self._next_mail()
             try:
                 if via == "lmtp":
-                    self.servers.dovecot.deliver(self.user, raw)
+                    self.servers.dovecot.deliver(self.user[0], raw)
                 else:
-                    self.servers.dovecot.append(self.user, raw)
+                    self.servers.dovecot.append(self.user[0], raw)
             except Exception:
                 with self._lock:
                     self.attempted.append(message_id)
@@ -205,10 +179,11 @@ daily_reply_limit = 100000
             with self._lock:
                 self.delivered.append(message_id)
 
-    # running gongdan -------------------------------------------------------------------------------
+    # running gongdan ------------------------------------------------------------------------------
 
-    def poll(self, *extra: str) -> tuple[int, str]:
-        """One `gongdan poll` in this process (so a test can patch the product); (exit code, output)."""
+    def cycle(self, *extra: str) -> tuple[int, str]:
+        """One `gongdan poll` in this process (so a test can patch the product); (exit code,
+        output)."""
         from click.testing import CliRunner
 
         from ingest.cli.main import cli
@@ -268,10 +243,11 @@ daily_reply_limit = 100000
             engine.dispose()
 
     def settle(self) -> int | None:
-        """Poll until a cycle finds no new mail and sends nothing: the number of polls, None if never."""
+        """Poll until a cycle finds no new mail and sends nothing: the number of polls, None if
+        never."""
         for n in range(1, SETTLE_CYCLES + 1):
             self.make_due()
-            code, output = self.poll()
+            code, output = self.cycle()
             if code == 0 and "no new mail" in output and "0 sent, 0 failed" in output:
                 return n
         return None
@@ -284,7 +260,7 @@ daily_reply_limit = 100000
             with contextlib.suppress(Exception):
                 self.servers.postgres.drop_database(self.pg_name)
 
-    # what the children said ------------------------------------------------------------------------
+    # what the children said -----------------------------------------------------------------------
 
     def child_summary(self) -> dict:
         """Exit codes and stderr of the children that ran to their end (not SIGKILLed by us)."""
@@ -310,7 +286,9 @@ daily_reply_limit = 100000
         return {"counts": counts, "first_error": first_error}
 
 
-def wait_progress(desk: Desk, proc: subprocess.Popen, lines: int, timeout: float = 30.0) -> bool:
+def wait_progress(
+    desk: ScenarioDesk, proc: subprocess.Popen, lines: int, timeout: float = 30.0
+) -> bool:
     """Wait until the child has logged `lines` lines (one per stored email, one per sent reply):
     a way to strike at a random point of its work rather than during its 0.6 s start-up.
     False if the child ended first."""
@@ -329,7 +307,7 @@ def wait_progress(desk: Desk, proc: subprocess.Popen, lines: int, timeout: float
     return False
 
 
-def strike(desk: Desk, proc: subprocess.Popen, rng, lines: int) -> str:
+def strike(desk: ScenarioDesk, proc: subprocess.Popen, rng, lines: int) -> str:
     """Wait for a random point of the child's run: mostly after a random number (0..lines) of its
     log lines, plus up to 20 ms; sometimes a plain random delay (start-up, connect, or done)."""
     if rng.random() < 0.2:
@@ -341,7 +319,8 @@ def strike(desk: Desk, proc: subprocess.Popen, rng, lines: int) -> str:
 
 
 def _describe_traceback(text: str) -> str:
-    """'ExceptionClass: message (at ingest/x.py:N, the innermost gongdan frame)' from a traceback."""
+    """'ExceptionClass: message (at ingest/x.py:N, the innermost gongdan frame)' from a
+    traceback."""
     frames = re.findall(
         r'File "' + re.escape(str(ROOT)) + r'/((?:ingest|replies)/[^"]+)", line (\d+)', text
     )
@@ -361,7 +340,7 @@ def _last_line(text: str) -> str:
 # The checker
 
 
-def check(desk: Desk) -> dict:
+def check(desk: ScenarioDesk) -> dict:
     """Compare what was delivered with the database and with what the SMTP server received."""
     from sqlalchemy import text
 
@@ -375,7 +354,8 @@ def check(desk: Desk) -> dict:
                     mid: n
                     for mid, n in conn.execute(
                         text(
-                            "SELECT message_id, count(*) FROM message WHERE direction = 'in' GROUP BY message_id"
+                            "SELECT message_id, count(*) FROM message WHERE direction = 'in' "
+                            "GROUP BY message_id"
                         )
                     )
                 }
@@ -449,8 +429,8 @@ def check(desk: Desk) -> dict:
     }
 
 
-def _mailbox_counts(desk: Desk) -> tuple[int, int]:
-    c = desk.servers.dovecot.client(desk.user)
+def _mailbox_counts(desk: ScenarioDesk) -> tuple[int, int]:
+    c = desk.servers.dovecot.client(desk.user[0])
     try:
         c.select_folder("INBOX", readonly=True)
         inbox = len(c.search("ALL"))
@@ -463,7 +443,7 @@ def _mailbox_counts(desk: Desk) -> tuple[int, int]:
     return inbox, processed
 
 
-def _row(name: str, desk: Desk, runs: int, notes: list[str], started: float) -> dict:
+def _row(name: str, desk: ScenarioDesk, runs: int, notes: list[str], started: float) -> dict:
     """Settle the desk, run the checker, and make the table row."""
     settled = desk.settle()
     result = check(desk)
@@ -548,7 +528,8 @@ class _ImapCutter:
 
 
 def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """Before each cycle a few messages arrive; during it the IMAP connection is cut at random points.
+    """Before each cycle a few messages arrive; during it the IMAP connection is cut at random
+    points.
 
     Most cycles run in this process with the socket shut down at 1-2 random operations (sometimes
     4, more than the 3 reconnects a cycle allows, so the cycle fails and the next catches up);
@@ -556,7 +537,7 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """
     started = time.monotonic()
     p = SIZES[size]
-    desk = Desk(
+    desk = ScenarioDesk(
         servers, tmp, "imap_disconnects", database="postgresql", processed_folder="Processed"
     )
     try:
@@ -565,7 +546,7 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
         for cycle in range(cycles):
             if cycle in kill_cycles:
                 count = rng.randint(15, 30)  # ≈ 10 ms each: time to kill Dovecot in the middle
-                desk.deliver(count)
+                desk.deliver_new(count)
                 proc = desk.child(tag="dckill")
                 strike(desk, proc, rng, count // 2)  # while it still talks IMAP
                 servers.dovecot.kill()
@@ -576,12 +557,12 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
                 failed += proc.returncode != 0
                 continue
             count = rng.randint(2, 6)
-            desk.deliver(count)
+            desk.deliver_new(count)
             ops = 2 + 2 * count
             k = 4 if (size == "full" and rng.random() < 0.15) else rng.choice((1, 1, 2))
             cutter = _ImapCutter(set(rng.sample(range(1, ops + 1), k)), batch=rng.randint(1, 4))
             with cutter.installed():
-                code, _ = desk.poll()
+                code, _ = desk.cycle()
             cuts += cutter.cuts
             failed += code != 0
         said = [e["output"] for e in desk.inprocess] + [
@@ -606,22 +587,22 @@ def imap_disconnects(servers: Servers, tmp: Path, size: str, rng) -> dict:
 
 def _smtp_cycles(name: str, servers: Servers, tmp: Path, size: str, rng, fault) -> dict:
     started = time.monotonic()
-    desk = Desk(servers, tmp, name)
+    desk = ScenarioDesk(servers, tmp, name)
     sink = servers.smtp
     cycles = SIZES[size]["smtp_cycles"]
     faulty = 0
     try:
         for cycle in range(cycles):
-            desk.deliver(rng.randint(2, 5))
+            desk.deliver_new(rng.randint(2, 5))
             desk.make_due()
             # Faults in the first cycles only for sure, then at random; the last cycle is healthy.
             broken = cycle < cycles - 1 and (cycle == 0 or rng.random() < 0.5)
             if broken:
                 faulty += 1
                 with fault(rng):
-                    desk.poll()
+                    desk.cycle()
             else:
-                desk.poll()
+                desk.cycle()
         return _row(name, desk, cycles, [f"faulty_cycles={faulty}"], started)
     finally:
         sink.refuse(None)
@@ -695,35 +676,36 @@ def smtp_timeout(servers: Servers, tmp: Path, size: str, rng) -> dict:
     Run in this process with the client's 30 s timeout shortened to 0.5 s and a 1 s late reply.
     """
     started = time.monotonic()
-    desk = Desk(servers, tmp, "smtp_timeout")
+    desk = ScenarioDesk(servers, tmp, "smtp_timeout")
     cycles = SIZES[size]["timeout_cycles"]
     slow = 0
     try:
         with _client_timeout(0.5):
             for cycle in range(cycles):
-                desk.deliver(rng.randint(1, 2))
+                desk.deliver_new(rng.randint(1, 2))
                 desk.make_due()
                 if cycle < cycles - 1 and (cycle == 0 or rng.random() < 0.5):
                     slow += 1
                     with _slow_data_reply(servers.smtp, 1.0):
-                        desk.poll()
+                        desk.cycle()
                 else:
-                    desk.poll()
+                    desk.cycle()
             return _row("smtp_timeout", desk, cycles, [f"slow_cycles={slow}"], started)
     finally:
         desk.cleanup()
 
 
 def database_restarted(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """PostgreSQL restarted while a `gongdan poll` child runs, a `poll --loop` worker running throughout."""
+    """PostgreSQL restarted while a `gongdan poll` child runs, a `poll --loop` worker running
+    throughout."""
     started = time.monotonic()
-    desk = Desk(servers, tmp, "database_restarted", database="postgresql")
+    desk = ScenarioDesk(servers, tmp, "database_restarted", database="postgresql")
     cycles = SIZES[size]["restart_cycles"]
     try:
         loop = desk.child("--loop", "--interval", "1", tag="loop")
         for _ in range(cycles):
             count = rng.randint(5, 15)
-            desk.deliver(count)
+            desk.deliver_new(count)
             proc = desk.child()
             strike(desk, proc, rng, 2 * count)  # a line per stored email, then per sent reply
             servers.postgres.restart()
@@ -746,15 +728,16 @@ def database_restarted(servers: Servers, tmp: Path, size: str, rng) -> dict:
 
 
 def database_locked(servers: Servers, tmp: Path, size: str, rng) -> dict:
-    """SQLite: another connection holds BEGIN EXCLUSIVE for 0.5-2 s while a `gongdan poll` child runs."""
+    """SQLite: another connection holds BEGIN EXCLUSIVE for 0.5-2 s while a `gongdan poll` child
+    runs."""
     started = time.monotonic()
-    desk = Desk(servers, tmp, "database_locked")
+    desk = ScenarioDesk(servers, tmp, "database_locked")
     cycles = SIZES[size]["lock_cycles"]
     held = 0.0
     try:
         for _ in range(cycles):
             count = rng.randint(5, 15)
-            desk.deliver(count)
+            desk.deliver_new(count)
             proc = desk.child()
             strike(desk, proc, rng, 2 * count)  # a line per stored email, then per sent reply
             conn = sqlite3.connect(desk.sqlite_path, timeout=30, isolation_level=None)
@@ -775,13 +758,13 @@ def database_locked(servers: Servers, tmp: Path, size: str, rng) -> dict:
 def sigkill(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """A `gongdan poll` child SIGKILLed at a random delay; mail arrives between runs."""
     started = time.monotonic()
-    desk = Desk(servers, tmp, "sigkill", processed_folder="Processed")
+    desk = ScenarioDesk(servers, tmp, "sigkill", processed_folder="Processed")
     runs = SIZES[size]["kill_runs"]
     finished = 0
     try:
         for _ in range(runs):
             count = rng.randint(3, 12)
-            desk.deliver(count)
+            desk.deliver_new(count)
             proc = desk.child()
             strike(desk, proc, rng, 2 * count)  # a line per stored email, then per sent reply
             finished += proc.poll() is not None
@@ -795,13 +778,13 @@ def sigkill_large(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """Large polls (several batches, the next read ahead by a helper process) SIGKILLed at a random
     point, often while sending; the next run sends again what was in hand."""
     started = time.monotonic()
-    desk = Desk(servers, tmp, "sigkill_large")
+    desk = ScenarioDesk(servers, tmp, "sigkill_large")
     runs = SIZES[size]["large_kill_runs"]
     finished = 0
     try:
         for _ in range(runs):
             count = rng.randint(120, 240)
-            desk.deliver(count)
+            desk.deliver_new(count)
             proc = desk.child()
             strike(desk, proc, rng, 2 * count)
             finished += proc.poll() is not None
@@ -815,7 +798,9 @@ def two_workers(servers: Servers, tmp: Path, size: str, rng) -> dict:
     """Two `gongdan poll --loop --interval 1` on one PostgreSQL database and one mailbox, while mail
     keeps arriving over LMTP; then SIGTERM both, settle, check."""
     started = time.monotonic()
-    desk = Desk(servers, tmp, "two_workers", database="postgresql", processed_folder="Processed")
+    desk = ScenarioDesk(
+        servers, tmp, "two_workers", database="postgresql", processed_folder="Processed"
+    )
     seconds = SIZES[size]["workers_seconds"]
     stop = threading.Event()
     errors: list[str] = []
@@ -826,7 +811,7 @@ def two_workers(servers: Servers, tmp: Path, size: str, rng) -> dict:
             if stop.is_set():
                 return
             try:
-                desk.deliver(1, via="lmtp")
+                desk.deliver_new(1, via="lmtp")
             except Exception as exc:  # counted in notes; the mail may or may not be there
                 errors.append(f"{type(exc).__name__}: {exc}")
             stop.wait(delay)

@@ -17,21 +17,17 @@ from ingest.cli.main import cli
 from ingest.config import Config
 from ingest.desk.read_ahead import ReadAhead
 from tests.conftest import make_mail
-
-COMPLETE = (
-    "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-    "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
-)
-INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
+from tests.desk import COMPLETE, INCOMPLETE, Desk, imap_desk
 
 
 def maildir_desk(
     tmp_path: Path, database_url: str, count: int, parallel: bool = True, extra: str = ""
 ) -> Path:
-    """A desk on a local Maildir holding `count` tickets from different operators; its config path."""
-    inbox = tmp_path / "inbox"
-    for sub in ("new", "cur", "tmp"):
-        (inbox / sub).mkdir(parents=True)
+    """A desk on a local Maildir holding `count` tickets from different operators; its config
+    path."""
+    desk = Desk(
+        tmp_path, database_url, extra=f"[desk]\nparallel = {str(parallel).lower()}\n{extra}"
+    )
     for n in range(count):
         raw = make_mail(
             COMPLETE if n % 3 == 0 else INCOMPLETE,
@@ -39,31 +35,8 @@ def maildir_desk(
             message_id=f"<b{n}@xingxing.example.cn>",
             sender=f"ops{n}@xingxing.example.cn",
         )
-        (inbox / "new" / f"{1700000000 + n}.M{n}.test").write_bytes(raw)
-    config = tmp_path / "gongdan.toml"
-    config.write_text(
-        f"""
-[database]
-url = "{database_url}"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "inbox"
-
-[outgoing]
-kind = "maildir"
-path = "outbox"
-from_address = "support@gongdan.example.cn"
-
-[desk]
-parallel = {str(parallel).lower()}
-{extra}
-""",
-        "utf-8",
-    )
-    assert gongdan(config, "db", "upgrade").exit_code == 0
-    return config
+        desk.deliver(raw, name=f"{1700000000 + n}.M{n}.test")
+    return desk.config
 
 
 def gongdan(config: Path, *args: str):
@@ -138,12 +111,12 @@ def test_reader_process_killed_falls_back_to_reading_here():
         for n in range(5)
     ]
     with ReadAhead(Config(), parallel=True) as reader:
-        assert reader.submit(raws[:2])()[0].fields["operator"] == "星星充电"
+        assert reader.submit(raws[:2])()[0].reading.fields["operator"] == "星星充电"
         for pid in list(reader._pool._processes):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
         readings = reader.submit(raws)()
-    assert [r.mail.subject for r in readings] == [f"故障{n}" for n in range(5)]
+    assert [r.reading.mail.subject for r in readings] == [f"故障{n}" for n in range(5)]
 
 
 @pytest.mark.skipif(
@@ -205,9 +178,7 @@ def _no_sending_state_beside(tmp_path: Path) -> None:
 
 
 def test_large_poll_sends_each_reply_once(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    from tests.test_poll import Desk
-
-    desk = Desk(
+    desk = imap_desk(
         tmp_path,
         dovecot,
         dovecot_user,
@@ -243,9 +214,7 @@ def test_large_poll_sends_each_reply_once(tmp_path, dovecot, dovecot_user, smtp_
 def test_poll_killed_while_sending_resends_at_most_the_replies_in_hand(
     tmp_path, dovecot, dovecot_user, smtp_sink, database_url
 ):
-    from tests.test_poll import Desk
-
-    desk = Desk(
+    desk = imap_desk(
         tmp_path,
         dovecot,
         dovecot_user,

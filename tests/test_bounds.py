@@ -9,15 +9,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from click.testing import CliRunner
 from sqlmodel import select
 
-from ingest.cli.main import cli
 from ingest.config import MailboxSettings
 from ingest.reading.fields import choose_status, extract_fields
 from ingest.sources import batches
 from ingest.store import db
 from ingest.store.models import Message, Ticket
+from tests.desk import Desk
 
 MB = 1024 * 1024
 
@@ -90,34 +89,12 @@ def test_a_poll_of_large_emails_in_byte_bounded_batches_stores_them_all(tmp_path
             yield batch
 
     monkeypatch.setattr(batches, "cut", watched)
-    inbox = tmp_path / "inbox"
-    for sub in ("new", "cur", "tmp"):
-        (inbox / sub).mkdir(parents=True)
+    desk = Desk(tmp_path, f"sqlite:///{tmp_path}/gongdan.db")
+    inbox = desk.inbox
     mails = [_big_mail(n, 2 * MB) for n in range(4)]
     for n, raw in enumerate(mails):
-        (inbox / "new" / f"{1700000000 + n}.M{n}.big").write_bytes(raw)
-    config = tmp_path / "gongdan.toml"
-    config.write_text(
-        f"""
-[database]
-url = "sqlite:///{tmp_path}/gongdan.db"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "{inbox}"
-
-[outgoing]
-kind = "maildir"
-path = "{tmp_path}/outbox"
-from_address = "support@gongdan.example.cn"
-""",
-        "utf-8",
-    )
-    run = CliRunner().invoke
-    assert run(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
-    result = run(cli, ["--config", str(config), "poll"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+        desk.deliver(raw, f"{1700000000 + n}.M{n}.big")
+    desk.poll()
 
     assert len(cut) == 4 and max(cut) < 3 * MB  # one email a batch: never all of them at once
     engine = db.open_database(f"sqlite:///{tmp_path}/gongdan.db")

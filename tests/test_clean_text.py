@@ -3,23 +3,19 @@ replies mask the operator's phone numbers (SPEC §3a last point, §6a last point
 
 from __future__ import annotations
 
-import email
 import json
-from email import policy
 from email.header import Header
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from ingest.cli.main import cli
 from ingest.reading.clean_text import clean_text
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket
 from ingest.store.threads import reply_subject
 from tests.conftest import make_mail
+from tests.desk import Desk
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # writes "echo pwned" to the reader's clipboard
 CLEAR = "\x1b[2J"
@@ -51,62 +47,10 @@ def test_clean_text_removes_escapes_whole_and_keeps_ordinary_text():
     assert clean_text(text_) is text_  # nothing to remove: the very same string, no copy
 
 
-class MaildirDesk:
-    """gongdan on a Maildir inbox and a Maildir outbox, with SQLite or PostgreSQL."""
-
-    def __init__(self, tmp_path: Path, database_url: str):
-        self.inbox, self.outbox = tmp_path / "inbox", tmp_path / "outbox"
-        for sub in ("new", "cur", "tmp"):
-            (self.inbox / sub).mkdir(parents=True)
-        self.config = tmp_path / "gongdan.toml"
-        self.config.write_text(
-            f"""
-[database]
-url = "{database_url}"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "{self.inbox}"
-
-[outgoing]
-kind = "maildir"
-path = "{self.outbox}"
-from_address = "support@gongdan.example.cn"
-""",
-            "utf-8",
-        )
-        self.url = database_url
-        assert self.gongdan("db", "upgrade").exit_code == 0
-
-    def gongdan(self, *args: str):
-        # Wide enough that rich's tables keep each value on one line.
-        return CliRunner().invoke(
-            cli,
-            ["--config", str(self.config), *args],
-            catch_exceptions=False,
-            env={"COLUMNS": "240"},
-        )
-
-    def deliver(self, name: str, raw: bytes) -> Path:
-        path = self.inbox / "new" / name
-        path.write_bytes(raw)
-        return path
-
-    def poll(self) -> None:
-        result = self.gongdan("poll")
-        assert result.exit_code == 0, result.output
-
-    def replies(self) -> list[email.message.EmailMessage]:
-        return [
-            email.message_from_bytes(p.read_bytes(), policy=policy.default)
-            for p in sorted((self.outbox / "new").iterdir())
-        ]
-
-
 @pytest.fixture
 def desk(tmp_path, database_url):
-    return MaildirDesk(tmp_path, database_url)
+    # Wide enough that rich's tables keep each value on one line.
+    return Desk(tmp_path, database_url, env={"COLUMNS": "240"})
 
 
 def _hostile_mail() -> bytes:
@@ -119,7 +63,7 @@ def _hostile_mail() -> bytes:
 
 
 def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
-    desk.deliver("1.eml", _hostile_mail())
+    desk.deliver(_hostile_mail(), "1.eml")
     desk.poll()
 
     engine = db.open_database(desk.url)
@@ -157,7 +101,7 @@ def test_hostile_mail_is_stored_clean_and_its_reply_holds_no_escape(desk):
 
 def test_raw_bytes_are_stored_exactly_as_received(desk):
     raw = _hostile_mail()
-    desk.deliver("1.eml", raw)
+    desk.deliver(raw, "1.eml")
     desk.poll()
     engine = db.open_database(desk.url)
     try:
@@ -170,7 +114,7 @@ def test_raw_bytes_are_stored_exactly_as_received(desk):
 
 
 def test_tickets_and_parse_output_hold_no_escape(desk, tmp_path):
-    path = desk.deliver("1.eml", _hostile_mail())
+    path = desk.deliver(_hostile_mail(), "1.eml")
     saved = tmp_path / "hostile.eml"
     saved.write_bytes(path.read_bytes())
     desk.poll()
@@ -197,7 +141,7 @@ def test_tickets_and_parse_output_hold_no_escape(desk, tmp_path):
 
 def test_rows_stored_before_cleaning_are_printed_clean(desk):
     """A database written by an older version may hold escapes; the views clean what they print."""
-    desk.deliver("1.eml", make_mail("运营商：星星充电\n问题描述：3号桩充不上电\n"))
+    desk.deliver(make_mail("运营商：星星充电\n问题描述：3号桩充不上电\n"), "1.eml")
     desk.poll()
     engine = db.open_database(desk.url)
     try:
@@ -240,15 +184,15 @@ def test_reply_subject_masks_phones_but_not_order_numbers():
 
 def test_reply_and_stored_reply_subject_mask_the_phone(desk):
     desk.deliver(
-        "1.eml", make_mail("运营商：星星充电\n问题描述：充不上电\n", subject="充电失败 13812345678")
+        make_mail("运营商：星星充电\n问题描述：充不上电\n", subject="充电失败 13812345678"), "1.eml"
     )
     desk.deliver(
-        "2.eml",
         make_mail(
             "运营商：星星充电\n问题描述：充不上电\n",
             message_id="<m2@x.example.cn>",
             subject="订单20190830211644614873 扣费两次",
         ),
+        "2.eml",
     )
     desk.poll()
     subjects = sorted(str(r["Subject"]) for r in desk.replies())
@@ -263,7 +207,7 @@ def test_reply_and_stored_reply_subject_mask_the_phone(desk):
 
 def test_outbox_list_and_status_print_server_text_clean(desk):
     """Error text from a mail server (or a hostile one) reaches `outbox list` and `status` clean."""
-    desk.deliver("1.eml", make_mail("运营商：星星充电\n问题描述：3号桩充不上电\n"))
+    desk.deliver(make_mail("运营商：星星充电\n问题描述：3号桩充不上电\n"), "1.eml")
     desk.poll()
     engine = db.open_database(desk.url)
     try:

@@ -3,8 +3,7 @@
 import pytest
 
 from ingest.config import Config
-from ingest.desk.decide import Situation, decide
-from ingest.desk.poll import reply_address
+from ingest.desk.decide import Situation, decide, reply_address
 from ingest.reading.email_reader import Email
 
 

@@ -11,7 +11,6 @@ from ingest.store.engineers import Change, engineer_changes
 from ingest.store.models import Message, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
 from tests.conftest import make_mail
-from tests.test_poll import Desk, desk  # noqa: F401  (the poll fixture)
 
 OPENING = (
     "运营商：星星充电\n问题描述：3号桩充不上电\n"
@@ -148,7 +147,7 @@ def test_engineer_changes_are_pure_and_skip_repeats():
     ]
 
 
-def test_resolved_notice_goes_to_the_operator_once(desk):  # noqa: F811
+def test_resolved_notice_goes_to_the_operator_once(desk):
     desk.deliver(make_mail(OPENING, subject="充电桩故障", message_id="<op1@xingxing.example.cn>"))
     desk.poll()
     (ack,) = desk.replies()

@@ -16,12 +16,12 @@ from ingest.config import load_config
 from ingest.store import db
 from ingest.store.models import MailboxState, Outbox, utcnow
 from tests.conftest import make_mail
-from tests.test_poll import COMPLETE, INCOMPLETE, Desk, desk  # noqa: F401
+from tests.desk import COMPLETE, INCOMPLETE
 
 ENGINEER = "xiaoming@gongdan.example.cn"
 
 
-def fill(desk) -> list[str]:  # noqa: F811
+def fill(desk) -> list[str]:
     """A small day: complete and incomplete tickets, a follow-up, an engineer's status, junk."""
     desk.deliver(make_mail(COMPLETE, subject="扫码无法启动", message_id="<x1@xingxing.example.cn>"))
     desk.deliver(
@@ -62,13 +62,13 @@ def fill(desk) -> list[str]:  # noqa: F811
     ]
 
 
-def exported(desk, *args) -> list[dict]:  # noqa: F811
+def exported(desk, *args) -> list[dict]:
     result = desk.gongdan("export", *args)
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.output.splitlines()]
 
 
-def test_export_matches_the_mailbox(desk):  # noqa: F811
+def test_export_matches_the_mailbox(desk):
     fill(desk)
     items = exported(desk)
     tickets = [i for i in items if i["type"] == "ticket"]
@@ -123,7 +123,7 @@ def test_export_matches_the_mailbox(desk):  # noqa: F811
     assert exported(desk, "--ticket", str(second["id"])) == [second]
 
 
-def test_export_raw_then_import_rebuilds_the_same_tickets(desk, tmp_path):  # noqa: F811
+def test_export_raw_then_import_rebuilds_the_same_tickets(desk, tmp_path):
     fill(desk)
     before = [i for i in exported(desk, "--raw", str(tmp_path / "backup")) if i["type"] == "ticket"]
     assert (
@@ -157,7 +157,7 @@ def test_export_raw_then_import_rebuilds_the_same_tickets(desk, tmp_path):  # no
     ]
 
 
-def test_status_exit_codes(desk, tmp_path):  # noqa: F811
+def test_status_exit_codes(desk, tmp_path):
     never = desk.gongdan("status")
     assert never.exit_code == 1 and "no successful cycle since ever" in never.output
     desk.deliver(make_mail(COMPLETE, message_id="<h1@xingxing.example.cn>"))

@@ -6,7 +6,6 @@ outbox takes back what a killed run left, without ever writing a reply twice."""
 from __future__ import annotations
 
 import email
-import json
 import os
 import stat
 import subprocess
@@ -16,16 +15,15 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from ingest.cli.main import cli
 from ingest.store import db
 from ingest.store.models import Outbox, utcnow
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
 from replies.sending import MaildirSink, is_loopback, maildir_name
 from tests.conftest import make_mail
+from tests.desk import Desk
 from tests.servers import free_port
 
 COMPLETE = (
@@ -38,78 +36,22 @@ USER, PASSWORD = "support", "s3cret-pw"
 FROM = "support@gongdan.example.cn"
 
 
-class Desk:
+def deliver(desk: Desk, n: int) -> str:
+    """A complete ticket from its own operator into the inbox; its Message-ID."""
+    message_id = f"<loud{n}@xingxing.example.cn>"
+    raw = make_mail(
+        COMPLETE,
+        subject=f"扫码无法启动{n}",
+        sender=f"ops{n}@xingxing.example.cn",
+        message_id=message_id,
+    )
+    desk.deliver(raw, f"17000000{n:02d}.M{n}.test")
+    return message_id
+
+
+def loud_desk(tmp_path: Path, database_url: str, outgoing: str) -> Desk:
     """gongdan on a local Maildir inbox, sending through `outgoing` (a TOML [outgoing] body)."""
-
-    def __init__(self, tmp_path: Path, database_url: str, outgoing: str):
-        self.root = tmp_path
-        (tmp_path / "inbox" / "new").mkdir(parents=True)
-        for sub in ("cur", "tmp"):
-            (tmp_path / "inbox" / sub).mkdir()
-        self.config = tmp_path / "gongdan.toml"
-        self.database_url = database_url
-        self.write_outgoing(outgoing)
-        assert self.gongdan("db", "upgrade").exit_code == 0
-
-    def write_outgoing(self, outgoing: str) -> None:
-        self.config.write_text(
-            f"""
-[database]
-url = "{self.database_url}"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "inbox"
-
-[outgoing]
-from_address = "support@gongdan.example.cn"
-{outgoing}
-""",
-            "utf-8",
-        )
-
-    def gongdan(self, *args: str, password: str | None = None):
-        """The CLI in this process; the SMTP password's variable set to `password`, or unset."""
-        return CliRunner().invoke(
-            cli,
-            ["--config", str(self.config), *args],
-            env={PASSWORD_ENV: password},
-            catch_exceptions=False,
-        )
-
-    def deliver(self, n: int) -> str:
-        message_id = f"<loud{n}@xingxing.example.cn>"
-        raw = make_mail(
-            COMPLETE,
-            subject=f"扫码无法启动{n}",
-            sender=f"ops{n}@xingxing.example.cn",
-            message_id=message_id,
-        )
-        (self.root / "inbox" / "new" / f"17000000{n:02d}.M{n}.test").write_bytes(raw)
-        return message_id
-
-    def rows(self) -> list[Outbox]:
-        engine = db.open_database(self.database_url)
-        try:
-            with db.session(engine) as session:
-                rows = list(session.scalars(select(Outbox).order_by(Outbox.id)))
-                session.expunge_all()
-                return rows
-        finally:
-            engine.dispose()
-
-    def execute(self, statement) -> None:
-        engine = db.open_database(self.database_url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(statement)
-        finally:
-            engine.dispose()
-
-    def status(self) -> tuple[int, dict]:
-        result = self.gongdan("status", "--json")
-        return result.exit_code, json.loads(result.stdout)
+    return Desk(tmp_path, database_url, outgoing=outgoing, password_env=PASSWORD_ENV)
 
 
 def smtp_outgoing(port: int, host: str = "127.0.0.1", username: str = USER) -> str:
@@ -153,8 +95,8 @@ def assert_still_queued(desk: Desk) -> Outbox:
 def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_once(
     tmp_path, database_url, smtp_sink
 ):
-    desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port))
-    mid = desk.deliver(1)
+    desk = loud_desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port))
+    mid = deliver(desk, 1)
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     proc = subprocess.run(
         [sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
@@ -202,8 +144,8 @@ def test_missing_password_fails_the_poll_keeps_the_reply_queued_then_sends_it_on
 def test_refused_login_keeps_the_reply_queued_then_sends_it_once(
     tmp_path, database_url, smtp_sink, username, wrong, code
 ):
-    desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=username))
-    desk.deliver(1)
+    desk = loud_desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=username))
+    deliver(desk, 1)
     for _ in range(3):  # poll after poll, nothing is given up and no attempt is counted
         result = desk.gongdan("poll", password=wrong)
         assert_one_line_failure(result, "outbox:", code)
@@ -235,8 +177,10 @@ def test_plain_smtp_to_a_non_local_host_is_refused_before_connecting(
 ):
     # .invalid never resolves: had a connection been tried, the error would say it cannot reach
     # the server (the control below shows that text for a closed port on 127.0.0.1).
-    desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, host="mail.example.invalid"))
-    desk.deliver(1)
+    desk = loud_desk(
+        tmp_path, database_url, smtp_outgoing(smtp_sink.port, host="mail.example.invalid")
+    )
+    deliver(desk, 1)
     line = assert_one_line_failure(
         desk.gongdan("poll", password=PASSWORD),
         "mail.example.invalid",
@@ -288,8 +232,8 @@ def test_only_loopback_hosts_count_as_local(host, local):
 
 
 def test_unreachable_server_fails_the_poll_and_degrades_status(tmp_path, database_url):
-    desk = Desk(tmp_path, database_url, smtp_outgoing(free_port(), username=""))
-    desk.deliver(1)
+    desk = loud_desk(tmp_path, database_url, smtp_outgoing(free_port(), username=""))
+    deliver(desk, 1)
     assert_one_line_failure(
         desk.gongdan("poll"), "outbox: cannot reach SMTP server 127.0.0.1", "Connection refused"
     )
@@ -308,8 +252,8 @@ def test_unreachable_server_fails_the_poll_and_degrades_status(tmp_path, databas
 def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(
     tmp_path, database_url, smtp_sink
 ):
-    desk = Desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=""))
-    desk.deliver(1)
+    desk = loud_desk(tmp_path, database_url, smtp_outgoing(smtp_sink.port, username=""))
+    deliver(desk, 1)
     assert desk.gongdan("poll").exit_code == 0  # a healthy desk; the drain succeeded
     desk.execute(
         update(Outbox.__table__).values(
@@ -339,12 +283,12 @@ def test_status_degraded_only_when_a_reply_waits_past_its_first_retry(
 
 
 def _maildir_desk(tmp_path, database_url) -> Desk:
-    return Desk(tmp_path, database_url, 'kind = "maildir"\npath = "out/box"\n')
+    return loud_desk(tmp_path, database_url, 'kind = "maildir"\npath = "out/box"\n')
 
 
 def _queue(desk: Desk, count: int) -> list[tuple[str, bytes]]:
     """Replies queued as the poll queues them; (Message-ID, raw) each."""
-    engine = db.open_database(desk.database_url)
+    engine = db.open_database(desk.url)
     queued = []
     try:
         with db.session(engine) as session:
@@ -422,7 +366,7 @@ def test_maildir_replies_left_sending_by_a_kill_are_sent_once_on_the_next_poll(
 def test_maildir_outbox_files_are_private(tmp_path, database_url):
     desk = _maildir_desk(tmp_path, database_url)
     for n in range(3):
-        desk.deliver(n)
+        deliver(desk, n)
     old = os.umask(0o022)
     try:
         assert desk.gongdan("poll").exit_code == 0
@@ -444,7 +388,7 @@ def test_maildir_outbox_that_cannot_be_written_is_loud_and_keeps_the_reply(tmp_p
     # A file where the outbox folder should be: refused even to root.
     desk = _maildir_desk(tmp_path, database_url)
     (tmp_path / "out").write_text("not a folder")
-    desk.deliver(1)
+    deliver(desk, 1)
     assert_one_line_failure(desk.gongdan("poll"), "outbox: cannot create the outbox Maildir")
     assert_still_queued(desk)
     (tmp_path / "out").unlink()
@@ -511,8 +455,8 @@ def test_tls_certificate_that_does_not_verify_keeps_the_reply_queued(
 ):
     port, cert, received = tls_smtp
     tls = f'kind = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "tls"\n'
-    desk = Desk(tmp_path, database_url, tls)
-    desk.deliver(1)
+    desk = loud_desk(tmp_path, database_url, tls)
+    deliver(desk, 1)
     assert_one_line_failure(
         desk.gongdan("poll"), "outbox:", "TLS failed", "CERTIFICATE_VERIFY_FAILED"
     )

@@ -220,7 +220,8 @@ def test_server_unreachable_stops_the_drain_and_loses_nothing(engine, smtp_sink)
 
     report = send_due(_config(smtp_sink, connections=4), engine)
 
-    # The first reply goes alone: one failure says the server is down; every other reply waits, queued.
+    # The first reply goes alone: one failure says the server is down; every other reply waits,
+    # queued.
     assert report.sent == 0 and report.failed == 1 and len(report.errors) == report.failed
     assert all("cannot reach SMTP server" in e for e in report.errors)
     rows = _rows(engine)

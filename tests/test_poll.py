@@ -1,117 +1,19 @@
-"""The poll cycle end to end: a real Dovecot, a real SMTP server (aiosmtpd), SQLite or PostgreSQL."""
+"""The poll cycle end to end: a real Dovecot, a real SMTP server (aiosmtpd), SQLite or
+PostgreSQL."""
 
 from __future__ import annotations
 
-import email
-import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from imapclient import IMAPClient
 
-from ingest.cli.main import cli
 from tests.conftest import make_mail
-
-COMPLETE = (
-    "运营商：星星充电\n订单号：20261124081644614873\n问题描述：扫码后无法启动\n"
-    "运营商初步排查结果：已重启，停止原因：34\n手机号：13512348382\n"
-)
-INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
-STANDARD = "已收到问题。平台方会优先处理故障信息足够的工单。因贵司提供的工单缺少关键信息,我方还需额外分析梳理相关资料,请耐心等待。"
-
-
-class Desk:
-    """A gongdan deployment in a temporary folder, wired to the loopback servers."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        dovecot,
-        user: tuple[str, str],
-        smtp,
-        database_url: str,
-        extra: str = "",
-        folder: str = "INBOX",
-    ):
-        self.dovecot, self.user, self.smtp, self.folder = dovecot, user, smtp, folder
-        self.config = tmp_path / "gongdan.toml"
-        self.env = {**os.environ, "GD_IMAP_PW": user[1]}
-        os.environ["GD_IMAP_PW"] = user[1]
-        self.config.write_text(
-            f"""
-[database]
-url = "{database_url}"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {dovecot.port}
-security = "plain"
-username = "{user[0]}"
-password_env = "GD_IMAP_PW"
-folder = "{folder}"
-
-[outgoing]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp.port}
-security = "plain"
-from_address = "support@gongdan.example.cn"
-
-[[engineer]]
-name = "小明"
-address = "xiaoming@gongdan.example.cn"
-{extra}
-""",
-            "utf-8",
-        )
-        assert self.gongdan("db", "upgrade").exit_code == 0
-
-    def gongdan(self, *args: str):
-        return CliRunner().invoke(
-            cli, ["--config", str(self.config), *args], catch_exceptions=False
-        )
-
-    def poll(self):
-        result = self.gongdan("poll")
-        assert result.exit_code == 0, result.output
-        return result
-
-    def poll_process(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ingest", "--config", str(self.config), "poll", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def deliver(self, raw: bytes) -> None:
-        self.dovecot.append(self.user[0], raw, folder=self.folder)
-
-    def tickets(self) -> list[dict]:
-        return [
-            json.loads(line)
-            for line in self.gongdan("tickets", "list", "--json").output.splitlines()
-        ]
-
-    def show(self, number: int) -> dict:
-        return json.loads(self.gongdan("tickets", "show", str(number), "--json").output)
-
-    def replies(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(m.data, policy=policy.default) for m in self.smtp.messages]
-
-
-@pytest.fixture
-def desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    return Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url)
+from tests.desk import COMPLETE, INCOMPLETE, STANDARD, imap_desk
 
 
 def test_full_cycle_replies_as_received_by_the_smtp_server(desk):
@@ -150,7 +52,8 @@ def test_full_cycle_replies_as_received_by_the_smtp_server(desk):
     )  # billing words: the detailed form
     assert request["Message-ID"] != ack["Message-ID"]
 
-    # The mailbox: both stored, nothing marked read by the fetch, then flagged \Seen after the commit.
+    # The mailbox: both stored, nothing marked read by the fetch, then flagged \Seen after the
+    # commit.
     with IMAPClient("127.0.0.1", desk.dovecot.port, ssl=False) as imap:
         imap.login(*desk.user)
         imap.select_folder("INBOX")
@@ -235,7 +138,7 @@ def test_automatic_mail_bounces_ourselves_and_engineers_are_not_answered(
 
 
 def test_daily_reply_limit_per_sender(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    desk = Desk(
+    desk = imap_desk(
         tmp_path,
         dovecot,
         dovecot_user,
@@ -266,7 +169,7 @@ def test_daily_reply_limit_per_sender(tmp_path, dovecot, dovecot_user, smtp_sink
 
 
 def test_operator_domains_list(tmp_path, dovecot, dovecot_user, smtp_sink, database_url):
-    desk = Desk(
+    desk = imap_desk(
         tmp_path,
         dovecot,
         dovecot_user,
@@ -337,7 +240,7 @@ def _make_outbox_due(desk) -> None:
 def test_uidvalidity_change_rereads_without_duplicates(
     tmp_path, dovecot, dovecot_user, smtp_sink, database_url
 ):
-    desk = Desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, folder="Support")
+    desk = imap_desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, folder="Support")
     desk.deliver(make_mail(COMPLETE, message_id="<u1@xingxing.example.cn>"))
     desk.poll()
     # The admin rebuilds the folder: same mail, a new UIDVALIDITY, plus one new message.
@@ -448,7 +351,9 @@ def test_imap_connection_cut_mid_fetch_is_resumed(desk, monkeypatch):
 def test_poll_error_is_one_line_on_stderr_and_exit_1(
     tmp_path, dovecot, dovecot_user, smtp_sink, database_url
 ):
-    desk = Desk(tmp_path, dovecot, (dovecot_user[0], "wrong-password"), smtp_sink, database_url)
+    desk = imap_desk(
+        tmp_path, dovecot, (dovecot_user[0], "wrong-password"), smtp_sink, database_url
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "ingest", "--config", str(desk.config), "poll"],
         env={**desk.env, "GD_IMAP_PW": "wrong-password"},

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from ingest.cli.main import cli
 from ingest.store import db
 from tests.conftest import make_mail
+from tests.desk import Desk
 
 
 def mode(path: Path) -> int:
@@ -28,28 +29,8 @@ def usual_umask():
 
 
 def _desk(tmp_path: Path) -> Path:
-    inbox = tmp_path / "inbox"
-    for sub in ("new", "cur", "tmp"):
-        (inbox / sub).mkdir(parents=True)
-    config = tmp_path / "gongdan.toml"
-    config.write_text(
-        f"""
-[database]
-url = "sqlite:///{tmp_path}/gongdan.db"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "{inbox}"
-
-[outgoing]
-kind = "maildir"
-path = "{tmp_path}/outbox"
-from_address = "support@gongdan.example.cn"
-""",
-        "utf-8",
-    )
-    return config
+    """A Maildir desk on SQLite in `tmp_path`, its database not made yet; its config file."""
+    return Desk(tmp_path, f"sqlite:///{tmp_path}/gongdan.db", upgrade=False).config
 
 
 def gongdan(config: Path, *args: str):

@@ -27,7 +27,7 @@ from ingest.reading.labels import span_zh
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from tests.conftest import make_mail
-from tests.test_poll import INCOMPLETE, STANDARD, Desk
+from tests.desk import INCOMPLETE, STANDARD, Desk, imap_desk
 
 TIMES = {
     Message: ("received_at", "date"),
@@ -59,9 +59,7 @@ def iso(moment: datetime) -> str:
 
 
 def make_desk(tmp_path, dovecot, user, smtp, url, desk_table: str = "") -> Desk:
-    desk = Desk(tmp_path, dovecot, user, smtp, url, extra=f"\n[desk]\n{desk_table}")
-    desk.url = url
-    return desk
+    return imap_desk(tmp_path, dovecot, user, smtp, url, extra=f"\n[desk]\n{desk_table}")
 
 
 def remind(desk: Desk, now: datetime) -> str:

@@ -10,130 +10,79 @@ import email
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import select
 
-from ingest.cli.main import cli
 from ingest.store import db
 from ingest.store.lock import exclusive
 from ingest.store.models import Outbox
 from replies import outbox
 from tests.conftest import make_mail
+from tests.desk import Desk, smtp_outgoing
 
 INCOMPLETE = "运营商：星星充电\n问题描述：3号桩充不上电\n"
 FROM = "support@gongdan.example.cn"
 PASSWORD_ENV = "GD_SEND_SMTP_PW"
 
 
-class Desk:
+def send_desk(
+    tmp_path: Path, database_url: str, sink, login: tuple[str, str] | None = None
+) -> Desk:
     """gongdan on a local Maildir inbox, sending over SMTP to the test's aiosmtpd."""
+    auth = f'username = "{login[0]}"\npassword_env = "{PASSWORD_ENV}"\n' if login else ""
+    outgoing = smtp_outgoing(sink.port, auth)
+    return Desk(tmp_path, database_url, smtp=sink, outgoing=outgoing, password_env=PASSWORD_ENV)
 
-    def __init__(
-        self, tmp_path: Path, database_url: str, sink, login: tuple[str, str] | None = None
-    ):
-        self.root, self.database_url = tmp_path, database_url
-        for sub in ("new", "cur", "tmp"):
-            (tmp_path / "inbox" / sub).mkdir(parents=True)
-        auth = f'username = "{login[0]}"\npassword_env = "{PASSWORD_ENV}"\n' if login else ""
-        self.config = tmp_path / "gongdan.toml"
-        self.config.write_text(
-            f"""
-[database]
-url = "{database_url}"
 
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "inbox"
-
-[outgoing]
-kind = "smtp"
-host = "127.0.0.1"
-port = {sink.port}
-security = "plain"
-from_address = "{FROM}"
-{auth}""",
-            "utf-8",
+def deliver(desk: Desk, count: int) -> None:
+    for n in range(count):
+        raw = make_mail(
+            INCOMPLETE,
+            subject=f"故障{n}",
+            sender=f"ops{n}@xingxing.example.cn",
+            message_id=f"<d{n}@xingxing.example.cn>",
         )
-        assert self.gongdan("db", "upgrade").exit_code == 0
+        desk.deliver(raw, f"{1700000000 + n}.M{n}.test")
 
-    def gongdan(self, *args: str, password: str | None = None):
-        return CliRunner().invoke(
-            cli,
-            ["--config", str(self.config), *args],
-            env={PASSWORD_ENV: password},
-            catch_exceptions=False,
-        )
 
-    def process(self, *args: str) -> subprocess.Popen:
-        """`gongdan ARGS` as a child process, its output in a file (read with said())."""
-        self.out = self.root / f"child{time.monotonic_ns()}.out"
-        with self.out.open("wb") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "ingest", "--config", str(self.config), *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.root,
-            )
+def queue(desk: Desk, count: int) -> list[str]:
+    """Queue replies straight into the outbox, as the poll does; their Message-IDs."""
+    engine = db.open_database(desk.url)
+    ids = []
+    try:
+        with db.session(engine) as session:
+            for n in range(count):
+                message_id = f"<q{n}.{time.monotonic_ns()}@gongdan.example.cn>"
+                raw = (
+                    f"From: {FROM}\r\nTo: ops{n}@xingxing.example.cn\r\n"
+                    f"Subject: Re: 故障\r\nMessage-ID: {message_id}\r\n\r\n"
+                    f"reply {n}\r\n"
+                ).encode()
+                outbox.enqueue(
+                    session,
+                    kind="ack",
+                    raw=raw,
+                    message_id=message_id,
+                    recipient=f"ops{n}@xingxing.example.cn",
+                    ticket_id=None,
+                    caused_by=None,
+                    subject="Re: 故障",
+                    from_address=FROM,
+                )
+                ids.append(message_id)
+            session.commit()
+    finally:
+        engine.dispose()
+    return ids
 
-    def said(self) -> str:
-        return self.out.read_text("utf-8", "replace")
 
-    def deliver(self, count: int) -> None:
-        for n in range(count):
-            raw = make_mail(
-                INCOMPLETE,
-                subject=f"故障{n}",
-                sender=f"ops{n}@xingxing.example.cn",
-                message_id=f"<d{n}@xingxing.example.cn>",
-            )
-            (self.root / "inbox" / "new" / f"{1700000000 + n}.M{n}.test").write_bytes(raw)
-
-    def queue(self, count: int) -> list[str]:
-        """Queue replies straight into the outbox, as the poll does; their Message-IDs."""
-        engine = db.open_database(self.database_url)
-        ids = []
-        try:
-            with db.session(engine) as session:
-                for n in range(count):
-                    message_id = f"<q{n}.{time.monotonic_ns()}@gongdan.example.cn>"
-                    raw = (
-                        f"From: {FROM}\r\nTo: ops{n}@xingxing.example.cn\r\n"
-                        f"Subject: Re: 故障\r\nMessage-ID: {message_id}\r\n\r\n"
-                        f"reply {n}\r\n"
-                    ).encode()
-                    outbox.enqueue(
-                        session,
-                        kind="ack",
-                        raw=raw,
-                        message_id=message_id,
-                        recipient=f"ops{n}@xingxing.example.cn",
-                        ticket_id=None,
-                        caused_by=None,
-                        subject="Re: 故障",
-                        from_address=FROM,
-                    )
-                    ids.append(message_id)
-                session.commit()
-        finally:
-            engine.dispose()
-        return ids
-
-    def rows(self) -> dict[str, Outbox]:
-        engine = db.open_database(self.database_url)
-        try:
-            with db.session(engine) as session:
-                return {row.message_id: row for row in session.scalars(select(Outbox))}
-        finally:
-            engine.dispose()
+def by_message_id(desk: Desk) -> dict[str, Outbox]:
+    """The outbox by Message-ID."""
+    return {row.message_id: row for row in desk.rows()}
 
 
 def received(sink) -> list[str]:
@@ -171,8 +120,8 @@ def wait_until(condition, timeout: float = 30.0) -> bool:
 def test_send_sends_what_the_poll_queued(tmp_path, database_url, smtp_sink, monkeypatch):
     import ingest.desk.poll
 
-    desk = Desk(tmp_path, database_url, smtp_sink)
-    desk.deliver(3)
+    desk = send_desk(tmp_path, database_url, smtp_sink)
+    deliver(desk, 3)
     monkeypatch.setattr(ingest.desk.poll, "OUTBOX_WAIT", 0.2)  # the poll's wait for another sender
     engine = db.open_database(database_url)
     try:
@@ -190,7 +139,7 @@ def test_send_sends_what_the_poll_queued(tmp_path, database_url, smtp_sink, monk
     replies = [email.message_from_bytes(m.data, policy=policy.default) for m in smtp_sink.messages]
     answered = sorted(r["In-Reply-To"] for r in replies)
     assert answered == [f"<d{n}@xingxing.example.cn>" for n in range(3)]
-    assert {row.state for row in desk.rows().values()} == {"sent"}
+    assert {row.state for row in by_message_id(desk).values()} == {"sent"}
     again = desk.gongdan("send")
     assert "outbox: 0 sent, 0 failed" in again.output and len(smtp_sink.messages) == 3
 
@@ -199,17 +148,17 @@ def test_send_sends_what_the_poll_queued(tmp_path, database_url, smtp_sink, monk
 def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(
     tmp_path, database_url, smtp_sink
 ):
-    desk = Desk(tmp_path, database_url, smtp_sink, login=("support", "s3cret-pw"))
-    desk.deliver(1)
+    desk = send_desk(tmp_path, database_url, smtp_sink, login=("support", "s3cret-pw"))
+    deliver(desk, 1)
     assert desk.gongdan("poll").exit_code == 1  # stored and queued; the outbox cannot send
-    (message_id,) = desk.rows()
+    (message_id,) = by_message_id(desk)
 
     result = desk.gongdan("send")  # the password's variable is still not set
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"Error: outbox: SMTP password: environment variable {PASSWORD_ENV} is not set"
     ]
-    row = desk.rows()[message_id]
+    row = by_message_id(desk)[message_id]
     assert (row.state, row.attempts, row.last_error) == ("queued", 0, None)
     status = desk.gongdan("status", "--json")
     report = json.loads(status.stdout)
@@ -218,7 +167,7 @@ def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(
     refused = desk.gongdan("send", password="wrong")
     assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "refused the login of support" in refused.stderr
-    assert desk.rows()[message_id].attempts == 0 and smtp_sink.messages == []
+    assert by_message_id(desk)[message_id].attempts == 0 and smtp_sink.messages == []
 
     result = desk.gongdan("send", password="s3cret-pw")
     assert result.exit_code == 0 and "outbox: 1 sent" in result.output, result.output
@@ -228,8 +177,8 @@ def test_send_that_cannot_log_in_is_one_line_and_keeps_the_replies_queued(
 
 
 def test_a_second_send_says_another_is_sending_and_exits_0(tmp_path, database_url, smtp_sink):
-    desk = Desk(tmp_path, database_url, smtp_sink)
-    (message_id,) = desk.queue(1)
+    desk = send_desk(tmp_path, database_url, smtp_sink)
+    (message_id,) = queue(desk, 1)
     fast = slow_data(smtp_sink, 30)
     first = desk.process("send")
     try:
@@ -240,15 +189,15 @@ def test_a_second_send_says_another_is_sending_and_exits_0(tmp_path, database_ur
         fast.set()
     assert first.wait(30) == 0, desk.said()
     assert "outbox: 1 sent, 0 failed" in desk.said()
-    assert received(smtp_sink) == [message_id] and desk.rows()[message_id].state == "sent"
+    assert received(smtp_sink) == [message_id] and by_message_id(desk)[message_id].state == "sent"
 
 
 def test_send_loop_sends_as_replies_come_and_stops_on_sigterm(tmp_path, database_url, smtp_sink):
-    desk = Desk(tmp_path, database_url, smtp_sink)
+    desk = send_desk(tmp_path, database_url, smtp_sink)
     proc = desk.process("send", "--loop", "--interval", "0.3")
     try:
         assert wait_until(lambda: "outbox: 0 sent" in desk.said()), desk.said()
-        queued = desk.queue(2)
+        queued = queue(desk, 2)
         assert wait_until(lambda: len(smtp_sink.messages) == 2), desk.said()
         # Waiting for the next round with a long interval: SIGTERM ends it at once.
         proc.send_signal(signal.SIGTERM)
@@ -257,11 +206,11 @@ def test_send_loop_sends_as_replies_come_and_stops_on_sigterm(tmp_path, database
         if proc.poll() is None:
             proc.kill()
     assert sorted(received(smtp_sink)) == sorted(queued)
-    assert {row.state for row in desk.rows().values()} == {"sent"}
+    assert {row.state for row in by_message_id(desk).values()} == {"sent"}
 
 
 def test_send_loop_ends_during_a_long_wait(tmp_path, database_url, smtp_sink):
-    desk = Desk(tmp_path, database_url, smtp_sink)
+    desk = send_desk(tmp_path, database_url, smtp_sink)
     proc = desk.process("send", "--loop", "--interval", "600")
     try:
         assert wait_until(lambda: "outbox: 0 sent" in desk.said()), desk.said()
@@ -279,8 +228,8 @@ def test_a_reply_whose_hand_over_a_kill_cut_is_sent_again_the_same(
     """SPEC §9: a `gongdan send` SIGKILLed while the server holds the message but has not
     answered DATA leaves the reply unconfirmed; the next drain sends it again, the same bytes
     with the same Message-ID, and marks it sent. The other reply goes out once."""
-    desk = Desk(tmp_path, database_url, smtp_sink)
-    first_id, second_id = desk.queue(2)
+    desk = send_desk(tmp_path, database_url, smtp_sink)
+    first_id, second_id = queue(desk, 2)
     fast = slow_data(smtp_sink, 60)
     proc = desk.process("send")
     try:
@@ -290,13 +239,15 @@ def test_a_reply_whose_hand_over_a_kill_cut_is_sent_again_the_same(
     finally:
         fast.set()
     assert received(smtp_sink) == [first_id]
-    assert desk.rows()[first_id].state == "sending"  # what the kill left: no outcome recorded
+    assert (
+        by_message_id(desk)[first_id].state == "sending"
+    )  # what the kill left: no outcome recorded
 
     result = desk.gongdan("send")
     assert result.exit_code == 0 and "outbox: 2 sent, 0 failed" in result.output, result.output
     assert received(smtp_sink) == [first_id, first_id, second_id]
     copies = [m.data for m in smtp_sink.messages[:2]]
     assert copies[0] == copies[1]  # the same message, not a new one
-    rows = desk.rows()
+    rows = by_message_id(desk)
     assert {(rows[m].state, rows[m].attempts) for m in (first_id, second_id)} == {("sent", 1)}
     assert desk.gongdan("send").output.startswith("outbox: 0 sent")

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import email
 import json
-from email import policy
 from itertools import count
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ingest.cli.main import cli
 from tests.conftest import make_mail
+from tests.desk import ENGINEER, ENGINEER_TOML, Desk
 
 VICTIM = "victim@victim.example.cn"
-ENGINEER = "xiaoming@gongdan.example.cn"
 TRUSTED = "mx.gongdan.example.cn"
 # Incomplete (no order number, no findings): the attacker's follow-up would complete it.
 OPENING = "运营商：星星充电\n桩站名称：万达广场站\n手机号：13512348382\n问题描述：3号桩充不上电\n"
@@ -31,95 +27,6 @@ RESOLVING = (
     "已处理。\n状态(☑表示选定 ): ☑ 已解决 | 处理中 | 暂搁置\n售后(跟单)工程师: 小明\n"
     "---解决\n更换通讯模块。\n"
 )
-_names = count()
-
-
-class Desk:
-    """A gongdan on the embedded default: a Maildir inbox, a Maildir outbox, a database."""
-
-    def __init__(self, tmp_path: Path, database_url: str, desk: str = ""):
-        self.inbox, self.outbox = tmp_path / "inbox", tmp_path / "outbox"
-        for sub in ("new", "cur", "tmp"):
-            (self.inbox / sub).mkdir(parents=True)
-        self.config = tmp_path / "gongdan.toml"
-        self.config.write_text(
-            f"""
-[database]
-url = "{database_url}"
-
-[[mailbox]]
-name = "support"
-kind = "maildir"
-path = "{self.inbox}"
-
-[outgoing]
-kind = "maildir"
-path = "{self.outbox}"
-from_address = "support@gongdan.example.cn"
-
-[desk]
-parallel = false
-{desk}
-
-[[engineer]]
-name = "小明"
-address = "{ENGINEER}"
-""",
-            "utf-8",
-        )
-        assert self.gongdan("db", "upgrade").exit_code == 0
-
-    def gongdan(self, *args: str):
-        return CliRunner().invoke(
-            cli, ["--config", str(self.config), *args], catch_exceptions=False
-        )
-
-    def deliver(self, raw: bytes) -> None:
-        (self.inbox / "new" / f"{1700000000 + next(_names)}.M1.trust").write_bytes(raw)
-
-    def poll(self, *raws: bytes) -> None:
-        for raw in raws:
-            self.deliver(raw)
-        result = self.gongdan("poll")
-        assert result.exit_code == 0, result.output
-
-    def show(self, number: int) -> dict:
-        return json.loads(self.gongdan("tickets", "show", str(number), "--json").output)
-
-    def tickets(self) -> list[dict]:
-        return [
-            json.loads(line)
-            for line in self.gongdan("tickets", "list", "--json").output.splitlines()
-        ]
-
-    def replies(self) -> list[email.message.EmailMessage]:
-        """Every reply the outbox wrote, as the operator's client reads it."""
-        files = (
-            sorted((self.outbox / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns)
-            if (self.outbox / "new").exists()
-            else []
-        )
-        return [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
-
-    def replies_to(self, address: str) -> list[email.message.EmailMessage]:
-        return [r for r in self.replies() if r["To"] == address]
-
-    def exported(self) -> list[dict]:
-        return [json.loads(line) for line in self.gongdan("export").output.splitlines()]
-
-    def flags(self) -> dict[str, list[str]]:
-        """The flags of every stored incoming email, by Message-ID (as `export` shows them)."""
-        found = [
-            (m["message_id"], m["flags"])
-            for t in self.exported()
-            for m in t["messages"]
-            if m["direction"] == "in"
-        ]
-        assert len(found) == len(dict(found)), found
-        return dict(found)
-
-    def flags_of(self, message_id: str) -> list[str]:
-        return self.flags()[message_id]
 
 
 def body(reply) -> str:
@@ -135,7 +42,11 @@ def make_desk(tmp_path, database_url):
     made = count()
 
     def make(desk: str = "") -> Desk:
-        return Desk(tmp_path / f"desk{next(made)}", database_url, desk)
+        return Desk(
+            tmp_path / f"desk{next(made)}",
+            database_url,
+            extra=f"[desk]\nparallel = false\n{desk}\n\n{ENGINEER_TOML}",
+        )
 
     return make
 

@@ -14,8 +14,8 @@ from ingest.desk.watch import Watcher
 from ingest.sources import imap as imap_source
 from tests.conftest import make_mail
 from tests.conftest_servers import running
+from tests.desk import COMPLETE, INCOMPLETE, imap_desk
 from tests.servers import Dovecot
-from tests.test_poll import COMPLETE, INCOMPLETE, Desk
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def own_dovecot():
 def desk(tmp_path, own_dovecot, smtp_sink):
     name = f"watch{len(own_dovecot.users) + 1}"
     own_dovecot.add_user(name, "pw-" + name)
-    return Desk(
+    return imap_desk(
         tmp_path, own_dovecot, (name, "pw-" + name), smtp_sink, f"sqlite:///{tmp_path}/gongdan.db"
     )
 

@@ -8,7 +8,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ingest.reading.clean_text import clean_text
@@ -16,7 +15,8 @@ from ingest.reading.fields import catalog
 from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.store.export import export
-from ingest.store.models import StopCodeHit, Ticket, iso
+from ingest.store.models import Ticket, iso
+from ingest.store.ticket_rows import stop_codes_of
 
 
 def _cell(value) -> Text:
@@ -45,20 +45,6 @@ def query_tickets(
     if since:
         query = query.where(Ticket.created_at >= since)
     return session.exec(query)
-
-
-_STOP_CODES = (
-    select(StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.known)
-    .where(StopCodeHit.ticket_id == bindparam("ticket"))
-    .order_by(StopCodeHit.id)
-)
-
-
-def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
-    hits = session.connection().execute(_STOP_CODES, {"ticket": ticket_id})
-    return [
-        {"vendor": h.vendor, "code": h.code, "meaning": h.meaning, "known": h.known} for h in hits
-    ]
 
 
 def ticket_summary(session: Session, ticket: Ticket) -> dict:

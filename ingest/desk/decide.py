@@ -1,15 +1,20 @@
-"""Decide whether a stored email gets a reply, and which one (SPEC §6). Pure: no I/O."""
+"""Decide whether a stored email gets a reply, which one, where it goes, and whether the operator
+hears that their ticket is resolved (SPEC §6, §6a, §8). Pure: no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from ingest.store.threads import domain_of
+from ingest.config import Config
+from ingest.store import threads
+from ingest.store.threads import domain_of, mailbox_of
+from ingest.store.tickets import Stored
 
 
 @dataclass(frozen=True)
 class Situation:
-    """Everything the decision needs, gathered by the poll cycle."""
+    """Everything the decision needs, built by situation() from a stored email."""
 
     outcome: str  # new_ticket, follow_up, duplicate, unreadable
     auto_submitted: bool = False
@@ -21,8 +26,11 @@ class Situation:
     forged_engineer: bool = False  # an engineer's address that failed authentication
     on_thread: bool = True  # False: joined by References from outside the thread (SPEC §6a)
     operator_domains: tuple[str, ...] = ()
-    replies_today: int = 0
+    recipient: str = ""  # where a reply would go (reply_address)
+    replies_today: int = 0  # replies to the recipient's mailbox in the last day
     daily_limit: int = 10
+    resolved_now: bool = False  # an engineer's email has just resolved the ticket
+    operator_address: str = ""  # who opened the ticket
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,44 @@ class Decision:
     kind: str | None  # "ack", "request_info", or None for no reply
     reason: str  # why, for the log and the message's flags
     flag: str | None = None  # a flag to store on the message, when the rule is worth seeing later
+    to: str | None = None  # where the reply goes
+    notify: str | None = None  # the operator to tell that their ticket is resolved
+
+
+def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) -> Situation:
+    """The one place a Situation is made: from a stored email, the config, and the replies each
+    mailbox got in the last day (counted for every reply_candidates of the batch)."""
+    reading, ticket = stored.reading, stored.ticket
+    if reading is None or ticket is None:
+        return Situation(outcome=stored.outcome)
+    recipient = reply_address(reading.mail, config, list(ticket.thread_addresses))
+    return Situation(
+        outcome=stored.outcome,
+        auto_submitted=reading.auto_submitted,
+        sender=reading.mail.from_address,
+        complete=ticket.complete,
+        became_complete=stored.became_complete,
+        changed_fields=bool(stored.changed),
+        from_engineer=stored.engineer is not None,
+        forged_engineer="forged_engineer" in stored.flags,
+        on_thread="outside_thread" not in stored.flags,
+        operator_domains=tuple(config.desk.operator_domains),
+        recipient=recipient,
+        replies_today=replies_today[mailbox_of(recipient)],
+        daily_limit=config.desk.daily_reply_limit,
+        resolved_now=stored.resolved_now,
+        operator_address=ticket.operator_address,
+    )
 
 
 def decide(s: Situation) -> Decision:
+    decision = _reply(s)
+    if s.resolved_now and s.operator_address:
+        return replace(decision, notify=s.operator_address)
+    return decision
+
+
+def _reply(s: Situation) -> Decision:
     if s.outcome in ("duplicate", "unreadable"):
         return Decision(None, s.outcome)
     if s.auto_submitted:
@@ -60,4 +103,38 @@ def decide(s: Situation) -> Decision:
         return Decision(
             None, f"daily reply limit of {s.daily_limit} reached for {s.sender}", "over_daily_limit"
         )
-    return Decision(kind, kind)
+    return Decision(kind, kind, to=s.recipient or s.sender)
+
+
+def _reply_to_allowed(address: str, mail, config: Config) -> bool:
+    """Reply-To is honoured within From's domain or the operator domains, never to ourselves."""
+    domain = domain_of(address)
+    return (
+        address not in set(config.desk.own_addresses)
+        and bool(domain)
+        and (
+            domain == domain_of(mail.from_address)
+            or domain in {d.lower() for d in config.desk.operator_domains}
+        )
+    )
+
+
+def reply_candidates(mail, config: Config) -> set[str]:
+    """Every mailbox a reply to `mail` may go to (to count the daily limit a batch at once)."""
+    return {
+        mailbox_of(a)
+        for a in [mail.from_address, *mail.reply_to]
+        if a == mail.from_address or _reply_to_allowed(a, mail, config)
+    }
+
+
+def reply_address(mail, config: Config, thread_addresses: list[str] | None = None) -> str:
+    """Where a reply goes (SPEC §6a): to From, or to a Reply-To that _reply_to_allowed and, given
+    the ticket's thread, is on it (a reply quotes the ticket: its data goes only to the thread)."""
+    domains = config.desk.operator_domains
+    for address in mail.reply_to:
+        if _reply_to_allowed(address, mail, config) and (
+            thread_addresses is None or threads.on_thread(address, thread_addresses, domains)
+        ):
+            return address
+    return mail.from_address

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from ingest.config import Config
-from ingest.store.tickets import read_or_error
+from ingest.store.tickets import Read, read_or_error
 
 log = logging.getLogger("gongdan.poll")
 
@@ -49,7 +49,7 @@ def _start_reader(config: Config, poll_pid: int) -> None:
     become_helper(poll_pid)
 
 
-def _read_batch(raws: list[bytes]) -> list:
+def _read_batch(raws: list[bytes]) -> list[Read]:
     return [read_or_error(raw, _config) for raw in raws]
 
 
@@ -109,7 +109,7 @@ class ReadAhead:
         while pending:
             yield pending.popleft()
 
-    def _read_here(self, raws: list[bytes]) -> list:
+    def _read_here(self, raws: list[bytes]) -> list[Read]:
         return [read_or_error(raw, self.config) for raw in raws]
 
     def _give_up(self, exc: BaseException) -> None:

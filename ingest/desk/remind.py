@@ -18,7 +18,7 @@ from ingest.reading.labels import span_zh
 from ingest.store import db, threads
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from ingest.store.threads import domain_of, mailbox_of, reply_subject
-from ingest.store.tickets import ticket_fields
+from ingest.store.ticket_rows import ticket_fields
 from replies import outbox
 from replies.compose import compose_reply, derived_message_id
 from replies.render import render_reminder
@@ -275,7 +275,9 @@ def _gate(
                 recipient, list(ticket.thread_addresses), config.desk.operator_domains
             ),
             operator_domains=tuple(config.desk.operator_domains),
-            replies_today=outbox.replies_since(session, recipient, now - timedelta(days=1)),
+            replies_today=outbox.replies_since_each(
+                session, {mailbox}, now - timedelta(days=1)
+            ).get(mailbox, 0),
             daily_limit=config.desk.daily_reply_limit,
         )
     )

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from ingest.config import ConfigError, MailboxSettings
-from ingest.desk.poll import open_source
 from ingest.sources.imap import SourceDisconnected, SourceError
+from ingest.sources.mailboxes import open_source
 
 log = logging.getLogger("gongdan.watch")
 

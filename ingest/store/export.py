@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, iso
-from ingest.store.tickets import ticket_fields
+from ingest.store.ticket_rows import ticket_fields
 
 PAGE = 500  # tickets per round of queries: memory stays flat however big the database is
 

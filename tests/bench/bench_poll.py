@@ -13,15 +13,16 @@ so Dovecot's index and the page cache are equally warm for both timed runs. Then
   baseline  imapclient: login, SELECT INBOX, SEARCH ALL, FETCH BODY.PEEK[] in batches of 50,
             mailparser.parse_from_bytes on each message: the bare limit of reading the mailbox;
   poll      the gongdan CLI in-process, exactly `python -m ingest --config gongdan.toml poll
-            --log-level WARNING`: fetch, read, store in SQLite, decide, queue and send the replies
-            over SMTP to the sink (`gongdan db upgrade` runs before, untimed). On a large poll
-            it reads and sends from two helper processes it forks; their time is within "s".
+            --log-level WARNING`: fetch, read, store in SQLite, decide, queue, mark, then send the
+            replies over SMTP to the sink from the poll's own sending stage (`gongdan db upgrade`
+            runs before, untimed). On a large poll it reads ahead in one helper process it forks
+            (no process sends beside the poll, SPEC §9); its time is within "s".
 
 Both children are measured the same way: "s" is timed inside the child from after its imports
 (imapclient + mailparser, resp. ingest.cli.main) to the end of the work; "wall s" is the parent's
 wall clock around the whole child, interpreter start-up and imports included. Peak memory is the
 child's own ru_maxrss (getrusage RUSAGE_SELF, printed by the child; the parent's os.wait4 gives
-the same figure); the poll's helper processes' largest peak (RUSAGE_CHILDREN) is printed below
+the same figure); the peak of the poll's reader process (RUSAGE_CHILDREN) is printed below
 the table. Afterwards it checks that the database holds N messages and that the sink got
 one reply per queued reply; one poll sends at most one outbox batch, so any rest is drained by
 further untimed polls and the total is checked against the generated mail too.
@@ -107,7 +108,7 @@ def child_poll(config: str) -> dict:
     )
     elapsed = time.perf_counter() - started
     sys.stdout.flush()
-    # The helper processes of a large poll (reader, sender) have ended by now: their largest peak.
+    # The reader process of a large poll has ended by now: its peak.
     return {
         "seconds": elapsed,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -485,8 +486,8 @@ def report(results: list[dict]) -> None:
         a, f = r["after_one_poll"], r["final"]
         print()
         print(
-            f"N={r['n']}: peak memory of the poll's helper processes "
-            "(reader, sender; forked, so much of "
+            f"N={r['n']}: peak memory of the poll's reader process "
+            "(forked, so much of "
             f"it shared with the poll): {r['poll_helpers_peak_mib']:.1f} MiB"
         )
         print(

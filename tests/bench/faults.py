@@ -9,9 +9,10 @@ poll SIGKILLed, two workers at once), then a checker compares mailbox, database 
 
 One line per scenario: runs, messages, lost, duplicated, replies doubled (two different replies
 to one email; the same reply twice after an interrupted hand-over is allowed, SPEC §9, and noted
-as `resent_copies`), replies lost (a stored email whose reply never arrived), then notes. The target is
-all zeros; the exit status is 1 when any of those counts is not. The scenarios and the checker
-live in tests/faults.py. This file is a script, not a test: tests/test_faults.py runs the short mode.
+as `resent_copies`), replies lost (a stored email whose reply never arrived), then notes. The
+target is all zeros; the exit status is 1 when any of those counts is not. The scenarios and the
+checker live in tests/faults.py. This file is a script, not a test: tests/test_faults.py runs the
+short mode.
 """
 
 from __future__ import annotations

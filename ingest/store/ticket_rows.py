@@ -1,0 +1,257 @@
+"""A ticket's rows: open it, merge a follow-up's fields, apply an engineer's changes, keep its
+stop codes and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import bindparam, insert
+from sqlmodel import Session, select
+
+from ingest.config import Config
+from ingest.reading.completeness import assess
+from ingest.reading.fields import catalog
+from ingest.reading.ticket import TicketReading
+from ingest.store import engineers
+from ingest.store.models import StopCodeHit, Ticket, TicketEvent, utcnow
+
+# Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
+# belong to engineers (SPEC §8) and are handled by ingest.store.engineers.
+OPERATOR_KEYS = tuple(
+    s.key
+    for s in catalog().fields
+    if s.key not in ("status", "engineer", "tracking", "analysis", "resolution")
+)
+STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
+
+
+_FIELD_KEYS = tuple(s.key for s in catalog().fields if s.key not in ("status", "engineer"))
+
+
+def ticket_fields(ticket: Ticket) -> dict[str, str]:
+    return {k: getattr(ticket, k) for k in _FIELD_KEYS if getattr(ticket, k)}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as it stands after an email: what deciding and replying need of it (plain data,
+    cheaper to make than an ORM object for a ticket just written)."""
+
+    id: int
+    subject: str
+    template: str
+    status: str
+    engineer: str | None
+    operator_address: str
+    thread_addresses: list[str]
+    complete: bool
+    missing: list[str]
+    invalid: dict
+    fields: dict
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        return cls(
+            id=ticket.id,
+            subject=ticket.subject,
+            template=ticket.template,
+            status=ticket.status,
+            engineer=ticket.engineer,
+            operator_address=ticket.operator_address,
+            thread_addresses=list(ticket.thread_addresses),
+            complete=ticket.complete,
+            missing=list(ticket.missing),
+            invalid=dict(ticket.invalid),
+            fields=ticket_fields(ticket),
+        )
+
+
+@cache
+def _insert_statement(table):
+    return insert(table)
+
+
+def insert_row(session: Session, model, values: dict) -> int:
+    """Insert one row with a prepared Core statement: building ORM objects costs more than the
+    write."""
+    return (
+        session.connection()
+        .execute(_insert_statement(model.__table__), values)
+        .inserted_primary_key[0]
+    )
+
+
+def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> None:
+    insert_row(
+        session,
+        TicketEvent,
+        {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()},
+    )
+
+
+def _columns(result) -> dict:
+    """The ticket columns an assessment sets."""
+    return {
+        "template": result.template,
+        "missing": result.missing,
+        "invalid": result.invalid,
+        "complete": result.complete,
+        "order_time": result.order_time,
+    }
+
+
+def _assessment_values(fields: dict, subject: str, config: Config) -> dict:
+    return _columns(assess(fields, subject, config.desk.rules))
+
+
+_TICKET_DEFAULTS = {
+    c.name: c.default.arg if c.default is not None and not callable(c.default.arg) else None
+    for c in Ticket.__table__.columns
+}
+
+
+def new_ticket(
+    session: Session, reading: TicketReading, config: Config, forged: bool = False
+) -> TicketView:
+    """Insert the ticket an email opens; the row as written (what replies need of it).
+    Automatic and forged mail open it without fields; its opener is the first on its thread."""
+    mail = reading.mail
+    if reading.auto_submitted or forged:
+        fields, values = {}, _assessment_values({}, mail.subject, config)
+    else:
+        # The reading already assessed these fields: only operator fields count for completeness.
+        fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
+        values = _columns(reading.assessment)
+    now = utcnow()
+    values.update(
+        fields,
+        subject=mail.subject,
+        operator_address=mail.from_address,
+        created_at=now,
+        updated_at=now,
+        status="in_progress" if values["complete"] else "waiting_info",
+        thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
+    )
+    # Every column, every time: one compiled statement serves all tickets, whatever fields they
+    # have.
+    row = {**_TICKET_DEFAULTS, **values}
+    del row["id"]
+    ticket_id = insert_row(session, Ticket, row)  # its creation is the ticket's created_at
+    return TicketView(
+        id=ticket_id,
+        subject=row["subject"],
+        template=row["template"],
+        status=row["status"],
+        engineer=row["engineer"],
+        operator_address=row["operator_address"],
+        thread_addresses=list(row["thread_addresses"]),
+        complete=row["complete"],
+        missing=list(row["missing"]),
+        invalid=dict(row["invalid"]),
+        fields={k: row[k] for k in _FIELD_KEYS if row[k]},
+    )
+
+
+def follow_up(
+    session: Session, ticket: Ticket, reading: TicketReading, config: Config
+) -> tuple[dict, bool]:
+    """Merge a follow-up's fields: (changed fields, whether the ticket has just become complete)."""
+    sender = reading.mail.from_address
+    changed = {}
+    if not reading.auto_submitted:
+        for key in OPERATOR_KEYS:
+            new, old = reading.fields.get(key), getattr(ticket, key)
+            if new and new != old:
+                setattr(ticket, key, new)
+                changed[key] = (old, new)
+                _event(
+                    session,
+                    ticket.id,
+                    "field_set" if old is None else "field_changed",
+                    sender,
+                    field=key,
+                    old=old,
+                    new=new,
+                )
+    was_complete = ticket.complete
+    for name, value in _assessment_values(ticket_fields(ticket), ticket.subject, config).items():
+        setattr(ticket, name, value)
+    became_complete = ticket.complete and not was_complete
+    if became_complete:
+        _event(session, ticket.id, "completed", sender)
+        if ticket.status == "waiting_info":
+            ticket.status = "in_progress"
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    return changed, became_complete
+
+
+def accept(session: Session, ticket: Ticket, address: str, sender: engineers.Sender) -> None:
+    """Someone on the thread wrote on it: they stay on it (engineers are on it by the config)."""
+    if sender.engineer is None and address and address not in ticket.thread_addresses:
+        ticket.thread_addresses = [*ticket.thread_addresses, address]
+        session.add(ticket)
+
+
+def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
+    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the
+    history."""
+    by = reading.mail.from_address
+    current = {
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+        **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS},
+    }
+    changes = engineers.engineer_changes(current, reading.fields)
+    for change in changes:
+        if change.kind == "note":
+            old = getattr(ticket, change.field)
+            setattr(ticket, change.field, f"{old}\n\n{change.new}" if old else change.new)
+            _event(session, ticket.id, "note", by, field=change.field, text=change.new)
+        else:
+            setattr(ticket, change.field, change.new)
+            _event(session, ticket.id, change.kind, by, old=change.old, new=change.new)
+    if changes:
+        ticket.updated_at = utcnow()
+        session.add(ticket)
+    return changes
+
+
+def record_stop_codes(
+    session: Session, ticket_id: int, message_db_id: int, codes: list[dict], new: bool
+) -> None:
+    if not codes:
+        return
+    known = (
+        set()
+        if new
+        else set(
+            session.execute(
+                select(StopCodeHit.vendor, StopCodeHit.code).where(
+                    StopCodeHit.ticket_id == ticket_id
+                )
+            ).all()
+        )
+    )
+    rows = [
+        # A brand without a table has no meaning (None); the column holds "" for it.
+        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c, "meaning": c["meaning"] or ""}
+        for c in codes
+        if (c["vendor"], c["code"]) not in known
+    ]
+    if rows:
+        session.connection().execute(insert(StopCodeHit.__table__), rows)
+
+
+_STOP_CODES = (
+    select(StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.known)
+    .where(StopCodeHit.ticket_id == bindparam("ticket"))
+    .order_by(StopCodeHit.id)
+)
+
+
+def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
+    """A ticket's stop codes, in the order they were first seen."""
+    hits = session.connection().execute(_STOP_CODES, {"ticket": ticket_id})
+    return [dict(zip(STOP_CODE_KEYS, hit, strict=True)) for hit in hits]
