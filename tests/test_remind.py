@@ -435,3 +435,22 @@ def test_remind_now_option():
     for wrong in ("next tuesday", "2026-12-03T09:00:00"):  # no zone: China time or UTC?
         result = CliRunner().invoke(cli, ["remind", "--now", wrong])
         assert result.exit_code == 2 and "ISO-8601 with a zone" in result.output
+
+
+def test_the_poll_cycle_sends_the_reminders_due_at_its_now(desk):
+    """Reminders are a step of every poll cycle; `poll --now` runs them as of another time."""
+    desk.deliver(make_mail(INCOMPLETE, subject="5号桩离线", message_id="<p1@xingxing.example.cn>"))
+    desk.poll()
+    assert len(mails(desk)) == 1  # the request_info
+    start = datetime.now(UTC)
+    assert desk.gongdan("poll", "--now", iso(start + timedelta(days=1))).exit_code == 0
+    assert len(mails(desk)) == 1  # not due yet
+    result = desk.gongdan("poll", "--now", iso(start + timedelta(days=2, minutes=5)))
+    assert result.exit_code == 0, result.output
+    assert "remind: 1 reminders" in result.output
+    reminder = mails(desk)[-1]
+    assert len(mails(desk)) == 2 and "[工单#1]" in reminder["Subject"]
+    assert desk.gongdan("poll", "--now", iso(start + timedelta(days=3))).exit_code == 0
+    assert len(mails(desk)) == 2  # once
+    refused = desk.gongdan("poll", "--loop", "--now", iso(start))
+    assert refused.exit_code == 2 and "--now without --loop" in refused.output

@@ -49,7 +49,7 @@ COMMANDS = {
     "poll": (
         "ingest.cli.running",
         "poll",
-        "Take new mail from every mailbox, store it, queue replies and send the outbox.",
+        "Take new mail from every mailbox, store it, queue replies and reminders, send the outbox.",
     ),
     "remind": (
         "ingest.cli.remind",

@@ -8,10 +8,11 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime
 
 import click
 
-from ingest.cli.common import config_of
+from ingest.cli.common import config_of, now_option
 from ingest.cli.database import database
 from ingest.cli.logs import json_record, setup_logging
 from ingest.desk import importer
@@ -37,6 +38,10 @@ def _cycle_line(report) -> str:
             parts.append(f"mailbox {box.name}: ERROR {box.error}")
         else:
             parts.append(f"mailbox {box.name}: {counts_text(box.counts) or 'no new mail'}")
+    if report.remind_error:
+        parts.append(f"remind: ERROR {report.remind_error}")
+    elif report.remind and (report.remind.reminders or report.remind.on_hold):
+        parts.append(report.remind.line())
     if report.outbox_error:
         parts.append(f"outbox: ERROR {report.outbox_error}")
     elif report.outbox_locked:
@@ -71,19 +76,31 @@ def _drain_line(report) -> str:
     type=click.Choice(["text", "json"]),
     help="json: one JSON object per line on stdout, for log collectors.",
 )
+@now_option
 @click.pass_context
-def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_format: str) -> None:
-    """Take new mail from every mailbox, store it, queue replies and send the outbox.
+def poll(
+    ctx: click.Context,
+    loop: bool,
+    interval: float,
+    log_level: str,
+    log_format: str,
+    now: datetime | None,
+) -> None:
+    """Take new mail from every mailbox, store it, queue replies and reminders, send the outbox.
 
     One cycle, then exit 0; a failure (a mailbox, or an outbox that cannot send: a missing
     password, a refused login, an unreachable server) prints one line on stderr and exits 1;
-    replies the outbox could not send stay queued for the next cycle. A second poll
-    on a mailbox that is being polled says so and exits 0, so cron can run it every minute.
-    With --loop, IMAP mailboxes are watched with IDLE, so new mail is taken within seconds;
-    Maildirs, and servers without IDLE, are looked at every --interval seconds.
+    replies the outbox could not send stay queued for the next cycle. A second poll on a
+    mailbox that is being polled says so and exits 0, so cron can run it every minute. The
+    follow-ups due (reminders and on-hold notices, as `gongdan remind` queues them) are a step
+    of every cycle; --now runs that step as of another time. With --loop, IMAP mailboxes are
+    watched with IDLE, so new mail is taken within seconds; Maildirs, and servers without IDLE,
+    are looked at every --interval seconds.
 
     Example: gongdan --config /etc/gongdan.toml poll --loop --log-format json
     """
+    if now and loop:
+        raise click.BadParameter("a worker runs on the clock; use --now without --loop", ctx)
     config = config_of(ctx)
     setup_logging(log_level, log_format)
     stopping = []
@@ -102,7 +119,9 @@ def poll(ctx: click.Context, loop: bool, interval: float, log_level: str, log_fo
             gc.freeze()
             while True:
                 try:
-                    report = poll_cycle.run_cycle(config, engine, stop=lambda: bool(stopping))
+                    report = poll_cycle.run_cycle(
+                        config, engine, stop=lambda: bool(stopping), now=now
+                    )
                 except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
                     if not loop:
                         raise click.ClickException(

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -21,6 +21,7 @@ from ingest.config import Config, ConfigError, MailboxSettings
 from ingest.desk.decide import Decision, decide, reply_candidates, situation
 from ingest.desk.queue import queue
 from ingest.desk.read_ahead import ReadAhead, worth_it
+from ingest.desk.remind import RemindReport, remind_due
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
@@ -57,12 +58,15 @@ class CycleReport:
     outbox: outbox.DrainReport | None = None
     outbox_locked: bool = False
     outbox_error: str | None = None
+    remind: RemindReport | None = None
+    remind_error: str | None = None
 
     @property
     def errors(self) -> list[str]:
         """What made the cycle fail, one line each: a mailbox, or an outbox that could not send
         at all (a reply refused on its own is counted, not a cycle error)."""
         errors = [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
+        errors += [f"remind: {self.remind_error}"] if self.remind_error else []
         outbox_error = self.outbox_error or (self.outbox.error if self.outbox else None)
         return errors + ([f"outbox: {outbox_error}"] if outbox_error else [])
 
@@ -74,10 +78,13 @@ class Handled:
 
 
 def run_cycle(
-    config: Config, engine: Engine, stop: Callable[[], bool] = lambda: False
+    config: Config,
+    engine: Engine,
+    stop: Callable[[], bool] = lambda: False,
+    now: datetime | None = None,
 ) -> CycleReport:
-    """One cycle over every mailbox, then the sending stage. Each part is skipped if another run
-    holds it."""
+    """One cycle: every mailbox, then the follow-ups due at `now` (default: the clock), then the
+    sending stage. A mailbox or the outbox is skipped if another run holds it."""
     report = CycleReport()
     for box in config.mailboxes:
         try:
@@ -96,6 +103,11 @@ def run_cycle(
             report.mailboxes.append(MailboxReport(box.name, error=error))
         if stop():
             break
+    try:
+        report.remind = remind_due(config, engine, now)
+    except SQLAlchemyError as exc:
+        report.remind_error = f"database error: {db.short_error(exc)}"
+        log.error("remind: %s", report.remind_error)
     try:
         # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
         report.outbox = send_due(config, engine, wait=OUTBOX_WAIT)
