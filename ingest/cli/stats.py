@@ -14,7 +14,10 @@ import click
 
 from ingest.cli.common import config_of
 from ingest.cli.database import database
+from ingest.config import parse_duration
 from ingest.reading.clean_text import clean_data
+from ingest.store.stats import row_keys
+from ingest.store.stats import stats as count
 
 # This module is imported only when `gongdan stats` runs (ingest.cli.main.COMMANDS); rich is
 # imported only when the table goes to a terminal.
@@ -62,10 +65,8 @@ def _one_of(choices: tuple[str, ...]):
 def parse_moment(value: str, option: str, now: datetime) -> datetime:
     """An ISO date or time (UTC unless it gives an offset), or a span back from `now` such as
     `30d`, `24h` or `2w`."""
-    from replies.digest import parse_since  # the digest's spans: 90m, 24h, 7d, 2w
-
     try:
-        return now - parse_since(value)
+        return now - parse_duration(value)  # the config's spans: 90m, 24h, 7d, 2w
     except ValueError:
         pass
     try:
@@ -142,8 +143,6 @@ def rich_table(console, rows: list[dict], by: str, title: str) -> None:
 
 
 def as_csv(rows: list[dict], by: str) -> str:
-    from ingest.store.stats import row_keys
-
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=row_keys(by))
     writer.writeheader()
@@ -199,8 +198,6 @@ def stats(ctx: click.Context, since: str, until: str | None, by: str, output: st
     end = parse_moment(until, "--until", now) if until else now
     if start >= end:
         raise BadOption(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
-
-    from ingest.store.stats import stats as count
 
     with database(config_of(ctx)) as engine, engine.connect() as conn:
         rows = clean_data(count(conn, by, start, end))
