@@ -131,7 +131,8 @@ def render_show(console: Console, d: dict) -> None:
     for key, reason in d["invalid"].items():
         console.print(_line(f"无效: {labels.get(key, key)} ({reason})"))
     for code in d["stop_codes"]:
-        console.print(_line(f"停止代号: {code['code']} {code['meaning']} ({code['vendor']})"))
+        meaning = code["meaning"] or "无代号表"  # a brand without a table (SPEC §5)
+        console.print(_line(f"停止代号: {code['code']} {meaning} ({code['vendor']})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
         thread.add_column(name, overflow="fold")

@@ -15,7 +15,7 @@ from ingest.reading.limits import TooSlow
 from ingest.reading.ticket import TicketReading, read_ticket
 from ingest.store import engineers, threads
 from ingest.store.copies import find_duplicate, remember, stored_copies
-from ingest.store.models import Message, Ticket, utcnow
+from ingest.store.models import Message, Ticket, mail_time, utcnow
 from ingest.store.ticket_rows import (
     STOP_CODE_KEYS,
     TicketView,
@@ -125,11 +125,13 @@ def thread_of(
 
 
 def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source: dict) -> dict:
+    arrived = utcnow()
     values = {
         "raw": raw,
         "raw_sha256": sha,
         "size": len(raw),
-        "received_at": utcnow(),
+        "received_at": arrived,
+        "sent_at": arrived,
         "direction": "in",
         "message_id": "",
         "in_reply_to": "",
@@ -153,6 +155,7 @@ def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source:
             to_addresses=mail.to + mail.cc,
             subject=mail.subject,
             date=mail.date if mail.date and mail.date.tzinfo else None,
+            sent_at=mail_time(mail.date, arrived),
             text=mail.body,
             auto_submitted=reading.auto_submitted,
         )
