@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ingest.reading.clean_text import clean_text
 from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
 
 OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
@@ -228,3 +228,26 @@ def operator_chart(conn: Connection, start: datetime, end: datetime) -> list[dic
     ):
         per_operator[safe(name) or "(未知)"] += n
     return chart(per_operator)
+
+
+BOUNCE_REASON = 120  # characters of a bounce's reason shown in the digest
+
+
+def bounced_replies(conn: Connection, start: datetime, end: datetime) -> list[dict]:
+    """Replies whose delivery failure report came back in [start, end), oldest first: someone
+    must reach that operator another way (SPEC §6a)."""
+    return [
+        {
+            "ticket": r.ticket_id,
+            "kind": r.kind,
+            "to": safe(", ".join(r.to_addresses)),
+            "reason": safe(r.last_error or "")[:BOUNCE_REASON],
+            "at": utc(r.bounced_at),
+        }
+        for r in conn.execute(
+            select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.last_error)
+            .add_columns(Outbox.bounced_at)
+            .where(Outbox.state == "bounced", Outbox.bounced_at >= start, Outbox.bounced_at < end)
+            .order_by(Outbox.bounced_at, Outbox.id)
+        )
+    ]

@@ -13,7 +13,7 @@ from ingest.config import Config
 from ingest.reading.email_reader import NotAnEmail
 from ingest.reading.limits import TooSlow
 from ingest.reading.ticket import TicketReading, read_ticket
-from ingest.store import engineers, threads
+from ingest.store import bounces, engineers, threads
 from ingest.store.copies import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time, utcnow
 from ingest.store.ticket_rows import (
@@ -214,8 +214,16 @@ def _store_reading(
 ) -> Stored:
     sender = engineers.classify(reading.mail, config)
     forged = sender.flag == "forged_engineer"
-    ticket, flags = thread_of(session, reading, config, sender)
-    outside = "outside_thread" in flags
+    bounced = bounces.bounced_reply(session, reading)
+    if bounced is not None:
+        # A report that one of our replies did not arrive: on that reply's thread, nothing more.
+        bounces.mark_bounced(session, bounced, bounces.reason_of(reading))
+        extra_flags = ["bounce", *extra_flags]
+    if bounced is not None and bounced.ticket_id is not None:
+        ticket, flags = session.get(Ticket, bounced.ticket_id), []
+    else:
+        ticket, flags = thread_of(session, reading, config, sender)
+    outside = "outside_thread" in flags or bounced is not None
     flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
     flags += ([sender.flag] if sender.flag else []) + extra_flags
     changed, became_complete, stop_codes = {}, False, None
