@@ -19,7 +19,7 @@ from ingest.store.tickets import store_and_commit
 from replies import outbox
 from replies.digest import collect, render
 from tests.conftest import make_mail
-from tests.desk import INCOMPLETE
+from tests.desk import COMPLETE, INCOMPLETE
 
 EMAILS = Path(__file__).resolve().parent / "fixtures" / "emails"
 ACK_ID = "<gongdan.1764295200123456789.3f2a9c1d5e7b8a60@desk.example.cn>"
@@ -252,3 +252,36 @@ def test_status_and_the_digest_say_which_replies_bounced(engine):
     with db.session(engine) as session:
         data = collect(session, now + timedelta(hours=1), now + timedelta(hours=2))
     assert "退信" not in render(data)[1]  # another period: not listed
+
+
+# ---- end to end: Dovecot in, aiosmtpd out, SQLite and PostgreSQL ---------------------------------
+
+
+def test_163_bounce_of_the_ack_we_sent_is_seen_everywhere(desk, tmp_path):
+    desk.poll(make_mail(COMPLETE, sender=OPERATOR, message_id="<op.12@ops.example.cn>"))
+    (ack,) = desk.replies()
+    (ticket,) = desk.tickets()
+    before = desk.show(ticket["id"])
+    # The 163 report of that very ack, as 163 returns it (our reply attached).
+    bounce = (EMAILS / "h01_163_system_bounce_of_our_ack.eml").read_bytes()
+    desk.poll(bounce.replace(ACK_ID.encode(), ack["Message-ID"].encode()))
+
+    assert len(desk.replies()) == 1  # the bounce got no answer
+    assert [t["id"] for t in desk.tickets()] == [ticket["id"]]
+    shown = desk.show(ticket["id"])
+    for key in ("status", "engineer", "fields", "missing", "complete", "stop_codes", "events"):
+        assert shown[key] == before[key], key
+    bounced = [m for m in shown["messages"] if "bounce" in m["flags"]]
+    assert [m["from"] for m in bounced] == ["postmaster@qiye.163.com"]
+    (reply,) = shown["outbox"]
+    assert reply["state"] == "bounced" and "收件人邮箱地址不存在" in reply["last_error"]
+    assert [o["state"] for t in desk.exported() for o in t["outbox"]] == ["bounced"]
+    assert "被退信" in desk.gongdan("tickets", "show", str(ticket["id"])).output
+    listed = desk.gongdan("outbox", "list", "--bounced").output
+    assert ack["Message-ID"] in listed and "bounced" in listed
+    code, report = desk.status()
+    assert code == 0 and report["outbox"]["bounced_7d"] == 1 and report["notices"]
+    assert "ATTENTION: outbox: 1 reply bounced" in desk.gongdan("status").output
+    out = tmp_path / "digest.html"
+    assert desk.gongdan("digest", "--dry-run", "--out", str(out)).exit_code == 0
+    assert f"#{ticket['id']}" in out.read_text("utf-8") and "退信" in out.read_text("utf-8")

@@ -54,12 +54,12 @@ def upgrade() -> None:
             .values(sent_at=sa.bindparam("at", type_=sqlmodel.sql.sqltypes.UTCDateTime())),
             rows,
         )
-    conn.execute(_HIT.update().where(_HIT.c.meaning == "").values(meaning=None))
     # Nothing refers to stopcodehit: SQLite may copy it to drop NOT NULL.
     with op.batch_alter_table("stopcodehit", schema=None) as batch_op:
         batch_op.alter_column(
             "meaning", existing_type=sqlmodel.sql.sqltypes.AutoString(), nullable=True
         )
+    conn.execute(_HIT.update().where(_HIT.c.meaning == "").values(meaning=None))
 
 
 def _plausible(date: datetime, received: datetime) -> bool:
