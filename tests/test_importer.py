@@ -148,6 +148,9 @@ def test_mail_with_nul_in_headers_and_a_brand_without_table_store_on_every_datab
     ]
     # A brand without a table has no meaning: null, not "" (SPEC §5).
     assert listed["特来电桩 停止原因：41"]["stop_codes"][0]["meaning"] is None
+    digest = tmp_path / "digest.html"
+    gongdan("digest", "--dry-run", "--since", "24h", "--out", str(digest))
+    assert "41（特来电，无代号表）" in digest.read_text("utf-8")
 
 
 def test_last_months_mail_imported_today_is_not_new_and_keeps_its_age(
