@@ -1,18 +1,21 @@
-"""Write the demo Maildir: a day of operator emails as their clients send them.
+"""Write the demo Maildir: two weeks of operator emails as their clients send them.
 
 Run once to regenerate demo/inbox/new (delete the old files first); the files are committed so
 the demo needs no script. File names sort in arrival order, so a follow-up comes after what it
-follows. The output is the same on every run (fixed dates, Message-IDs and MIME boundaries).
+follows. The output is the same on every run (fixed dates, Message-IDs and MIME boundaries);
+`gongdan demo` moves the dates so that the last mail is an hour old, and the ages are real.
 
-The day, 2026-11-24 (China Standard Time), as the desk sees it:
+The fortnight, 2026-11-16 to 2026-11-29 (China Standard Time), as the desk sees it:
 
-- 6 operators writing from their usual clients: Foxmail (GBK, base64), QQ Mail and 163 Mail
-  (HTML only), Outlook (quoted-printable), an iPhone and a Huawei phone (full-width colons);
+- 6 operators writing from their usual clients (demo/mail_clients.py): Foxmail (GBK, base64),
+  QQ Mail and 163 Mail (HTML only), Outlook (quoted-printable), an iPhone and a Huawei phone;
 - complete detailed tickets (acknowledged), incomplete ones (answered with what is missing),
   follow-ups that complete an earlier ticket (threaded by In-Reply-To/References), two
   auto-replies (stored, never answered);
 - two mails of the engineer 小明 (the demo config's engineer): one resolves a ticket, one puts
   another on hold, both assigning 小明 with a ---跟踪 note;
+- a repeat fault: three tickets on one pile of 嘉兴南湖站 (stop code 47), and stop code 10 on
+  three tickets, which the digest's 重复故障 lists;
 - stop codes of several meanings: 34, 41, 10, 32, 29, 2, 9, 47, 4.
 
 In the comments of `mails()`, #N is the ticket number the demo gives (a fresh database).
@@ -20,185 +23,27 @@ In the comments of `mails()`, #N is the ticket number the demo gives (a fresh da
 
 from __future__ import annotations
 
-import base64
-import quopri
 from datetime import datetime, timedelta, timezone
-from email.charset import QP, Charset
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime
 from pathlib import Path
+
+from mail_clients import (
+    SUPPORT,
+    _threading,
+    foxmail_gbk,
+    huawei,
+    iphone,
+    mail_163,
+    outlook_qp,
+    qq_html,
+    quoted,
+)
 
 TZ = timezone(timedelta(hours=8))
 NEW = Path(__file__).parent / "inbox" / "new"
-SUPPORT = "support@gongdan.example.cn"
-START = datetime(2026, 11, 24, 8, 30, tzinfo=TZ)
+START = datetime(2026, 11, 16, 8, 30, tzinfo=TZ)
 
 
-def _b64_lines(data: bytes, eol: str = "\r\n") -> str:
-    return base64.encodebytes(data).decode("ascii").replace("\n", eol)
-
-
-def _header_lines(headers: dict | list | None) -> list[str]:
-    if not headers:
-        return []
-    if isinstance(headers, dict):
-        return [f"{name}: {value}" for name, value in headers.items()]
-    return list(headers)
-
-
-def _threading(in_reply_to: str | None, references: str | None = None) -> list[str]:
-    if not in_reply_to:
-        return []
-    return [f"In-Reply-To: {in_reply_to}", f"References: {references or in_reply_to}"]
-
-
-def foxmail_gbk(n, sender, subject, body, when, extra=None):
-    """Foxmail 7 on Windows: gb2312 label, GBK/GB18030 bytes, base64, CRLF."""
-    name, addr = sender.split(" <")
-    encoded_name = base64.b64encode(name.encode("gbk")).decode()
-    lines = [
-        f"From: =?gb2312?B?{encoded_name}?= <{addr}",
-        f"To: {SUPPORT}",
-        f"Subject: =?gb2312?B?{base64.b64encode(subject.encode('gbk')).decode()}?=",
-        f"Date: {format_datetime(when)}",
-        f"Message-ID: <demo{n}@foxmail.example.cn>",
-        "X-Mailer: Foxmail 7.2.25.254[cn]",
-        "Mime-Version: 1.0",
-        'Content-Type: text/plain; charset="gb2312"',
-        "Content-Transfer-Encoding: base64",
-    ] + (extra or [])
-    payload = base64.encodebytes(body.encode("gb18030")).decode()
-    return ("\r\n".join(lines) + "\r\n\r\n" + payload.replace("\n", "\r\n")).encode("ascii")
-
-
-def qq_html(n, sender, subject, html, when, extra=None, boundary=None):
-    """QQ Mail web: HTML only, UTF-8, base64."""
-    msg = MIMEMultipart("alternative", boundary=boundary or f"===============demo{n:02d}qq==")
-    name, addr = sender.split(" <")
-    msg["From"] = f"{Header(name.strip(chr(34)), 'utf-8').encode()} <{addr}"
-    msg["To"] = SUPPORT
-    msg["Subject"] = Header(subject, "utf-8")
-    msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = f"<demo{n}@qq.example.com>"
-    for name, value in (extra or {}).items():
-        msg[name] = value
-    msg.attach(MIMEText(html, "html", "utf-8"))
-    return msg.as_bytes()
-
-
-def mail_163(n, sender, subject, html, when, extra=None):
-    """163 Mail (Coremail webmail): one text/html part in GBK, base64."""
-    name, addr = sender.split(" <")
-    lines = [
-        (
-            f"Received: from {addr.rstrip('>').replace('@', '$')} ( [10.0.0.{n}] )"
-            " by ajax-webmail-wmsvr12"
-        ),
-        f" (Coremail) ; {format_datetime(when)} (CST)",
-        f"Date: {format_datetime(when)} (CST)",
-        f'From: "=?GBK?B?{base64.b64encode(name.encode("gbk")).decode()}?=" <{addr}',
-        f"To: {SUPPORT}",
-        f"Subject: =?GBK?B?{base64.b64encode(subject.encode('gbk')).decode()}?=",
-        "X-Priority: 3",
-        "X-Mailer: Coremail Webmail Server Version XT5.0.14 build 20230109(dcb5de15)",
-        "Content-Type: text/html; charset=GBK",
-        "MIME-Version: 1.0",
-        (
-            f"Message-ID: <6b3f2a{n:02d}.3a21.18e0a2b3c4d.Coremail.{addr.split('@')[0]}"
-            f"@{addr.split('@')[1].rstrip('>')}>"
-        ),
-        "X-Coremail-Locale: zh_CN",
-        "Content-Transfer-Encoding: base64",
-    ] + _header_lines(extra)
-    return ("\r\n".join(lines) + "\r\n\r\n" + _b64_lines(html.encode("gbk"))).encode("ascii")
-
-
-def outlook_qp(
-    n, sender, subject, text, when, domain, charset="utf-8", extra=None, reply_to_id=None
-):
-    """Outlook 16: multipart/alternative, plain text and Word HTML, quoted-printable."""
-    stamp = f"01DB3E5A.{n:02d}1B2C30"
-    msg = MIMEMultipart("alternative", boundary=f"----=_NextPart_000_00{n:02d}_{stamp}")
-    msg.preamble = "This is a multipart message in MIME format."
-    name, addr = sender.split(" <")
-    msg["From"] = f'"{Header(name, charset).encode()}" <{addr}'
-    msg["To"] = f"<{SUPPORT}>"
-    for line in _threading(reply_to_id):
-        header, value = line.split(": ", 1)
-        msg[header] = value
-    msg["Subject"] = Header(subject, charset)
-    msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = f"<0000{n:02d}01db3e5a$5a1b2c30$0e5184{n:02d}$@{domain}>"
-    msg["X-Mailer"] = "Microsoft Outlook 16.0"
-    msg["Thread-Index"] = base64.b64encode(f"demo-thread-{n:02d}-gongdan".encode()).decode()
-    msg["Content-Language"] = "zh-cn"
-    for header, value in (extra or {}).items():
-        msg[header] = value
-    qp = Charset(charset)
-    qp.body_encoding = QP
-    paragraphs = "".join(
-        f"<p class=MsoNormal><span lang=ZH-CN>{line or '<o:p>&nbsp;</o:p>'}</span></p>\n"
-        for line in text.split("\n")
-    )
-    html = (
-        '<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40">'
-        '<head><meta name=Generator content="Microsoft Word 15 (filtered medium)"></head>'
-        '<body lang=ZH-CN link="#0563C1" vlink="#954F72"><div class=WordSection1>\n'
-        f"{paragraphs}</div></body></html>\n"
-    )
-    msg.attach(MIMEText(text, "plain", qp))
-    msg.attach(MIMEText(html, "html", qp))
-    return msg.as_bytes()
-
-
-def iphone(n, sender, subject, text, when, extra=None):
-    """iPhone Mail: text/plain UTF-8, quoted-printable, full-width colons as the phone
-    types them."""
-    name, addr = sender.split(" <")
-    lines = [
-        "Content-Type: text/plain;",
-        "\tcharset=utf-8",
-        "Content-Transfer-Encoding: quoted-printable",
-        f"From: {Header(name, 'utf-8').encode()} <{addr}",
-        "Mime-Version: 1.0 (1.0)",
-        f"Date: {format_datetime(when)}",
-        f"Subject: {Header(subject, 'utf-8').encode()}",
-        f"Message-Id: <8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E{n:02d}@{addr.split('@')[1].rstrip('>')}>",
-        f"To: {SUPPORT}",
-        "X-Mailer: iPhone Mail (22B91)",
-    ] + _header_lines(extra)
-    body = quopri.encodestring(text.encode("utf-8")).decode("ascii")
-    return ("\n".join(lines) + "\n\n" + body).encode("ascii")
-
-
-def huawei(n, sender, subject, text, when, extra=None):
-    """Huawei Email on Android: text/plain UTF-8, base64."""
-    lines = [
-        f"Date: {format_datetime(when)}",
-        f"From: {sender}",
-        f"To: {SUPPORT}",
-        f"Message-ID: <hm.5c2a9f1e7b3d4a{n:02d}@{sender.split('@')[1]}>",
-        f"Subject: {Header(subject, 'utf-8').encode()}",
-        "MIME-Version: 1.0",
-        "Content-Type: text/plain; charset=UTF-8",
-        "Content-Transfer-Encoding: base64",
-        "X-Mailer: HuaweiEmail/14.0.1",
-    ] + _header_lines(extra)
-    return ("\n".join(lines) + "\n\n" + _b64_lines(text.encode("utf-8"), "\n")).encode("ascii")
-
-
-def quoted(sender: str, when: datetime, to: str, subject: str, body: str) -> str:
-    """The `-----原始邮件-----` block Chinese clients put under a reply."""
-    return (
-        f"\n-----原始邮件-----\n发件人: {sender}\n"
-        f"发送时间: {when:%Y年%m月%d日 %H:%M}\n收件人: {to}\n"
-        f"主题: {subject}\n\n{body}"
-    )
-
-
-# ---- the day ----------------------------------------------------------------------------------
+# ---- the fortnight ------------------------------------------------------------------------------
 
 ZHANPENGDA = "展鹏达运维 <ops@zhanpengda.example.cn>"
 XINGXING = '"星星充电客服" <kefu@xingxing.example.com>'
@@ -241,6 +86,32 @@ NANWANG_8_ROWS = [
 ]
 
 
+NANHU = (  # 嘉兴南湖站's pile 21: its first two tickets; the third (#11) lacks the order number
+    (
+        "20261116085512006621",
+        "无",
+        "用户充电约10分钟后停止，停止原因：47。",
+        "远程重启后恢复，先观察。",
+    ),
+    (
+        "20261120101733417702",
+        "本周第2次",
+        "又有用户充电几分钟后停止，停止原因：47。",
+        "模块风扇有异响，已报修。",
+    ),
+)
+
+
+def nanhu(n: int) -> str:
+    order, faults, description, findings = NANHU[n - 1]
+    return (
+        f"运营商:展鹏达\n桩站名称:嘉兴南湖站\n手机号: 13512348382\n订单号(必填): {order}\n"
+        f"充电桩号:33040200060000100021\n现场网络连接状态:在线\n近期故障状态:{faults}\n"
+        "是否异常账单(根据账单号搜索): 否 异常状态: 无\n"
+        f"问题描述:{description}\n-------------------------\n运营商初步排查结果:\n{findings}\n"
+    )
+
+
 def _163_table(rows, greeting="您好，工单信息如下：", sign="南网快充 客服部") -> str:
     cells = "".join(f"<tr><td>{label}：</td><td>{value}</td></tr>\n" for label, value in rows)
     return (
@@ -254,11 +125,15 @@ def _163_table(rows, greeting="您好，工单信息如下：", sign="南网快�
 
 def mails() -> list[bytes]:
     """The day's mails in arrival order."""
-    at = lambda hours, minutes=0: START + timedelta(hours=hours, minutes=minutes)  # noqa: E731
+    at = lambda day, hour, minute=0: START.replace(hour=hour, minute=minute) + timedelta(day)  # noqa: E731
     return [
-        # 08:30 #1 展鹏达, Foxmail: a complete detailed ticket, stop code 34 -> ack
-        foxmail_gbk(1, ZHANPENGDA, "平湖中泰站 重复扣费", ZHANPENGDA_1, START),
-        # 08:42 #2 星星充电, QQ HTML: no 初步排查结果 -> request_info
+        # 11-16 09:05 #1 展鹏达, Foxmail: 嘉兴南湖站's pile stops, code 47 -> ack
+        foxmail_gbk(17, ZHANPENGDA, "嘉兴南湖站 充电几分钟后停止", nanhu(1), at(0, 9, 5)),
+        # 11-20 10:20 #2 展鹏达: the same pile again, code 47 -> ack (a repeat fault from #11)
+        foxmail_gbk(18, ZHANPENGDA, "嘉兴南湖站 又出现充电中断", nanhu(2), at(4, 10, 20)),
+        # 11-22 08:30 #3 展鹏达, Foxmail: a complete detailed ticket, stop code 34 -> ack
+        foxmail_gbk(1, ZHANPENGDA, "平湖中泰站 重复扣费", ZHANPENGDA_1, at(6, 8, 30)),
+        # 11-22 08:42 #4 星星充电, QQ HTML: no 初步排查结果 -> request_info
         qq_html(
             2,
             XINGXING,
@@ -268,22 +143,22 @@ def mails() -> list[bytes]:
                 "<div>问题描述：运营商后台&nbsp;APP 登录后白屏</div><div><br></div>"
                 "<div>谢谢</div>"
             ),
-            at(0, 12),
+            at(6, 8, 42),
             boundary="===============7769881985006286804==",
         ),
-        # 09:10 #3 绿能充电, Foxmail: codes 2 and 9, no order number -> request_info
-        foxmail_gbk(3, LVNENG, "充电桩充不上电", LVNENG_3, at(0, 40)),
-        # 09:11 星星充电's out-of-office, not threaded: stored, never answered
+        # 11-23 09:10 #5 绿能充电, Foxmail: codes 2 and 9, no order number -> request_info
+        foxmail_gbk(3, LVNENG, "充电桩充不上电", LVNENG_3, at(7, 9, 10)),
+        # 11-23 09:11 星星充电's out-of-office, not threaded: stored, never answered
         qq_html(
             4,
             XINGXING,
             "自动回复: APP 无法登录",
             ("<div>您好，我正在休假，回来后尽快回复。</div>"),
-            at(0, 41),
+            at(7, 9, 11),
             {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"},
             boundary="===============1928765198396046829==",
         ),
-        # 09:26 #5 融城能源, Outlook QP: a complete detailed ticket, codes 41 and 10 -> ack
+        # 11-24 09:26 #7 融城能源, Outlook QP: a complete detailed ticket, codes 41 and 10 -> ack
         outlook_qp(
             5,
             RONGCHENG,
@@ -300,27 +175,31 @@ def mails() -> list[bytes]:
                 "断电重启后可以充电，怀疑电表通讯模块故障。\n"
                 "-------------------------------------------------\n\n张伟\n融城能源 运维部\n"
             ),
-            at(0, 56),
+            at(8, 9, 26),
             "rongcheng.example.cn",
         ),
-        # 09:27 融城能源's shared mailbox answers our ack automatically: joins #5 by its tag,
+        # 11-24 09:27 融城能源's shared mailbox answers our ack automatically: joins #7 by its tag,
         # no reply
         outlook_qp(
             6,
             RONGCHENG,
-            "自动答复: Re: 滨江融城站 2号桩充电中断 [工单#5]",
+            "自动答复: Re: 滨江融城站 2号桩充电中断 [工单#7]",
             (
                 "您好，您的邮件已收到，我们将在工作时间内尽快处理。\n此为系统自动回复，请勿直接回复。\n"
             ),
-            at(0, 57),
+            at(8, 9, 27),
             "rongcheng.example.cn",
             extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
         ),
-        # 10:05 #6 易充科技, iPhone: full-width colons, code 10, no 初步排查结果 -> request_info
-        iphone(7, YICHONG, "充电1分钟就停", YICHONG_7, at(1, 35)),
-        # 10:32 #7 南网快充, 163 HTML table: a complete detailed billing ticket, code 32 -> ack
-        mail_163(8, NANWANG, "天河汇景站 拔枪后继续计费", _163_table(NANWANG_8_ROWS), at(2, 2)),
-        # 10:55 绿能充电 answers #3 with the order number and pile: completes it -> ack
+        # 11-25 10:05 #8 易充科技, iPhone: full-width colons, code 10, no 初步排查结果
+        # -> request_info
+        iphone(7, YICHONG, "充电1分钟就停", YICHONG_7, at(9, 10, 5)),
+        # 11-26 10:32 #9 南网快充, 163 HTML table: a complete detailed billing ticket, code 32
+        # -> ack
+        mail_163(
+            8, NANWANG, "天河汇景站 拔枪后继续计费", _163_table(NANWANG_8_ROWS), at(10, 10, 32)
+        ),
+        # 11-26 10:55 绿能充电 answers #5 with the order number and pile: completes it -> ack
         foxmail_gbk(
             9,
             LVNENG,
@@ -331,16 +210,16 @@ def mails() -> list[bytes]:
                 "充电桩号: 42010200050000100003\n"
                 + quoted(
                     "绿能充电 <service@lvneng.example.cn>",
-                    at(0, 40),
+                    at(7, 9, 10),
                     SUPPORT,
                     "充电桩充不上电",
                     LVNENG_3,
                 )
             ),
-            at(2, 25),
+            at(10, 10, 55),
             _threading("<demo3@foxmail.example.cn>"),
         ),
-        # 11:20 #8 星星充电, QQ HTML: a complete ticket, code 29 -> ack
+        # 11-27 11:20 #10 星星充电, QQ HTML: a complete ticket, code 29 -> ack
         qq_html(
             10,
             XINGXING,
@@ -352,9 +231,9 @@ def mails() -> list[bytes]:
                 "<div>运营商初步排查结果：APP端没有用户结束的操作记录，怀疑桩端误判。</div>"
                 "<div><br></div><div>星星充电 客服中心</div>"
             ),
-            at(2, 50),
+            at(11, 11, 20),
         ),
-        # 13:40 易充科技 answers #6 from a Huawei phone: the findings complete it -> ack
+        # 11-27 13:40 易充科技 answers #8 from a Huawei phone: the findings complete it -> ack
         huawei(
             11,
             "wanggong@yichong.example.com",
@@ -363,20 +242,20 @@ def mails() -> list[bytes]:
                 "初步排查结果：现场换了一台车可以正常充电，应是该车辆BMS主动停止，已建议车主检修。\n\n发自我的华为手机\n"
                 + quoted(
                     "易充科技 王工 <wanggong@yichong.example.com>",
-                    at(1, 35),
+                    at(9, 10, 5),
                     SUPPORT,
                     "充电1分钟就停",
                     YICHONG_7,
                 )
             ),
-            at(5, 10),
+            at(11, 13, 40),
             _threading("<8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E07@yichong.example.com>"),
         ),
-        # 14:15 the engineer 小明 resolves #1: a resolved notice goes to 展鹏达
+        # 11-28 14:15 the engineer 小明 resolves #3: a resolved notice goes to 展鹏达
         outlook_qp(
             12,
             XIAOMING,
-            "Re: 平湖中泰站 重复扣费 [工单#1]",
+            "Re: 平湖中泰站 重复扣费 [工单#3]",
             (
                 "已核实，第二笔订单是平台重复推送产生的，已为用户退款。\n\n"
                 "状态(☑表示选定 ): ☑ 已解决 | 处理中 | 暂搁置\n售后(跟单)工程师: 小明\n"
@@ -384,18 +263,18 @@ def mails() -> list[bytes]:
                 "---解决\n已撤销重复订单，费用原路退回。\n"
                 + quoted(
                     "展鹏达运维 <ops@zhanpengda.example.cn>",
-                    START,
+                    at(6, 8, 30),
                     SUPPORT,
                     "平湖中泰站 重复扣费",
                     ZHANPENGDA_1,
                 )
             ),
-            at(5, 45),
+            at(12, 14, 15),
             "gongdan.example.cn",
             reply_to_id="<demo1@foxmail.example.cn>",
         ),
-        # 15:30 #9 展鹏达, Foxmail: a detailed ticket without its order number, codes 47 and 10
-        # -> request_info
+        # 11-28 15:30 #11 展鹏达, Foxmail: the third ticket on 南湖站's pile, without its order
+        # number, codes 47 and 10 -> request_info
         foxmail_gbk(
             13,
             ZHANPENGDA,
@@ -407,30 +286,30 @@ def mails() -> list[bytes]:
                 "问题描述:多名用户反映充电几分钟后停止，停止原因：47、10。\n"
                 "-------------------------\n运营商初步排查结果:\n枪线外观正常，模块温度偏高。\n"
             ),
-            at(7),
+            at(12, 15, 30),
         ),
-        # 16:10 the engineer 小明 puts #7 on hold while the billing team checks
+        # 11-29 08:10 the engineer 小明 puts #9 on hold while the billing team checks
         outlook_qp(
             14,
             XIAOMING,
-            "Re: 天河汇景站 拔枪后继续计费 [工单#7]",
+            "Re: 天河汇景站 拔枪后继续计费 [工单#9]",
             (
                 "已转平台计费组核查，结果出来前先搁置。\n\n"
                 "状态(☑表示选定 ): 已解决 | 处理中 | ☑ 暂搁置\n售后(跟单)工程师: 小明\n"
                 "---跟踪\n已提交计费组核查订单结束逻辑，桩端21:52的停止报文平台已收到，等待计费组回复。\n"
                 + quoted(
                     "南网快充客服 <kefu@nanwang.example.cn>",
-                    at(2, 2),
+                    at(10, 10, 32),
                     SUPPORT,
                     "天河汇景站 拔枪后继续计费",
                     "\n".join(f"{label}：{value}" for label, value in NANWANG_8_ROWS) + "\n",
                 )
             ),
-            at(7, 40),
+            at(13, 8, 10),
             "gongdan.example.cn",
             reply_to_id="<6b3f2a08.3a21.18e0a2b3c4d.Coremail.kefu@nanwang.example.cn>",
         ),
-        # 17:20 #10 南网快充's operations staff, Outlook QP: piles offline, no 初步排查结果
+        # 11-29 09:20 #12 南网快充's operations staff, Outlook QP: piles offline, no 初步排查结果
         # -> request_info
         outlook_qp(
             15,
@@ -441,10 +320,10 @@ def mails() -> list[bytes]:
                 "问题描述: 白云万达站5、6号桩在APP上显示离线，现场屏幕显示正常，用户无法扫码。\n\n"
                 "李强\n南网快充 运维中心\n"
             ),
-            at(8, 50),
+            at(13, 9, 20),
             "nanwang.example.cn",
         ),
-        # 18:05 #11 南网快充, 163 HTML: a complete simple ticket, code 4 -> ack
+        # 11-29 10:05 #13 南网快充, 163 HTML: a complete simple ticket, code 4 -> ack
         mail_163(
             16,
             NANWANG,
@@ -457,7 +336,7 @@ def mails() -> list[bytes]:
                     ("运营商初步排查结果", "同一辆车换到旁边的桩可以充满，已暂停该桩使用。"),
                 ]
             ),
-            at(9, 35),
+            at(13, 10, 5),
         ),
     ]
 

@@ -66,6 +66,7 @@ def collect(
             conn, start, end, list(engineer_addresses), parse_duration(settings.engineer_sla)
         ),
         "daily": insight.daily(conn, end),
+        "bounced": queries.bounced_replies(conn, start, end),
     }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.reading.labels import age_zh, status_label
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
-from replies.digest_queries import DISPLAY_TZ, HUMAN, resolutions, safe, utc
+from replies.digest_queries import DISPLAY_TZ, HUMAN, code_label, resolutions, safe, utc
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).
 ENGINEER_EVENTS = ("status_changed", "assigned", "note")
@@ -42,7 +42,7 @@ def repeat_faults(conn: Connection, end: datetime, window: timedelta, threshold:
             .where(StopCodeHit.ticket_id.in_([t.id for t in tickets]))
             .order_by(StopCodeHit.id)
         ):
-            text = safe(f"{hit.code} {hit.meaning or '未知代号'}")
+            text = code_label(hit.code, hit.meaning, hit.vendor)
             if text not in codes[hit.ticket_id]:
                 codes[hit.ticket_id].append(text)
             by_code[(hit.vendor, hit.code, text)].add(hit.ticket_id)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ingest.reading.clean_text import clean_text
 from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
 
 OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
@@ -27,6 +27,35 @@ HUMAN = exists().where(
 )
 
 
+# Mail that reaches us this much after its own time still counts as new when it arrives; older
+# mail (an import of last month's, a mailbox read again) keeps its own date and is not new.
+LATE = timedelta(days=1)
+
+
+def _arrived():
+    """When a ticket's first mail reached us."""
+    return (
+        select(func.min(Message.received_at))
+        .where(Message.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
+def new_in(start: datetime, end: datetime):
+    """Tickets new in [start, end): sent in it, or sent a little earlier (LATE) and arrived in it,
+    so neither a digest period's edge nor an import of old mail miscounts them."""
+    arrived = _arrived()
+    return (
+        (Ticket.created_at < end)
+        & (
+            (Ticket.created_at >= start)
+            | ((Ticket.created_at >= start - LATE) & (arrived >= start) & (arrived < end))
+        )
+        & HUMAN
+    )
+
+
 def utc(value: datetime) -> datetime:
     """Aware UTC; a naive datetime is taken as UTC (what SQLite gives back)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -35,6 +64,11 @@ def utc(value: datetime) -> datetime:
 def safe(value) -> str:
     """A stored value as the digest shows it: phones masked, no control characters."""
     return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
+
+
+def code_label(code: int, meaning: str | None, vendor: str) -> str:
+    """A stop code as the digest shows it; a brand without a table has no meaning (SPEC §5)."""
+    return safe(f"{code} {meaning}" if meaning else f"{code}（{vendor}，无代号表）")
 
 
 def chart(counter: Counter, limit: int = CHART_LIMIT) -> list[dict]:
@@ -72,9 +106,7 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
 def counts(conn: Connection, start: datetime, end: datetime) -> dict:
     """New and resolved in the period; the open tickets per status at its end."""
     new = conn.execute(
-        select(func.count())
-        .select_from(Ticket.__table__)
-        .where(Ticket.created_at >= start, Ticket.created_at < end, HUMAN)
+        select(func.count()).select_from(Ticket.__table__).where(new_in(start, end))
     ).scalar_one()
     per_status = dict(
         conn.execute(
@@ -126,11 +158,11 @@ def open_tickets(
     codes = defaultdict(list)
     if tickets:
         for hit in conn.execute(
-            select(StopCodeHit.ticket_id, StopCodeHit.code, StopCodeHit.meaning)
+            select(StopCodeHit.ticket_id, StopCodeHit.code, StopCodeHit.meaning, StopCodeHit.vendor)
             .where(StopCodeHit.ticket_id.in_([t.id for t in tickets]))
             .order_by(StopCodeHit.id)
         ):
-            codes[hit.ticket_id].append(safe(f"{hit.code} {hit.meaning or '未知代号'}"))
+            codes[hit.ticket_id].append(code_label(hit.code, hit.meaning, hit.vendor))
     return [
         {
             "id": t.id,
@@ -162,15 +194,18 @@ def stop_code_chart(conn: Connection, start: datetime, end: datetime) -> list[di
     )
     by_meaning: Counter = Counter()
     codes_of_meaning: dict[str, set[int]] = defaultdict(set)
-    for meaning, code, n in conn.execute(
+    for meaning, vendor, code, n in conn.execute(
         select(
-            StopCodeHit.meaning, StopCodeHit.code, func.count(func.distinct(StopCodeHit.ticket_id))
+            StopCodeHit.meaning,
+            StopCodeHit.vendor,
+            StopCodeHit.code,
+            func.count(func.distinct(StopCodeHit.ticket_id)),
         )
         .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
         .where(active)
-        .group_by(StopCodeHit.meaning, StopCodeHit.code)
+        .group_by(StopCodeHit.meaning, StopCodeHit.vendor, StopCodeHit.code)
     ):
-        meaning = meaning or "未知代号"
+        meaning = meaning or f"{vendor}，无代号表"
         by_meaning[meaning] += n
         codes_of_meaning[meaning].add(code)
     return chart(
@@ -186,10 +221,33 @@ def stop_code_chart(conn: Connection, start: datetime, end: datetime) -> list[di
 def operator_chart(conn: Connection, start: datetime, end: datetime) -> list[dict]:
     """Tickets per operator: the open ones and those new in the period."""
     operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
-    new = (Ticket.created_at >= start) & (Ticket.created_at < end) & HUMAN
+    new = new_in(start, end)
     per_operator: Counter = Counter()
     for name, n in conn.execute(
         select(operator, func.count()).where(or_(is_open(end), new)).group_by(operator)
     ):
         per_operator[safe(name) or "(未知)"] += n
     return chart(per_operator)
+
+
+BOUNCE_REASON = 120  # characters of a bounce's reason shown in the digest
+
+
+def bounced_replies(conn: Connection, start: datetime, end: datetime) -> list[dict]:
+    """Replies whose delivery failure report came back in [start, end), oldest first: someone
+    must reach that operator another way (SPEC §6a)."""
+    return [
+        {
+            "ticket": r.ticket_id,
+            "kind": r.kind,
+            "to": safe(", ".join(r.to_addresses)),
+            "reason": safe(r.last_error or "")[:BOUNCE_REASON],
+            "at": utc(r.bounced_at),
+        }
+        for r in conn.execute(
+            select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.last_error)
+            .add_columns(Outbox.bounced_at)
+            .where(Outbox.state == "bounced", Outbox.bounced_at >= start, Outbox.bounced_at < end)
+            .order_by(Outbox.bounced_at, Outbox.id)
+        )
+    ]

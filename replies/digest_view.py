@@ -22,6 +22,14 @@ COUNT_LABELS = {
     "on_hold": "暂搁置",
     "resolved": "本期解决",
 }
+REPLY_KINDS = {
+    "ack": "受理回复",
+    "request_info": "补充信息请求",
+    "reminder": "提醒",
+    "hold_notice": "搁置通知",
+    "resolved_notice": "解决通知",
+    "digest": "日报",
+}
 _STATUS = "状态(☑表示选定 )"
 _ENGINEER = "售后(跟单)工程师"
 
@@ -140,6 +148,10 @@ def render(
         "over_sla_label": f"超过{span_zh(sla)}未回复" if sla else "",
         "response_width": 20,
         "daily": _day_bars(data.get("daily") or []),
+        "bounced": [
+            {**b, "kind_label": REPLY_KINDS.get(b["kind"], b["kind"]), "when": _local(b["at"])}
+            for b in data.get("bounced") or []
+        ],
     }
     text = env.get_template("digest.txt.j2").render(**view)
     html = env.get_template("digest.html.j2").render(**view)

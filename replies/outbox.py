@@ -75,6 +75,7 @@ def enqueue(
             "auto_submitted": True,
             "flags": [kind],
             "received_at": now,
+            "sent_at": now,
         },
     )
     if later is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,10 @@ def seed_text() -> str:
 
 pytest_plugins = ["tests.conftest_servers"]
 
+# The Date of test mail: sent as the session starts (a ticket's age counts from its mail's own
+# time), the same for the whole session so equal mails stay equal bytes.
+SENT = format_datetime(datetime.now().astimezone().replace(microsecond=0))
+
 
 def make_mail(
     body: str,
@@ -45,15 +51,16 @@ def make_mail(
     references: str | None = None,
     charset: str = "utf-8",
     headers: dict | None = None,
+    date: str | None = None,
 ) -> bytes:
-    """A plain-text email as an operator's client sends it."""
+    """A plain-text email as an operator's client sends it (`date`: its Date, default SENT)."""
     from email.header import Header
 
     lines = [
         f"From: {sender}",
         "To: support@gongdan.example.cn",
         f"Subject: {Header(subject, 'utf-8').encode()}",
-        "Date: Tue, 24 Nov 2026 08:30:00 +0800",
+        f"Date: {date or SENT}",
         "MIME-Version: 1.0",
         f'Content-Type: text/plain; charset="{charset}"',
         "Content-Transfer-Encoding: 8bit",

@@ -176,6 +176,7 @@ def test_status_exit_codes(desk, tmp_path):
         "failed": 0,
         "sent": 1,
         "oldest_failure": None,
+        "bounced_7d": 0,
         "waiting": 0,
         "oldest_waiting": None,
     }

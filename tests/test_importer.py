@@ -2,6 +2,8 @@
 
 import json
 import mailbox
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,47 @@ def test_mail_with_nul_in_headers_and_a_brand_without_table_store_on_every_datab
         ("特来电", 41, False),
         ("sinexcel", 41, True),
     ]
+    # A brand without a table has no meaning: null, not "" (SPEC §5).
+    assert listed["特来电桩 停止原因：41"]["stop_codes"][0]["meaning"] is None
+    digest = tmp_path / "digest.html"
+    gongdan("digest", "--dry-run", "--since", "24h", "--out", str(digest))
+    assert "41（特来电，无代号表）" in digest.read_text("utf-8")
+
+
+def test_last_months_mail_imported_today_is_not_new_and_keeps_its_age(
+    gongdan, tmp_path, monkeypatch
+):
+    """A ticket's created_at is its first mail's own Date (SPEC §12's ages and periods): an
+    import of mail sent 40 days ago is 40 days old, and the next digest does not count it new."""
+    gongdan("db", "upgrade")
+    sent = datetime.now(UTC) - timedelta(days=40)
+    maildir = mailbox.Maildir(tmp_path / "old")
+    for n in range(3):
+        maildir.add(
+            make_mail(
+                "运营商：星星充电\n问题描述：充不上电",
+                subject=f"旧故障 {n}",
+                message_id=f"<old{n}@x.example.cn>",
+                date=format_datetime(sent - timedelta(hours=n)),
+            )
+        )
+    # Sent today, and one whose Date is a year ahead (a wrong clock): both are new today.
+    maildir.add(make_mail("问题描述：今天的", subject="今天", message_id="<new@x.example.cn>"))
+    ahead = format_datetime(datetime.now(UTC) + timedelta(days=365))
+    maildir.add(
+        make_mail("问题描述：时钟错", subject="时钟", message_id="<c@x.example.cn>", date=ahead)
+    )
+    assert gongdan("import", str(tmp_path / "old")).exit_code == 0
+    listed = {
+        t["subject"]: datetime.fromisoformat(t["created_at"])
+        for t in map(json.loads, gongdan("tickets", "list", "--json").output.splitlines())
+    }
+    for n in range(3):
+        assert abs(listed[f"旧故障 {n}"] - (sent - timedelta(hours=n))) < timedelta(seconds=1)
+    assert datetime.now(UTC) - listed["时钟"] < timedelta(minutes=5)  # arrival, not the Date
+    monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough not to fold the ages
+    assert gongdan("tickets", "list").output.count("40天") == 3
+    digest = gongdan("digest", "--dry-run", "--since", "24h", "--out", str(tmp_path / "d.html"))
+    assert ": 2 new," in digest.output
+    page = (tmp_path / "d.html").read_text("utf-8")
+    assert page.count("40天") == 3  # still open: listed with their real age

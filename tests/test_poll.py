@@ -382,12 +382,18 @@ def test_demo_runs_on_the_sample_maildir(tmp_path):
     )
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
-    assert "11 new ticket" in out and "13 replies written" in out
-    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 13
-    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 16
+    assert "13 new ticket" in out and "15 replies written" in out
+    # Three days later, a reminder for each ticket still waiting for the operator.
+    assert "remind: 3 reminders" in out and "reminder for 工单#11 to ops@zhanpengda" in out
+    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 15 + 3
+    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 18
     assert (
-        len(list((root / "demo" / "inbox" / "new").iterdir())) == 16
+        len(list((root / "demo" / "inbox" / "new").iterdir())) == 18
     )  # the sample is never changed
+    # The digest's repeat faults: 嘉兴南湖站's pile, with its three tickets.
+    assert "33040200060000100021     3 个工单：#1 #2 #11" in out
+    # The sample's fortnight ends an hour ago: its first ticket is 13 days old.
+    assert "已13天" in (tmp_path / "run" / "digest.txt").read_text("utf-8")
 
 
 def test_logs_hold_no_password_phone_or_body(desk):

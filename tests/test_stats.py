@@ -55,7 +55,9 @@ class Desk:
             last_event = session.exec(select(func.max(TicketEvent.id))).one()[0] or 0
             stored = store_and_commit(session, raw, self.config)
             session.exec(
-                update(Message).where(Message.id == stored.message_db_id).values(received_at=at)
+                update(Message)
+                .where(Message.id == stored.message_db_id)
+                .values(received_at=at, sent_at=at)
             )
             session.exec(update(TicketEvent).where(TicketEvent.id > last_event).values(at=at))
             if stored.outcome == "new_ticket":

@@ -237,3 +237,85 @@ def test_auto_reply_is_stored_on_its_ticket_without_touching_fields(store, engin
     )
     assert auto.ticket.id == first.ticket.id and auto.changed == {}
     assert rows(engine, Message, Message.message_id == "<r2@x.example.cn>")[0].auto_submitted
+
+
+def test_upgrade_0005_dates_stored_mail_and_nulls_meaningless_stop_codes(database_url):
+    """Revision 0005: each stored message gets its sent_at (its Date when plausible, else when
+    it arrived), and a brand-without-table stop code's "" becomes NULL."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    arrived = datetime(2026, 11, 20, tzinfo=UTC)
+    cfg = db._alembic_config(database_url)
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0004")
+        with engine.begin() as conn:
+            meta = sa.MetaData()
+            ticket, message, hit = (
+                sa.Table(name, meta, autoload_with=conn)
+                for name in ("ticket", "message", "stopcodehit")
+            )
+            conn.execute(
+                ticket.insert(),
+                {
+                    "id": 1,
+                    "subject": "s",
+                    "template": "none",
+                    "status": "waiting_info",
+                    "operator_address": "a@x.cn",
+                    "thread_addresses": [],
+                    "missing": [],
+                    "invalid": {},
+                    "complete": False,
+                    "created_at": arrived,
+                    "updated_at": arrived,
+                },
+            )
+            base = {
+                "ticket_id": 1,
+                "in_reply_to": "",
+                "references": [],
+                "from_address": "a@x.cn",
+                "to_addresses": [],
+                "subject": "s",
+                "text": "",
+                "raw": b"x",
+                "size": 1,
+                "mailbox": "",
+                "direction": "in",
+                "auto_submitted": False,
+                "flags": [],
+                "received_at": arrived,
+            }
+            dates = [datetime(2026, 11, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC), None]
+            conn.execute(
+                message.insert(),
+                [
+                    {**base, "id": n, "message_id": f"<{n}@x>", "raw_sha256": str(n), "date": d}
+                    for n, d in enumerate(dates, start=1)
+                ],
+            )
+            conn.execute(
+                hit.insert(),
+                [
+                    {"ticket_id": 1, "message_db_id": 1, "vendor": v, "code": 41, "meaning": m}
+                    | {"known": bool(m)}
+                    for v, m in (("特来电", ""), ("sinexcel", "绝缘检测失败"))
+                ],
+            )
+        db.upgrade(database_url)
+        with engine.connect() as conn:
+            sent = [
+                at if at.tzinfo else at.replace(tzinfo=UTC)
+                for at in conn.execute(sa.select(Message.sent_at).order_by(Message.id)).scalars()
+            ]
+            meanings = conn.execute(text("SELECT meaning FROM stopcodehit ORDER BY id")).all()
+        assert sent == [datetime(2026, 11, 1, tzinfo=UTC), arrived, arrived]
+        assert [m for (m,) in meanings] == [None, "绝缘检测失败"]
+    finally:
+        engine.dispose()

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import email
+import os
+import re
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email import policy
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
+from sqlalchemy import select
 
 from ingest.cli import views as ticket_views
 from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
+from ingest.desk.remind import remind_due
 from ingest.store import db
+from ingest.store.models import Outbox
+from replies.digest import collect, render
+from replies.digest_queries import OPEN_LIMIT
+from replies.send_stage import send_due
 
 CONFIG = """# Written by `gongdan demo`: the embedded default, a Maildir in and a Maildir outbox.
 [database]
@@ -37,20 +47,53 @@ address = "xiaoming@gongdan.example.cn"
 """
 
 
+DATE = re.compile(rb"^Date:[ \t]*(.+?)\r?$", re.M | re.I)
+MAIL_AGE = timedelta(hours=1)  # how old the sample's last mail is when the demo runs
+REMIND_IN = timedelta(days=3)  # the reminder step runs as of this long after the poll
+
+
+def sample_dates(raws: list[bytes]) -> list[datetime | None]:
+    """Each mail's own Date header (in its header block), when it has one that parses."""
+    found = []
+    for raw in raws:
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        match = DATE.search(head)
+        try:
+            found.append(parsedate_to_datetime(match.group(1).decode("ascii")) if match else None)
+        except (TypeError, ValueError):
+            found.append(None)
+    return found
+
+
+def moved(raw: bytes, date: datetime | None, shift: timedelta) -> bytes:
+    """`raw` with its Date moved by `shift` (the sample's fortnight ends an hour ago)."""
+    if date is None:
+        return raw
+    new = format_datetime(date + shift).encode("ascii")
+    return DATE.sub(lambda m: m.group(0).replace(m.group(1), new), raw, count=1)
+
+
+def copy_sample(sample: Path, inbox: Path, now: datetime) -> None:
+    """Copy the sample Maildir, its dates moved so that its last mail is MAIL_AGE old."""
+    files = [f for sub in ("new", "cur") for f in sorted((sample / sub).glob("[!.]*"))]
+    raws = [f.read_bytes() for f in files]
+    dates = sample_dates(raws)
+    newest = max((d for d in dates if d is not None), default=now - MAIL_AGE)
+    shift = now - MAIL_AGE - newest
+    for sub in ("new", "cur", "tmp"):
+        (inbox / sub).mkdir(parents=True, exist_ok=True)
+    for path, raw, date in zip(files, raws, dates, strict=True):
+        (inbox / path.parent.name / path.name).write_bytes(moved(raw, date, shift))
+
+
 def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -> None:
     for part in ("inbox", "outbox", "gongdan.db", "gongdan.db-wal", "gongdan.db-shm"):
         target = workdir / part
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(
             missing_ok=True
         )
-    (workdir / "inbox").mkdir(parents=True)
-    for sub in ("new", "cur", "tmp"):
-        shutil.copytree(
-            sample / sub,
-            workdir / "inbox" / sub,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns(".*"),
-        )
+    now = datetime.now(UTC)
+    copy_sample(sample, workdir / "inbox", now)
     (workdir / "gongdan.toml").write_text(CONFIG, "utf-8")
     config = load_config(str(workdir / "gongdan.toml"))
     db.upgrade(config.database_url)
@@ -70,9 +113,44 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
             first = email.message_from_bytes(replies[0].read_bytes(), policy=policy.default)
             echo(f"\nFirst reply, to {first['To']}: {first['Subject']}\n")
             echo(first.get_content())
+        _digest(config, engine, now, workdir, echo)
+        _remind(config, engine, now + REMIND_IN, echo)
         echo(f"Next: gongdan --config {workdir / 'gongdan.toml'} tickets show 1")
     finally:
         engine.dispose()
+
+
+def _remind(config, engine, later: datetime, echo: Callable[[str], None]) -> None:
+    """The follow-up step as it would run days later: reminders for what is still missing."""
+    first = max((o.id for o in _outbox(engine)), default=0)
+    report = remind_due(config, engine, later)
+    send_due(config, engine)
+    echo(f"\n{REMIND_IN.days} days later, `gongdan remind --now {later:%Y-%m-%dT%H:%M}Z`:")
+    echo(report.line())
+    for row in (o for o in _outbox(engine) if o.id > first):
+        echo(f"  {row.kind} for 工单#{row.ticket_id} to {', '.join(row.to_addresses)}: {row.state}")
+
+
+def _outbox(engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(Outbox).order_by(Outbox.id)).all()
+
+
+def _digest(config, engine, end: datetime, workdir: Path, echo: Callable[[str], None]) -> None:
+    """The engineers' digest of the sample's fortnight as of `end`, written beside the database;
+    its repeat faults printed."""
+    addresses = [e.address for e in config.engineers]
+    with db.session(engine) as session:
+        data = collect(session, end - timedelta(days=14), end, OPEN_LIMIT, config.digest, addresses)
+    subject, text, html = render(data, None, config.outgoing.from_address)
+    for name, content in (("digest.txt", text), ("digest.html", html)):
+        # Operators' names and addresses: readable by the owner only, like the database.
+        fd = os.open(workdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(content)
+    section = text.split("\n重复故障", 1)[-1].split("\n\n", 1)[0]
+    echo(f"\nThe digest ({workdir / 'digest.html'}, {workdir / 'digest.txt'}):\n{subject}")
+    echo(f"重复故障{section}\n")
 
 
 @click.command()
@@ -88,6 +166,9 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
 )
 def demo(inbox: str, workdir: str) -> None:
     """Run the desk on the sample operator emails: Maildir in, Maildir outbox, SQLite. No servers.
+
+    The sample's dates are moved so its fortnight ends an hour ago. After the poll, the digest of
+    the fortnight is written to the folder, then the reminder step runs as of three days later.
 
     Example: gongdan demo && gongdan --config demo-run/gongdan.toml tickets list
     """

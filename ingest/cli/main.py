@@ -39,7 +39,7 @@ COMMANDS = {
     "outbox": (
         "ingest.cli.outbox",
         "outbox_group",
-        "Look at and retry the replies waiting to go out.",
+        "Look at and retry the replies waiting to go out, and see those that bounced.",
     ),
     "parse": (
         "ingest.cli.parse",

@@ -15,7 +15,7 @@ from replies.outbox import requeue
 
 @click.group("outbox")
 def outbox_group() -> None:
-    """Look at and retry the replies waiting to go out.
+    """Look at and retry the replies waiting to go out, and see those that bounced.
 
     Example: gongdan outbox list --failed
     """
@@ -23,25 +23,41 @@ def outbox_group() -> None:
 
 @outbox_group.command("list")
 @click.option("--failed", is_flag=True, help="Only replies whose last attempt failed.")
+@click.option(
+    "--bounced",
+    is_flag=True,
+    help="Only replies sent but reported undeliverable by the recipient's mail system.",
+)
 @click.pass_context
-def outbox_list(ctx: click.Context, failed: bool) -> None:
-    """Replies not yet sent: ticket, kind, recipient, attempts, next attempt and the last error.
+def outbox_list(ctx: click.Context, failed: bool, bounced: bool) -> None:
+    """Replies not yet sent, and sent ones that bounced: ticket, kind, recipient, attempts, next
+    attempt (or when it bounced) and the last error (or the bounce's reason).
 
-    Example: gongdan outbox list
+    Example: gongdan outbox list --bounced
     """
     config = config_of(ctx)
-    states = ("failed",) if failed else ("queued", "sending", "failed")
+    states = ("failed",) * failed + ("bounced",) * bounced or (
+        "queued",
+        "sending",
+        "failed",
+        "bounced",
+    )
     with database(config) as engine, engine.connect() as conn:
         rows = conn.execute(
             select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)
         ).all()
     for row in rows:
+        when = (
+            f"bounced {row.bounced_at}"
+            if row.state == "bounced"
+            else f"next {row.next_attempt_at or 'never'}"
+        )
         # Addresses and server error text come from outside: cleaned for the terminal.
         click.echo(
             clean_text(
                 f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  "
                 f"to {', '.join(row.to_addresses)}  "
-                f"{row.state}, {row.attempts} attempt(s), next {row.next_attempt_at or 'never'}"
+                f"{row.state}, {row.attempts} attempt(s), {when}"
                 + (f"  last error: {row.last_error}" if row.last_error else "")
             )
         )

@@ -61,6 +61,7 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
 def _lines(report: dict) -> list[str]:
     """The report for people, one line per part."""
     lines = ["healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"])]
+    lines += [f"ATTENTION: {notice}" for notice in report.get("notices", [])]
     for box in report["mailboxes"]:
         lines.append(
             f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
@@ -74,7 +75,8 @@ def _lines(report: dict) -> list[str]:
     o = report["outbox"]
     lines.append(
         f"outbox: {o['queued']} queued, {o['failed']} failed "
-        f"(oldest failure {o['oldest_failure'] or '-'}), {o['sent']} sent"
+        f"(oldest failure {o['oldest_failure'] or '-'}), {o['sent']} sent, "
+        f"{o['bounced_7d']} bounced in 7 days"
     )
     drained = o["last_drain"]
     if drained:

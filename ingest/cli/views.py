@@ -18,6 +18,9 @@ from ingest.store.export import export
 from ingest.store.models import Ticket, iso
 from ingest.store.ticket_rows import stop_codes_of
 
+# An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
+REPLY_STATES = {"queued": "待发送", "sent": "已发送", "failed": "发送失败", "bounced": "被退信"}
+
 
 def _cell(value) -> Text:
     """A value from mail or the database as a table cell: no control characters or terminal
@@ -131,7 +134,8 @@ def render_show(console: Console, d: dict) -> None:
     for key, reason in d["invalid"].items():
         console.print(_line(f"无效: {labels.get(key, key)} ({reason})"))
     for code in d["stop_codes"]:
-        console.print(_line(f"停止代号: {code['code']} {code['meaning']} ({code['vendor']})"))
+        meaning = code["meaning"] or "无代号表"  # a brand without a table (SPEC §5)
+        console.print(_line(f"停止代号: {code['code']} {meaning} ({code['vendor']})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
         thread.add_column(name, overflow="fold")
@@ -149,6 +153,16 @@ def render_show(console: Console, d: dict) -> None:
             )
         )
     console.print(thread)
+    if d["outbox"]:
+        replies = Table(title="回复")
+        for name in ("类型", "收件人", "状态", "原因"):
+            replies.add_column(name, overflow="fold")
+        for o in d["outbox"]:
+            state = REPLY_STATES.get(o["state"], o["state"])
+            replies.add_row(
+                *map(_cell, (o["kind"], ", ".join(o["to"]), state, o["last_error"] or ""))
+            )
+        console.print(replies)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
         history.add_column(name, overflow="fold")

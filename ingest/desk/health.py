@@ -12,6 +12,7 @@ from ingest.store.models import MailboxState, Outbox, iso
 from replies.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
+BOUNCED = timedelta(days=7)  # bounced replies counted by `gongdan status`
 
 
 def _past_first_retry(now: datetime):
@@ -45,7 +46,7 @@ def status(
 ) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
-    or the last sending of the outbox failed."""
+    or the last sending of the outbox failed. Replies bounced in the last 7 days are a notice."""
     problems = []
     states = {row.name: row for row in conn.execute(select(MailboxState))}
     mailboxes = []
@@ -93,6 +94,19 @@ def status(
             f"outbox: {waiting} {replies} still waiting past the first retry "
             f"(the oldest queued {iso(oldest_waiting)})"
         )
+    # A bounced reply is for a person to act on (the operator's address is wrong or full), not a
+    # fault of the desk: it is said, and the exit code stays what the desk's health makes it.
+    bounced = conn.execute(
+        select(func.count()).where(Outbox.state == "bounced", Outbox.bounced_at >= now - BOUNCED)
+    ).scalar_one()
+    notices = (
+        [
+            f"outbox: {bounced} {'reply' if bounced == 1 else 'replies'} bounced in the last "
+            f"{BOUNCED.days} days (gongdan outbox list --bounced)"
+        ]
+        if bounced
+        else []
+    )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -100,12 +114,14 @@ def status(
         "healthy": not problems,
         "exit_code": DEGRADED if problems else HEALTHY,
         "problems": problems,
+        "notices": notices,
         "mailboxes": mailboxes,
         "outbox": {
             "queued": counts.get("queued", 0) + counts.get("sending", 0),
             "failed": counts.get("failed", 0),
             "sent": counts.get("sent", 0),
             "oldest_failure": iso(oldest_failure),
+            "bounced_7d": bounced,
             "waiting": waiting,
             "oldest_waiting": iso(oldest_waiting),
             "last_drain": last_drain,

@@ -57,6 +57,8 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
             Outbox.to_addresses,
             Outbox.state,
             Outbox.attempts,
+            Outbox.last_error,
+            Outbox.bounced_at,
         )
         .where(Outbox.ticket_id.in_(ids))
         .order_by(Outbox.id),
@@ -103,7 +105,8 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
                 {"at": iso(e.at), "kind": e.kind, "by": e.by, "detail": e.detail}
                 for e in events[ticket.id]
             ],
-            # A reply being handed over right now is still queued to the outside world.
+            # A reply being handed over right now is still queued to the outside world; one whose
+            # delivery failure report came back is `bounced`.
             "outbox": [
                 {
                     "message_id": o.message_id,
@@ -111,6 +114,9 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
                     "to": o.to_addresses,
                     "state": "queued" if o.state == "sending" else o.state,
                     "attempts": o.attempts,
+                    # Why it failed or bounced (SPEC §6a: a bounced reply says so here).
+                    "last_error": o.last_error,
+                    "bounced_at": iso(o.bounced_at),
                 }
                 for o in outbox[ticket.id]
             ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -10,6 +10,18 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+EARLIEST_MAIL = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def mail_time(date: datetime | None, arrived: datetime) -> datetime:
+    """When a mail was sent: its Date header when plausible (an aware time, not before 2000, not
+    more than a day of clock skew after it arrived), else when it arrived."""
+    if date is None or date.tzinfo is None:
+        return arrived
+    return date if EARLIEST_MAIL <= date <= arrived + CLOCK_SKEW else arrived
 
 
 def iso(value: datetime | None) -> str | None:
@@ -86,7 +98,10 @@ class Message(SQLModel, table=True):
     auto_submitted: bool = False
     flags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parse_error: str | None = Field(default=None, sa_column=Column(Text))
-    received_at: datetime = Field(default_factory=utcnow)
+    received_at: datetime = Field(default_factory=utcnow)  # when it reached us
+    # When it was sent: its Date when plausible (mail_time), else received_at. A ticket's
+    # created_at is its first mail's sent_at, so mail imported late keeps its age.
+    sent_at: datetime | None = None
 
 
 class StopCodeHit(SQLModel, table=True):
@@ -95,7 +110,7 @@ class StopCodeHit(SQLModel, table=True):
     message_db_id: int = Field(foreign_key="message.id")
     vendor: str
     code: int
-    meaning: str
+    meaning: str | None = None  # None: a brand that has no table (SPEC §5)
     known: bool
 
 
@@ -126,7 +141,8 @@ class Outbox(SQLModel, table=True):
     recipient: str = Field(default="", index=True)  # the operator answered (daily limit)
     to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at.
+    # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at; a sent
+    # reply whose delivery failure report came back -> bounced (its reason in last_error).
     state: str = Field(default="queued", index=True)
     claimed_at: datetime | None = None
     attempts: int = 0
@@ -134,6 +150,7 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    bounced_at: datetime | None = None
 
 
 class Digest(SQLModel, table=True):

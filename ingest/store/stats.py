@@ -54,13 +54,13 @@ def _key_column(by: str):
 
 
 def _hits(start: datetime, end: datetime):
-    """Stop-code hits of the period: those read from mail received in [start, end)."""
+    """Stop-code hits of the period: those read from mail sent in [start, end) (its own time)."""
     return (
         select()
         .select_from(StopCodeHit)
         .join(Message, Message.id == StopCodeHit.message_db_id)
         .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
-        .where(Message.received_at >= start, Message.received_at < end, _HUMAN)
+        .where(Message.sent_at >= start, Message.sent_at < end, _HUMAN)
     )
 
 

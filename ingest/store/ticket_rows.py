@@ -14,7 +14,7 @@ from ingest.reading.completeness import assess
 from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
 from ingest.store import engineers
-from ingest.store.models import StopCodeHit, Ticket, TicketEvent, utcnow
+from ingest.store.models import StopCodeHit, Ticket, TicketEvent, mail_time, utcnow
 
 # Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
 # belong to engineers (SPEC §8) and are handled by ingest.store.engineers.
@@ -128,7 +128,9 @@ def new_ticket(
         fields,
         subject=mail.subject,
         operator_address=mail.from_address,
-        created_at=now,
+        # The mail's own time (SPEC §12's ages and periods): last month's mail imported today
+        # is last month's ticket.
+        created_at=mail_time(mail.date, now),
         updated_at=now,
         status="in_progress" if values["complete"] else "waiting_info",
         thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
@@ -137,7 +139,7 @@ def new_ticket(
     # have.
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
-    ticket_id = insert_row(session, Ticket, row)  # its creation is the ticket's created_at
+    ticket_id = insert_row(session, Ticket, row)
     return TicketView(
         id=ticket_id,
         subject=row["subject"],
@@ -235,8 +237,8 @@ def record_stop_codes(
         )
     )
     rows = [
-        # A brand without a table has no meaning (None); the column holds "" for it.
-        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c, "meaning": c["meaning"] or ""}
+        # A brand without a table has no meaning: NULL (SPEC §5).
+        {"ticket_id": ticket_id, "message_db_id": message_db_id, **c}
         for c in codes
         if (c["vendor"], c["code"]) not in known
     ]

@@ -13,9 +13,9 @@ from ingest.config import Config
 from ingest.reading.email_reader import NotAnEmail
 from ingest.reading.limits import TooSlow
 from ingest.reading.ticket import TicketReading, read_ticket
-from ingest.store import engineers, threads
+from ingest.store import bounces, engineers, threads
 from ingest.store.copies import find_duplicate, remember, stored_copies
-from ingest.store.models import Message, Ticket, utcnow
+from ingest.store.models import Message, Ticket, mail_time, utcnow
 from ingest.store.ticket_rows import (
     STOP_CODE_KEYS,
     TicketView,
@@ -125,11 +125,13 @@ def thread_of(
 
 
 def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source: dict) -> dict:
+    arrived = utcnow()
     values = {
         "raw": raw,
         "raw_sha256": sha,
         "size": len(raw),
-        "received_at": utcnow(),
+        "received_at": arrived,
+        "sent_at": arrived,
         "direction": "in",
         "message_id": "",
         "in_reply_to": "",
@@ -153,6 +155,7 @@ def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source:
             to_addresses=mail.to + mail.cc,
             subject=mail.subject,
             date=mail.date if mail.date and mail.date.tzinfo else None,
+            sent_at=mail_time(mail.date, arrived),
             text=mail.body,
             auto_submitted=reading.auto_submitted,
         )
@@ -211,8 +214,16 @@ def _store_reading(
 ) -> Stored:
     sender = engineers.classify(reading.mail, config)
     forged = sender.flag == "forged_engineer"
-    ticket, flags = thread_of(session, reading, config, sender)
-    outside = "outside_thread" in flags
+    bounced = bounces.bounced_reply(session, reading)
+    if bounced is not None:
+        # A report that one of our replies did not arrive: on that reply's thread, nothing more.
+        bounces.mark_bounced(session, bounced, bounces.reason_of(reading))
+        extra_flags = ["bounce", *extra_flags]
+    if bounced is not None and bounced.ticket_id is not None:
+        ticket, flags = session.get(Ticket, bounced.ticket_id), []
+    else:
+        ticket, flags = thread_of(session, reading, config, sender)
+    outside = "outside_thread" in flags or bounced is not None
     flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
     flags += ([sender.flag] if sender.flag else []) + extra_flags
     changed, became_complete, stop_codes = {}, False, None
