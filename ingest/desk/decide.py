@@ -14,7 +14,8 @@ from ingest.store.tickets import Stored
 
 @dataclass(frozen=True)
 class Situation:
-    """Everything the decision needs, built by situation() from a stored email."""
+    """Everything the decision needs: built here only, by situation() from a stored email or by
+    reminder_situation() for a follow-up."""
 
     outcome: str  # new_ticket, follow_up, duplicate, unreadable
     auto_submitted: bool = False
@@ -65,6 +66,31 @@ def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) 
         daily_limit=config.desk.daily_reply_limit,
         resolved_now=stored.resolved_now,
         operator_address=ticket.operator_address,
+    )
+
+
+def reminder_situation(
+    recipient: str,
+    thread_addresses: list[str],
+    config: Config,
+    replies_today: int,
+    last_was_automatic: bool,
+) -> Situation:
+    """The Situation of a reminder or on-hold notice to `recipient`: it repeats a request for
+    information, so it must pass what a first request_info passes — not to automatic senders
+    (their latest mail on the thread was automatic, or the address is ours), engineers or anyone
+    off the thread, within the operator domains and the daily limit."""
+    own = {a.lower() for a in config.desk.own_addresses}
+    return Situation(
+        outcome="new_ticket",  # the rules as for a first request: no follow-up exemptions
+        auto_submitted=recipient.lower() in own or last_was_automatic,
+        sender=recipient,
+        complete=False,
+        from_engineer=recipient.lower() in {e.address.lower() for e in config.engineers},
+        on_thread=threads.on_thread(recipient, thread_addresses, config.desk.operator_domains),
+        operator_domains=tuple(config.desk.operator_domains),
+        replies_today=replies_today,
+        daily_limit=config.desk.daily_reply_limit,
     )
 
 

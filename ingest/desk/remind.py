@@ -13,9 +13,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from ingest.config import Config, parse_duration
-from ingest.desk.decide import Decision, Situation, decide
+from ingest.desk.decide import Decision, decide, reminder_situation
 from ingest.reading.labels import span_zh
-from ingest.store import db, threads
+from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from ingest.store.threads import domain_of, mailbox_of, reply_subject
 from ingest.store.ticket_rows import ticket_fields
@@ -257,28 +257,18 @@ def _held_for(session: Session, ticket_id: int, request_id: str) -> bool:
 def _gate(
     session: Session, config: Config, ticket: Ticket, recipient: str, mail: list, now: datetime
 ) -> Decision:
-    """SPEC §6's rules for the address a reminder would go to: a reminder repeats the request
-    for information, so it must pass what a first request_info passes (decide()): not to
-    automatic senders (the mailbox's latest mail on the thread was automatic, or it is ours),
-    engineers or anyone off the thread, within the operator domains and the daily limit."""
+    """SPEC §6's rules for the address a reminder would go to (decide.reminder_situation): the
+    daily limit counted as for any reply, the latest mail of that mailbox on the thread."""
     mailbox = mailbox_of(recipient)
     theirs = [m for m in mail if mailbox_of(m.from_address) == mailbox]
-    own = {a.lower() for a in config.desk.own_addresses}
+    replies_today = outbox.replies_since_each(session, {mailbox}, now - timedelta(days=1))
     return decide(
-        Situation(
-            outcome="new_ticket",  # the rules as for a first request: no follow-up exemptions
-            auto_submitted=recipient.lower() in own or bool(theirs and theirs[-1].auto_submitted),
-            sender=recipient,
-            complete=False,
-            from_engineer=recipient.lower() in {e.address.lower() for e in config.engineers},
-            on_thread=threads.on_thread(
-                recipient, list(ticket.thread_addresses), config.desk.operator_domains
-            ),
-            operator_domains=tuple(config.desk.operator_domains),
-            replies_today=outbox.replies_since_each(
-                session, {mailbox}, now - timedelta(days=1)
-            ).get(mailbox, 0),
-            daily_limit=config.desk.daily_reply_limit,
+        reminder_situation(
+            recipient,
+            list(ticket.thread_addresses),
+            config,
+            replies_today[mailbox],
+            last_was_automatic=bool(theirs and theirs[-1].auto_submitted),
         )
     )
 
