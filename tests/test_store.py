@@ -319,3 +319,50 @@ def test_upgrade_0005_dates_stored_mail_and_nulls_meaningless_stop_codes(databas
         assert [m for (m,) in meanings] == [None, "绝缘检测失败"]
     finally:
         engine.dispose()
+
+
+def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
+    """Counted per mailbox (+tags folded) over the last day only, through the created_at index
+    (migration 0006): the count does not grow with every reply ever sent."""
+    from datetime import timedelta
+
+    from ingest.store.models import Outbox, utcnow
+    from replies.outbox import _replies_since, replies_since_each
+
+    now = utcnow()
+    rows = [
+        {"recipient": f"op{i % 7}@xingxing.example.cn", "created_at": now - timedelta(days=2 + i)}
+        for i in range(300)
+    ] + [
+        {"recipient": "op1@xingxing.example.cn", "created_at": now - timedelta(hours=1)},
+        {"recipient": "op1+gd@xingxing.example.cn", "created_at": now - timedelta(hours=2)},
+        {"recipient": "op2@xingxing.example.cn", "created_at": now - timedelta(hours=3)},
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            Outbox.__table__.insert(),
+            [
+                {
+                    "kind": "ack",
+                    "message_id": f"<r{n}@gongdan>",
+                    "to_addresses": [],
+                    "raw": b"",
+                    "state": "sent",
+                    **row,
+                }  # fmt: skip
+                for n, row in enumerate(rows)
+            ],
+        )
+    with db.session(engine) as session:
+        counts = replies_since_each(
+            session, {"op1@xingxing.example.cn", "op3@xingxing.example.cn"}, now - timedelta(1)
+        )
+        assert counts == {"op1@xingxing.example.cn": 2, "op3@xingxing.example.cn": 0}
+        if engine.dialect.name == "sqlite":
+            tags = {f"tag{i}": "op1+%@xingxing.example.cn" for i in range(16)}
+            statement = _replies_since(16).params(since=now, mailboxes=["a@b"], **tags)
+            sql = statement.compile(
+                engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+            )
+            plan = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+            assert "ix_outbox_created_at" in str(plan), plan

@@ -148,7 +148,8 @@ class Outbox(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(default_factory=utcnow)
+    # Indexed: the daily limit counts the replies of the last day, whatever the outbox's age.
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     sent_at: datetime | None = None
     bounced_at: datetime | None = None
 
