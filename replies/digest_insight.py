@@ -96,13 +96,16 @@ def first_engineer_replies(
         .group_by(TicketEvent.ticket_id)
     ):
         keep(ticket_id, at)
+    # The engineer's mail at its own time, as the ticket's creation is its first mail's: an
+    # imported history keeps its real response times.
+    written = func.coalesce(Message.sent_at, Message.received_at)
     for ticket_id, at, flags in conn.execute(
-        select(Message.ticket_id, Message.received_at, Message.flags).where(
+        select(Message.ticket_id, written, Message.flags).where(
             Message.ticket_id.is_not(None),
             Message.direction == "in",
             Message.auto_submitted.is_(False),
             func.lower(Message.from_address).in_(addresses),
-            Message.received_at < end,
+            written < end,
         )
     ):
         if "forged_engineer" not in (flags or []):

@@ -96,13 +96,29 @@ def answer(session, config, ticket_id: int, at: datetime, how: str) -> None:
     stored = store_and_commit(session, mail, config)
     assert stored.ticket_id == ticket_id and stored.engineer is not None
     message = session.get(Message, stored.message_db_id)
-    message.received_at = at
+    message.received_at = message.sent_at = at  # written and received at `at`
     session.add(message)
     for event in session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)):
         if event.id not in before:
             event.at = at
             session.add(event)
     session.commit()
+
+
+def test_an_imported_engineer_reply_counts_at_its_own_time(engine, history, database_url):
+    """An engineer's reply read late (an import, a mailbox read again) counts at the time it was
+    written, as its ticket's creation does: not as a reply within the period."""
+    config = make_config(database_url)
+    with db.session(engine) as session:
+        ticket_id = history["h"]  # opened 5 h before NOW, no engineer reply yet
+        answer(session, config, ticket_id, NOW - timedelta(hours=3), "plain")
+        message = session.exec(select(Message).order_by(Message.id.desc())).first()
+        message.received_at = NOW + timedelta(hours=5)  # read long after it was written
+        session.add(message)
+        session.commit()
+    response = data_of(engine)["response"]
+    assert response["answered"] == 6  # a, b, c, d, e, and h: answered 2 h after it was opened
+    assert ticket_id not in [w["id"] for w in response["waiting"]]
 
 
 def rows_of(engine, model):
