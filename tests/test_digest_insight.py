@@ -288,6 +288,21 @@ def test_per_engineer_digests_put_their_tickets_first(engine, history, database_
     assert [o.kind for o in rows_of(engine, Outbox)] == ["digest"] * 3
 
 
+def test_per_engineer_digests_without_recipients_go_to_the_engineers_alone(
+    engine, history, database_url
+):
+    """With per_engineer and no [digest] recipients, each engineer gets their own digest and
+    there is no common one (no mail to nobody, none twice)."""
+    config = make_config(database_url, digest=False)
+    config.digest.per_engineer = True
+    summary = run_digest(
+        config, engine, since=timedelta(hours=24), dry_run=False, out=None, now=NOW
+    )
+    outbox = rows_of(engine, Outbox)
+    assert [o.to_addresses for o in outbox] == [[ENGINEER]]
+    assert summary["engineers"] == [ENGINEER] and len(summary["outbox_ids"]) == 1
+
+
 def test_now_is_the_digest_s_clock(engine, history, database_url):
     later = NOW + timedelta(days=2)
     summary = run_digest(
