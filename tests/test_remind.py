@@ -454,3 +454,30 @@ def test_the_poll_cycle_sends_the_reminders_due_at_its_now(desk):
     assert len(mails(desk)) == 2  # once
     refused = desk.gongdan("poll", "--loop", "--now", iso(start))
     assert refused.exit_code == 2 and "--now without --loop" in refused.output
+
+
+def test_an_outsider_on_the_thread_neither_stops_the_clock_nor_gets_the_reminder(desk):
+    """Attacker's side: someone off the thread answers the request (In-Reply-To it, with the
+    ticket's tag and the missing fields). That is no answer from the operator — the reminder
+    still goes, to the operator alone. Positive control: the operator's own answer stops it
+    (test_a_week_replayed)."""
+    desk.deliver(make_mail(INCOMPLETE, subject="7号桩离线", message_id="<o1@xingxing.example.cn>"))
+    desk.poll()
+    request = mails(desk)[0]
+    outsider = make_mail(
+        "桩站名称：望京站\n运营商初步排查结果：已重启\n",
+        subject=f"Re: {request['Subject']}",
+        sender="someone@evil.example.com",
+        message_id="<o2@evil.example.com>",
+        in_reply_to=request["Message-ID"],
+        references=request["Message-ID"],
+    )
+    desk.deliver(outsider)
+    desk.poll()
+    assert len(mails(desk)) == 1  # the outsider is not answered
+    assert desk.show(1)["status"] == "waiting_info"  # nor did their fields complete the ticket
+    result = desk.gongdan("poll", "--now", iso(datetime.now(UTC) + timedelta(days=2, minutes=5)))
+    assert result.exit_code == 0, result.output
+    reminder = mails(desk)[-1]
+    assert len(mails(desk)) == 2 and reminder["To"] == "ops@xingxing.example.cn"
+    assert not [m for m in desk.smtp.messages if "someone@evil.example.com" in m.rcpt_tos]
