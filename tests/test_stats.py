@@ -255,7 +255,9 @@ NOVEMBER = ("--since", "2026-11-01", "--until", "2026-12-01")
 def test_csv_is_utf8_with_a_header_and_the_numbers(config_file):
     result = gongdan(config_file, *NOVEMBER, "--by", "station", "--format", "csv")
     assert result.exit_code == 0, result.output
-    text = result.stdout_bytes.decode("utf-8")  # the bytes are UTF-8 whatever the locale
+    # UTF-8 whatever the locale, with the byte-order mark Excel needs to read it as UTF-8.
+    assert result.stdout_bytes.startswith(b"\xef\xbb\xbfstation,")
+    text = result.stdout_bytes.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == ["station", *TICKET_KEYS]
     assert [(r["station"], r["opened"], r["open"], r["stop_code_hits"]) for r in rows] == [

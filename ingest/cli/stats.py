@@ -202,7 +202,8 @@ def stats(ctx: click.Context, since: str, until: str | None, by: str, output: st
     with database(config_of(ctx)) as engine, engine.connect() as conn:
         rows = clean_data(count(conn, by, start, end))
     if output == "csv":
-        click.echo(as_csv(rows, by).encode("utf-8"), nl=False)
+        # With a byte-order mark: Excel, where the monthly review opens it, reads UTF-8 only so.
+        click.echo(as_csv(rows, by).encode("utf-8-sig"), nl=False)
     elif output == "json":
         click.echo(as_json(rows).encode("utf-8"), nl=False)
     elif sys.stdout.isatty():
