@@ -13,12 +13,12 @@ from sqlmodel import Session
 from ingest.config import Config, DigestTable, parse_duration
 from ingest.store import db
 from ingest.store.lock import exclusive
-from ingest.store.models import Digest, Outbox, utcnow
+from ingest.store.models import Digest, Outbox, as_utc, utcnow
 from ingest.store.threads import domain_of
 from replies import digest_insight as insight
 from replies import digest_queries as queries
 from replies.compose import build_message, make_address, make_message_id
-from replies.digest_queries import OPEN_LIMIT, utc
+from replies.digest_queries import OPEN_LIMIT
 from replies.digest_view import render, subject_of
 from replies.send_stage import OUTBOX_WAIT, send_due
 
@@ -46,7 +46,7 @@ def collect(
 ) -> dict:
     """The digest's plain data for [start, end); `end` is its "now" (ages, windows, the chart's
     last day). Every string that could hold a phone is masked."""
-    start, end = utc(start), utc(end)
+    start, end = as_utc(start), as_utc(end)
     settings = settings or DigestTable()
     window = parse_duration(settings.repeat_window)
     conn = session.connection()
@@ -116,7 +116,7 @@ def recipients_of(config: Config) -> list[str]:
 
 def last_period_end(session: Session) -> datetime | None:
     end = session.connection().execute(select(func.max(Digest.period_end))).scalar_one_or_none()
-    return utc(end) if end else None
+    return as_utc(end) if end else None
 
 
 def run_digest(
@@ -136,7 +136,7 @@ def run_digest(
             "no digest recipients: set [digest] recipients or add [[engineer]] addresses "
             "to the config"
         )
-    now = utc(now or utcnow())
+    now = as_utc(now or utcnow())
     template_dir = config.desk.template_dir or None
     support = config.outgoing.from_address
     # Two digests at once would both start where the last one ended and mail the same period

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ingest.reading.labels import age_zh, status_label
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
-from replies.digest_queries import DISPLAY_TZ, HUMAN, code_label, resolutions, safe, utc
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
+from replies.digest_queries import DISPLAY_TZ, HUMAN, code_label, resolutions, safe
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).
 ENGINEER_EVENTS = ("status_changed", "assigned", "note")
@@ -83,8 +83,8 @@ def first_engineer_replies(
     first: dict[int, datetime] = {}
 
     def keep(ticket_id: int, at: datetime) -> None:
-        if ticket_id not in first or utc(at) < first[ticket_id]:
-            first[ticket_id] = utc(at)
+        if ticket_id not in first or as_utc(at) < first[ticket_id]:
+            first[ticket_id] = as_utc(at)
 
     for ticket_id, at in conn.execute(
         select(TicketEvent.ticket_id, func.min(TicketEvent.at))
@@ -141,7 +141,7 @@ def response_times(
         created = dict(
             conn.execute(select(Ticket.id, Ticket.created_at).where(Ticket.id.in_(answered))).all()
         )
-    waits = [max(timedelta(0), first[t] - utc(created[t])) for t in answered if t in created]
+    waits = [max(timedelta(0), first[t] - as_utc(created[t])) for t in answered if t in created]
     median = _quantile(waits, 0.5) if waits else None
     p90 = _quantile(waits, 0.9) if waits else None
 
@@ -160,7 +160,7 @@ def response_times(
     unanswered = [t for t in candidates if t.id not in first]
     waiting = []
     for t in unanswered[:limit]:
-        wait = end - utc(t.created_at)
+        wait = end - as_utc(t.created_at)
         waiting.append(
             {
                 "id": t.id,
@@ -181,20 +181,20 @@ def response_times(
         "sla": sla,
         "waiting": waiting,
         "waiting_total": len(unanswered),
-        "over_sla": sum(1 for t in unanswered if end - utc(t.created_at) > sla),
+        "over_sla": sum(1 for t in unanswered if end - as_utc(t.created_at) > sla),
     }
 
 
 def daily(conn: Connection, end: datetime, days: int = DAYS) -> list[dict]:
     """Tickets opened and resolved on each of the last `days` days (China time), up to `end`."""
-    last = utc(end).astimezone(DISPLAY_TZ).date()
+    last = as_utc(end).astimezone(DISPLAY_TZ).date()
     dates = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
     start = datetime.combine(dates[0], time(), DISPLAY_TZ)
     opened: dict = defaultdict(int)
     for (at,) in conn.execute(
         select(Ticket.created_at).where(Ticket.created_at >= start, Ticket.created_at < end, HUMAN)
     ):
-        opened[utc(at).astimezone(DISPLAY_TZ).date()] += 1
+        opened[as_utc(at).astimezone(DISPLAY_TZ).date()] += 1
     resolved: dict = defaultdict(set)
     for ticket_id, at in resolutions(conn, start, end):
         resolved[at.astimezone(DISPLAY_TZ).date()].add(ticket_id)

@@ -4,7 +4,7 @@ stop-code and operator charts. Every string that could hold a phone number is ma
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ingest.reading.clean_text import clean_text
 from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
-from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent
+from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
 
 OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
@@ -56,11 +56,6 @@ def new_in(start: datetime, end: datetime):
     )
 
 
-def utc(value: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken as UTC (what SQLite gives back)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def safe(value) -> str:
     """A stored value as the digest shows it: phones masked, no control characters."""
     return mask_phones_in_text(clean_text(str(value))) if value is not None else ""
@@ -87,10 +82,10 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
             TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end
         )
     ).all()
-    found = [(t, utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
+    found = [(t, as_utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
     changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
     found += [
-        (t, utc(at))
+        (t, as_utc(at))
         for t, at in conn.execute(
             select(Ticket.id, Ticket.created_at).where(
                 Ticket.status == "resolved",
@@ -170,13 +165,13 @@ def open_tickets(
             "operator": safe(t.operator or t.operator_address),
             "station": safe(t.station),
             "order_no": safe(t.order_no),
-            "age": age_zh(end - utc(t.created_at)),
+            "age": age_zh(end - as_utc(t.created_at)),
             "status": t.status,
             "status_label": status_label(t.status),
             "engineer": safe(t.engineer),
             "mine": bool(first_engineer) and t.engineer == first_engineer,
             "stop_codes": codes[t.id],
-            "created_at": utc(t.created_at),
+            "created_at": as_utc(t.created_at),
         }
         for t in tickets
     ]
@@ -242,7 +237,7 @@ def bounced_replies(conn: Connection, start: datetime, end: datetime) -> list[di
             "kind": r.kind,
             "to": safe(", ".join(r.to_addresses)),
             "reason": safe(r.last_error or "")[:BOUNCE_REASON],
-            "at": utc(r.bounced_at),
+            "at": as_utc(r.bounced_at),
         }
         for r in conn.execute(
             select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.last_error)

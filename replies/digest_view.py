@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from ingest.reading.fields import catalog
 from ingest.reading.labels import span_zh
+from ingest.store.models import as_utc
 from ingest.store.threads import subject_tag
-from replies.digest_queries import DISPLAY_TZ, utc
+from replies.digest_queries import DISPLAY_TZ
 from replies.render import display_width, environment, pad
 
 TEXT_BAR = 30  # characters of the longest plain-text bar
@@ -91,7 +92,7 @@ def mailto(address: str, ticket: dict, engineer: str | None = None) -> str:
 
 
 def _local(value: datetime) -> str:
-    return utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+    return as_utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def subject_of(data: dict, engineer: str | None = None) -> str:

@@ -14,11 +14,12 @@ from sqlmodel import Session
 
 from ingest.config import Config, parse_duration
 from ingest.desk.decide import Decision, decide, reminder_situation
+from ingest.desk.queue import ticket_context
 from ingest.reading.labels import span_zh
 from ingest.store import db
-from ingest.store.models import Message, Outbox, Ticket, TicketEvent
+from ingest.store.models import Message, Outbox, Ticket, TicketEvent, as_utc
 from ingest.store.threads import domain_of, mailbox_of, reply_subject
-from ingest.store.ticket_rows import ticket_fields
+from ingest.store.ticket_rows import TicketView
 from replies import outbox
 from replies.compose import compose_reply, derived_message_id
 from replies.render import render_reminder
@@ -75,7 +76,7 @@ def remind_due(config: Config, engine: Engine, now: datetime | None = None) -> R
     """Queue the reminders and on-hold notices due at `now` (default: the clock), one transaction
     per ticket. Safe beside another run: each is queued at most once (a Message-ID derived from
     its request, unique in the database, and a ticket row that must not have changed meanwhile)."""
-    now = _aware(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     remind_after = parse_duration(config.desk.remind_after)
     hold_after = parse_duration(config.desk.hold_after)
     report = RemindReport()
@@ -328,7 +329,7 @@ def _queue(
     # The same for every run following up this request: a second copy is refused.
     message_id = derived_message_id(kind, ticket.id, request.message_id, domain_of(from_address))
     body = render_reminder(
-        _ticket_context(ticket),
+        ticket_context(session, TicketView.of(ticket), stop_codes=[]),
         config.desk.template_dir or None,
         on_hold=action == "hold",
         waited=span_zh(now - request.created_at),
@@ -357,14 +358,3 @@ def _queue(
         from_address=from_address,
         now=now,
     )
-
-
-def _ticket_context(ticket: Ticket) -> dict:
-    """What the reminder template sees of a ticket (stop codes are not quoted in it)."""
-    names = ("id", "subject", "template", "missing", "invalid", "status", "engineer")
-    return {**{name: getattr(ticket, name) for name in names}, "fields": ticket_fields(ticket)}
-
-
-def _aware(value: datetime) -> datetime:
-    """Aware UTC; a naive time is taken as UTC (the database's), and an aware one converted."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

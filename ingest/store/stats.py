@@ -4,12 +4,12 @@ operator (SPEC §12), as plain rows for the monthly review."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, case, distinct, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
 
 GROUPINGS = ("code", "pile", "station", "operator")
 # The keys of each row, in order: JSON objects and the CSV header use them as they are.
@@ -27,10 +27,6 @@ TICKET_KEYS = (
 
 def row_keys(by: str) -> tuple[str, ...]:
     return CODE_KEYS if by == "code" else (by, *TICKET_KEYS)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # A ticket that only automatic mail ever wrote to (a bounce, an out-of-office) is nobody's
@@ -185,7 +181,7 @@ def stats(conn: Connection, by: str, since: datetime, until: datetime) -> list[d
     """
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by {by!r}; one of: {', '.join(GROUPINGS)}")
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     if by == "code":
         return _by_code(conn, since, until)
     return _by_ticket_key(conn, by, since, until)
