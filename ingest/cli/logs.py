@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+import click
+
 
 class JsonLines(logging.Formatter):
     """One JSON object per line for log collectors; the per-message line adds its fields as keys."""
@@ -46,3 +48,13 @@ def json_record(name: str, message: str) -> str:
         {"name": name, "levelname": "INFO", "levelno": logging.INFO, "msg": message}
     )
     return JsonLines().format(record)
+
+
+# `--log-level` of the commands that log their progress (on stdout; see setup_logging).
+log_level_option = click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Show log lines of this level and above (on stdout).",
+)

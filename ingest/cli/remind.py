@@ -8,8 +8,7 @@ import click
 
 from ingest.cli.common import config_of, now_option
 from ingest.cli.database import database
-from ingest.cli.logs import setup_logging
-from ingest.cli.running import LOG_LEVELS
+from ingest.cli.logs import log_level_option, setup_logging
 from ingest.desk.remind import remind_due
 from ingest.store import db
 from replies.send_stage import OUTBOX_WAIT, send_due
@@ -17,13 +16,7 @@ from replies.send_stage import OUTBOX_WAIT, send_due
 
 @click.command()
 @now_option
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=LOG_LEVELS,
-    help="Show log lines of this level and above (on stdout; one per reminder or notice).",
-)
+@log_level_option
 @click.pass_context
 def remind(ctx: click.Context, now: datetime | None, log_level: str) -> None:
     """Remind operators who were asked for information and have not answered, then send.

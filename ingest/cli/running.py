@@ -14,14 +14,12 @@ import click
 
 from ingest.cli.common import config_of, now_option
 from ingest.cli.database import database
-from ingest.cli.logs import json_record, setup_logging
+from ingest.cli.logs import json_record, log_level_option, setup_logging
 from ingest.desk import importer
 from ingest.desk import poll as poll_cycle
 from ingest.desk.watch import Watcher
 from ingest.store import db
 from replies.send_stage import send_due
-
-LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def counts_text(counts: dict[str, int]) -> str:
@@ -62,13 +60,7 @@ def _drain_line(report) -> str:
 @click.option(
     "--interval", default=60.0, show_default=True, help="Seconds between cycles with --loop."
 )
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=LOG_LEVELS,
-    help="Show log lines of this level and above.",
-)
+@log_level_option
 @click.option(
     "--log-format",
     default="text",
@@ -149,12 +141,7 @@ def poll(
 @click.option(
     "--interval", default=60.0, show_default=True, help="Seconds between drains with --loop."
 )
-@click.option(
-    "--log-level",
-    default="INFO",
-    type=LOG_LEVELS,
-    help="Least severe log messages to print (on stderr).",
-)
+@log_level_option
 @click.pass_context
 def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
     """Send the replies that are due, as `gongdan poll` does at the end of its cycle.
