@@ -10,11 +10,11 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.labels import age_zh, status_label
+from ingest.reading.labels import STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
 
-OPEN_STATUSES = ("waiting_info", "in_progress", "on_hold")
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "resolved")
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
 DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
 OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
