@@ -338,17 +338,16 @@ def test_relative_since_counts_back_from_now(config_file):
     url = config_file.read_text().split('"')[1]
     engine = db.open_database(url)
     Desk(engine).store(
-        (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "2026-12-20T07:00",
         ticket_mail(9, "41", operator="易充科技", station="杭州站", pile="33010800120000300002"),
     )
     engine.dispose()
-    rows = json.loads(gongdan(config_file, "--since", "1d", "--format", "json").stdout)
+    now = ("--now", "2026-12-20T09:00+00:00", "--format", "json")  # two hours after it
+    rows = json.loads(gongdan(config_file, "--since", "1d", *now).stdout)
     assert [(r["code"], r["hits"]) for r in rows] == [(41, 1)]
-    rows = json.loads(gongdan(config_file, "--since", "1h", "--format", "json").stdout)
+    rows = json.loads(gongdan(config_file, "--since", "1h", *now).stdout)
     assert rows == []
-    rows = json.loads(
-        gongdan(config_file, "--since", "3d", "--until", "1h", "--format", "json").stdout
-    )
+    rows = json.loads(gongdan(config_file, "--since", "3d", "--until", "1h", *now).stdout)
     assert [r["code"] for r in rows] == [41]
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ingest.cli.common import config_of
+from ingest.cli.common import config_of, now_option
 from ingest.cli.database import database
 from ingest.config import parse_duration
 from ingest.reading.clean_text import clean_data
@@ -183,8 +183,11 @@ def as_json(rows: list[dict]) -> str:
     help="table: a table on a terminal, aligned text in a pipe; csv: UTF-8 with a header row; "
     "json: a list of objects.",
 )
+@now_option
 @click.pass_context
-def stats(ctx: click.Context, since: str, until: str | None, by: str, output: str) -> None:
+def stats(
+    ctx: click.Context, since: str, until: str | None, by: str, output: str, now: datetime | None
+) -> None:
     """Stop codes and tickets of a period, by stop code, pile, station or operator, largest first.
 
     By code: each stop code's hits (read from mail received in the period), tickets and piles.
@@ -193,7 +196,7 @@ def stats(ctx: click.Context, since: str, until: str | None, by: str, output: st
 
     Example: gongdan stats --since 2026-11-01 --by pile --format csv > piles.csv
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     start = parse_moment(since, "--since", now)
     end = parse_moment(until, "--until", now) if until else now
     if start >= end:
