@@ -36,6 +36,12 @@ def since_date(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def wall_clock() -> datetime:
+    """The one reading of the wall clock. A command reads it once (a worker once per cycle) and
+    passes the time down; nothing below the CLI reads the clock on its own (SPEC §13)."""
+    return datetime.now(UTC)
+
+
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if not value:
         return None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ingest.cli.common import config_of, now_option
+from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.config import parse_duration
 from ingest.reading.clean_text import clean_data
@@ -196,7 +196,7 @@ def stats(
 
     Example: gongdan stats --since 2026-11-01 --by pile --format csv > piles.csv
     """
-    now = now or datetime.now(UTC)
+    now = now or wall_clock()
     start = parse_moment(since, "--since", now)
     end = parse_moment(until, "--until", now) if until else now
     if start >= end:
