@@ -15,7 +15,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
 from ingest.reading.clean_text import clean_text
-from ingest.store.threads import reply_subject, subject_tag
+from ingest.rules.threads import reply_subject, subject_tag
 
 SUBJECT_LIMIT = 200
 REFERENCES_LIMIT = 20

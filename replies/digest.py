@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ingest.config import Config, DigestTable, parse_duration
+from ingest.rules.threads import domain_of
 from ingest.store import db
 from ingest.store.lock import exclusive
 from ingest.store.models import Digest, Outbox, as_utc, utcnow
-from ingest.store.threads import domain_of
 from replies import digest_insight as insight
 from replies import digest_queries as queries
 from replies.compose import build_message, make_address, make_message_id

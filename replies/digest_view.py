@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from ingest.reading.fields import catalog
 from ingest.reading.labels import span_zh
+from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
-from ingest.store.threads import subject_tag
 from replies.digest_queries import DISPLAY_TZ
 from replies.render import display_width, environment, pad
 

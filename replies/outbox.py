@@ -12,8 +12,8 @@ from sqlalchemy import bindparam, func, insert, literal_column, or_, select, upd
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from ingest.rules.threads import mailbox_of
 from ingest.store.models import MailboxState, Message, Outbox, utcnow
-from ingest.store.threads import mailbox_of
 
 log = logging.getLogger("gongdan.outbox")
 

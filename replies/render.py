@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from ingest.reading.clean_text import clean_text
 from ingest.reading.fields import catalog
 from ingest.reading.phones import mask_phone, mask_phones_in_text
-from ingest.store.threads import subject_tag
+from ingest.rules.threads import subject_tag
 
 PACKAGE_TEMPLATES = str(resources.files("replies").joinpath("templates"))
 

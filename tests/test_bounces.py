@@ -13,6 +13,7 @@ from sqlmodel import select
 from ingest.config import Config
 from ingest.desk.health import status
 from ingest.reading.ticket import read_ticket
+from ingest.rules.decide import message_action
 from ingest.store import db
 from ingest.store.models import Outbox, Ticket, utcnow
 from ingest.store.tickets import store_and_commit
@@ -37,7 +38,7 @@ def test_163_system_bounce_names_our_ack_and_reads_nothing_from_it():
     assert "收件人邮箱地址不存在" in got.bounce.own_text
     # The returned ack holds 运营商/订单号/… and `34 紧急停机`: none of it is the bounce's.
     assert got.fields == {} and got.stop_codes == []
-    assert got.auto_submitted and got.action == "none"
+    assert got.auto_submitted and message_action(got) == "none"
 
 
 def test_qmail_text_bounce_cuts_the_inline_copy():
@@ -93,7 +94,7 @@ def test_a_delay_warning_and_a_read_receipt_are_automatic_but_no_bounce():
     )
     for got in (read_ticket(delayed), read("49_read_receipt.eml")):
         assert got.bounce is None
-        assert got.auto_submitted and got.action == "none"
+        assert got.auto_submitted and message_action(got) == "none"
 
 
 def test_an_operator_writing_is_no_bounce():

@@ -11,9 +11,9 @@ from sqlalchemy import text, update
 from sqlmodel import select
 
 from ingest.reading.clean_text import clean_text
+from ingest.rules.threads import reply_subject
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket
-from ingest.store.threads import reply_subject
 from tests.conftest import make_mail
 from tests.desk import Desk
 

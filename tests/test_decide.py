@@ -3,8 +3,8 @@
 import pytest
 
 from ingest.config import Config
-from ingest.desk.decide import Situation, decide, reply_address
 from ingest.reading.email_reader import Email
+from ingest.rules.decide import Situation, decide, reply_address
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import select
 
 from ingest.config import Config, Engineer
+from ingest.rules.engineers import Change, engineer_changes
 from ingest.store import db
-from ingest.store.engineers import Change, engineer_changes
 from ingest.store.models import Message, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
 from tests.conftest import make_mail

@@ -428,7 +428,7 @@ def test_reused_message_id_from_another_sender_is_stored_and_flagged(make_desk):
 
 
 def test_on_thread_is_the_one_rule():
-    from ingest.store.threads import mailbox_of, on_thread
+    from ingest.rules.threads import mailbox_of, on_thread
 
     people = ["ops@op.example.cn"]
     assert on_thread("OPS@op.example.cn", people, [])

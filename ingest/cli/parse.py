@@ -14,6 +14,7 @@ from ingest.reading.fields import catalog
 from ingest.reading.limits import TooSlow
 from ingest.reading.phones import mask_phone
 from ingest.reading.ticket import read_ticket
+from ingest.rules.decide import message_action
 
 
 def _parse_one(path: str, config: Config) -> dict:
@@ -27,7 +28,10 @@ def _parse_one(path: str, config: Config) -> dict:
         return {"file": path, "error": str(exc)}
     except Exception as exc:  # one bad file never stops the others
         return {"file": path, "error": f"cannot read email: {type(exc).__name__}: {exc}"}
-    return {"file": path, **reading.as_json()}
+    result = {"file": path, **reading.as_json()}
+    attachments = result.pop("attachments")
+    result["action"], result["attachments"] = message_action(reading), attachments
+    return result
 
 
 def _summary(result: dict) -> str:

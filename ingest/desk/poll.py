@@ -1,7 +1,7 @@
 """The poll cycle: take each mailbox's new mail, store it, answer it by the rules, send the outbox.
 
 Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.desk.read_ahead)
-→ store (ingest.store.tickets) → decide (ingest.desk.decide) → queue (ingest.desk.queue) → mark
+→ store (ingest.store.tickets) → decide (ingest.rules.decide) → queue (ingest.desk.queue) → mark
 processed (ingest.sources.mailboxes); then send (replies.send_stage.send_due).
 """
 
@@ -18,10 +18,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from ingest.config import Config, ConfigError, MailboxSettings
-from ingest.desk.decide import Decision, decide, reply_candidates, situation
 from ingest.desk.queue import queue
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
+from ingest.reading.ticket import ReadResult
+from ingest.rules.decide import Decision, decide, reply_candidates, situation
+from ingest.rules.stored import Stored
+from ingest.rules.threads import mailbox_of
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
@@ -29,8 +32,7 @@ from ingest.store import db, mailbox_state
 from ingest.store.copies import stored_copies
 from ingest.store.lock import exclusive
 from ingest.store.models import utcnow
-from ingest.store.threads import mailbox_of
-from ingest.store.tickets import Read, Stored, add_flag, store_email
+from ingest.store.tickets import add_flag, store_email
 from replies import outbox
 from replies.send_stage import OUTBOX_WAIT, send_due
 
@@ -219,7 +221,7 @@ def take(
     box: MailboxSettings,
     uidvalidity: int | None,
     batch: list,
-    reads: list[Read],
+    reads: list[ReadResult],
 ) -> list[Handled]:
     """Store, decide and queue a batch in one transaction. Should any email of it fail (a
     concurrent copy, a bug of ours), the batch is rolled back and taken again as batches of one,
@@ -262,7 +264,7 @@ def handle(
     box: MailboxSettings,
     uidvalidity: int | None,
     batch: list,
-    reads: list[Read],
+    reads: list[ReadResult],
     answer: bool = True,
 ) -> list[Handled]:
     """Store a batch of (key, raw) emails read as `reads`, decide and queue their replies (unless
@@ -309,7 +311,7 @@ def _uid(key) -> int | None:
     return key if isinstance(key, int) else None
 
 
-def _replies_today(session: Session, config: Config, reads: list[Read]) -> dict[str, int]:
+def _replies_today(session: Session, config: Config, reads: list[ReadResult]) -> dict[str, int]:
     """Replies in the last day to every mailbox a reply of this batch may go to: one query."""
     candidates = {
         address

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ingest.config import Config
-from ingest.desk.decide import Decision
+from ingest.rules.decide import Decision
+from ingest.rules.stored import Stored, TicketView
+from ingest.rules.threads import domain_of, reply_subject
 from ingest.store.models import Message
-from ingest.store.threads import domain_of, reply_subject
-from ingest.store.ticket_rows import TicketView, stop_codes_of
-from ingest.store.tickets import Stored
+from ingest.store.ticket_rows import stop_codes_of
 from replies import outbox
 from replies.compose import compose_reply, make_message_id
 from replies.render import render_ack, render_request_info, render_resolved

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from ingest.config import Config
-from ingest.store.tickets import Read, read_or_error
+from ingest.reading.ticket import ReadResult, read_mail
 
 log = logging.getLogger("gongdan.poll")
 
@@ -49,8 +49,8 @@ def _start_reader(config: Config, poll_pid: int) -> None:
     become_helper(poll_pid)
 
 
-def _read_batch(raws: list[bytes]) -> list[Read]:
-    return [read_or_error(raw, _config) for raw in raws]
+def _read_batch(raws: list[bytes]) -> list[ReadResult]:
+    return [read_mail(raw, _config.desk) for raw in raws]
 
 
 def worth_it(messages: int, batch: int) -> bool:
@@ -109,8 +109,8 @@ class ReadAhead:
         while pending:
             yield pending.popleft()
 
-    def _read_here(self, raws: list[bytes]) -> list[Read]:
-        return [read_or_error(raw, self.config) for raw in raws]
+    def _read_here(self, raws: list[bytes]) -> list[ReadResult]:
+        return [read_mail(raw, self.config.desk) for raw in raws]
 
     def _give_up(self, exc: BaseException) -> None:
         log.warning(

@@ -13,13 +13,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from ingest.config import Config, parse_duration
-from ingest.desk.decide import Decision, decide, reminder_situation
 from ingest.desk.queue import ticket_context
 from ingest.reading.labels import span_zh
+from ingest.rules.decide import Decision, decide, reminder_situation
+from ingest.rules.threads import domain_of, mailbox_of, reply_subject
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent, as_utc
-from ingest.store.threads import domain_of, mailbox_of, reply_subject
-from ingest.store.ticket_rows import TicketView
+from ingest.store.ticket_rows import view_of
 from replies import outbox
 from replies.compose import compose_reply, derived_message_id
 from replies.render import render_reminder
@@ -329,7 +329,7 @@ def _queue(
     # The same for every run following up this request: a second copy is refused.
     message_id = derived_message_id(kind, ticket.id, request.message_id, domain_of(from_address))
     body = render_reminder(
-        ticket_context(session, TicketView.of(ticket), stop_codes=[]),
+        ticket_context(session, view_of(ticket), stop_codes=[]),
         config.desk.template_dir or None,
         on_hold=action == "hold",
         waited=span_zh(now - request.created_at),

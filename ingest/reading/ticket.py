@@ -1,4 +1,4 @@
-"""Read one raw email as a ticket: fields, completeness, stop codes and the reply it calls for."""
+"""Read one raw email as a ticket: fields, completeness and stop codes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from ingest.reading import quoting
 from ingest.reading.autoreply import auto_reason
 from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
-from ingest.reading.email_reader import TOO_MANY_PARTS, Email, read_email
+from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_email
 from ingest.reading.fields import catalog, extract_fields
-from ingest.reading.limits import time_limit
+from ingest.reading.limits import TooSlow, time_limit
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
 
@@ -29,13 +29,6 @@ class TicketReading:
     def auto_submitted(self) -> bool:
         return self.auto_reason is not None
 
-    @property
-    def action(self) -> str:
-        """What the message alone calls for; the poll cycle adds the thread's and sender's rules."""
-        if self.auto_submitted:
-            return "none"
-        return "ack" if self.assessment.complete else "request_info"
-
     def as_json(self) -> dict:
         a = self.assessment
         return {
@@ -51,7 +44,6 @@ class TicketReading:
             "complete": a.complete,
             "stop_codes": self.stop_codes,
             "auto_submitted": self.auto_submitted,
-            "action": self.action,
             "attachments": self.mail.attachments,
         }
 
@@ -119,3 +111,21 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
         bounce=bounce,
     )
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """An email as read: its ticket reading, or why it cannot be read."""
+
+    reading: TicketReading | None
+    error: str = ""
+
+
+def read_mail(raw: bytes, desk: ReadingSettings | None = None) -> ReadResult:
+    """The ticket reading of `raw`, or why it cannot be read: never raises on bad mail."""
+    try:
+        return ReadResult(read_ticket(raw, desk))
+    except (NotAnEmail, TooSlow) as exc:
+        return ReadResult(None, str(exc))
+    except Exception as exc:  # a bug of ours on odd mail must not lose the mail
+        return ReadResult(None, f"{type(exc).__name__}: {exc}")

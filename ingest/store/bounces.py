@@ -12,8 +12,8 @@ from sqlmodel import Session
 from ingest.reading.autoreply import is_daemon
 from ingest.reading.clean_text import clean_text
 from ingest.reading.ticket import TicketReading
+from ingest.rules.threads import tagged_ticket
 from ingest.store.models import Outbox, utcnow
-from ingest.store.threads import tagged_ticket
 
 REASON_CHARS = 500  # of the report's own words kept as the reply's last_error
 _DIAGNOSTIC = re.compile(r"^Diagnostic-Code[ \t]*:[ \t]*(?:[^;\n]*;)?[ \t]*(.+)$", re.I | re.M)

@@ -3,7 +3,6 @@ stop codes and history."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, insert
@@ -13,11 +12,12 @@ from ingest.config import Config
 from ingest.reading.completeness import assess
 from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
-from ingest.store import engineers
+from ingest.rules import engineers
+from ingest.rules.stored import TicketView
 from ingest.store.models import StopCodeHit, Ticket, TicketEvent, mail_time, utcnow
 
 # Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
-# belong to engineers (SPEC §8) and are handled by ingest.store.engineers.
+# belong to engineers (SPEC §8) and are handled by ingest.rules.engineers.
 OPERATOR_KEYS = tuple(
     s.key
     for s in catalog().fields
@@ -33,38 +33,21 @@ def ticket_fields(ticket: Ticket) -> dict[str, str]:
     return {k: getattr(ticket, k) for k in _FIELD_KEYS if getattr(ticket, k)}
 
 
-@dataclass(frozen=True)
-class TicketView:
-    """A ticket as it stands after an email: what deciding and replying need of it (plain data,
-    cheaper to make than an ORM object for a ticket just written)."""
-
-    id: int
-    subject: str
-    template: str
-    status: str
-    engineer: str | None
-    operator_address: str
-    thread_addresses: list[str]
-    complete: bool
-    missing: list[str]
-    invalid: dict
-    fields: dict
-
-    @classmethod
-    def of(cls, ticket: Ticket) -> TicketView:
-        return cls(
-            id=ticket.id,
-            subject=ticket.subject,
-            template=ticket.template,
-            status=ticket.status,
-            engineer=ticket.engineer,
-            operator_address=ticket.operator_address,
-            thread_addresses=list(ticket.thread_addresses),
-            complete=ticket.complete,
-            missing=list(ticket.missing),
-            invalid=dict(ticket.invalid),
-            fields=ticket_fields(ticket),
-        )
+def view_of(ticket: Ticket) -> TicketView:
+    """The plain-data view of a ticket row (what deciding and replying need of it)."""
+    return TicketView(
+        id=ticket.id,
+        subject=ticket.subject,
+        template=ticket.template,
+        status=ticket.status,
+        engineer=ticket.engineer,
+        operator_address=ticket.operator_address,
+        thread_addresses=list(ticket.thread_addresses),
+        complete=ticket.complete,
+        missing=list(ticket.missing),
+        invalid=dict(ticket.invalid),
+        fields=ticket_fields(ticket),
+    )
 
 
 @cache

@@ -3,73 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ingest.config import Config
-from ingest.reading.email_reader import NotAnEmail
-from ingest.reading.limits import TooSlow
-from ingest.reading.ticket import TicketReading, read_ticket
-from ingest.store import bounces, engineers, threads
+from ingest.reading.ticket import ReadResult, TicketReading, read_mail
+from ingest.rules import engineers, threads
+from ingest.rules.stored import Stored
+from ingest.store import bounces
 from ingest.store.copies import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time, utcnow
 from ingest.store.ticket_rows import (
     STOP_CODE_KEYS,
-    TicketView,
     accept,
     apply_engineer,
     follow_up,
     insert_row,
     new_ticket,
     record_stop_codes,
+    view_of,
 )
-
-
-@dataclass(frozen=True)
-class Read:
-    """An email as read: its ticket reading, or why it cannot be read."""
-
-    reading: TicketReading | None
-    error: str = ""
-
-
-def read_or_error(raw: bytes, config: Config) -> Read:
-    """The ticket reading of `raw`, or why it cannot be read."""
-    try:
-        return Read(read_ticket(raw, config.desk))
-    except (NotAnEmail, TooSlow) as exc:
-        return Read(None, str(exc))
-    except Exception as exc:  # a bug of ours on odd mail must not lose the mail
-        return Read(None, f"{type(exc).__name__}: {exc}")
-
-
-@dataclass
-class Stored:
-    """What storing one email did."""
-
-    outcome: str  # "new_ticket", "follow_up", "duplicate", "unreadable"
-    message_db_id: int | None = None
-    ticket_id: int | None = None
-    reading: TicketReading | None = None
-    changed: dict = field(default_factory=dict)  # key -> (old, new) set by this email
-    became_complete: bool = False
-    flags: list[str] = field(default_factory=list)
-    engineer: object = None  # the Engineer whose mail this is, when it counts as one
-    engineer_changes: list = field(default_factory=list)  # engineers.Change applied
-    ticket: TicketView | None = field(default=None, repr=False)  # as it stands after this email
-    # A new ticket's stop codes are exactly this email's: replies need not read them back.
-    # None: read them from the store.
-    stop_codes: list[dict] | None = field(default=None, repr=False)
-
-    @property
-    def resolved_now(self) -> bool:
-        return any(
-            c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes
-        )
-
 
 # The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
 # have used them before us), then the earliest stored.
@@ -166,7 +121,7 @@ def store_email(
     session: Session,
     raw: bytes,
     config: Config,
-    read: Read,
+    read: ReadResult,
     known: dict,
     *,
     mailbox: str = "",
@@ -256,7 +211,7 @@ def _store_reading(
         )
     session.flush()
     if ticket is not None or engineer_changes:
-        written = TicketView.of(ticket or session.get(Ticket, written.id))
+        written = view_of(ticket or session.get(Ticket, written.id))
     return Stored(
         outcome,
         message_db_id=message_db_id,
@@ -281,7 +236,7 @@ def add_flag(session: Session, message_db_id: int, flag: str) -> None:
 
 def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
     """Store one email in its own transaction; a concurrent copy of it counts as a duplicate."""
-    read = read_or_error(raw, config)
+    read = read_mail(raw, config.desk)
     try:
         stored = store_email(
             session, raw, config, read, stored_copies(session, [raw], [read.reading]), **source
@@ -297,10 +252,10 @@ def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> 
 
 
 def store_many(
-    session: Session, emails: list[tuple[bytes, dict]], config: Config, reads: list[Read]
+    session: Session, emails: list[tuple[bytes, dict]], config: Config, reads: list[ReadResult]
 ) -> list[Stored]:
     """Store a batch of emails in one transaction (a backfill); on a conflict, one by one.
-    `reads` are their read_or_error results."""
+    `reads` are their read_mail results."""
     known = stored_copies(session, [raw for raw, _ in emails], [r.reading for r in reads])
     try:
         results = [

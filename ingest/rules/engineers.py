@@ -8,7 +8,7 @@ import authres
 
 from ingest.config import Config, Engineer
 from ingest.reading.email_reader import Email
-from ingest.store.threads import domain_of
+from ingest.rules.threads import domain_of
 
 NOTE_KEYS = ("tracking", "analysis", "resolution")
 

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ingest.config import Config
-from ingest.store import threads
-from ingest.store.threads import domain_of, mailbox_of
-from ingest.store.tickets import Stored
+from ingest.rules import threads
+from ingest.rules.stored import Stored
+from ingest.rules.threads import domain_of, mailbox_of
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,24 @@ def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) 
         resolved_now=stored.resolved_now,
         operator_address=ticket.operator_address,
     )
+
+
+def message_situation(reading) -> Situation:
+    """The Situation of a message judged alone, as `gongdan parse` reports it: a first message
+    from an operator on its own thread (the poll cycle adds the thread's and sender's rules)."""
+    return Situation(
+        outcome="new_ticket",
+        auto_submitted=reading.auto_submitted,
+        sender=reading.mail.from_address,
+        complete=reading.assessment.complete,
+        recipient=reading.mail.from_address,
+        daily_limit=1,
+    )
+
+
+def message_action(reading) -> str:
+    """What the message alone calls for (`action` in `gongdan parse`): ack, request_info or none."""
+    return decide(message_situation(reading)).kind or "none"
 
 
 def reminder_situation(

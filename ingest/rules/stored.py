@@ -1,0 +1,50 @@
+"""What storing one email did, and its ticket as it then stands: plain data that the rules decide
+over (the store builds them; nothing here touches the database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.reading.ticket import TicketReading
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as it stands after an email: what deciding and replying need of it."""
+
+    id: int
+    subject: str
+    template: str
+    status: str
+    engineer: str | None
+    operator_address: str
+    thread_addresses: list[str]
+    complete: bool
+    missing: list[str]
+    invalid: dict
+    fields: dict
+
+
+@dataclass
+class Stored:
+    """What storing one email did."""
+
+    outcome: str  # "new_ticket", "follow_up", "duplicate", "unreadable"
+    message_db_id: int | None = None
+    ticket_id: int | None = None
+    reading: TicketReading | None = None
+    changed: dict = field(default_factory=dict)  # key -> (old, new) set by this email
+    became_complete: bool = False
+    flags: list[str] = field(default_factory=list)
+    engineer: object = None  # the Engineer whose mail this is, when it counts as one
+    engineer_changes: list = field(default_factory=list)  # engineers.Change applied
+    ticket: TicketView | None = field(default=None, repr=False)  # as it stands after this email
+    # A new ticket's stop codes are exactly this email's: replies need not read them back.
+    # None: read them from the store.
+    stop_codes: list[dict] | None = field(default=None, repr=False)
+
+    @property
+    def resolved_now(self) -> bool:
+        return any(
+            c.kind == "status_changed" and c.new == "resolved" for c in self.engineer_changes
+        )
