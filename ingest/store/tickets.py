@@ -11,6 +11,7 @@ from sqlmodel import Session
 from ingest.config import Config
 from ingest.reading.ticket import ReadResult, TicketReading, read_mail
 from ingest.rules import engineers, threads
+from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored
 from ingest.store import bounces
 from ingest.store.copies import find_duplicate, remember, stored_copies
@@ -172,7 +173,7 @@ def _store_reading(
     bounced = bounces.bounced_reply(session, reading)
     if bounced is not None:
         # A report that one of our replies did not arrive: on that reply's thread, nothing more.
-        bounces.mark_bounced(session, bounced, bounces.reason_of(reading))
+        bounces.mark_bounced(session, bounced, reason_of(reading))
         extra_flags = ["bounce", *extra_flags]
     if bounced is not None and bounced.ticket_id is not None:
         ticket, flags = session.get(Ticket, bounced.ticket_id), []
