@@ -156,7 +156,7 @@ def _headers(
     subject: str,
     message_id: str,
     auto_submitted: str,
-    date: datetime | None,
+    date: datetime,
     threading: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """The headers of every mail we send, written out (encoded words, folded with CRLF). Every
@@ -168,7 +168,7 @@ def _headers(
         ("From", _addresses([sender])),
         ("To", _addresses(recipients)),
         ("Subject", _encoded_subject(subject)),
-        ("Date", format_datetime(date or datetime.now().astimezone())),
+        ("Date", format_datetime(date.astimezone())),
         ("Message-ID", own_id),
         *(threading or {}).items(),
         # RFC 3834, and Exchange's equivalent, so that out-of-office replies do not answer us.
@@ -185,7 +185,7 @@ def build_message(
     subject: str,
     message_id: str,
     auto_submitted: str,
-    date: datetime | None,
+    date: datetime,
     threading: dict[str, str] | None = None,
 ) -> EmailMessage:
     """A text/plain EmailMessage with our headers, for a caller that adds parts to it (the
@@ -238,8 +238,8 @@ def compose_reply(
     in_reply_to: str,
     references: list[str],
     message_id: str,
+    date: datetime,
     from_name: str = "售后工单",
-    date: datetime | None = None,
 ) -> bytes:
     """The raw RFC 5322 bytes of our reply on an operator's thread."""
     threading = {}

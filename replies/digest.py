@@ -6,20 +6,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from ingest.config import Config, DigestTable, parse_duration
-from ingest.rules.threads import domain_of
 from ingest.store import db
+from ingest.store.db import Engine, Session
+from ingest.store.digest_runs import last_period_end, record_period
 from ingest.store.lock import exclusive
-from ingest.store.models import Digest, Outbox, as_utc, utcnow
+from ingest.store.models import as_utc
 from replies import digest_insight as insight
 from replies import digest_queries as queries
-from replies.compose import build_message, make_address, make_message_id
+from replies.compose import build_message, make_address
 from replies.digest_queries import OPEN_LIMIT
 from replies.digest_view import render, subject_of
+from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
 
 __all__ = ["collect", "render", "subject_of", "parse_since", "run_digest", "send_now"]
@@ -77,7 +75,7 @@ def compose_digest(
     from_address: str,
     to_addresses: list[str],
     message_id: str,
-    date: datetime | None = None,
+    date: datetime,
 ) -> bytes:
     """multipart/alternative (plain text, then HTML), UTF-8, `Auto-Submitted: auto-generated`."""
     recipients = [make_address(a) for a in to_addresses or []]
@@ -114,21 +112,16 @@ def recipients_of(config: Config) -> list[str]:
     return [e.address for e in config.engineers]
 
 
-def last_period_end(session: Session) -> datetime | None:
-    end = session.connection().execute(select(func.max(Digest.period_end))).scalar_one_or_none()
-    return as_utc(end) if end else None
-
-
 def run_digest(
     config: Config,
     engine: Engine,
     since: timedelta | None,
     dry_run: bool,
     out: str | None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> dict:
-    """Build the digest from where the last one ended (or `since` ago) up to `now` (default: the
-    clock), write and/or queue it; with `[digest] per_engineer`, also each engineer's own."""
+    """Build the digest from where the last one ended (or `since` ago) up to `now`, write and/or
+    queue it; with `[digest] per_engineer`, also each engineer's own."""
     recipients = recipients_of(config)
     engineers = [e for e in config.engineers if config.digest.per_engineer]
     if not dry_run and not recipients and not engineers:
@@ -136,7 +129,7 @@ def run_digest(
             "no digest recipients: set [digest] recipients or add [[engineer]] addresses "
             "to the config"
         )
-    now = as_utc(now or utcnow())
+    now = as_utc(now)
     template_dir = config.desk.template_dir or None
     support = config.outgoing.from_address
     # Two digests at once would both start where the last one ended and mail the same period
@@ -165,12 +158,23 @@ def run_digest(
             outbox_ids, digest_id = [], None
             if not dry_run:
                 for mail_subject, mail_text, mail_html, to in mails:
-                    message_id = make_message_id(domain_of(support) or "localhost")
+                    message_id = new_message_id(config)
                     raw = compose_digest(
-                        mail_subject, mail_text, mail_html, support, to, message_id
+                        mail_subject, mail_text, mail_html, support, to, message_id, now
                     )
-                    outbox_ids.append(_queue(session, raw, message_id, to))
-                digest_id = _record(session, start, now)
+                    outbox_ids.append(
+                        queue_mail(
+                            session,
+                            config,
+                            kind="digest",
+                            raw=raw,
+                            message_id=message_id,
+                            to=to,
+                            subject=mail_subject,
+                            now=now,
+                        )
+                    )
+                digest_id = record_period(session, start, now, now)
                 session.commit()
     return {
         "subject": subject,
@@ -187,46 +191,9 @@ def run_digest(
     }
 
 
-def _queue(session: Session, raw: bytes, message_id: str, recipients: list[str]) -> int:
-    """One outbox row for a digest mail, in the caller's transaction."""
-    queued_at = utcnow()
-    return (
-        session.connection()
-        .execute(
-            insert(Outbox.__table__).returning(Outbox.__table__.c.id),
-            {
-                "ticket_id": None,
-                "caused_by": None,
-                "kind": "digest",
-                "message_id": message_id,
-                "recipient": "",
-                "to_addresses": recipients,
-                "raw": raw,
-                "state": "queued",
-                "attempts": 0,
-                "next_attempt_at": queued_at,
-                "created_at": queued_at,
-            },
-        )
-        .scalar_one()
-    )
-
-
-def _record(session: Session, start: datetime, end: datetime) -> int:
-    """The period this run covered, so the next digest starts where it ended."""
-    return (
-        session.connection()
-        .execute(
-            insert(Digest.__table__).returning(Digest.__table__.c.id),
-            {"period_start": start, "period_end": end, "created_at": utcnow()},
-        )
-        .scalar_one()
-    )
-
-
-def send_now(config: Config, engine: Engine):
+def send_now(config: Config, engine: Engine, now: datetime):
     """Send the outbox now (the digest and any due reply), as `gongdan poll` would.
 
     None when another run is sending it: that run delivers the digest.
     """
-    return send_due(config, engine, wait=OUTBOX_WAIT)
+    return send_due(config, engine, now, wait=OUTBOX_WAIT)

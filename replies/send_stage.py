@@ -18,13 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Connection, Engine
-
 from ingest.config import Config
+from ingest.store import outbox
+from ingest.store.db import Connection, Engine
 from ingest.store.lock import exclusive
-from ingest.store.models import Outbox, utcnow
-from replies.outbox import DrainReport, record_drain, recover_interrupted, retry_at
 from replies.sending import DeliveryError, make_sender
 
 log = logging.getLogger("gongdan.outbox")
@@ -36,13 +33,18 @@ Deliver = Callable[[bytes, list[str]], None]  # deliver(raw, recipients), raises
 
 
 def send_due(
-    config: Config, engine: Engine, wait: float = 0.0, stop: Callable[[], bool] | None = None
+    config: Config,
+    engine: Engine,
+    now: datetime,
+    wait: float = 0.0,
+    stop: Callable[[], bool] | None = None,
 ) -> DrainReport | None:
     """Send every due reply, over `[outgoing] connections` SMTP connections (a Maildir: one).
 
     None when another run holds the outbox (after waiting up to `wait` seconds for it): that run
     sends them. `stop()` true: each connection finishes the reply in hand and takes no other.
-    How the drain ended is recorded for `gongdan status`.
+    `now` is the cycle's time: what is due, and when each reply is marked sent or retried. How
+    the drain ended is recorded for `gongdan status`.
     """
     with exclusive(engine, "outbox", wait=wait) as got:
         if not got:
@@ -55,49 +57,20 @@ def send_due(
             report = DrainReport(errors=[str(exc)], error=str(exc))
         else:
             try:
-                report = drain(engine, senders, stop=stop)
+                report = drain(engine, senders, now, stop=stop)
             finally:
                 for sender in senders:
                     sender.close()
-        record_drain(engine, report.error)
+        outbox.record_drain(engine, report.error, now)
         return report
 
 
-_OUTBOX = Outbox.__table__
-_DUE = (
-    select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
-    .where(
-        Outbox.id > bindparam("last"),
-        Outbox.state.in_(("queued", "failed")),
-        Outbox.next_attempt_at.is_not(None),
-        Outbox.next_attempt_at <= bindparam("now"),
-    )
-    .order_by(Outbox.id)
-    .limit(bindparam("limit"))
-)
-_ROW = Outbox.id == bindparam("row_id")
-_SENT = (
-    update(_OUTBOX)
-    .where(_ROW)
-    .values(
-        state="sent",
-        attempts=bindparam("tries"),
-        sent_at=bindparam("at"),
-        last_error=None,
-        next_attempt_at=None,
-    )
-)
-_HELD = update(_OUTBOX).where(_ROW).values(state="queued", claimed_at=None)
-_FAILED = (
-    update(_OUTBOX)
-    .where(_ROW)
-    .values(
-        state="failed",
-        attempts=bindparam("tries"),
-        last_error=bindparam("error"),
-        next_attempt_at=bindparam("retry_at"),
-    )
-)
+@dataclass
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)  # one line per reply not sent, and `error`
+    error: str | None = None  # the outbox could not send at all (DeliveryError.unreachable/held)
 
 
 @dataclass
@@ -107,22 +80,24 @@ class _Run:
     report: DrainReport
     writing: contextlib.AbstractContextManager  # one writer at a time on SQLite
     asked_to_stop: Callable[[], bool]
+    now: datetime  # the cycle's time: replies are marked sent or retried as of it
     tally: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)  # no thread takes another reply
     errors: list[BaseException] = field(default_factory=list)
     probed: bool = False  # the drain's first reply has been tried alone
 
-    def write(self, conn: Connection, statement, params: dict) -> None:
-        """Record one outcome and commit it before the thread goes on."""
+    def write(self, conn: Connection, mark: Callable, *args) -> None:
+        """Record one outcome (an outbox.mark_* with its arguments) and commit it before the
+        thread goes on."""
         with self.writing:
-            conn.execute(statement, params)
+            mark(conn, *args)
             conn.commit()
 
 
 def drain(
     engine: Engine,
     senders: Sequence[Deliver],
-    now: datetime | None = None,
+    now: datetime,
     limit: int = 100,
     stop: Callable[[], bool] | None = None,
 ) -> DrainReport:
@@ -130,35 +105,22 @@ def drain(
     each reply goes to exactly one of them. The caller holds the outbox lock."""
     # SQLite has one writer: a lock of ours instead of its busy handler's sleeps between threads.
     writing = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    run = _Run(DrainReport(), writing, stop or (lambda: False))
+    run = _Run(DrainReport(), writing, stop or (lambda: False), now)
     with engine.connect() as conn:
-        recover_interrupted(conn)
+        outbox.recover_interrupted(conn)
         last = 0
         while True:  # in pages, so a long queue never sits in memory at once
-            due = conn.execute(_DUE, {"last": last, "now": now or utcnow(), "limit": limit}).all()
-            conn.rollback()  # end the read: no snapshot stays open while we send
+            due = outbox.due_page(conn, last, now, limit)
             if not due:
                 break
             ids = [row.id for row in due]
-            # Claimed in one commit; a kill from here on leaves them to recover_interrupted.
-            conn.execute(
-                update(_OUTBOX)
-                .where(Outbox.id.in_(ids))
-                .values(state="sending", claimed_at=utcnow())
-            )
-            conn.commit()
+            outbox.claim(conn, ids, now)
             _send_page(engine, run, senders, due)
             if run.errors:
                 raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
             if run.stop.is_set():
                 # No point in trying the rest now (each would wait for its own time-out).
-                run.write(
-                    conn,
-                    update(_OUTBOX)
-                    .where(Outbox.id.in_(ids), Outbox.state == "sending")
-                    .values(state="queued", claimed_at=None),
-                    {},
-                )
+                run.write(conn, outbox.unclaim, ids)
                 break
             last = ids[-1]
     return run.report
@@ -222,23 +184,15 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
         deliver(row.raw, list(row.to_addresses))
     except DeliveryError as exc:
         if exc.held:
-            run.write(conn, _HELD, {"row_id": row.id})  # queued as it was: no attempt counted
+            run.write(conn, outbox.mark_held, row.id)  # queued as it was: no attempt counted
             with run.tally:
                 run.report.error = run.report.error or str(exc)
                 run.report.errors.append(str(exc))
             log.error("outbox: %s; replies stay queued until this is fixed", exc)
             return False
         retry = exc.transient and attempts < MAX_ATTEMPTS
-        run.write(
-            conn,
-            _FAILED,
-            {
-                "row_id": row.id,
-                "tries": attempts,
-                "error": str(exc)[:500],
-                "retry_at": retry_at(attempts) if retry else None,
-            },
-        )
+        retry_time = outbox.retry_at(attempts, run.now) if retry else None
+        run.write(conn, outbox.mark_failed, row.id, attempts, str(exc)[:500], retry_time)
         with run.tally:
             run.report.failed += 1
             run.report.errors.append(f"reply {row.message_id}: {exc}")
@@ -253,7 +207,7 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
         )
         return not exc.unreachable
     # At once: until this commit, a kill makes the reply go out again.
-    run.write(conn, _SENT, {"row_id": row.id, "tries": attempts, "at": utcnow()})
+    run.write(conn, outbox.mark_sent, row.id, attempts, run.now)
     with run.tally:
         run.report.sent += 1
     log.info("reply %s sent to %s", row.message_id, ", ".join(row.to_addresses))

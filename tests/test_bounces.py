@@ -14,11 +14,11 @@ from ingest.config import Config
 from ingest.desk.health import status
 from ingest.reading.ticket import read_ticket
 from ingest.rules.decide import message_action
-from ingest.store import db
-from ingest.store.models import Outbox, Ticket, utcnow
+from ingest.store import db, outbox
+from ingest.store.models import Outbox, Ticket
 from ingest.store.tickets import store_and_commit
-from replies import outbox
 from replies.digest import collect, render
+from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.desk import COMPLETE, INCOMPLETE
 
@@ -115,17 +115,21 @@ def _with_ticket(engine, config, ack_id: str = ACK_ID, sender: str = OPERATOR):
             session,
             make_mail(INCOMPLETE, sender=sender, message_id=f"<op.{sender}>"),
             config,
+            now=utcnow(),
         )
         outbox.enqueue(
             session,
-            kind="ack",
-            raw=b"Subject: ack\r\n\r\nack\r\n",
-            message_id=ack_id,
-            recipient=sender,
-            ticket_id=stored.ticket_id,
-            caused_by=stored.message_db_id,
-            subject=ACK_SUBJECT,
-            from_address="support@desk.example.cn",
+            outbox.Outgoing(
+                kind="ack",
+                raw=b"Subject: ack\r\n\r\nack\r\n",
+                message_id=ack_id,
+                to=[sender],
+                ticket_id=stored.ticket_id,
+                caused_by=stored.message_db_id,
+                subject=ACK_SUBJECT,
+                from_address="support@desk.example.cn",
+            ),
+            utcnow(),
         )
         session.execute(update(Outbox).where(Outbox.message_id == ack_id).values(state="sent"))
         session.commit()
@@ -134,7 +138,7 @@ def _with_ticket(engine, config, ack_id: str = ACK_ID, sender: str = OPERATOR):
 
 def _store(engine, config, raw: bytes):
     with db.session(engine) as session:
-        return store_and_commit(session, raw, config)
+        return store_and_commit(session, raw, config, now=utcnow())
 
 
 def _ticket_and_reply(engine, ticket_id: int, ack_id: str = ACK_ID):

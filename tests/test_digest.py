@@ -13,9 +13,10 @@ from sqlmodel import select
 
 from ingest.config import parse_config
 from ingest.store import db
-from ingest.store.models import Digest, Outbox, Ticket, TicketEvent, utcnow
+from ingest.store.models import Digest, Outbox, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
 from replies.digest import collect, parse_since, render, run_digest, send_now
+from tests.clock import utcnow
 from tests.conftest import make_mail
 
 PHONE, MASKED = "13512348382", "135****8382"
@@ -70,7 +71,10 @@ def desk(engine, database_url):
 
         def put(body, name, **kw):
             stored = store_and_commit(
-                session, make_mail(body, message_id=f"<{name}@xingxing.example.cn>", **kw), config
+                session,
+                make_mail(body, message_id=f"<{name}@xingxing.example.cn>", **kw),
+                config,
+                now=utcnow(),
             )
             assert stored.outcome == "new_ticket"
             return stored.ticket_id
@@ -100,6 +104,7 @@ def desk(engine, database_url):
                     kind="status_changed",
                     by="xiaoming@gongdan.example.cn",
                     detail={"old": old, "new": new},
+                    at=now,
                 )
             )
         session.commit()
@@ -259,7 +264,9 @@ def test_rendered_html_and_text_as_a_mail_client_shows_them(engine, desk):
 
 def test_run_digest_queues_it_and_send_now_delivers_it(engine, desk, database_url, smtp_sink):
     config = make_config(database_url, smtp_sink.port)
-    summary = run_digest(config, engine, since=timedelta(hours=24), dry_run=False, out=None)
+    summary = run_digest(
+        config, engine, since=timedelta(hours=24), dry_run=False, out=None, now=utcnow()
+    )
     assert summary["counts"]["new"] == 3 and summary["recipients"] == RECIPIENTS
     (queued,) = rows(engine, Outbox)
     assert (queued.id, queued.kind, queued.state, queued.to_addresses) == (
@@ -287,7 +294,7 @@ def test_run_digest_queues_it_and_send_now_delivers_it(engine, desk, database_ur
 
 def test_next_digest_starts_where_the_last_ended(engine, desk, database_url):
     config = make_config(database_url)
-    first = run_digest(config, engine, since=None, dry_run=False, out=None)
+    first = run_digest(config, engine, since=None, dry_run=False, out=None, now=utcnow())
     with db.session(engine) as session:
         later = store_and_commit(
             session,
@@ -298,8 +305,9 @@ def test_next_digest_starts_where_the_last_ended(engine, desk, database_url):
                 message_id="<later@139.com>",
             ),
             config,
+            now=utcnow(),
         ).ticket_id
-    second = run_digest(config, engine, since=None, dry_run=False, out=None)
+    second = run_digest(config, engine, since=None, dry_run=False, out=None, now=utcnow())
 
     assert second["period_start"] == first["period_end"]
     assert first["counts"]["new"] == 3 and second["counts"]["new"] == 1
@@ -319,7 +327,12 @@ def test_next_digest_starts_where_the_last_ended(engine, desk, database_url):
 def test_dry_run_writes_the_file_and_queues_nothing(engine, desk, database_url, tmp_path):
     out = tmp_path / "digest.html"
     summary = run_digest(
-        make_config(database_url), engine, since=timedelta(hours=24), dry_run=True, out=str(out)
+        make_config(database_url),
+        engine,
+        since=timedelta(hours=24),
+        dry_run=True,
+        out=str(out),
+        now=utcnow(),
     )
     assert summary["outbox_id"] is None and summary["counts"]["new"] == 3
     page = MailHTML(out.read_text("utf-8"))
@@ -329,7 +342,12 @@ def test_dry_run_writes_the_file_and_queues_nothing(engine, desk, database_url, 
 
 def test_recipients_fall_back_to_engineers_and_none_is_an_error(engine, database_url):
     summary = run_digest(
-        make_config(database_url, digest=False), engine, since=None, dry_run=False, out=None
+        make_config(database_url, digest=False),
+        engine,
+        since=None,
+        dry_run=False,
+        out=None,
+        now=utcnow(),
     )
     assert (
         summary["recipients"] == ["xiaoming@gongdan.example.cn"] and summary["counts"]["new"] == 0
@@ -341,6 +359,7 @@ def test_recipients_fall_back_to_engineers_and_none_is_an_error(engine, database
             since=None,
             dry_run=False,
             out=None,
+            now=utcnow(),
         )
     assert len(rows(engine, Outbox)) == 1
 
@@ -396,11 +415,13 @@ def test_a_ticket_only_automatic_mail_opened_is_left_out(engine, database_url):
                 headers={"Auto-Submitted": "auto-replied"},
             ),
             config,
+            now=utcnow(),
         )
         store_and_commit(
             session,
             make_mail("运营商：星星充电\n问题描述：充不上电", message_id="<real@x.example.cn>"),
             config,
+            now=utcnow(),
         )
         now = utcnow()
         data = collect(session, now - timedelta(hours=1), now + timedelta(minutes=1))

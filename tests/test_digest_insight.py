@@ -21,6 +21,7 @@ from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
 from replies.digest import collect, render, run_digest, send_now
+from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.test_digest import MailHTML, make_config
 
@@ -64,7 +65,7 @@ def history(engine, database_url):
     with db.session(engine) as session:
         for name, (opened, text, _, _) in TICKETS.items():
             mail = make_mail(text, subject=f"故障 {name}", message_id=f"<{name}@xx.example.cn>")
-            ids[name] = store_and_commit(session, mail, config).ticket_id
+            ids[name] = store_and_commit(session, mail, config, now=utcnow()).ticket_id
             ticket = session.get(Ticket, ids[name])
             ticket.created_at = ticket.updated_at = NOW - timedelta(hours=opened)
             session.add(ticket)
@@ -93,7 +94,7 @@ def answer(session, config, ticket_id: int, at: datetime, how: str) -> None:
         sender=ENGINEER,
         message_id=f"<{ticket_id}.{at:%Y%m%d%H%M}@gd.cn>",
     )
-    stored = store_and_commit(session, mail, config)
+    stored = store_and_commit(session, mail, config, now=utcnow())
     assert stored.ticket_id == ticket_id and stored.engineer is not None
     message = session.get(Message, stored.message_db_id)
     message.received_at = message.sent_at = at  # written and received at `at`
@@ -246,7 +247,7 @@ def test_each_open_ticket_links_to_a_prefilled_reply(engine, history, database_u
     written = written.replace("已解决 | ☑ 处理中", "☑ 已解决 | 处理中")
     with db.session(engine) as session:
         mail = make_mail(written, subject=subject, sender=ENGINEER, message_id="<click@gd.cn>")
-        stored = store_and_commit(session, mail, make_config(database_url))
+        stored = store_and_commit(session, mail, make_config(database_url), now=utcnow())
         ticket = session.get(Ticket, history["a"])
         assert stored.ticket_id == history["a"]
         assert ticket.status == "resolved" and "重启后恢复" in ticket.tracking

@@ -10,6 +10,7 @@ from ingest.rules.engineers import Change, engineer_changes
 from ingest.store import db
 from ingest.store.models import Message, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
+from tests.clock import utcnow
 from tests.conftest import make_mail
 
 OPENING = (
@@ -33,7 +34,7 @@ def store(database_url):
 
     def put(raw, trusted=""):
         config.desk.trusted_authserv_id = trusted
-        return store_and_commit(session, raw, config)
+        return store_and_commit(session, raw, config, now=utcnow())
 
     put.session = session
     yield put

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from ingest.cli.main import cli
 from ingest.config import load_config
 from ingest.store import db
-from ingest.store.models import MailboxState, Outbox, utcnow
+from ingest.store.models import MailboxState, Outbox
+from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.desk import COMPLETE, INCOMPLETE
 

@@ -11,6 +11,7 @@ from ingest.reading.ticket import read_ticket
 from ingest.store import db
 from ingest.store.models import Message
 from ingest.store.tickets import store_and_commit
+from tests.clock import utcnow
 from tests.conftest import make_mail
 
 TICKET = "运营商：星星充电\n问题描述：充不上电\n运营商初步排查结果：已重启\n"
@@ -27,7 +28,7 @@ def put(tmp_path):
     def store(raw, **desk):
         for name, value in desk.items():
             setattr(config.desk, name, value)
-        stored = store_and_commit(session, raw, config)
+        stored = store_and_commit(session, raw, config, now=utcnow())
         message = session.exec(select(Message).where(Message.id == stored.message_db_id)).one()
         return stored, message
 

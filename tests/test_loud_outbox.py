@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ingest.store import db
-from ingest.store.models import Outbox, utcnow
-from replies import outbox
+from ingest.store import db, outbox
+from ingest.store.models import Outbox
 from replies.compose import compose_reply, make_message_id
 from replies.sending import MaildirSink, is_loopback, maildir_name
+from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.desk import Desk
 from tests.servers import free_port
@@ -303,17 +303,21 @@ def _queue(desk: Desk, count: int) -> list[tuple[str, bytes]]:
                     in_reply_to=f"<o{n}@xingxing.example.cn>",
                     references=[],
                     message_id=message_id,
+                    date=utcnow(),
                 )
                 outbox.enqueue(
                     session,
-                    kind="ack",
-                    raw=raw,
-                    message_id=message_id,
-                    recipient=f"ops{n}@xingxing.example.cn",
-                    ticket_id=None,
-                    caused_by=None,
-                    subject="Re: 故障",
-                    from_address=FROM,
+                    outbox.Outgoing(
+                        kind="ack",
+                        raw=raw,
+                        message_id=message_id,
+                        to=[f"ops{n}@xingxing.example.cn"],
+                        ticket_id=None,
+                        caused_by=None,
+                        subject="Re: 故障",
+                        from_address=FROM,
+                    ),
+                    utcnow(),
                 )
                 queued.append((message_id, raw))
             session.commit()

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import select, update
 
 from ingest.config import ConfigError, parse_config
-from ingest.store import db
-from ingest.store.models import Outbox, utcnow
-from replies import outbox, send_stage
+from ingest.store import db, outbox
+from ingest.store.models import Outbox
+from replies import send_stage
 from replies.send_stage import send_due
 from replies.sending import INTERRUPTED
+from tests.clock import utcnow
 
 FROM = "support@gongdan.example.cn"
 
@@ -45,14 +46,17 @@ def _queue(engine, count: int, recipient=lambda n: f"ops{n}@xingxing.example.cn"
             ).encode()
             outbox.enqueue(
                 session,
-                kind="ack",
-                raw=raw,
-                message_id=message_id,
-                recipient=to,
-                ticket_id=None,
-                caused_by=None,
-                subject=f"Re: 故障{n}",
-                from_address=FROM,
+                outbox.Outgoing(
+                    kind="ack",
+                    raw=raw,
+                    message_id=message_id,
+                    to=[to],
+                    ticket_id=None,
+                    caused_by=None,
+                    subject=f"Re: 故障{n}",
+                    from_address=FROM,
+                ),
+                utcnow(),
             )
             queued[message_id] = to
         session.commit()
@@ -312,13 +316,13 @@ def test_an_error_in_one_sending_thread_reaches_the_caller_and_the_next_run_send
         raise RuntimeError("boom after DATA began")
 
     with pytest.raises(RuntimeError, match="boom"):
-        send_stage.drain(engine, [crashing, deliver, deliver, deliver])
+        send_stage.drain(engine, [crashing, deliver, deliver, deliver], utcnow())
     (victim,) = crashed
     assert len(delivered) <= 3  # the others finished the reply in hand and took no other
     first = len(delivered)
     assert _rows(engine)[victim].state == "sending"  # left as a kill would leave it
 
-    report = send_stage.drain(engine, [deliver, deliver])
+    report = send_stage.drain(engine, [deliver, deliver], utcnow())
     rows = _rows(engine)
     assert delivered == Counter(dict.fromkeys(queued, 1))
     assert (report.sent, report.failed) == (40 - first, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,7 @@ def reply(**changes) -> bytes:
         in_reply_to="<m2@xingxing.example.cn>",
         references=["<m0@xingxing.example.cn>", "<m1@xingxing.example.cn>"],
         message_id="<gongdan.1.abc@gongdan.example.cn>",
+        date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
     )
     args.update(changes)
     return compose_reply(**args)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.store import db
+from ingest.store import db, outbox
 from ingest.store.lock import exclusive
 from ingest.store.models import Outbox
-from replies import outbox
+from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.desk import Desk, smtp_outgoing
 
@@ -64,14 +64,17 @@ def queue(desk: Desk, count: int) -> list[str]:
                 ).encode()
                 outbox.enqueue(
                     session,
-                    kind="ack",
-                    raw=raw,
-                    message_id=message_id,
-                    recipient=f"ops{n}@xingxing.example.cn",
-                    ticket_id=None,
-                    caused_by=None,
-                    subject="Re: 故障",
-                    from_address=FROM,
+                    outbox.Outgoing(
+                        kind="ack",
+                        raw=raw,
+                        message_id=message_id,
+                        to=[f"ops{n}@xingxing.example.cn"],
+                        ticket_id=None,
+                        caused_by=None,
+                        subject="Re: 故障",
+                        from_address=FROM,
+                    ),
+                    utcnow(),
                 )
                 ids.append(message_id)
             session.commit()

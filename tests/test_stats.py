@@ -21,6 +21,7 @@ from ingest.store import db
 from ingest.store.models import Message, Ticket, TicketEvent
 from ingest.store.stats import GROUPINGS, TICKET_KEYS, stats
 from ingest.store.tickets import store_and_commit
+from tests.clock import utcnow
 from tests.conftest import make_mail
 
 ENGINEER = "xiaoming@gongdan.example.cn"
@@ -53,7 +54,7 @@ class Desk:
         at = datetime.fromisoformat(when).replace(tzinfo=UTC)
         with db.session(self.engine) as session:
             last_event = session.exec(select(func.max(TicketEvent.id))).one()[0] or 0
-            stored = store_and_commit(session, raw, self.config)
+            stored = store_and_commit(session, raw, self.config, now=utcnow())
             session.exec(
                 update(Message)
                 .where(Message.id == stored.message_db_id)

@@ -99,7 +99,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
     db.upgrade(config.database_url)
     engine = db.open_database(config.database_url)
     try:
-        report = run_cycle(config, engine)
+        report = run_cycle(config, engine, now)
         for box in report.mailboxes:
             echo(f"mailbox {box.name}: {counts_text(box.counts)}")
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
@@ -124,7 +124,7 @@ def _remind(config, engine, later: datetime, echo: Callable[[str], None]) -> Non
     """The follow-up step as it would run days later: reminders for what is still missing."""
     first = max((o.id for o in _outbox(engine)), default=0)
     report = remind_due(config, engine, later)
-    send_due(config, engine)
+    send_due(config, engine, later)
     echo(f"\n{REMIND_IN.days} days later, `gongdan remind --now {later:%Y-%m-%dT%H:%M}Z`:")
     echo(report.line())
     for row in (o for o in _outbox(engine) if o.id > first):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from ingest.cli.common import config_of, now_option
+from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import setup_logging
 from replies.digest import parse_since, run_digest, send_now
@@ -41,6 +41,7 @@ def digest(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     setup_logging("WARNING")
+    now = now or wall_clock()
     with database(config) as engine:
         try:
             summary = run_digest(config, engine, since, dry_run, out, now)
@@ -57,7 +58,7 @@ def digest(
             click.echo(f"written to {out}")
         if dry_run:
             return
-        report = send_now(config, engine)
+        report = send_now(config, engine, now)
         if report is None:
             click.echo("queued; another run is sending the outbox and will send it")
         elif report.errors:

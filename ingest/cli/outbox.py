@@ -10,7 +10,7 @@ from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
 from ingest.store import db
 from ingest.store.models import Outbox
-from replies.outbox import requeue
+from ingest.store.outbox import requeue
 
 
 @click.group("outbox")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from ingest.cli.common import config_of, now_option
+from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import log_level_option, setup_logging
 from ingest.desk.remind import remind_due
@@ -32,11 +32,12 @@ def remind(ctx: click.Context, now: datetime | None, log_level: str) -> None:
     """
     config = config_of(ctx)
     setup_logging(log_level)
+    now = now or wall_clock()
     with database(config) as engine:
         try:
             report = remind_due(config, engine, now)
             click.echo(report.line())
-            sent = send_due(config, engine, wait=OUTBOX_WAIT)
+            sent = send_due(config, engine, now, wait=OUTBOX_WAIT)
         except Exception as exc:
             raise click.ClickException(
                 f"remind failed: {type(exc).__name__}: {db.short_error(exc)}"

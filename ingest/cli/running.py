@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import gc
 import io
-import logging
-import signal
 import sys
-import threading
 from datetime import datetime
 
 import click
 
-from ingest.cli.common import config_of, now_option
+from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import json_record, log_level_option, setup_logging
-from ingest.desk import importer
+from ingest.desk import importer, runner
 from ingest.desk import poll as poll_cycle
+from ingest.desk.runner import StopFlag
 from ingest.desk.watch import Watcher
 from ingest.store import db
 from replies.send_stage import send_due
@@ -94,46 +92,49 @@ def poll(
     if now and loop:
         raise click.BadParameter("a worker runs on the clock; use --now without --loop", ctx)
     config = config_of(ctx)
-    setup_logging(log_level, log_format)
-    stopping = []
+    setup_logging(log_level)
+    stop = StopFlag()
+    reports = []
 
-    def stop(*_args) -> None:
-        stopping.append(True)
+    def cycle() -> None:
+        # The cycle's one time: --now, or the clock read once for this cycle.
+        report = poll_cycle.run_cycle(config, engine, now or wall_clock(), stop=stop)
+        line = _cycle_line(report)
+        click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
+        reports[:] = [report]
 
-    if loop:
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    watcher = Watcher(config.mailboxes) if loop else None  # it starts listening at its first wait
-    try:
-        with database(config) as engine:
-            # What is loaded by now (modules, mappers, compiled statements) lives as long as the
-            # process: the collector need not scan it again and again during a large cycle.
-            gc.freeze()
-            while True:
-                try:
-                    report = poll_cycle.run_cycle(
-                        config, engine, stop=lambda: bool(stopping), now=now
-                    )
-                except Exception as exc:  # a worker outlives one bad cycle; a cron run says why
-                    if not loop:
-                        raise click.ClickException(
-                            f"poll failed: {type(exc).__name__}: {db.short_error(exc)}"
-                        ) from exc
-                    logging.getLogger("gongdan.poll").exception(
-                        "cycle failed; trying again after the interval"
-                    )
-                    watcher.wait(interval, stop=lambda: bool(stopping))
-                    continue
-                line = _cycle_line(report)
-                click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
-                if not loop or stopping:
-                    break
-                watcher.wait(interval, stop=lambda: bool(stopping))
-    finally:
-        if watcher is not None:
+    with database(config) as engine:
+        # What is loaded by now (modules, mappers, compiled statements) lives as long as the
+        # process: the collector need not scan it again and again during a large cycle.
+        gc.freeze()
+        if not loop:
+            _once(cycle, "poll")
+            if reports[0].errors:
+                raise click.ClickException(reports[0].errors[0])
+            return
+        watcher = Watcher(config.mailboxes)  # it starts listening at its first wait
+        try:
+            runner.loop(
+                cycle,
+                interval,
+                stop.listen(),
+                wait=lambda seconds: watcher.wait(seconds, stop=stop),
+                name="poll cycle",
+            )
+        finally:
             watcher.close()
-    if report.errors and not loop:
-        raise click.ClickException(report.errors[0])
+
+
+def _once(cycle, what: str) -> None:
+    """One cycle of a cron run: a failure is one line and a non-zero exit."""
+    try:
+        cycle()
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        raise click.ClickException(
+            f"{what} failed: {type(exc).__name__}: {db.short_error(exc)}"
+        ) from exc
 
 
 @click.command()
@@ -155,30 +156,21 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
     """
     config = config_of(ctx)
     setup_logging(log_level)
-    stopping = threading.Event()
-    if loop:
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stop = StopFlag()
+    reports = []
+
+    def drain() -> None:
+        report = send_due(config, engine, wall_clock(), stop=stop)
+        click.echo("outbox: another run is sending" if report is None else _drain_line(report))
+        reports[:] = [report]
+
     with database(config) as engine:
-        while True:
-            try:
-                report = send_due(config, engine, stop=stopping.is_set)
-            except Exception as exc:  # a worker outlives one bad drain; a one-off run says why
-                if not loop:
-                    raise click.ClickException(
-                        f"send failed: {type(exc).__name__}: {db.short_error(exc)}"
-                    ) from exc
-                logging.getLogger("gongdan.outbox").exception("sending failed; trying again")
-                report = None
-            else:
-                if report is None:
-                    click.echo("outbox: another run is sending")
-                else:
-                    click.echo(_drain_line(report))
-            if not loop or stopping.wait(interval):
-                break
-    if report is not None and report.error and not loop:
-        raise click.ClickException(f"outbox: {report.error}")
+        if loop:
+            runner.loop(drain, interval, stop.listen(), name="sending")
+            return
+        _once(drain, "send")
+    if reports[0] is not None and reports[0].error:
+        raise click.ClickException(f"outbox: {reports[0].error}")
 
 
 @click.command("import")
@@ -199,7 +191,9 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
             with click.progressbar(
                 length=total, label="importing", file=sys.stderr if show else io.StringIO()
             ) as bar:
-                counts = importer.import_paths(engine, list(paths), config, progress=bar.update)
+                counts = importer.import_paths(
+                    engine, list(paths), config, wall_clock(), progress=bar.update
+                )
         except OSError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.config import Config
 from ingest.store.models import MailboxState, Outbox, iso
-from replies.outbox import DRAIN_STATE, FIRST_RETRY
+from ingest.store.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 BOUNCED = timedelta(days=7)  # bounced replies counted by `gongdan status`

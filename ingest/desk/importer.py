@@ -7,6 +7,7 @@ import mailbox
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -65,9 +66,14 @@ def sources(paths: list[str]) -> Iterator[tuple[str, Callable[[], bytes]]]:
 
 
 def import_paths(
-    engine: Engine, paths: list[str], config: Config, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    paths: list[str],
+    config: Config,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
 ) -> Counter:
-    """Store every email under `paths`; a Counter of outcomes (new_ticket, follow_up, ...)."""
+    """Store every email under `paths`, arrived `now`; a Counter of outcomes (new_ticket,
+    follow_up, ...)."""
     found = list(sources(paths))
     # Everything loaded so far (modules, mappers, compiled statements) lives for the whole run;
     # leaving it out of the collector's scans makes a long backfill measurably faster.
@@ -76,7 +82,7 @@ def import_paths(
 
     def store(raws: list[bytes], readings) -> None:
         for stored in store_many(
-            session, [(raw, {"mailbox": "import"}) for raw in raws], config, readings()
+            session, [(raw, {"mailbox": "import"}) for raw in raws], config, readings(), now=now
         ):
             counts[stored.outcome] += 1
         session.expunge_all()  # keep memory flat over a long backfill

@@ -1,8 +1,9 @@
 """The poll cycle: take each mailbox's new mail, store it, answer it by the rules, send the outbox.
 
 Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.desk.read_ahead)
-→ store (ingest.store.tickets) → decide (ingest.rules.decide) → queue (ingest.desk.queue) → mark
-processed (ingest.sources.mailboxes); then send (replies.send_stage.send_due).
+→ store (ingest.store.tickets) → decide (ingest.rules.decide) → queue (ingest.desk.answers) → mark
+processed (ingest.sources.mailboxes); then remind (ingest.desk.remind) and send
+(replies.send_stage.send_due). Everything is as of the cycle's one `now`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session
-
 from ingest.config import Config, ConfigError, MailboxSettings
-from ingest.desk.queue import queue
+from ingest.desk.answers import queue_answers
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
 from ingest.reading.ticket import ReadResult
@@ -28,13 +25,12 @@ from ingest.rules.threads import mailbox_of
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
-from ingest.store import db, mailbox_state
-from ingest.store.copies import stored_copies
+from ingest.store import db, mailbox_state, outbox
+from ingest.store.db import Engine, IntegrityError, Session, SQLAlchemyError
+from ingest.store.duplicates import stored_copies
 from ingest.store.lock import exclusive
-from ingest.store.models import utcnow
 from ingest.store.tickets import add_flag, store_email
-from replies import outbox
-from replies.send_stage import OUTBOX_WAIT, send_due
+from replies.send_stage import OUTBOX_WAIT, DrainReport, send_due
 
 log = logging.getLogger("gongdan.poll")
 
@@ -57,7 +53,7 @@ class MailboxReport:
 @dataclass
 class CycleReport:
     mailboxes: list[MailboxReport] = field(default_factory=list)
-    outbox: outbox.DrainReport | None = None
+    outbox: DrainReport | None = None
     outbox_locked: bool = False
     outbox_error: str | None = None
     remind: RemindReport | None = None
@@ -74,7 +70,7 @@ class CycleReport:
 
 
 @dataclass
-class Handled:
+class MailOutcome:
     outcome: str
     reply: str | None
 
@@ -82,11 +78,11 @@ class Handled:
 def run_cycle(
     config: Config,
     engine: Engine,
+    now: datetime,
     stop: Callable[[], bool] = lambda: False,
-    now: datetime | None = None,
 ) -> CycleReport:
-    """One cycle: every mailbox, then the follow-ups due at `now` (default: the clock), then the
-    sending stage. A mailbox or the outbox is skipped if another run holds it."""
+    """One cycle as of `now`: every mailbox, then the follow-ups due, then the sending stage. A
+    mailbox or the outbox is skipped if another run holds it."""
     report = CycleReport()
     for box in config.mailboxes:
         try:
@@ -95,7 +91,7 @@ def run_cycle(
                     log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
                     report.mailboxes.append(MailboxReport(box.name, locked=True))
                     continue
-                report.mailboxes.append(poll_mailbox(config, engine, box, stop))
+                report.mailboxes.append(poll_mailbox(config, engine, box, now, stop))
         except SQLAlchemyError as exc:
             # The database went away around the lock itself: this cycle ends for the mailbox,
             # its mail stays unprocessed and the next cycle takes it.
@@ -112,7 +108,7 @@ def run_cycle(
         log.error("remind: %s", report.remind_error)
     try:
         # Another run sending the outbox finishes soon; wait for it so our new replies go out now.
-        report.outbox = send_due(config, engine, wait=OUTBOX_WAIT)
+        report.outbox = send_due(config, engine, now, wait=OUTBOX_WAIT)
         report.outbox_locked = report.outbox is None
     except SQLAlchemyError as exc:
         report.outbox_error = f"database error: {db.short_error(exc)}"
@@ -121,7 +117,11 @@ def run_cycle(
 
 
 def poll_mailbox(
-    config: Config, engine: Engine, box: MailboxSettings, stop: Callable[[], bool]
+    config: Config,
+    engine: Engine,
+    box: MailboxSettings,
+    now: datetime,
+    stop: Callable[[], bool] = lambda: False,
 ) -> MailboxReport:
     report = MailboxReport(box.name)
     for attempt in range(RECONNECTS + 1):
@@ -129,8 +129,8 @@ def poll_mailbox(
         try:
             source = mailboxes.open_source(box)
             source.connect()
-            _take_new_mail(config, engine, box, source, report, stop)
-            mailbox_state.record(engine, box.name, error=None)
+            _take_new_mail(config, engine, box, source, report, now, stop)
+            mailbox_state.record(engine, box.name, None, now)
             return report
         except SourceDisconnected as exc:
             if attempt == RECONNECTS:
@@ -149,7 +149,7 @@ def poll_mailbox(
                 source.close()
     if report.error:
         log.error("mailbox %s: %s", box.name, report.error)
-        mailbox_state.record(engine, box.name, error=report.error)
+        mailbox_state.record(engine, box.name, report.error, now)
     return report
 
 
@@ -159,6 +159,7 @@ def _take_new_mail(
     box: MailboxSettings,
     source: Source,
     report: MailboxReport,
+    now: datetime,
     stop: Callable[[], bool],
 ) -> None:
     """The cycle's steps for one mailbox, batch after batch."""
@@ -171,7 +172,7 @@ def _take_new_mail(
         fetched = mailboxes.fetch_batches(source, keys, stop, BATCH, BATCH_BYTES)
         with ReadAhead(config, parallel) as reader:
             for batch, reads in reader.in_order(fetched):
-                handled = take(session, config, box, uidvalidity, batch, reads())
+                handled = process_batch(session, config, box, uidvalidity, batch, reads(), now)
                 unreadable = [h.outcome == "unreadable" for h in handled]
                 mailboxes.mark(
                     source,
@@ -215,19 +216,20 @@ def _new_mail(session: Session, box: MailboxSettings, source: Source) -> tuple[l
     return source.new_uids(state.last_uid), state.uidvalidity
 
 
-def take(
+def process_batch(
     session: Session,
     config: Config,
     box: MailboxSettings,
     uidvalidity: int | None,
     batch: list,
     reads: list[ReadResult],
-) -> list[Handled]:
+    now: datetime,
+) -> list[MailOutcome]:
     """Store, decide and queue a batch in one transaction. Should any email of it fail (a
     concurrent copy, a bug of ours), the batch is rolled back and taken again as batches of one,
     so that email alone is set apart."""
     try:
-        return handle(session, config, box, uidvalidity, batch, reads)
+        return store_and_answer(session, config, box, uidvalidity, batch, reads, now)
     except SQLAlchemyError as exc:
         session.rollback()
         if not isinstance(exc, IntegrityError):
@@ -239,7 +241,7 @@ def take(
             session.commit()
             stored, decision = Stored("duplicate"), Decision(None, "stored by another worker")
             _log_handled(box, batch[0][0], stored, decision)
-            return [Handled(stored.outcome, None)]
+            return [MailOutcome(stored.outcome, None)]
     except Exception:
         session.rollback()
         if len(batch) == 1:
@@ -250,29 +252,32 @@ def take(
                 box.name,
                 batch[0][0],
             )
-            return handle(session, config, box, uidvalidity, batch, reads, answer=False)
+            return store_and_answer(
+                session, config, box, uidvalidity, batch, reads, now, answer=False
+            )
     return [
         handled
         for one, read in zip(batch, reads, strict=True)
-        for handled in take(session, config, box, uidvalidity, [one], [read])
+        for handled in process_batch(session, config, box, uidvalidity, [one], [read], now)
     ]
 
 
-def handle(
+def store_and_answer(
     session: Session,
     config: Config,
     box: MailboxSettings,
     uidvalidity: int | None,
     batch: list,
     reads: list[ReadResult],
+    now: datetime,
     answer: bool = True,
-) -> list[Handled]:
+) -> list[MailOutcome]:
     """Store a batch of (key, raw) emails read as `reads`, decide and queue their replies (unless
     not `answer`: then they are flagged `reply_failed`), advance the mailbox: one transaction.
     Raises on any failure, leaving the rollback to the caller."""
     known = stored_copies(session, [raw for _, raw in batch], [r.reading for r in reads])
-    replies_today = _replies_today(session, config, reads) if answer else {}
-    results, later = [], []
+    replies_today = _replies_today(session, config, reads, now) if answer else {}
+    results, queued = [], []
     for (key, raw), read in zip(batch, reads, strict=True):
         stored = store_email(
             session,
@@ -280,6 +285,7 @@ def handle(
             config,
             read,
             known,
+            now=now,
             mailbox=box.name,
             uid=_uid(key),
             uidvalidity=uidvalidity,
@@ -288,7 +294,7 @@ def handle(
             decision = decide(situation(stored, config, replies_today))
             if decision.flag:
                 add_flag(session, stored.message_db_id, decision.flag)
-            queue(session, config, stored, decision, later)
+            queue_answers(session, config, stored, decision, now, queued)
             if decision.to:
                 replies_today[mailbox_of(decision.to)] += 1
         else:
@@ -296,14 +302,14 @@ def handle(
                 add_flag(session, stored.message_db_id, "reply_failed")
             decision = Decision(None, "reply could not be prepared")
         results.append((key, stored, decision))
-    outbox.insert_queued(session, later)
+    outbox.insert_queued(session, queued)
     uids = [_uid(key) for key, _ in batch if _uid(key) is not None]
     if uids:
         mailbox_state.advance(session, box.name, max(uids))
     session.commit()
     for key, stored, decision in results:
         _log_handled(box, key, stored, decision)
-    return [Handled(stored.outcome, decision.kind) for _, stored, decision in results]
+    return [MailOutcome(stored.outcome, decision.kind) for _, stored, decision in results]
 
 
 def _uid(key) -> int | None:
@@ -311,7 +317,9 @@ def _uid(key) -> int | None:
     return key if isinstance(key, int) else None
 
 
-def _replies_today(session: Session, config: Config, reads: list[ReadResult]) -> dict[str, int]:
+def _replies_today(
+    session: Session, config: Config, reads: list[ReadResult], now: datetime
+) -> dict[str, int]:
     """Replies in the last day to every mailbox a reply of this batch may go to: one query."""
     candidates = {
         address
@@ -319,7 +327,7 @@ def _replies_today(session: Session, config: Config, reads: list[ReadResult]) ->
         if read.reading is not None
         for address in reply_candidates(read.reading.mail, config)
     }
-    return outbox.replies_since_each(session, candidates, utcnow() - timedelta(days=1))
+    return outbox.replies_since_each(session, candidates, now - timedelta(days=1))
 
 
 def _log_handled(box: MailboxSettings, key, stored: Stored, decision: Decision) -> None:

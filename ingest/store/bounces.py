@@ -11,7 +11,7 @@ from sqlmodel import Session
 from ingest.reading.ticket import TicketReading
 from ingest.rules.bounces import from_daemon, names_recipient, trusted
 from ingest.rules.threads import tagged_ticket
-from ingest.store.models import Outbox, utcnow
+from ingest.store.models import Outbox
 
 _OURS = (Outbox.id, Outbox.ticket_id, Outbox.message_id, Outbox.to_addresses, Outbox.state)
 
@@ -43,11 +43,11 @@ def bounced_reply(session: Session, reading: TicketReading):
     return next((r for r in rows if names_recipient(reading, r.to_addresses)), None)
 
 
-def mark_bounced(session: Session, row, reason: str, now: datetime | None = None) -> None:
+def mark_bounced(session: Session, row, reason: str, now: datetime) -> None:
     """The reply did not reach its recipient. A reply being handed over this very moment is left
     to its sender (the report is about an earlier copy; it is kept on the thread all the same)."""
     session.connection().execute(
         update(Outbox.__table__)
         .where(Outbox.id == row.id, Outbox.state != "sending")
-        .values(state="bounced", bounced_at=now or utcnow(), last_error=reason)
+        .values(state="bounced", bounced_at=now, last_error=reason)
     )

@@ -7,9 +7,21 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
+
+# What the layers above use of the database's types and errors: nothing outside the store imports
+# SQLAlchemy or SQLModel itself.
+__all__ = [
+    "Connection",
+    "DatabaseError",
+    "Engine",
+    "IntegrityError",
+    "OperationalError",
+    "SQLAlchemyError",
+    "Session",
+]
 
 # The newest migration in ingest/store/migrations/versions. Every command checks the database
 # against it, so it is a constant rather than Alembic's answer: loading Alembic costs a cron run

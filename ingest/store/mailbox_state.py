@@ -4,6 +4,7 @@ success or error of a poll."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
@@ -11,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from ingest.store import db
-from ingest.store.models import MailboxState, Message, utcnow
+from ingest.store.models import MailboxState, Message
 
 log = logging.getLogger("gongdan.poll")
 
@@ -32,15 +33,15 @@ def advance(session: Session, name: str, uid: int | None) -> None:
         session.connection().execute(_ADVANCE, {"box": name, "uid": uid})
 
 
-def record(engine: Engine, name: str, error: str | None) -> None:
+def record(engine: Engine, name: str, error: str | None, now: datetime) -> None:
     """Remember the last success or error of a mailbox, for `gongdan status`."""
     try:
         with db.session(engine) as session:
             state = state_of(session, name)
             if error is None:
-                state.last_success_at = utcnow()
+                state.last_success_at = now
             else:
-                state.last_error, state.last_error_at = error[:1000], utcnow()
+                state.last_error, state.last_error_at = error[:1000], now
             session.add(state)
             session.commit()
     except SQLAlchemyError:

@@ -8,10 +8,6 @@ from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueC
 from sqlmodel import Field, SQLModel
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def as_utc(value: datetime) -> datetime:
     """Aware UTC; a naive datetime is taken as UTC (what SQLite gives back)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -62,8 +58,8 @@ class Ticket(SQLModel, table=True):
     missing: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     invalid: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     complete: bool = False
-    created_at: datetime = Field(default_factory=utcnow, index=True)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(index=True)
+    updated_at: datetime = Field()
 
 
 class Message(SQLModel, table=True):
@@ -103,7 +99,7 @@ class Message(SQLModel, table=True):
     auto_submitted: bool = False
     flags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parse_error: str | None = Field(default=None, sa_column=Column(Text))
-    received_at: datetime = Field(default_factory=utcnow)  # when it reached us
+    received_at: datetime = Field()  # when it reached us
     # When it was sent: its Date when plausible (mail_time), else received_at. A ticket's
     # created_at is its first mail's sent_at, so mail imported late keeps its age.
     sent_at: datetime | None = None
@@ -122,7 +118,7 @@ class StopCodeHit(SQLModel, table=True):
 class TicketEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field()
     kind: str  # created, field_set, field_changed, completed, status_changed, assigned, note
     by: str = ""
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -154,7 +150,7 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     # Indexed: the daily limit counts the replies of the last day, whatever the outbox's age.
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(index=True)
     sent_at: datetime | None = None
     bounced_at: datetime | None = None
 
@@ -163,4 +159,4 @@ class Digest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     period_start: datetime
     period_end: datetime
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field()

@@ -3,6 +3,7 @@ stop codes and history."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import bindparam, insert
@@ -14,7 +15,7 @@ from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
 from ingest.rules import engineers
 from ingest.rules.stored import TicketView
-from ingest.store.models import StopCodeHit, Ticket, TicketEvent, mail_time, utcnow
+from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, mail_time
 
 # Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
 # belong to engineers (SPEC §8) and are handled by ingest.rules.engineers.
@@ -65,11 +66,11 @@ def insert_row(session: Session, model, values: dict) -> int:
     )
 
 
-def _event(session: Session, ticket_id: int, kind: str, by: str, **detail) -> None:
+def _event(session: Session, at: datetime, ticket_id: int, kind: str, by: str, **detail) -> None:
     insert_row(
         session,
         TicketEvent,
-        {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": utcnow()},
+        {"ticket_id": ticket_id, "kind": kind, "by": by, "detail": detail, "at": at},
     )
 
 
@@ -95,7 +96,7 @@ _TICKET_DEFAULTS = {
 
 
 def new_ticket(
-    session: Session, reading: TicketReading, config: Config, forged: bool = False
+    session: Session, reading: TicketReading, config: Config, now: datetime, forged: bool = False
 ) -> TicketView:
     """Insert the ticket an email opens; the row as written (what replies need of it).
     Automatic and forged mail open it without fields; its opener is the first on its thread."""
@@ -106,7 +107,6 @@ def new_ticket(
         # The reading already assessed these fields: only operator fields count for completeness.
         fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
         values = _columns(reading.assessment)
-    now = utcnow()
     values.update(
         fields,
         subject=mail.subject,
@@ -139,7 +139,7 @@ def new_ticket(
 
 
 def follow_up(
-    session: Session, ticket: Ticket, reading: TicketReading, config: Config
+    session: Session, ticket: Ticket, reading: TicketReading, config: Config, now: datetime
 ) -> tuple[dict, bool]:
     """Merge a follow-up's fields: (changed fields, whether the ticket has just become complete)."""
     sender = reading.mail.from_address
@@ -152,6 +152,7 @@ def follow_up(
                 changed[key] = (old, new)
                 _event(
                     session,
+                    now,
                     ticket.id,
                     "field_set" if old is None else "field_changed",
                     sender,
@@ -164,10 +165,10 @@ def follow_up(
         setattr(ticket, name, value)
     became_complete = ticket.complete and not was_complete
     if became_complete:
-        _event(session, ticket.id, "completed", sender)
+        _event(session, now, ticket.id, "completed", sender)
         if ticket.status == "waiting_info":
             ticket.status = "in_progress"
-    ticket.updated_at = utcnow()
+    ticket.updated_at = now
     session.add(ticket)
     return changed, became_complete
 
@@ -179,7 +180,7 @@ def accept(session: Session, ticket: Ticket, address: str, sender: engineers.Sen
         session.add(ticket)
 
 
-def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> list:
+def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading, now: datetime) -> list:
     """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the
     history."""
     by = reading.mail.from_address
@@ -193,12 +194,12 @@ def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading) -> 
         if change.kind == "note":
             old = getattr(ticket, change.field)
             setattr(ticket, change.field, f"{old}\n\n{change.new}" if old else change.new)
-            _event(session, ticket.id, "note", by, field=change.field, text=change.new)
+            _event(session, now, ticket.id, "note", by, field=change.field, text=change.new)
         else:
             setattr(ticket, change.field, change.new)
-            _event(session, ticket.id, change.kind, by, old=change.old, new=change.new)
+            _event(session, now, ticket.id, change.kind, by, old=change.old, new=change.new)
     if changes:
-        ticket.updated_at = utcnow()
+        ticket.updated_at = now
         session.add(ticket)
     return changes
 
@@ -240,3 +241,17 @@ def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
     """A ticket's stop codes, in the order they were first seen."""
     hits = session.connection().execute(_STOP_CODES, {"ticket": ticket_id})
     return [dict(zip(STOP_CODE_KEYS, hit, strict=True)) for hit in hits]
+
+
+def last_mail_from(session: Session, ticket_id: int, address: str) -> Message | None:
+    """The latest email `address` wrote on a ticket's thread."""
+    return session.execute(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "in",
+            Message.from_address == address,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar()

@@ -1,8 +1,15 @@
-"""Store one received email: keep its bytes, join it to its ticket's thread, merge its fields."""
+"""Store one received email: keep its bytes, join it to its ticket's thread, merge its fields.
+
+An email that can be read goes through the store step's stages, in order (STAGES): classify the
+sender → match a bounce → find the thread → open, join or apply → record. Each stage reads and
+adds to one Intake; the caller's transaction holds them all.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -12,10 +19,10 @@ from ingest.config import Config
 from ingest.reading.ticket import ReadResult, TicketReading, read_mail
 from ingest.rules import engineers, threads
 from ingest.rules.bounces import reason_of
-from ingest.rules.stored import Stored
+from ingest.rules.stored import Stored, TicketView
 from ingest.store import bounces
-from ingest.store.copies import find_duplicate, remember, stored_copies
-from ingest.store.models import Message, Ticket, mail_time, utcnow
+from ingest.store.duplicates import find_duplicate, remember, stored_copies
+from ingest.store.models import Message, Ticket, mail_time
 from ingest.store.ticket_rows import (
     STOP_CODE_KEYS,
     accept,
@@ -26,6 +33,169 @@ from ingest.store.ticket_rows import (
     record_stop_codes,
     view_of,
 )
+
+
+def store_email(
+    session: Session,
+    raw: bytes,
+    config: Config,
+    read: ReadResult,
+    known: dict,
+    *,
+    now: datetime,
+    mailbox: str = "",
+    uid: int | None = None,
+    uidvalidity: int | None = None,
+) -> Stored:
+    """Store `raw`, read as `read`, arrived at `now`, in the open transaction of `session` (the
+    caller commits). Never raises on bad mail. `known` maps the sha256 and Message-IDs already
+    stored to their row (stored_copies), and learns this email's.
+    """
+    sha = hashlib.sha256(raw).hexdigest()
+    source = {"mailbox": mailbox, "uid": uid, "uidvalidity": uidvalidity}
+    reading = read.reading
+    message_id, sender = (
+        (reading.mail.message_id, reading.mail.from_address) if reading else ("", "")
+    )
+    duplicate = known.get(sha) or (known.get((message_id, sender)) if message_id else None)
+    if duplicate:
+        return Stored("duplicate", message_db_id=duplicate, reading=reading)
+    if reading is None:
+        values = {
+            **_message_values(raw, sha, None, source, now),
+            "parse_error": read.error,
+            "flags": ["unreadable"],
+        }
+        stored = Stored(
+            "unreadable", message_db_id=insert_row(session, Message, values), flags=["unreadable"]
+        )
+    else:
+        # Another sender's mail under a Message-ID already seen is a mail of its own (SPEC §6a).
+        reused = ["reused_message_id"] if message_id and message_id in known else []
+        intake = Intake(reading, config, now, raw, sha, source, flags=reused)
+        for stage in STAGES:
+            stage(session, intake)
+        stored = intake.stored()
+    remember(known, stored.message_db_id, sha, message_id, sender)
+    return stored
+
+
+@dataclass
+class Intake:
+    """One readable email on its way through the store step: what each stage has learnt."""
+
+    reading: TicketReading
+    config: Config
+    now: datetime
+    raw: bytes
+    sha: str
+    source: dict  # mailbox, uid, uidvalidity
+    flags: list[str] = field(default_factory=list)  # stored on the message
+    sender: engineers.Sender = engineers.Sender(None)
+    bounced: object = None  # the outbox row of ours this email reports undeliverable
+    ticket: Ticket | None = None  # the ticket it continues; None: it opens one
+    outside: bool = False  # joined from outside the thread (or a bounce): it changes nothing
+    written: TicketView | None = None  # its ticket as it stands after it
+    outcome: str = ""
+    changed: dict = field(default_factory=dict)
+    became_complete: bool = False
+    engineer_changes: list = field(default_factory=list)
+    stop_codes: list[dict] | None = None
+    message_db_id: int | None = None
+
+    @property
+    def forged(self) -> bool:
+        return self.sender.flag == "forged_engineer"
+
+    def stored(self) -> Stored:
+        return Stored(
+            self.outcome,
+            message_db_id=self.message_db_id,
+            ticket_id=self.written.id,
+            reading=self.reading,
+            changed=self.changed,
+            became_complete=self.became_complete,
+            flags=self.flags,
+            engineer=self.sender.engineer,
+            engineer_changes=self.engineer_changes,
+            ticket=self.written,
+            stop_codes=self.stop_codes,
+        )
+
+
+def classify_sender(session: Session, intake: Intake) -> None:
+    """An engineer (verified as SPEC §8 says), a forged engineer, or anyone else."""
+    intake.sender = engineers.classify(intake.reading.mail, intake.config)
+
+
+def match_bounce(session: Session, intake: Intake) -> None:
+    """A report that one of our replies did not arrive marks that reply, and nothing more."""
+    intake.bounced = bounces.bounced_reply(session, intake.reading)
+    if intake.bounced is not None:
+        bounces.mark_bounced(session, intake.bounced, reason_of(intake.reading), intake.now)
+        intake.flags.insert(0, "bounce")
+
+
+def find_thread(session: Session, intake: Intake) -> None:
+    """The ticket this email continues (a bounce: its reply's), and how it was (not) joined."""
+    if intake.bounced is not None and intake.bounced.ticket_id is not None:
+        intake.ticket, how = session.get(Ticket, intake.bounced.ticket_id), []
+    else:
+        intake.ticket, how = thread_of(session, intake.reading, intake.config, intake.sender)
+    intake.outside = "outside_thread" in how or intake.bounced is not None
+    reading, sender = intake.reading, intake.sender
+    intake.flags[:0] = [
+        *how,
+        *(["auto_submitted"] if reading.auto_submitted else []),
+        *reading.limits_hit,
+        *([sender.flag] if sender.flag else []),
+    ]
+
+
+def open_join_or_apply(session: Session, intake: Intake) -> None:
+    """Open a ticket, or merge a follow-up from the thread's people; then apply what a verified
+    engineer's mail says (a verified engineer is on every thread)."""
+    reading, config, ticket = intake.reading, intake.config, intake.ticket
+    if ticket is None:
+        intake.outcome = "new_ticket"
+        intake.written = new_ticket(session, reading, config, intake.now, forged=intake.forged)
+        codes = [] if intake.forged else reading.stop_codes
+        intake.stop_codes = [{k: c[k] for k in STOP_CODE_KEYS} for c in codes]
+    else:
+        intake.outcome = "follow_up"
+        if not intake.outside:  # from outside: kept on the thread for engineers, nothing more
+            intake.changed, intake.became_complete = follow_up(
+                session, ticket, reading, config, intake.now
+            )
+            accept(session, ticket, reading.mail.from_address, intake.sender)
+    if intake.sender.engineer and not reading.auto_submitted:
+        intake.stop_codes = None
+        ticket = ticket or session.get(Ticket, intake.written.id)
+        intake.engineer_changes = apply_engineer(session, ticket, reading, intake.now)
+
+
+def record(session: Session, intake: Intake) -> None:
+    """Keep the message on its ticket, and its stop codes unless it may change nothing."""
+    ticket_id = intake.written.id if intake.written else intake.ticket.id
+    values = _message_values(intake.raw, intake.sha, intake.reading, intake.source, intake.now)
+    intake.message_db_id = insert_row(
+        session, Message, {**values, "ticket_id": ticket_id, "flags": intake.flags}
+    )
+    if not (intake.outside or intake.forged):  # a stop code is ticket data too
+        record_stop_codes(
+            session,
+            ticket_id,
+            intake.message_db_id,
+            intake.reading.stop_codes,
+            new=intake.ticket is None,
+        )
+    session.flush()
+    if intake.ticket is not None or intake.engineer_changes:
+        intake.written = view_of(intake.ticket or session.get(Ticket, ticket_id))
+
+
+STAGES = (classify_sender, match_bounce, find_thread, open_join_or_apply, record)
+
 
 # The tickets an email's references point to. Our own replies' Message-IDs first (nobody can
 # have used them before us), then the earliest stored.
@@ -80,8 +250,9 @@ def thread_of(
     return None, []
 
 
-def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source: dict) -> dict:
-    arrived = utcnow()
+def _message_values(
+    raw: bytes, sha: str, reading: TicketReading | None, source: dict, arrived: datetime
+) -> dict:
     values = {
         "raw": raw,
         "raw_sha256": sha,
@@ -118,116 +289,6 @@ def _message_values(raw: bytes, sha: str, reading: TicketReading | None, source:
     return values
 
 
-def store_email(
-    session: Session,
-    raw: bytes,
-    config: Config,
-    read: ReadResult,
-    known: dict,
-    *,
-    mailbox: str = "",
-    uid: int | None = None,
-    uidvalidity: int | None = None,
-) -> Stored:
-    """Store `raw`, read as `read`, in the open transaction of `session` (the caller commits).
-    Never raises on bad mail. `known` maps the sha256 and Message-IDs already stored to their row
-    (stored_copies), and learns this email's.
-    """
-    sha = hashlib.sha256(raw).hexdigest()
-    source = {"mailbox": mailbox, "uid": uid, "uidvalidity": uidvalidity}
-    reading = read.reading
-    message_id, sender = (
-        (reading.mail.message_id, reading.mail.from_address) if reading else ("", "")
-    )
-    duplicate = known.get(sha) or (known.get((message_id, sender)) if message_id else None)
-    if duplicate:
-        return Stored("duplicate", message_db_id=duplicate, reading=reading)
-    if reading is None:
-        values = {
-            **_message_values(raw, sha, None, source),
-            "parse_error": read.error,
-            "flags": ["unreadable"],
-        }
-        stored = Stored(
-            "unreadable", message_db_id=insert_row(session, Message, values), flags=["unreadable"]
-        )
-    else:
-        # Another sender's mail under a Message-ID already seen is a mail of its own (SPEC §6a).
-        reused = ["reused_message_id"] if message_id and message_id in known else []
-        stored = _store_reading(session, raw, sha, reading, source, config, reused)
-    remember(known, stored.message_db_id, sha, message_id, sender)
-    return stored
-
-
-def _store_reading(
-    session: Session,
-    raw: bytes,
-    sha: str,
-    reading: TicketReading,
-    source: dict,
-    config: Config,
-    extra_flags: list[str],
-) -> Stored:
-    sender = engineers.classify(reading.mail, config)
-    forged = sender.flag == "forged_engineer"
-    bounced = bounces.bounced_reply(session, reading)
-    if bounced is not None:
-        # A report that one of our replies did not arrive: on that reply's thread, nothing more.
-        bounces.mark_bounced(session, bounced, reason_of(reading))
-        extra_flags = ["bounce", *extra_flags]
-    if bounced is not None and bounced.ticket_id is not None:
-        ticket, flags = session.get(Ticket, bounced.ticket_id), []
-    else:
-        ticket, flags = thread_of(session, reading, config, sender)
-    outside = "outside_thread" in flags or bounced is not None
-    flags += (["auto_submitted"] if reading.auto_submitted else []) + reading.limits_hit
-    flags += ([sender.flag] if sender.flag else []) + extra_flags
-    changed, became_complete, stop_codes = {}, False, None
-    if ticket is None:
-        written = new_ticket(session, reading, config, forged=forged)
-        outcome = "new_ticket"
-        stop_codes = [
-            {k: c[k] for k in STOP_CODE_KEYS} for c in ([] if forged else reading.stop_codes)
-        ]
-    else:
-        written = ticket
-        outcome = "follow_up"
-        if not outside:  # from outside the thread: kept on it for engineers to see, nothing more
-            changed, became_complete = follow_up(session, ticket, reading, config)
-            accept(session, ticket, reading.mail.from_address, sender)
-    engineer_changes = []
-    if sender.engineer and not reading.auto_submitted:  # a verified engineer is on every thread
-        stop_codes = None
-        engineer_changes = apply_engineer(
-            session, ticket or session.get(Ticket, written.id), reading
-        )
-    message_db_id = insert_row(
-        session,
-        Message,
-        {**_message_values(raw, sha, reading, source), "ticket_id": written.id, "flags": flags},
-    )
-    if not (outside or forged):  # a stop code is ticket data too
-        record_stop_codes(
-            session, written.id, message_db_id, reading.stop_codes, new=ticket is None
-        )
-    session.flush()
-    if ticket is not None or engineer_changes:
-        written = view_of(ticket or session.get(Ticket, written.id))
-    return Stored(
-        outcome,
-        message_db_id=message_db_id,
-        ticket_id=written.id,
-        reading=reading,
-        changed=changed,
-        became_complete=became_complete,
-        flags=flags,
-        engineer=sender.engineer,
-        engineer_changes=engineer_changes,
-        ticket=written,
-        stop_codes=stop_codes,
-    )
-
-
 def add_flag(session: Session, message_db_id: int, flag: str) -> None:
     """Mark a stored email (`reply_failed`, `over_daily_limit`, ...)."""
     message = session.get(Message, message_db_id)
@@ -235,13 +296,14 @@ def add_flag(session: Session, message_db_id: int, flag: str) -> None:
     session.add(message)
 
 
-def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> Stored:
+def store_and_commit(
+    session: Session, raw: bytes, config: Config, *, now: datetime, **source
+) -> Stored:
     """Store one email in its own transaction; a concurrent copy of it counts as a duplicate."""
     read = read_mail(raw, config.desk)
     try:
-        stored = store_email(
-            session, raw, config, read, stored_copies(session, [raw], [read.reading]), **source
-        )
+        known = stored_copies(session, [raw], [read.reading])
+        stored = store_email(session, raw, config, read, known, now=now, **source)
         session.commit()
         return stored
     except IntegrityError:
@@ -253,18 +315,23 @@ def store_and_commit(session: Session, raw: bytes, config: Config, **source) -> 
 
 
 def store_many(
-    session: Session, emails: list[tuple[bytes, dict]], config: Config, reads: list[ReadResult]
+    session: Session,
+    emails: list[tuple[bytes, dict]],
+    config: Config,
+    reads: list[ReadResult],
+    *,
+    now: datetime,
 ) -> list[Stored]:
     """Store a batch of emails in one transaction (a backfill); on a conflict, one by one.
     `reads` are their read_mail results."""
     known = stored_copies(session, [raw for raw, _ in emails], [r.reading for r in reads])
     try:
         results = [
-            store_email(session, raw, config, read, known, **source)
+            store_email(session, raw, config, read, known, now=now, **source)
             for (raw, source), read in zip(emails, reads, strict=False)
         ]
         session.commit()
         return results
     except IntegrityError:
         session.rollback()
-        return [store_and_commit(session, raw, config, **source) for raw, source in emails]
+        return [store_and_commit(session, raw, config, now=now, **source) for raw, source in emails]

@@ -1,0 +1,107 @@
+"""Queue what a decision asks for: the reply to a stored email, and the notice that tells an
+operator their ticket is resolved (both through replies.outgoing; sent by replies.send_stage)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from ingest.config import Config
+from ingest.rules.decide import Decision
+from ingest.rules.stored import Stored, TicketView
+from ingest.store.db import Session
+from ingest.store.ticket_rows import last_mail_from, stop_codes_of
+from replies.outgoing import queue_reply
+from replies.render import render_ack, render_request_info, render_resolved
+
+log = logging.getLogger("gongdan.poll")
+
+_RENDER = {"ack": render_ack, "request_info": render_request_info}
+
+
+def queue_answers(
+    session: Session,
+    config: Config,
+    stored: Stored,
+    decision: Decision,
+    now: datetime,
+    batch: list | None = None,
+) -> None:
+    """Queue the reply `decision` asks for (into `batch`, which the caller writes before its
+    commit) and the resolved notice, as of `now`."""
+    if decision.kind:
+        _queue_reply(session, config, stored, decision, now, batch)
+    if decision.notify:
+        _queue_resolved_notice(session, config, stored, decision.notify, now)
+
+
+def ticket_context(
+    session: Session, ticket: TicketView, stop_codes: list[dict] | None = None
+) -> dict:
+    """What reply templates see of a ticket (`stop_codes` when known, else read)."""
+    return {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "template": ticket.template,
+        "fields": dict(ticket.fields),
+        "missing": list(ticket.missing),
+        "invalid": dict(ticket.invalid),
+        "stop_codes": stop_codes_of(session, ticket.id) if stop_codes is None else stop_codes,
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+    }
+
+
+def _queue_reply(
+    session: Session,
+    config: Config,
+    stored: Stored,
+    decision: Decision,
+    now: datetime,
+    batch: list | None,
+) -> None:
+    mail = stored.reading.mail
+    session.flush()
+    context = ticket_context(session, stored.ticket, stored.stop_codes)
+    queue_reply(
+        session,
+        config,
+        kind=decision.kind,
+        body=_RENDER[decision.kind](context, config.desk.template_dir or None),
+        to=decision.to,
+        ticket_id=stored.ticket_id,
+        original_subject=mail.subject,
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        caused_by=stored.message_db_id,
+        now=now,
+        batch=batch,
+    )
+
+
+def _queue_resolved_notice(
+    session: Session, config: Config, stored: Stored, to: str, now: datetime
+) -> None:
+    """Tell the operator `to` their ticket is resolved, on the thread of their latest email."""
+    ticket = stored.ticket
+    last = last_mail_from(session, ticket.id, to)
+    if last is None:
+        return
+    queue_reply(
+        session,
+        config,
+        kind="resolved_notice",
+        body=render_resolved(ticket_context(session, ticket), config.desk.template_dir or None),
+        to=to,
+        ticket_id=ticket.id,
+        original_subject=ticket.subject,
+        in_reply_to=last.message_id,
+        references=list(last.references),
+        caused_by=stored.message_db_id,
+        now=now,
+    )
+    log.info(
+        "ticket %s resolved by %s: notice queued to the operator",
+        ticket.id,
+        stored.reading.mail.from_address,
+    )

@@ -1,0 +1,303 @@
+"""The outbox's rows and their whole state machine: queued → sending → sent, or failed (retried
+later, or given up), held back, bounced. Every outbox row is inserted here (enqueue), and every
+change of state is one of the statements below."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from ingest.rules.threads import mailbox_of
+from ingest.store.models import MailboxState, Message, Outbox
+
+log = logging.getLogger("gongdan.outbox")
+
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_INSERT_MESSAGE = insert(Message.__table__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One mail to queue: a reply on a ticket's thread, or a mail on none (a digest)."""
+
+    kind: str  # ack, request_info, reminder, hold_notice, resolved_notice, digest
+    raw: bytes
+    message_id: str
+    to: list[str]
+    subject: str
+    from_address: str
+    ticket_id: int | None = None
+    caused_by: int | None = None  # the stored email it answers
+    on_thread: bool = True  # kept on its ticket's thread as an outgoing message; not a digest
+
+
+def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
+    """The outbox row of `mail`, queued and due at `now`, and the outgoing message that keeps it
+    on its ticket's thread (None for a mail on no thread)."""
+    outbox_row = {
+        "ticket_id": mail.ticket_id,
+        "caused_by": mail.caused_by,
+        "kind": mail.kind,
+        "message_id": mail.message_id,
+        # The mailbox the daily limit counts (a reply has one recipient).
+        "recipient": mail.to[0].lower() if mail.on_thread else "",
+        "to_addresses": list(mail.to),
+        "raw": mail.raw,
+        "state": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    if not mail.on_thread:
+        return outbox_row, None
+    message_row = {
+        "ticket_id": mail.ticket_id,
+        "message_id": mail.message_id,
+        "in_reply_to": "",
+        "references": [],
+        "from_address": mail.from_address,
+        "to_addresses": list(mail.to),
+        "subject": mail.subject,
+        "date": now,
+        "text": "",
+        "raw": mail.raw,
+        "raw_sha256": hashlib.sha256(mail.raw).hexdigest(),
+        "size": len(mail.raw),
+        "mailbox": "",
+        "direction": "out",
+        "auto_submitted": True,
+        "flags": [mail.kind],
+        "received_at": now,
+        "sent_at": now,
+    }
+    return outbox_row, message_row
+
+
+def enqueue(session: Session, mail: Outgoing, now: datetime, batch: list | None = None) -> None:
+    """Queue `mail` in the caller's transaction (due at once). With `batch`, its rows join the
+    batch instead, for insert_queued() to write before the batch's commit."""
+    rows = rows_of(mail, now)
+    if batch is None:
+        insert_queued(session, [rows])
+    else:
+        batch.append(rows)
+
+
+def insert_queued(session: Session, queued: list[tuple[dict, dict | None]]) -> None:
+    """Write the rows of queued mail (two statements for any number of them): the one place
+    outbox rows are inserted."""
+    if queued:
+        conn = session.connection()
+        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in queued])
+        messages = [message_row for _, message_row in queued if message_row is not None]
+        if messages:
+            conn.execute(_INSERT_MESSAGE, messages)
+
+
+def last_queued_id(session: Session, message_id: str) -> int:
+    """The outbox row of a mail just queued (a digest reports it)."""
+    found = select(Outbox.id).where(Outbox.message_id == message_id).order_by(Outbox.id.desc())
+    return session.connection().execute(found.limit(1)).scalar_one()
+
+
+# The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
+REPLY_KINDS = ("ack", "request_info", "reminder", "hold_notice")
+
+
+def _like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+_PATTERNS = 16  # tag patterns come in multiples of this: a few statement shapes, each compiled once
+
+
+@cache
+def _replies_since(patterns: int):
+    """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x` (one
+    LIKE pattern each, bound as tag0, tag1, ...)."""
+    # `recipient || ''`: the same text, but no index on it, so that the database reads the last
+    # day through the created_at index; the recipient index would have it scan the whole outbox
+    # (its LIKE patterns cannot use that index), which grows with every reply ever sent.
+    recipient = Outbox.recipient.concat(literal_column("''"))
+    tagged = [recipient.like(bindparam(f"tag{i}"), escape="/") for i in range(patterns)]
+    return (
+        select(recipient, func.count())
+        .where(
+            Outbox.created_at >= bindparam("since"),
+            Outbox.kind.in_(REPLY_KINDS),
+            or_(recipient.in_(bindparam("mailboxes", expanding=True)), *tagged),
+        )
+        .group_by(recipient)
+    )
+
+
+def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
+    """Replies queued since `since` to each recipient's mailbox (the per-sender daily limit;
+    `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails."""
+    counts = {mailbox_of(r): 0 for r in recipients}
+    if not counts:
+        return counts
+    tags = [
+        f"{_like(local)}+%@{_like(domain)}"
+        for local, _, domain in (m.rpartition("@") for m in counts)
+        if local
+    ]
+    if tags:  # padded with repeats of the last: the same statement serves batches of any size
+        tags += tags[-1:] * (-len(tags) % _PATTERNS)
+    params = {"since": since, "mailboxes": list(counts)}
+    params.update((f"tag{i}", tag) for i, tag in enumerate(tags))
+    for recipient, n in session.connection().execute(_replies_since(len(tags)), params):
+        key = mailbox_of(recipient)
+        if key in counts:
+            counts[key] += n
+    return counts
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
+
+
+FIRST_RETRY = _backoff(1)  # how long a reply that failed once waits
+
+
+def retry_at(attempts: int, now: datetime) -> datetime:
+    """When a reply that failed `attempts` times by `now` is tried again (1 min doubling to 1
+    hour)."""
+    return now + _backoff(attempts)
+
+
+def recover_interrupted(conn: Connection) -> int:
+    """Under the outbox lock, rows left `sending` belong to a run that stopped (killed, or its
+    database went away): queue them again. The one a connection was handing over may have reached
+    the server; it goes out again with the same Message-ID (at least once, SPEC §9)."""
+    requeued = conn.execute(
+        update(Outbox.__table__)
+        .where(Outbox.state == "sending")
+        .values(state="queued", claimed_at=None)
+    ).rowcount
+    conn.commit()
+    if requeued:
+        log.warning(
+            "outbox: %d replies left by a run that stopped are sent again (one being "
+            "handed over at that moment may reach its recipient twice)",
+            requeued,
+        )
+    return requeued
+
+
+DRAIN_STATE = "[outbox]"  # the MailboxState row that remembers the last drain, for `gongdan status`
+
+
+def record_drain(engine: Engine, error: str | None, now: datetime) -> None:
+    """Remember how the last drain ended at `now`: success, or the one error that stopped it."""
+    table = MailboxState.__table__
+    values = (
+        {"last_success_at": now}
+        if error is None
+        else {"last_error": error[:1000], "last_error_at": now}
+    )
+    with engine.begin() as conn:
+        row = update(table).where(MailboxState.name == DRAIN_STATE)
+        if not conn.execute(row.values(**values)).rowcount:
+            conn.execute(insert(table).values(name=DRAIN_STATE, last_uid=0, **values))
+
+
+def requeue(session: Session, message_id: str, now: datetime) -> bool:
+    """Queue a failed reply again, due `now` (an admin's decision after checking the server)."""
+    done = (
+        session.connection()
+        .execute(
+            update(Outbox.__table__)
+            .where(Outbox.message_id == message_id, Outbox.state == "failed")
+            .values(state="queued", next_attempt_at=now, claimed_at=None)
+        )
+        .rowcount
+    )
+    session.commit()
+    return bool(done)
+
+
+# ---- the sending stage's statements (replies.send_stage holds the outbox lock around them) ----
+
+_OUTBOX = Outbox.__table__
+_ROW = Outbox.id == bindparam("row_id")
+_DUE = (
+    select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
+    .where(
+        Outbox.id > bindparam("last"),
+        Outbox.state.in_(("queued", "failed")),
+        Outbox.next_attempt_at.is_not(None),
+        Outbox.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(Outbox.id)
+    .limit(bindparam("limit"))
+)
+_SENT = (
+    update(_OUTBOX)
+    .where(_ROW)
+    .values(
+        state="sent",
+        attempts=bindparam("tries"),
+        sent_at=bindparam("at"),
+        last_error=None,
+        next_attempt_at=None,
+    )
+)
+_HELD = update(_OUTBOX).where(_ROW).values(state="queued", claimed_at=None)
+_FAILED = (
+    update(_OUTBOX)
+    .where(_ROW)
+    .values(
+        state="failed",
+        attempts=bindparam("tries"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("retry_at"),
+    )
+)
+
+
+def due_page(conn: Connection, after_id: int, now: datetime, limit: int) -> list:
+    """The next `limit` replies due at `now` after row `after_id`, oldest first; the read ends
+    at once (no snapshot stays open while they are sent)."""
+    due = conn.execute(_DUE, {"last": after_id, "now": now, "limit": limit}).all()
+    conn.rollback()
+    return due
+
+
+def claim(conn: Connection, ids: list[int], now: datetime) -> None:
+    """Mark rows `sending`, in one commit: a kill from here on leaves them to
+    recover_interrupted."""
+    conn.execute(update(_OUTBOX).where(Outbox.id.in_(ids)).values(state="sending", claimed_at=now))
+    conn.commit()
+
+
+def unclaim(conn: Connection, ids: list[int]) -> None:
+    """Put back the rows of `ids` still `sending` (a drain that stops early)."""
+    conn.execute(
+        update(_OUTBOX)
+        .where(Outbox.id.in_(ids), Outbox.state == "sending")
+        .values(state="queued", claimed_at=None)
+    )
+
+
+def mark_sent(conn: Connection, row_id: int, tries: int, at: datetime) -> None:
+    conn.execute(_SENT, {"row_id": row_id, "tries": tries, "at": at})
+
+
+def mark_held(conn: Connection, row_id: int) -> None:
+    """Back to queued as it was: no attempt counted (the server refused us, not the reply)."""
+    conn.execute(_HELD, {"row_id": row_id})
+
+
+def mark_failed(
+    conn: Connection, row_id: int, tries: int, error: str, retry: datetime | None
+) -> None:
+    """A failed attempt; `retry` None gives the reply up."""
+    conn.execute(_FAILED, {"row_id": row_id, "tries": tries, "error": error, "retry_at": retry})
