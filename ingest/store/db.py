@@ -7,9 +7,14 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection as Connection
+from sqlalchemy.engine import Engine as Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, create_engine
+from sqlmodel import Session as Session
+from sqlmodel import create_engine
+
+# Engine, Connection and Session are re-exported for the modules outside the store, which import
+# no SQL library (issue 18): their type hints name these, and their except clauses DatabaseError.
 
 # The newest migration in ingest/store/migrations/versions. Every command checks the database
 # against it, so it is a constant rather than Alembic's answer: loading Alembic costs a cron run
