@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
 from ingest.cli.common import config_of
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
 from ingest.store import db
-from ingest.store.models import Outbox
+from ingest.store.outbox_list import outbox_rows
 from replies.outbox import requeue
 
 
@@ -43,9 +42,7 @@ def outbox_list(ctx: click.Context, failed: bool, bounced: bool) -> None:
         "bounced",
     )
     with database(config) as engine, engine.connect() as conn:
-        rows = conn.execute(
-            select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)
-        ).all()
+        rows = outbox_rows(conn, states)
     for row in rows:
         when = (
             f"bounced {row.bounced_at}"
