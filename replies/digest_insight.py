@@ -1,17 +1,18 @@
 """What the digest adds to the counts (SPEC §12): repeat faults, engineers' response times and
-the tickets waiting for one, and tickets opened and resolved per day."""
+the tickets waiting for one, and tickets opened and resolved per day: computed here from what
+ingest.store.insight_queries reads."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta
-
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from datetime import date, datetime, time, timedelta
 
 from ingest.reading.labels import age_zh, status_label
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
-from replies.digest_queries import DISPLAY_TZ, HUMAN, code_label, resolutions, safe
+from ingest.store import insight_queries as read
+from ingest.store.db import Connection
+from ingest.store.digest_queries import resolutions, stop_code_hits
+from ingest.store.models import as_utc
+from replies.digest_queries import DISPLAY_TZ, code_label, safe
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).
 ENGINEER_EVENTS = ("status_changed", "assigned", "note")
@@ -29,23 +30,20 @@ def _group_key(value: str | None) -> str:
 def repeat_faults(conn: Connection, end: datetime, window: timedelta, threshold: int) -> list[dict]:
     """Piles, stations and stop codes with at least `threshold` tickets opened in the
     `window` before `end`, most tickets first; each with its tickets and their stop codes."""
-    tickets = conn.execute(
-        select(Ticket.id, Ticket.pile_no, Ticket.station).where(
-            Ticket.created_at >= end - window, Ticket.created_at < end, HUMAN
-        )
-    ).all()
+    tickets = read.opened_tickets(conn, end - window, end)
+    return repeats(tickets, stop_code_hits(conn, [t.id for t in tickets]), threshold)
+
+
+def repeats(tickets, hits, threshold: int) -> list[dict]:
+    """The repeat faults of these tickets (id, pile_no, station) and their stop codes (ticket_id,
+    vendor, code, meaning): each pile, station and stop code of at least `threshold` tickets."""
     codes: dict[int, list[str]] = defaultdict(list)
     by_code: dict[tuple, set[int]] = defaultdict(set)
-    if tickets:
-        for hit in conn.execute(
-            select(StopCodeHit.ticket_id, StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning)
-            .where(StopCodeHit.ticket_id.in_([t.id for t in tickets]))
-            .order_by(StopCodeHit.id)
-        ):
-            text = code_label(hit.code, hit.meaning, hit.vendor)
-            if text not in codes[hit.ticket_id]:
-                codes[hit.ticket_id].append(text)
-            by_code[(hit.vendor, hit.code, text)].add(hit.ticket_id)
+    for hit in hits:
+        text = code_label(hit.code, hit.meaning, hit.vendor)
+        if text not in codes[hit.ticket_id]:
+            codes[hit.ticket_id].append(text)
+        by_code[(hit.vendor, hit.code, text)].add(hit.ticket_id)
     groups: list[tuple[str, str, set[int]]] = []
     for kind, column in (("pile", "pile_no"), ("station", "station")):
         named: dict[str, tuple[str, set[int]]] = {}
@@ -80,34 +78,24 @@ def first_engineer_replies(
     addresses = sorted({a.lower() for a in engineer_addresses})
     if not addresses:
         return {}
+    return earliest_answers(
+        read.first_events_by(conn, ENGINEER_EVENTS, addresses, end),
+        read.mail_from(conn, addresses, end),
+    )
+
+
+def earliest_answers(events, mail) -> dict[int, datetime]:
+    """Each ticket's earliest engineer's answer, from (ticket, when) of their changes and
+    (ticket, written, flags) of their mail; a mail flagged forged_engineer is not theirs."""
     first: dict[int, datetime] = {}
 
     def keep(ticket_id: int, at: datetime) -> None:
         if ticket_id not in first or as_utc(at) < first[ticket_id]:
             first[ticket_id] = as_utc(at)
 
-    for ticket_id, at in conn.execute(
-        select(TicketEvent.ticket_id, func.min(TicketEvent.at))
-        .where(
-            TicketEvent.kind.in_(ENGINEER_EVENTS),
-            func.lower(TicketEvent.by).in_(addresses),
-            TicketEvent.at < end,
-        )
-        .group_by(TicketEvent.ticket_id)
-    ):
+    for ticket_id, at in events:
         keep(ticket_id, at)
-    # The engineer's mail at its own time, as the ticket's creation is its first mail's: an
-    # imported history keeps its real response times.
-    written = func.coalesce(Message.sent_at, Message.received_at)
-    for ticket_id, at, flags in conn.execute(
-        select(Message.ticket_id, written, Message.flags).where(
-            Message.ticket_id.is_not(None),
-            Message.direction == "in",
-            Message.auto_submitted.is_(False),
-            func.lower(Message.from_address).in_(addresses),
-            written < end,
-        )
-    ):
+    for ticket_id, at, flags in mail:
         if "forged_engineer" not in (flags or []):
             keep(ticket_id, at)
     return first
@@ -136,27 +124,33 @@ def response_times(
     answered yet, longest waiting first, those past `sla` marked."""
     first = first_engineer_replies(conn, engineer_addresses, end)
     answered = [t for t, at in first.items() if start <= at < end]
-    created = {}
-    if answered:
-        created = dict(
-            conn.execute(select(Ticket.id, Ticket.created_at).where(Ticket.id.in_(answered))).all()
-        )
+    return responses(
+        first,
+        read.created_at(conn, answered),
+        read.tickets_in(conn, ENGINEER_TURN, end),
+        start,
+        end,
+        sla,
+        limit,
+    )
+
+
+def responses(
+    first: dict[int, datetime],
+    created: dict[int, datetime],
+    candidates: list,
+    start: datetime,
+    end: datetime,
+    sla: timedelta,
+    limit: int = WAITING_LIMIT,
+) -> dict:
+    """Response times from each ticket's first answer (`first`) and creation (`created`), and
+    the `candidates` (tickets in the engineer's turn, oldest first) that no engineer answered."""
+    answered = [t for t, at in first.items() if start <= at < end]
     waits = [max(timedelta(0), first[t] - as_utc(created[t])) for t in answered if t in created]
     median = _quantile(waits, 0.5) if waits else None
     p90 = _quantile(waits, 0.9) if waits else None
 
-    candidates = conn.execute(
-        select(
-            Ticket.id,
-            Ticket.operator,
-            Ticket.operator_address,
-            Ticket.station,
-            Ticket.status,
-            Ticket.created_at,
-        )
-        .where(Ticket.status.in_(ENGINEER_TURN), Ticket.created_at < end, HUMAN)
-        .order_by(Ticket.created_at, Ticket.id)
-    ).all()
     unanswered = [t for t in candidates if t.id not in first]
     waiting = []
     for t in unanswered[:limit]:
@@ -187,15 +181,26 @@ def response_times(
 
 def daily(conn: Connection, end: datetime, days: int = DAYS) -> list[dict]:
     """Tickets opened and resolved on each of the last `days` days (China time), up to `end`."""
-    last = as_utc(end).astimezone(DISPLAY_TZ).date()
-    dates = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    dates = last_days(end, days)
     start = datetime.combine(dates[0], time(), DISPLAY_TZ)
+    return per_day(dates, read.opened_times(conn, start, end), resolutions(conn, start, end))
+
+
+def last_days(end: datetime, days: int = DAYS) -> list[date]:
+    """The last `days` dates in China time, up to the one `end` falls on, oldest first."""
+    last = as_utc(end).astimezone(DISPLAY_TZ).date()
+    return [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def per_day(
+    dates: list[date], opened_at: list[datetime], resolved_at: list[tuple[int, datetime]]
+) -> list[dict]:
+    """Tickets opened (their creation times) and resolved ((ticket, when), a ticket resolved
+    twice in a day counted once) on each of `dates`, China time."""
     opened: dict = defaultdict(int)
-    for (at,) in conn.execute(
-        select(Ticket.created_at).where(Ticket.created_at >= start, Ticket.created_at < end, HUMAN)
-    ):
+    for at in opened_at:
         opened[as_utc(at).astimezone(DISPLAY_TZ).date()] += 1
     resolved: dict = defaultdict(set)
-    for ticket_id, at in resolutions(conn, start, end):
+    for ticket_id, at in resolved_at:
         resolved[at.astimezone(DISPLAY_TZ).date()].add(ticket_id)
     return [{"day": d, "opened": opened[d], "resolved": len(resolved[d])} for d in dates]

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from sqlalchemy.engine import Engine
 
 from ingest.cli.common import config_of
 from ingest.config import Config
 from ingest.store import db
+from ingest.store.db import Engine
 
 
 @contextmanager

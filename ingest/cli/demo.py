@@ -7,22 +7,23 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
-from sqlalchemy import select
 
 from ingest.cli import views as ticket_views
+from ingest.cli.common import wall_clock
 from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
 from ingest.desk.remind import remind_due
 from ingest.store import db
-from ingest.store.models import Outbox
+from ingest.store.outbox_list import outbox_rows
+from ingest.store.ticket_list import ticket_summaries
 from replies.digest import collect, render
 from replies.digest_queries import OPEN_LIMIT
 from replies.send_stage import send_due
@@ -92,7 +93,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(
             missing_ok=True
         )
-    now = datetime.now(UTC)
+    now = wall_clock()
     copy_sample(sample, workdir / "inbox", now)
     (workdir / "gongdan.toml").write_text(CONFIG, "utf-8")
     config = load_config(str(workdir / "gongdan.toml"))
@@ -104,10 +105,8 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
             echo(f"mailbox {box.name}: {counts_text(box.counts)}")
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
-            rows = [
-                ticket_views.ticket_summary(session, t) for t in ticket_views.query_tickets(session)
-            ]
-        ticket_views.render_list(Console(), rows)
+            rows = ticket_summaries(session)
+        ticket_views.render_list(Console(), rows, now)
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:
             first = email.message_from_bytes(replies[0].read_bytes(), policy=policy.default)
@@ -133,7 +132,7 @@ def _remind(config, engine, later: datetime, echo: Callable[[str], None]) -> Non
 
 def _outbox(engine) -> list:
     with engine.connect() as conn:
-        return conn.execute(select(Outbox).order_by(Outbox.id)).all()
+        return outbox_rows(conn)
 
 
 def _digest(config, engine, end: datetime, workdir: Path, echo: Callable[[str], None]) -> None:

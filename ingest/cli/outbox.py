@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
-from ingest.cli.common import config_of
+from ingest.cli.common import config_of, wall_clock
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
 from ingest.store import db
-from ingest.store.models import Outbox
 from ingest.store.outbox import requeue
+from ingest.store.outbox_list import outbox_rows
 
 
 @click.group("outbox")
@@ -43,9 +42,7 @@ def outbox_list(ctx: click.Context, failed: bool, bounced: bool) -> None:
         "bounced",
     )
     with database(config) as engine, engine.connect() as conn:
-        rows = conn.execute(
-            select(Outbox).where(Outbox.state.in_(states)).order_by(Outbox.id)
-        ).all()
+        rows = outbox_rows(conn, states)
     for row in rows:
         when = (
             f"bounced {row.bounced_at}"
@@ -75,10 +72,10 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
     Example: gongdan outbox retry '<gongdan.1795.4e94@support.example.cn>'
     """
     config = config_of(ctx)
-    missing = []
+    missing, now = [], wall_clock()
     with database(config) as engine, db.session(engine) as session:
         for message_id in message_ids:
-            if not requeue(session, message_id):
+            if not requeue(session, message_id, now):
                 missing.append(message_id)
     if missing:
         raise click.ClickException(f"no failed reply with Message-ID {', '.join(missing)}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 
-from ingest.cli.common import json_line
+from ingest.cli.common import json_line, wall_clock
 from ingest.config import ConfigError, load_config
 from ingest.desk.health import BROKEN, status
 from ingest.reading.clean_text import clean_data
@@ -43,7 +42,7 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
         ctx.exit(BROKEN)
     try:
         with engine.connect() as conn:
-            report = status(conn, config, db.current_revision(engine), datetime.now(UTC), interval)
+            report = status(conn, config, db.current_revision(engine), wall_clock(), interval)
     except Exception as exc:  # the database went away between opening and reading
         click.echo(f"BROKEN: cannot read the database: {db.short_error(exc)}", err=True)
         ctx.exit(BROKEN)

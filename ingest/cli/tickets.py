@@ -8,12 +8,12 @@ import click
 from rich.console import Console
 
 from ingest.cli import views as ticket_views
-from ingest.cli.common import config_of, json_line, since_date
+from ingest.cli.common import config_of, json_line, since_date, wall_clock
 from ingest.cli.database import database
 from ingest.reading.labels import STATUSES
 from ingest.store import db
 from ingest.store.export import export
-from ingest.store.models import Ticket
+from ingest.store.ticket_list import ticket_detail, ticket_summaries
 
 
 @click.group()
@@ -39,15 +39,12 @@ def tickets_list(
     """
     config = config_of(ctx)
     with database(config) as engine, db.session(engine) as session:
-        rows = [
-            ticket_views.ticket_summary(session, t)
-            for t in ticket_views.query_tickets(session, status, operator, since_date(since))
-        ]
+        rows = ticket_summaries(session, status, operator, since_date(since))
     if as_json:
         for row in rows:
             click.echo(json_line(row))
     else:
-        ticket_views.render_list(Console(), rows)
+        ticket_views.render_list(Console(), rows, wall_clock())
 
 
 @tickets.command("show")
@@ -61,10 +58,9 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
     """
     config = config_of(ctx)
     with database(config) as engine, db.session(engine) as session:
-        ticket = session.get(Ticket, number)
-        if ticket is None:
-            raise click.ClickException(f"no ticket #{number}")
-        detail = ticket_views.ticket_detail(session, ticket)
+        detail = ticket_detail(session, number)
+    if detail is None:
+        raise click.ClickException(f"no ticket #{number}")
     if as_json:
         click.echo(json_line(detail))
     else:

@@ -1,4 +1,4 @@
-"""Tickets as plain data (for JSON) and as terminal tables (for people)."""
+"""Tickets as terminal tables, for people (ingest.store.ticket_list gives them as plain data)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlmodel import Session, select
 
 from ingest.reading.clean_text import clean_text
 from ingest.reading.fields import catalog
 from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phone, mask_phones_in_text
-from ingest.store.export import export
-from ingest.store.models import Ticket, iso
-from ingest.store.ticket_rows import stop_codes_of
 
 # An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
 REPLY_STATES = {"queued": "待发送", "sent": "已发送", "failed": "发送失败", "bounced": "被退信"}
@@ -33,61 +29,15 @@ def _line(value) -> str:
     return escape(clean_text("" if value is None else str(value)))
 
 
-def query_tickets(
-    session: Session,
-    status: str | None = None,
-    operator: str | None = None,
-    since: datetime | None = None,
-):
-    query = select(Ticket).order_by(Ticket.id)
-    if status:
-        query = query.where(Ticket.status == status)
-    if operator:
-        like = f"%{operator}%"
-        query = query.where((Ticket.operator.like(like)) | (Ticket.operator_address.like(like)))
-    if since:
-        query = query.where(Ticket.created_at >= since)
-    return session.exec(query)
-
-
-def ticket_summary(session: Session, ticket: Ticket) -> dict:
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "template": ticket.template,
-        "status": ticket.status,
-        "engineer": ticket.engineer,
-        "operator": ticket.operator,
-        "operator_address": ticket.operator_address,
-        "station": ticket.station,
-        "order_no": ticket.order_no,
-        "missing": ticket.missing,
-        "complete": ticket.complete,
-        "stop_codes": stop_codes_of(session, ticket.id),
-        "created_at": iso(ticket.created_at),
-        "updated_at": iso(ticket.updated_at),
-    }
-
-
-def ticket_detail(session: Session, ticket: Ticket) -> dict:
-    """The whole ticket as `export` writes it, plus the subject, order time and invalid fields."""
-    exported = next(export(session.connection(), ticket_id=ticket.id))
-    return {
-        **exported,
-        "subject": ticket.subject,
-        "order_time": iso(ticket.order_time),
-        "invalid": ticket.invalid,
-    }
-
-
-def _age(created: str | None) -> str:
+def age(created: str | None, now: datetime) -> str:
+    """How long ago a ticket was created (`created_at` as JSON shows it), as of `now`."""
     if not created:
         return ""
-    at = datetime.fromisoformat(created)
-    return age_zh(datetime.now(at.tzinfo) - at)
+    return age_zh(now - datetime.fromisoformat(created))
 
 
-def render_list(console: Console, rows: list[dict]) -> None:
+def render_list(console: Console, rows: list[dict], now: datetime) -> None:
+    """The tickets as a table, their ages as of `now`."""
     table = Table(title=f"{len(rows)} 个工单", show_lines=False)
     for name in ("#", "状态", "运营商", "桩站", "订单号", "缺少", "停止代号", "工程师", "创建"):
         table.add_column(name, overflow="fold")
@@ -105,7 +55,7 @@ def render_list(console: Console, rows: list[dict]) -> None:
                     "、".join(labels.get(k, k) for k in r["missing"]),
                     " ".join(str(c["code"]) for c in r["stop_codes"]),
                     r["engineer"],
-                    _age(r["created_at"]),
+                    age(r["created_at"], now),
                 ),
             )
         )

@@ -15,6 +15,19 @@ from ingest.reading.fields import catalog
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASES = ("sqlite", "postgresql")
+# A database URL as SQLAlchemy's make_url reads it (its pattern; the port must be a number):
+# driver://[user[:password]@][host][:port][/database][?query], the driver such as sqlite or
+# postgresql+psycopg. Read here without SQLAlchemy, which only ingest.store imports (issue 18).
+DATABASE_URL = re.compile(
+    r"""
+    (?P<driver>[\w+]+)://
+    (?:[^:/]*(?::[^@]*)?@)?
+    (?:(?:\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?)?
+    (?:/[^?]*)?
+    (?:\?.*)?
+    """,
+    re.X,
+)
 
 
 def check(config: Config) -> str:
@@ -50,18 +63,26 @@ def check(config: Config) -> str:
     return _check_desk(config.desk)
 
 
-def _check_url(url: str) -> str:
-    # SQLAlchemy is loaded here, not with the module: `parse` and `decode` never open a database.
-    from sqlalchemy.engine.url import make_url
-    from sqlalchemy.exc import ArgumentError
-
+def _is_port(text: str | None) -> bool:
+    """No port, or one that reads as a number as SQLAlchemy reads it (int(); `host:` is not)."""
+    if text is None:
+        return True
     try:
-        backend = make_url(url).get_backend_name()
-    except (ArgumentError, ValueError):  # the URL itself is never echoed: it may hold a password
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_url(url: str) -> str:
+    match = DATABASE_URL.match(url)
+    if match is None or not _is_port(match["port"]):
+        # The URL itself is never echoed: it may hold a password.
         return (
             "is not a database URL (such as sqlite:///gongdan.db or "
             "postgresql+psycopg://user@host/db)"
         )
+    backend = match["driver"].split("+")[0]
     if backend == "postgres":
         return "must start postgresql:// or postgresql+psycopg://, not postgres://"
     if backend not in DATABASES:

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
-
 from ingest.config import Config
-from ingest.store.models import MailboxState, Outbox, iso
+from ingest.store.db import Connection
+from ingest.store.health import MailboxRecord, OutboxRecord, mailbox_records, outbox_record
+from ingest.store.models import iso
 from ingest.store.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 BOUNCED = timedelta(days=7)  # bounced replies counted by `gongdan status`
+FAILING = timedelta(hours=1)  # a reply failing for longer degrades the desk
 
 
-def _past_first_retry(now: datetime):
-    """A reply not sent yet and not given up that has either been tried already (a failure, or
-    the server could not be reached) or has been due for longer than the first retry would wait:
-    in a healthy desk a reply goes out in the cycle that queued it."""
-    return (
-        Outbox.state.in_(("queued", "failed"))
-        & Outbox.next_attempt_at.is_not(None)
-        & ((Outbox.attempts >= 1) | (Outbox.next_attempt_at < now - FIRST_RETRY))
+def status(
+    conn: Connection, config: Config, revision: str | None, now: datetime, interval: float
+) -> dict:
+    """The health report and its exit code (see `report`), from the database as of `now`.
+
+    A reply waiting past its first retry has either been tried already (a failure, or the server
+    could not be reached) or has been due for longer than the first retry would wait: in a
+    healthy desk a reply goes out in the cycle that queued it."""
+    outbox = outbox_record(
+        conn,
+        failing_before=now - FAILING,
+        due_before=now - FIRST_RETRY,
+        bounced_since=now - BOUNCED,
     )
+    return report(config, mailbox_records(conn), outbox, revision, now, interval)
 
 
-def _last_drain(state) -> dict | None:
-    """How the last sending of the outbox ended, from its MailboxState row (replies.outbox)."""
+def _last_drain(state: MailboxRecord | None) -> dict | None:
+    """How the last sending of the outbox ended, from its MailboxState row (store.outbox)."""
     if state is None:
         return None
     failed = state.last_error_at is not None and (
@@ -41,14 +47,18 @@ def _last_drain(state) -> dict | None:
     }
 
 
-def status(
-    conn: Connection, config: Config, revision: str | None, now: datetime, interval: float
+def report(
+    config: Config,
+    states: dict[str, MailboxRecord],
+    outbox: OutboxRecord,
+    revision: str | None,
+    now: datetime,
+    interval: float,
 ) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
     or the last sending of the outbox failed. Replies bounced in the last 7 days are a notice."""
     problems = []
-    states = {row.name: row for row in conn.execute(select(MailboxState))}
     mailboxes = []
     stale_before = now - timedelta(seconds=3 * interval)
     for box in config.mailboxes:
@@ -71,34 +81,22 @@ def status(
                 "last_uid": state.last_uid if state else 0,
             }
         )
-    counts = dict(conn.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
-    oldest_failure = conn.execute(
-        select(func.min(Outbox.created_at)).where(Outbox.state == "failed")
-    ).scalar()
-    failing = conn.execute(
-        select(Outbox.message_id, Outbox.last_error)
-        .where(Outbox.state == "failed", Outbox.created_at < now - timedelta(hours=1))
-        .order_by(Outbox.id)
-        .limit(1)
-    ).first()
-    if failing:
+    counts = outbox.per_state
+    if outbox.failing_message_id is not None:
         problems.append(
-            f"outbox: reply {failing.message_id} failing for over an hour: {failing.last_error}"
+            f"outbox: reply {outbox.failing_message_id} failing for over an hour: "
+            f"{outbox.failing_error}"
         )
-    waiting, oldest_waiting = conn.execute(
-        select(func.count(), func.min(Outbox.created_at)).where(_past_first_retry(now))
-    ).one()
+    waiting = outbox.waiting
     if waiting:
         replies = "reply" if waiting == 1 else "replies"
         problems.append(
             f"outbox: {waiting} {replies} still waiting past the first retry "
-            f"(the oldest queued {iso(oldest_waiting)})"
+            f"(the oldest queued {iso(outbox.oldest_waiting)})"
         )
     # A bounced reply is for a person to act on (the operator's address is wrong or full), not a
     # fault of the desk: it is said, and the exit code stays what the desk's health makes it.
-    bounced = conn.execute(
-        select(func.count()).where(Outbox.state == "bounced", Outbox.bounced_at >= now - BOUNCED)
-    ).scalar_one()
+    bounced = outbox.bounced
     notices = (
         [
             f"outbox: {bounced} {'reply' if bounced == 1 else 'replies'} bounced in the last "
@@ -120,10 +118,10 @@ def status(
             "queued": counts.get("queued", 0) + counts.get("sending", 0),
             "failed": counts.get("failed", 0),
             "sent": counts.get("sent", 0),
-            "oldest_failure": iso(oldest_failure),
+            "oldest_failure": iso(outbox.oldest_failure),
             "bounced_7d": bounced,
             "waiting": waiting,
-            "oldest_waiting": iso(oldest_waiting),
+            "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
         },
         "database": {"revision": revision},

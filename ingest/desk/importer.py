@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-
 from ingest.config import Config
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.sources import batches
 from ingest.store import db
+from ingest.store.db import Engine
 from ingest.store.tickets import store_many
 
 BATCH = 100  # emails per transaction: an import can be rerun, so a lost batch costs nothing

@@ -1,0 +1,182 @@
+"""What the digest reads of the database: the period's new and resolved tickets, the open ones,
+their stop codes, the tickets per operator and the bounced replies (SPEC §12). The digest
+(replies.digest_queries) masks, labels and charts them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.engine import Connection, Row
+
+from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
+
+# A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
+# kept, but it is nobody's work: the digest leaves it out.
+HUMAN = exists().where(
+    Message.ticket_id == Ticket.id, Message.direction == "in", Message.auto_submitted.is_(False)
+)
+
+
+# Mail that reaches us this much after its own time still counts as new when it arrives; older
+# mail (an import of last month's, a mailbox read again) keeps its own date and is not new.
+LATE = timedelta(days=1)
+
+
+def _arrived():
+    """When a ticket's first mail reached us."""
+    return (
+        select(func.min(Message.received_at))
+        .where(Message.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
+def new_in(start: datetime, end: datetime):
+    """Tickets new in [start, end): sent in it, or sent a little earlier (LATE) and arrived in it,
+    so neither a digest period's edge nor an import of old mail miscounts them."""
+    arrived = _arrived()
+    return (
+        (Ticket.created_at < end)
+        & (
+            (Ticket.created_at >= start)
+            | ((Ticket.created_at >= start - LATE) & (arrived >= start) & (arrived < end))
+        )
+        & HUMAN
+    )
+
+
+def is_open(end: datetime):
+    return (Ticket.status != "resolved") & (Ticket.created_at < end) & HUMAN
+
+
+def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+    """(ticket, when) of each resolution in [start, end): a status change to resolved, or a
+    ticket whose first mail already ticked 已解决 (it never had a status change)."""
+    events = conn.execute(
+        select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.detail).where(
+            TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end
+        )
+    ).all()
+    found = [(t, as_utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
+    changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
+    found += [
+        (t, as_utc(at))
+        for t, at in conn.execute(
+            select(Ticket.id, Ticket.created_at).where(
+                Ticket.status == "resolved",
+                Ticket.created_at >= start,
+                Ticket.created_at < end,
+                Ticket.id.not_in(changed),
+            )
+        )
+    ]
+    return found
+
+
+def new_count(conn: Connection, start: datetime, end: datetime) -> int:
+    """Tickets new in [start, end) (new_in)."""
+    return conn.execute(
+        select(func.count()).select_from(Ticket.__table__).where(new_in(start, end))
+    ).scalar_one()
+
+
+def per_status(conn: Connection, statuses: tuple[str, ...], end: datetime) -> dict[str, int]:
+    """Tickets created before `end` per status, of those in `statuses` (one missing: none)."""
+    return dict(
+        conn.execute(
+            select(Ticket.status, func.count())
+            .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN)
+            .group_by(Ticket.status)
+        ).all()
+    )
+
+
+def open_total(conn: Connection, end: datetime) -> int:
+    return conn.execute(
+        select(func.count()).select_from(Ticket.__table__).where(is_open(end))
+    ).scalar_one()
+
+
+def open_ticket_rows(
+    conn: Connection, end: datetime, limit: int, first_engineer: str | None = None
+) -> list[Row]:
+    """Open tickets oldest first (those assigned to `first_engineer` before all others): id,
+    subject, operator, operator_address, station, order_no, status, engineer, created_at."""
+    order = [Ticket.created_at, Ticket.id]
+    if first_engineer:
+        order.insert(0, (func.coalesce(Ticket.engineer, "") != first_engineer))
+    return conn.execute(
+        select(
+            Ticket.id,
+            Ticket.subject,
+            Ticket.operator,
+            Ticket.operator_address,
+            Ticket.station,
+            Ticket.order_no,
+            Ticket.status,
+            Ticket.engineer,
+            Ticket.created_at,
+        )
+        .where(is_open(end))
+        .order_by(*order)
+        .limit(limit)
+    ).all()
+
+
+def stop_code_hits(conn: Connection, ticket_ids: list[int]) -> list[Row]:
+    """The stop codes read in these tickets, in the order they were read: ticket_id, vendor,
+    code, meaning."""
+    if not ticket_ids:
+        return []
+    return conn.execute(
+        select(StopCodeHit.ticket_id, StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning)
+        .where(StopCodeHit.ticket_id.in_(ticket_ids))
+        .order_by(StopCodeHit.id)
+    ).all()
+
+
+def active_stop_codes(conn: Connection, start: datetime, end: datetime) -> list[Row]:
+    """Stop codes of the tickets active in [start, end) (created or updated in it), with the
+    tickets each was read in: meaning, vendor, code, tickets."""
+    active = (
+        or_(
+            (Ticket.created_at >= start) & (Ticket.created_at < end),
+            (Ticket.updated_at >= start) & (Ticket.updated_at < end),
+        )
+        & HUMAN
+    )
+    return conn.execute(
+        select(
+            StopCodeHit.meaning,
+            StopCodeHit.vendor,
+            StopCodeHit.code,
+            func.count(func.distinct(StopCodeHit.ticket_id)),
+        )
+        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
+        .where(active)
+        .group_by(StopCodeHit.meaning, StopCodeHit.vendor, StopCodeHit.code)
+    ).all()
+
+
+def per_operator(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """(operator, tickets) of the tickets open at `end` or new in [start, end): the operator's
+    name, else its address."""
+    operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
+    return conn.execute(
+        select(operator, func.count())
+        .where(or_(is_open(end), new_in(start, end)))
+        .group_by(operator)
+    ).all()
+
+
+def bounced_rows(conn: Connection, start: datetime, end: datetime) -> list[Row]:
+    """Replies whose delivery failure report came back in [start, end), oldest first:
+    ticket_id, kind, to_addresses, last_error, bounced_at."""
+    return conn.execute(
+        select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.last_error)
+        .add_columns(Outbox.bounced_at)
+        .where(Outbox.state == "bounced", Outbox.bounced_at >= start, Outbox.bounced_at < end)
+        .order_by(Outbox.bounced_at, Outbox.id)
+    ).all()
