@@ -12,10 +12,10 @@ from ingest.store.db import Engine, Session
 from ingest.store.digest_runs import last_period_end, record_period
 from ingest.store.lock import exclusive
 from ingest.store.models import as_utc
+from replies import digest_data as queries
 from replies import digest_insight as insight
-from replies import digest_queries as queries
 from replies.compose import build_message, make_address
-from replies.digest_queries import OPEN_LIMIT
+from replies.digest_data import OPEN_LIMIT
 from replies.digest_view import render, subject_of
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
-from ingest.reading.labels import age_zh, status_label
+from ingest.reading.display_words import age_zh, status_label
 from ingest.store import insight_queries as read
 from ingest.store.db import Connection
 from ingest.store.digest_queries import resolutions, stop_code_hits
 from ingest.store.models import as_utc
-from replies.digest_queries import DISPLAY_TZ, code_label, safe
+from replies.digest_data import DISPLAY_TZ, code_label, safe
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).
 ENGINEER_EVENTS = ("status_changed", "assigned", "note")

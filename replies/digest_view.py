@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from ingest.reading.display_words import span_zh
 from ingest.reading.fields import catalog
-from ingest.reading.labels import span_zh
 from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
-from replies.digest_queries import DISPLAY_TZ
+from replies.digest_data import DISPLAY_TZ
 from replies.render import display_width, environment, pad
 
 TEXT_BAR = 30  # characters of the longest plain-text bar

@@ -124,7 +124,7 @@ def test_the_expected_revision_is_alembics_head():
 
 
 def test_status_choices_are_the_statuses():
-    from ingest.reading.labels import STATUSES
+    from ingest.reading.display_words import STATUSES
 
     tickets = cli.get_command(click.Context(cli), "tickets")
     status = next(p for p in tickets.commands["list"].params if p.name == "status")

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from ingest.cli.main import cli
 from ingest.config import ConfigError, parse_config, parse_duration
 from ingest.desk.remind import Waiting, follow_up
-from ingest.reading.labels import span_zh
+from ingest.reading.display_words import span_zh
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 from tests.conftest import make_mail

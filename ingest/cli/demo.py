@@ -25,7 +25,7 @@ from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import ticket_summaries
 from replies.digest import collect, render
-from replies.digest_queries import OPEN_LIMIT
+from replies.digest_data import OPEN_LIMIT
 from replies.send_stage import send_due
 
 CONFIG = """# Written by `gongdan demo`: the embedded default, a Maildir in and a Maildir outbox.

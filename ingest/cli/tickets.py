@@ -10,7 +10,7 @@ from rich.console import Console
 from ingest.cli import views as ticket_views
 from ingest.cli.common import config_of, json_line, since_date, wall_clock
 from ingest.cli.database import database
-from ingest.reading.labels import STATUSES
+from ingest.reading.display_words import STATUSES
 from ingest.store import db
 from ingest.store.export import export
 from ingest.store.ticket_list import ticket_detail, ticket_summaries

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest.reading.clean_text import clean_text
+from ingest.reading.display_words import age_zh, status_label
 from ingest.reading.fields import catalog
-from ingest.reading.labels import age_zh, status_label
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 
 # An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.

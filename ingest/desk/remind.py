@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from ingest.config import Config, parse_duration
 from ingest.desk.answers import ticket_context
-from ingest.reading.labels import span_zh
+from ingest.reading.display_words import span_zh
 from ingest.rules.decide import Decision, decide, reminder_situation
 from ingest.rules.threads import domain_of, mailbox_of
 from ingest.store import db, followups, outbox

@@ -69,7 +69,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         raise NotAnEmail("not an email: the file is empty")
     # The standard library's parser, which mail-parser wraps: everything mail-parser adds on top
     # (decoded copies of every part and attachment) this reader does its own way, so calling it
-    # would only double the cost of reading (see README, Performance).
+    # would only double the cost of reading (see docs/performance.md).
     # A header folded without whitespace, or a stray line among the headers, would end them.
     message = email.message_from_bytes(headers.repair(raw))
     declared = headers.Declared(message)  # looked up only for a raw 8-bit value

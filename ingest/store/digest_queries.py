@@ -1,6 +1,6 @@
 """What the digest reads of the database: the period's new and resolved tickets, the open ones,
 their stop codes, the tickets per operator and the bounced replies (SPEC §12). The digest
-(replies.digest_queries) masks, labels and charts them."""
+(replies.digest_data) masks, labels and charts them."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.labels import STATUSES, age_zh, status_label
+from ingest.reading.display_words import STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
 from ingest.store import digest_queries as read
 from ingest.store.db import Connection
