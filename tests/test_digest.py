@@ -278,7 +278,7 @@ def test_run_digest_queues_it_and_send_now_delivers_it(engine, desk, database_ur
     (digest,) = rows(engine, Digest)
     assert digest.period_end.isoformat() == summary["period_end"]
 
-    report = send_now(config, engine)
+    report = send_now(config, engine, utcnow())
     assert report.sent == 1 and not report.errors
     (received,) = smtp_sink.messages
     assert sorted(received.rcpt_tos) == sorted(RECIPIENTS)

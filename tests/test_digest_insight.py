@@ -262,7 +262,7 @@ def test_per_engineer_digests_put_their_tickets_first(engine, history, database_
     )
     assert summary["engineers"] == [ENGINEER, "xiaohong@gongdan.example.cn"]
     assert len(summary["outbox_ids"]) == 3
-    report = send_now(config, engine)
+    report = send_now(config, engine, utcnow())
     assert report.sent == 3 and not report.errors
     mails = {}
     for received in smtp_sink.messages:

@@ -108,7 +108,7 @@ def test_many_replies_over_four_connections_arrive_once_each(engine, smtp_sink):
 
     _hook(smtp_sink, "MAIL", mail)
 
-    report = send_due(_config(smtp_sink, connections=4), engine)
+    report = send_due(_config(smtp_sink, connections=4), engine, utcnow())
 
     assert (report.sent, report.failed, report.errors) == (200, 0, [])
     assert _received(smtp_sink) == Counter(dict.fromkeys(queued, 1))
@@ -121,7 +121,9 @@ def test_many_replies_over_four_connections_arrive_once_each(engine, smtp_sink):
     } == {("sent", 1, True, None)}
     assert 2 <= len(peers) <= 4  # sent in parallel, never over more connections than configured
     # Nothing is left to send: a second run hands nothing over again.
-    assert send_due(_config(smtp_sink), engine).sent == 0 and len(smtp_sink.messages) == 200
+    assert (
+        send_due(_config(smtp_sink), engine, utcnow()).sent == 0 and len(smtp_sink.messages) == 200
+    )
 
 
 def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(
@@ -155,7 +157,7 @@ def test_sent_mark_is_committed_before_a_connection_takes_its_next_reply(
     _hook(smtp_sink, "MAIL", mail)
     _hook(smtp_sink, "DATA", data)
     try:
-        report = send_due(_config(smtp_sink, connections=4), engine)
+        report = send_due(_config(smtp_sink, connections=4), engine, utcnow())
     finally:
         watcher.dispose()
 
@@ -183,7 +185,7 @@ def test_refused_replies_are_counted_and_marked_while_the_rest_go_out(engine, sm
 
     _hook(smtp_sink, "RCPT", rcpt)
 
-    report = send_due(_config(smtp_sink, connections=4), engine)
+    report = send_due(_config(smtp_sink, connections=4), engine, utcnow())
 
     assert (report.sent, report.failed, len(report.errors)) == (
         len(good),
@@ -212,7 +214,7 @@ def test_refused_replies_are_counted_and_marked_while_the_rest_go_out(engine, sm
     # The server accepts the busy ones later: they go out once, the refused ones stay failed.
     delattr(smtp_sink._controller.handler, "handle_RCPT")
     _make_due(engine)
-    report = send_due(_config(smtp_sink, connections=4), engine)
+    report = send_due(_config(smtp_sink, connections=4), engine, utcnow())
     assert (report.sent, report.failed) == (len(busy), 0)
     assert _received(smtp_sink) == Counter(dict.fromkeys(good | busy, 1))
     assert {mid for mid, row in _rows(engine).items() if row.state != "sent"} == gone
@@ -222,7 +224,7 @@ def test_server_unreachable_stops_the_drain_and_loses_nothing(engine, smtp_sink)
     smtp_sink.stop()
     queued = _queue(engine, 60)
 
-    report = send_due(_config(smtp_sink, connections=4), engine)
+    report = send_due(_config(smtp_sink, connections=4), engine, utcnow())
 
     # The first reply goes alone: one failure says the server is down; every other reply waits,
     # queued.
@@ -241,13 +243,13 @@ def test_server_unreachable_stops_the_drain_and_loses_nothing(engine, smtp_sink)
     )
 
     smtp_sink.start()
-    again = send_due(_config(smtp_sink, connections=4), engine)
+    again = send_due(_config(smtp_sink, connections=4), engine, utcnow())
     assert (again.sent, again.failed) == (
         60 - report.failed,
         0,
     )  # the failed ones wait for their backoff
     _make_due(engine)
-    send_due(_config(smtp_sink, connections=4), engine)
+    send_due(_config(smtp_sink, connections=4), engine, utcnow())
     assert _received(smtp_sink) == Counter(dict.fromkeys(queued, 1))
     assert {row.state for row in _rows(engine).values()} == {"sent"}
 
@@ -269,7 +271,7 @@ def test_server_going_away_mid_drain_resends_only_the_replies_in_hand(engine, sm
 
     _hook(smtp_sink, "DATA", data)
 
-    first = send_due(_config(smtp_sink, connections=4), engine)
+    first = send_due(_config(smtp_sink, connections=4), engine, utcnow())
     stopper[0].join()
     rows = _rows(engine)
     assert "sending" not in {row.state for row in rows.values()}
@@ -285,7 +287,7 @@ def test_server_going_away_mid_drain_resends_only_the_replies_in_hand(engine, sm
     smtp_sink.start()
     for _ in range(3):
         _make_due(engine)
-        send_due(_config(smtp_sink, connections=4), engine)
+        send_due(_config(smtp_sink, connections=4), engine, utcnow())
     received = _received(smtp_sink)
     # Interrupted during DATA: sent again after the backoff (at least once, SPEC §9). Only those
     # can arrive twice, each time the same message with its own Message-ID.

@@ -7,6 +7,7 @@ the stored times are moved back (`days_ago`), as make_due does in tests/faults.p
 from __future__ import annotations
 
 import email
+import email.utils
 import random
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.utils import format_datetime
 
 import pytest
 from click.testing import CliRunner
@@ -454,6 +456,42 @@ def test_the_poll_cycle_sends_the_reminders_due_at_its_now(desk):
     assert len(mails(desk)) == 2  # once
     refused = desk.gongdan("poll", "--loop", "--now", iso(start))
     assert refused.exit_code == 2 and "--now without --loop" in refused.output
+
+
+@pytest.mark.parametrize("start", ["2026-03-02T09:00:00+08:00", "2031-06-02T09:00:00+08:00"])
+def test_a_week_replayed_with_poll_now_alone(desk, start):
+    """One clock (SPEC §13): a week replayed with nothing but `poll --now`, starting in the past
+    or in the future, gives the request at day 0, the reminder at day 2 and the hold at day 7 —
+    every row it writes is dated by --now, so the follow-ups fall due by it too."""
+    day0 = datetime.fromisoformat(start)
+    desk.deliver(
+        make_mail(
+            INCOMPLETE,
+            subject="9号桩离线",
+            message_id="<w1@xingxing.example.cn>",
+            date=format_datetime(day0 - timedelta(minutes=5)),
+        )
+    )
+
+    def poll_at(moment: datetime) -> str:
+        result = desk.gongdan("poll", "--now", iso(moment))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    poll_at(day0)
+    assert [m["Subject"] for m in mails(desk)] == ["Re: 9号桩离线 [工单#1]"]
+    assert email.utils.parsedate_to_datetime(mails(desk)[0]["Date"]) == day0
+    for day in (1, 1.9):
+        poll_at(day0 + timedelta(days=day))
+        assert len(mails(desk)) == 1, f"nothing is due at day {day}"
+    assert "remind: 1 reminders" in poll_at(day0 + timedelta(days=2, minutes=1))
+    assert len(mails(desk)) == 2 and desk.show(1)["status"] == "waiting_info"
+    poll_at(day0 + timedelta(days=6, hours=23))
+    assert len(mails(desk)) == 2 and desk.show(1)["status"] == "waiting_info"
+    assert "1 put on hold" in poll_at(day0 + timedelta(days=7, minutes=1))
+    assert len(mails(desk)) == 3 and desk.show(1)["status"] == "on_hold"
+    poll_at(day0 + timedelta(days=8))
+    assert len(mails(desk)) == 3  # each once
 
 
 def test_an_outsider_on_the_thread_neither_stops_the_clock_nor_gets_the_reminder(desk):

@@ -92,7 +92,7 @@ def poll(
     if now and loop:
         raise click.BadParameter("a worker runs on the clock; use --now without --loop", ctx)
     config = config_of(ctx)
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
     stop = StopFlag()
     reports = []
 
