@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +38,11 @@ def fill(url: str, n_messages: int) -> None:
         StopCodeHit,
         Ticket,
         TicketEvent,
-        utcnow,
     )
 
     db.upgrade(url)
     engine = db.open_database(url)
-    now = utcnow()
+    now = datetime.now(UTC)  # a benchmark's own data, dated when it is made
     raw = ("运营商：星星充电\n问题描述：充不上电\n" * 40).encode("utf-8")[:2048]
     tickets = n_messages // 4
     with engine.begin() as conn:

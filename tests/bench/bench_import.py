@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,7 @@ def child(mode: str, maildir: str, work: str) -> dict:
         db.upgrade(url)
         engine = db.open_database(url)
         started = time.perf_counter()  # the schema is not part of the import
-        count = import_paths(engine, [maildir], Config())["total"]
+        count = import_paths(engine, [maildir], Config(), datetime.now(UTC))["total"]
         engine.dispose()
     elapsed = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
