@@ -85,5 +85,4 @@ def queue_mail(
         from_address=config.outgoing.from_address,
         on_thread=False,
     )
-    outbox.enqueue(session, mail, now)
-    return outbox.last_queued_id(session, message_id)
+    return outbox.enqueue(session, mail, now)

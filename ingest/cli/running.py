@@ -94,23 +94,22 @@ def poll(
     config = config_of(ctx)
     setup_logging(log_level, log_format)
     stop = StopFlag()
-    reports = []
 
-    def cycle() -> None:
+    def cycle():
         # The cycle's one time: --now, or the clock read once for this cycle.
         report = poll_cycle.run_cycle(config, engine, now or wall_clock(), stop=stop)
         line = _cycle_line(report)
         click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
-        reports[:] = [report]
+        return report
 
     with database(config) as engine:
         # What is loaded by now (modules, mappers, compiled statements) lives as long as the
         # process: the collector need not scan it again and again during a large cycle.
         gc.freeze()
         if not loop:
-            _once(cycle, "poll")
-            if reports[0].errors:
-                raise click.ClickException(reports[0].errors[0])
+            report = _once(cycle, "poll")
+            if report.errors:
+                raise click.ClickException(report.errors[0])
             return
         watcher = Watcher(config.mailboxes)  # it starts listening at its first wait
         try:
@@ -125,10 +124,10 @@ def poll(
             watcher.close()
 
 
-def _once(cycle, what: str) -> None:
-    """One cycle of a cron run: a failure is one line and a non-zero exit."""
+def _once(cycle, what: str):
+    """One cycle of a cron run, its report; a failure is one line and a non-zero exit."""
     try:
-        cycle()
+        return cycle()
     except click.ClickException:
         raise
     except Exception as exc:
@@ -157,20 +156,19 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
     config = config_of(ctx)
     setup_logging(log_level)
     stop = StopFlag()
-    reports = []
 
-    def drain() -> None:
+    def drain():
         report = send_due(config, engine, wall_clock(), stop=stop)
         click.echo("outbox: another run is sending" if report is None else _drain_line(report))
-        reports[:] = [report]
+        return report
 
     with database(config) as engine:
         if loop:
             runner.loop(drain, interval, stop.listen(), name="sending")
             return
-        _once(drain, "send")
-    if reports[0] is not None and reports[0].error:
-        raise click.ClickException(f"outbox: {reports[0].error}")
+        report = _once(drain, "send")
+    if report is not None and report.error:
+        raise click.ClickException(f"outbox: {report.error}")
 
 
 @click.command("import")

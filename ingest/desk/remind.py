@@ -218,7 +218,6 @@ def _queue(
     transaction."""
     remind_after, hold_after = spans
     kind = _KIND[action]
-    # The same for every run following up this request: a second copy is refused.
     domain = domain_of(config.outgoing.from_address)
     body = render_reminder(
         ticket_context(session, view_of(ticket), stop_codes=[]),
@@ -239,5 +238,6 @@ def _queue(
         references=[*asked.references, asked.message_id],
         caused_by=asked.id,
         now=now,
+        # The same for every run following up this request: a second copy is refused.
         message_id=derived_message_id(kind, ticket.id, request.message_id, domain),
     )

@@ -12,7 +12,7 @@ log = logging.getLogger("gongdan.runner")
 
 
 class StopFlag:
-    """Set by SIGTERM or SIGINT once `listen()` was called, or by `set()`; callable as stop()."""
+    """Set by SIGTERM or SIGINT once `listen()` was called; callable as stop()."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -21,9 +21,6 @@ class StopFlag:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self._event.set())
         return self
-
-    def set(self) -> None:
-        self._event.set()
 
     def __call__(self) -> bool:
         return self._event.is_set()

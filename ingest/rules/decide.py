@@ -78,7 +78,6 @@ def message_situation(reading) -> Situation:
         sender=reading.mail.from_address,
         complete=reading.assessment.complete,
         recipient=reading.mail.from_address,
-        daily_limit=1,
     )
 
 

@@ -19,7 +19,9 @@ from ingest.store.models import MailboxState, Message, Outbox
 
 log = logging.getLogger("gongdan.outbox")
 
-_INSERT_OUTBOX = insert(Outbox.__table__)
+_INSERT_OUTBOX = insert(Outbox.__table__).returning(
+    Outbox.__table__.c.id, sort_by_parameter_order=True
+)
 _INSERT_MESSAGE = insert(Message.__table__)
 
 
@@ -80,31 +82,31 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
     return outbox_row, message_row
 
 
-def enqueue(session: Session, mail: Outgoing, now: datetime, batch: list | None = None) -> None:
-    """Queue `mail` in the caller's transaction (due at once). With `batch`, its rows join the
-    batch instead, for insert_queued() to write before the batch's commit."""
+def enqueue(
+    session: Session, mail: Outgoing, now: datetime, batch: list | None = None
+) -> int | None:
+    """Queue `mail` in the caller's transaction (due at once) and return its outbox row. With
+    `batch`, its rows join the batch instead, for insert_queued() to write before the batch's
+    commit (None)."""
     rows = rows_of(mail, now)
-    if batch is None:
-        insert_queued(session, [rows])
-    else:
+    if batch is not None:
         batch.append(rows)
+        return None
+    (row_id,) = insert_queued(session, [rows])
+    return row_id
 
 
-def insert_queued(session: Session, queued: list[tuple[dict, dict | None]]) -> None:
-    """Write the rows of queued mail (two statements for any number of them): the one place
-    outbox rows are inserted."""
-    if queued:
-        conn = session.connection()
-        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in queued])
-        messages = [message_row for _, message_row in queued if message_row is not None]
-        if messages:
-            conn.execute(_INSERT_MESSAGE, messages)
-
-
-def last_queued_id(session: Session, message_id: str) -> int:
-    """The outbox row of a mail just queued (a digest reports it)."""
-    found = select(Outbox.id).where(Outbox.message_id == message_id).order_by(Outbox.id.desc())
-    return session.connection().execute(found.limit(1)).scalar_one()
+def insert_queued(session: Session, queued: list[tuple[dict, dict | None]]) -> list[int]:
+    """Write the rows of queued mail (two statements for any number of them), returning their
+    outbox rows in order: the one place outbox rows are inserted."""
+    if not queued:
+        return []
+    conn = session.connection()
+    ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in queued]).scalars().all()
+    messages = [message_row for _, message_row in queued if message_row is not None]
+    if messages:
+        conn.execute(_INSERT_MESSAGE, messages)
+    return list(ids)
 
 
 # The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
