@@ -31,7 +31,6 @@ def queue_reply(
     caused_by: int | None,
     now: datetime,
     message_id: str | None = None,
-    batch: list | None = None,
 ) -> str:
     """Queue our reply `body` to `to` on ticket `ticket_id`'s thread, answering the message
     `in_reply_to` (with its `references`): `Re: <subject> [工单#N]`, dated and due `now`. Returns
@@ -59,7 +58,7 @@ def queue_reply(
         ticket_id=ticket_id,
         caused_by=caused_by,
     )
-    outbox.enqueue(session, mail, now, batch)
+    outbox.enqueue(session, mail, now)
     return message_id
 
 

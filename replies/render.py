@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ingest.reading.clean_text import clean_text
+from ingest.reading.display_words import span_zh
 from ingest.reading.fields import catalog
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.rules.threads import subject_tag
@@ -221,10 +223,21 @@ def render_resolved(ticket: dict, template_dir: str | None = None) -> str:
 
 
 def render_reminder(
-    ticket: dict, template_dir: str | None = None, *, on_hold: bool, waited: str, hold_in: str = ""
+    ticket: dict,
+    template_dir: str | None = None,
+    *,
+    on_hold: bool,
+    waited: timedelta,
+    hold_in: timedelta | None = None,
 ) -> str:
-    """The follow-up on a ticket still waiting for the operator (SPEC §12): the reminder
-    (`on_hold` false, `hold_in` saying when it will be put on hold) or the on-hold notice."""
+    """The follow-up on a ticket still waiting for the operator (SPEC §12) after `waited`: the
+    reminder (`on_hold` false, `hold_in` saying when it will be put on hold) or the on-hold
+    notice."""
     return render(
-        "reminder.txt.j2", ticket, template_dir, on_hold=on_hold, waited=waited, hold_in=hold_in
+        "reminder.txt.j2",
+        ticket,
+        template_dir,
+        on_hold=on_hold,
+        waited=span_zh(waited),
+        hold_in=span_zh(hold_in) if hold_in is not None else "",
     )

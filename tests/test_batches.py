@@ -110,7 +110,7 @@ def test_reader_process_killed_falls_back_to_reading_here():
         make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<r{n}@x.example.cn>")
         for n in range(5)
     ]
-    with ReadAhead(Config(), parallel=True) as reader:
+    with ReadAhead(Config().desk, parallel=True) as reader:
         assert reader.submit(raws[:2])()[0].reading.fields["operator"] == "星星充电"
         for pid in list(reader._pool._processes):
             os.kill(pid, signal.SIGKILL)

@@ -25,12 +25,10 @@ def queue_answers(
     stored: Stored,
     decision: Decision,
     now: datetime,
-    batch: list | None = None,
 ) -> None:
-    """Queue the reply `decision` asks for (into `batch`, which the caller writes before its
-    commit) and the resolved notice, as of `now`."""
+    """Queue the reply `decision` asks for and the resolved notice, as of `now`."""
     if decision.kind:
-        _queue_reply(session, config, stored, decision, now, batch)
+        _queue_reply(session, config, stored, decision, now)
     if decision.notify:
         _queue_resolved_notice(session, config, stored, decision.notify, now)
 
@@ -58,7 +56,6 @@ def _queue_reply(
     stored: Stored,
     decision: Decision,
     now: datetime,
-    batch: list | None,
 ) -> None:
     mail = stored.reading.mail
     session.flush()
@@ -75,7 +72,6 @@ def _queue_reply(
         references=mail.references,
         caused_by=stored.message_db_id,
         now=now,
-        batch=batch,
     )
 
 

@@ -92,7 +92,7 @@ def import_paths(
     parallel = config.desk.parallel and worth_it(len(found), BATCH)
     # Cut by bytes as well as count, as a poll does: a batch is in memory whole.
     raw_batches = batches.cut((read() for _, read in found), len, BATCH)
-    with db.session(engine) as session, ReadAhead(config, parallel) as reader:
+    with db.session(engine) as session, ReadAhead(config.desk, parallel) as reader:
         for raws, readings in reader.in_order((raws, raws) for raws in raw_batches):
             store(raws, readings)
     counts["total"] = len(found)

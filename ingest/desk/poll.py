@@ -130,8 +130,7 @@ def poll_mailbox(
             source = mailboxes.open_source(box)
             source.connect()
             _take_new_mail(config, engine, box, source, report, now, stop)
-            mailbox_state.record(engine, box.name, None, now)
-            return report
+            break
         except SourceDisconnected as exc:
             if attempt == RECONNECTS:
                 report.error = str(exc)
@@ -149,7 +148,7 @@ def poll_mailbox(
                 source.close()
     if report.error:
         log.error("mailbox %s: %s", box.name, report.error)
-        mailbox_state.record(engine, box.name, report.error, now)
+    mailbox_state.record(engine, box.name, report.error, now)
     return report
 
 
@@ -170,7 +169,7 @@ def _take_new_mail(
         if parallel:
             log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
         fetched = mailboxes.fetch_batches(source, keys, stop, BATCH, BATCH_BYTES)
-        with ReadAhead(config, parallel) as reader:
+        with ReadAhead(config.desk, parallel) as reader:
             for batch, reads in reader.in_order(fetched):
                 handled = process_batch(session, config, box, uidvalidity, batch, reads(), now)
                 unreadable = [h.outcome == "unreadable" for h in handled]
@@ -227,31 +226,23 @@ def process_batch(
 ) -> list[MailOutcome]:
     """Store, decide and queue a batch in one transaction. Should any email of it fail (a
     concurrent copy, a bug of ours), the batch is rolled back and taken again as batches of one,
-    so that email alone is set apart."""
+    so that email alone is set apart: stored without a reply (a copy another worker stored a
+    moment ago is then recognised as such)."""
     try:
         return store_and_answer(session, config, box, uidvalidity, batch, reads, now)
-    except SQLAlchemyError as exc:
+    except Exception as exc:
         session.rollback()
-        if not isinstance(exc, IntegrityError):
+        if isinstance(exc, SQLAlchemyError) and not isinstance(exc, IntegrityError):
             raise  # the database is down or locked: stop here, the batch stays unprocessed
-        if len(batch) == 1:
-            # Another worker stored the same email a moment ago.
-            uid = _uid(batch[0][0])
-            mailbox_state.advance(session, box.name, uid)
-            session.commit()
-            stored, decision = Stored("duplicate"), Decision(None, "stored by another worker")
-            _log_handled(box, batch[0][0], stored, decision)
-            return [MailOutcome(stored.outcome, None)]
-    except Exception:
-        session.rollback()
         if len(batch) == 1:
             # A bug of ours while deciding or rendering must neither lose the email nor stop
             # the batch.
-            log.exception(
-                "mailbox=%s uid=%s: cannot prepare the reply; storing the email without one",
-                box.name,
-                batch[0][0],
-            )
+            if not isinstance(exc, IntegrityError):
+                log.exception(
+                    "mailbox=%s uid=%s: cannot prepare the reply; storing the email without one",
+                    box.name,
+                    batch[0][0],
+                )
             return store_and_answer(
                 session, config, box, uidvalidity, batch, reads, now, answer=False
             )
@@ -277,7 +268,7 @@ def store_and_answer(
     Raises on any failure, leaving the rollback to the caller."""
     known = stored_copies(session, [raw for _, raw in batch], [r.reading for r in reads])
     replies_today = _replies_today(session, config, reads, now) if answer else {}
-    results, queued = [], []
+    results = []
     for (key, raw), read in zip(batch, reads, strict=True):
         stored = store_email(
             session,
@@ -294,15 +285,17 @@ def store_and_answer(
             decision = decide(situation(stored, config, replies_today))
             if decision.flag:
                 add_flag(session, stored.message_db_id, decision.flag)
-            queue_answers(session, config, stored, decision, now, queued)
+            queue_answers(session, config, stored, decision, now)
             if decision.to:
                 replies_today[mailbox_of(decision.to)] += 1
         else:
             if stored.message_db_id and stored.outcome != "duplicate":
                 add_flag(session, stored.message_db_id, "reply_failed")
-            decision = Decision(None, "reply could not be prepared")
+            why = (
+                "stored already" if stored.outcome == "duplicate" else "reply could not be prepared"
+            )
+            decision = Decision(None, why)
         results.append((key, stored, decision))
-    outbox.insert_queued(session, queued)
     uids = [_uid(key) for key, _ in batch if _uid(key) is not None]
     if uids:
         mailbox_state.advance(session, box.name, max(uids))

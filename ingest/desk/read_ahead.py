@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from ingest.config import Config
+from ingest.config import DeskSettings
 from ingest.reading.ticket import ReadResult, read_mail
 
 log = logging.getLogger("gongdan.poll")
@@ -26,7 +26,6 @@ _PR_SET_PDEATHSIG = 1
 READERS = (
     1  # reader processes (more only pay off with cores to spare: the poll is CPU-bound on two)
 )
-_config: Config | None = None  # the reader process's copy
 
 
 def become_helper(poll_pid: int) -> None:
@@ -43,14 +42,9 @@ def become_helper(poll_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the poll decides
 
 
-def _start_reader(config: Config, poll_pid: int) -> None:
-    global _config
-    _config = config
-    become_helper(poll_pid)
-
-
-def _read_batch(raws: list[bytes]) -> list[ReadResult]:
-    return [read_mail(raw, _config.desk) for raw in raws]
+def read_batch(raws: list[bytes], desk: DeskSettings) -> list[ReadResult]:
+    """Read a batch of raw emails, here or in the reader process."""
+    return [read_mail(raw, desk) for raw in raws]
 
 
 def worth_it(messages: int, batch: int) -> bool:
@@ -62,8 +56,8 @@ class ReadAhead:
     """submit(raws) now, call what it returns later for the readings (TicketReading or error
     text)."""
 
-    def __init__(self, config: Config, parallel: bool):
-        self.config = config
+    def __init__(self, desk: DeskSettings, parallel: bool):
+        self.desk = desk
         self._pool: ProcessPoolExecutor | None = None
         self.ahead = 0  # batches submitted before the first is needed
         if parallel and "fork" in multiprocessing.get_all_start_methods():
@@ -71,15 +65,15 @@ class ReadAhead:
             self._pool = ProcessPoolExecutor(
                 max_workers=READERS,
                 mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_reader,
-                initargs=(config, os.getpid()),
+                initializer=become_helper,
+                initargs=(os.getpid(),),
             )
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         if self._pool is None:
             return lambda: self._read_here(raws)
         try:
-            future = self._pool.submit(_read_batch, raws)
+            future = self._pool.submit(read_batch, raws, self.desk)
         except (RuntimeError, OSError) as exc:  # the reader process is gone, or cannot be started
             self._give_up(exc)
             return lambda: self._read_here(raws)
@@ -110,7 +104,7 @@ class ReadAhead:
             yield pending.popleft()
 
     def _read_here(self, raws: list[bytes]) -> list[ReadResult]:
-        return [read_mail(raw, self.config.desk) for raw in raws]
+        return read_batch(raws, self.desk)
 
     def _give_up(self, exc: BaseException) -> None:
         log.warning(

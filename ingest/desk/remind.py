@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from ingest.config import Config, parse_duration
 from ingest.desk.answers import ticket_context
-from ingest.reading.display_words import span_zh
 from ingest.rules.decide import Decision, decide, reminder_situation
 from ingest.rules.threads import domain_of, mailbox_of
 from ingest.store import db, followups, outbox
@@ -223,8 +222,8 @@ def _queue(
         ticket_context(session, view_of(ticket), stop_codes=[]),
         config.desk.template_dir or None,
         on_hold=action == "hold",
-        waited=span_zh(now - request.created_at),
-        hold_in=span_zh(hold_after - remind_after) if action == "reminder" else "",
+        waited=now - request.created_at,
+        hold_in=hold_after - remind_after if action == "reminder" else None,
     )
     queue_reply(
         session,

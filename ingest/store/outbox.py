@@ -19,9 +19,7 @@ from ingest.store.models import MailboxState, Message, Outbox
 
 log = logging.getLogger("gongdan.outbox")
 
-_INSERT_OUTBOX = insert(Outbox.__table__).returning(
-    Outbox.__table__.c.id, sort_by_parameter_order=True
-)
+_INSERT_OUTBOX = insert(Outbox.__table__).returning(Outbox.__table__.c.id)
 _INSERT_MESSAGE = insert(Message.__table__)
 
 
@@ -82,31 +80,15 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
     return outbox_row, message_row
 
 
-def enqueue(
-    session: Session, mail: Outgoing, now: datetime, batch: list | None = None
-) -> int | None:
-    """Queue `mail` in the caller's transaction (due at once) and return its outbox row. With
-    `batch`, its rows join the batch instead, for insert_queued() to write before the batch's
-    commit (None)."""
-    rows = rows_of(mail, now)
-    if batch is not None:
-        batch.append(rows)
-        return None
-    (row_id,) = insert_queued(session, [rows])
-    return row_id
-
-
-def insert_queued(session: Session, queued: list[tuple[dict, dict | None]]) -> list[int]:
-    """Write the rows of queued mail (two statements for any number of them), returning their
-    outbox rows in order: the one place outbox rows are inserted."""
-    if not queued:
-        return []
+def enqueue(session: Session, mail: Outgoing, now: datetime) -> int:
+    """Queue `mail` in the caller's transaction (due at once) and return its outbox row: the one
+    place outbox rows are inserted."""
+    outbox_row, message_row = rows_of(mail, now)
     conn = session.connection()
-    ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in queued]).scalars().all()
-    messages = [message_row for _, message_row in queued if message_row is not None]
-    if messages:
-        conn.execute(_INSERT_MESSAGE, messages)
-    return list(ids)
+    row_id = conn.execute(_INSERT_OUTBOX, outbox_row).scalar_one()
+    if message_row is not None:
+        conn.execute(_INSERT_MESSAGE, message_row)
+    return row_id
 
 
 # The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
