@@ -1,6 +1,7 @@
 """The one way into the outbox: a reply on a ticket's thread (ack, request for information,
-reminder, on-hold and resolved notices) or a digest, composed with our headers and threading and
-queued with its outbox row (ingest.store.outbox.enqueue), in the caller's transaction."""
+reminder, on-hold and resolved notices) or a digest, composed with our headers and threading
+(reply_mail) and queued with its outbox row (ingest.store.outbox.enqueue), in the caller's
+transaction."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ def new_message_id(config: Config) -> str:
     return make_message_id(domain_of(config.outgoing.from_address) or "localhost")
 
 
-def queue_reply(
-    session: Session,
+def reply_mail(
     config: Config,
     *,
     kind: str,
@@ -31,10 +31,10 @@ def queue_reply(
     caused_by: int | None,
     now: datetime,
     message_id: str | None = None,
-) -> str:
-    """Queue our reply `body` to `to` on ticket `ticket_id`'s thread, answering the message
-    `in_reply_to` (with its `references`): `Re: <subject> [工单#N]`, dated and due `now`. Returns
-    its Message-ID (`message_id` when given: a reply every run derives alike is queued once)."""
+) -> outbox.Outgoing:
+    """Our reply `body` to `to` on ticket `ticket_id`'s thread, answering the message
+    `in_reply_to` (with its `references`): `Re: <subject> [工单#N]`, dated `now`, with a new
+    Message-ID (or `message_id`: a reply every run derives alike is queued once)."""
     from_address = config.outgoing.from_address
     message_id = message_id or new_message_id(config)
     raw = compose_reply(
@@ -48,7 +48,7 @@ def queue_reply(
         message_id=message_id,
         date=now,
     )
-    mail = outbox.Outgoing(
+    return outbox.Outgoing(
         kind=kind,
         raw=raw,
         message_id=message_id,
@@ -58,8 +58,13 @@ def queue_reply(
         ticket_id=ticket_id,
         caused_by=caused_by,
     )
+
+
+def queue_reply(session: Session, config: Config, *, now: datetime, **reply) -> str:
+    """Queue reply_mail(config, now=now, **reply), due `now`; returns its Message-ID."""
+    mail = reply_mail(config, now=now, **reply)
     outbox.enqueue(session, mail, now)
-    return message_id
+    return mail.message_id
 
 
 def queue_mail(

@@ -1,5 +1,6 @@
-"""Queue what a decision asks for: the reply to a stored email, and the notice that tells an
-operator their ticket is resolved (both through replies.outgoing; sent by replies.send_stage)."""
+"""What a decision asks to send: the reply to a stored email, and the notice that tells an
+operator their ticket is resolved (built by replies.outgoing, queued by the caller, sent by
+replies.send_stage)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from ingest.config import Config
 from ingest.rules.decide import Decision
 from ingest.rules.stored import Stored, TicketView
 from ingest.store.db import Session
+from ingest.store.outbox import Outgoing
 from ingest.store.ticket_rows import last_mail_from, stop_codes_of
-from replies.outgoing import queue_reply
+from replies.outgoing import reply_mail
 from replies.render import render_ack, render_request_info, render_resolved
 
 log = logging.getLogger("gongdan.poll")
@@ -19,18 +21,22 @@ log = logging.getLogger("gongdan.poll")
 _RENDER = {"ack": render_ack, "request_info": render_request_info}
 
 
-def queue_answers(
+def answers_to(
     session: Session,
     config: Config,
     stored: Stored,
     decision: Decision,
     now: datetime,
-) -> None:
-    """Queue the reply `decision` asks for and the resolved notice, as of `now`."""
+) -> list[Outgoing]:
+    """The reply `decision` asks for and the resolved notice, as of `now`, for the caller to
+    queue."""
+    mails = []
     if decision.kind:
-        _queue_reply(session, config, stored, decision, now)
+        mails.append(_reply(session, config, stored, decision, now))
     if decision.notify:
-        _queue_resolved_notice(session, config, stored, decision.notify, now)
+        notice = _resolved_notice(session, config, stored, decision.notify, now)
+        mails += [notice] if notice else []
+    return mails
 
 
 def ticket_context(
@@ -50,18 +56,17 @@ def ticket_context(
     }
 
 
-def _queue_reply(
+def _reply(
     session: Session,
     config: Config,
     stored: Stored,
     decision: Decision,
     now: datetime,
-) -> None:
+) -> Outgoing:
     mail = stored.reading.mail
     session.flush()
     context = ticket_context(session, stored.ticket, stored.stop_codes)
-    queue_reply(
-        session,
+    return reply_mail(
         config,
         kind=decision.kind,
         body=_RENDER[decision.kind](context, config.desk.template_dir or None),
@@ -75,16 +80,15 @@ def _queue_reply(
     )
 
 
-def _queue_resolved_notice(
+def _resolved_notice(
     session: Session, config: Config, stored: Stored, to: str, now: datetime
-) -> None:
+) -> Outgoing | None:
     """Tell the operator `to` their ticket is resolved, on the thread of their latest email."""
     ticket = stored.ticket
     last = last_mail_from(session, ticket.id, to)
     if last is None:
-        return
-    queue_reply(
-        session,
+        return None
+    notice = reply_mail(
         config,
         kind="resolved_notice",
         body=render_resolved(ticket_context(session, ticket), config.desk.template_dir or None),
@@ -101,3 +105,4 @@ def _queue_resolved_notice(
         ticket.id,
         stored.reading.mail.from_address,
     )
+    return notice

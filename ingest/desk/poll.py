@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ingest.config import Config, ConfigError, MailboxSettings
-from ingest.desk.answers import queue_answers
+from ingest.desk.answers import answers_to
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
 from ingest.reading.ticket import ReadResult
@@ -268,7 +268,7 @@ def store_and_answer(
     Raises on any failure, leaving the rollback to the caller."""
     known = stored_copies(session, [raw for _, raw in batch], [r.reading for r in reads])
     replies_today = _replies_today(session, config, reads, now) if answer else {}
-    results = []
+    results, outgoing = [], []
     for (key, raw), read in zip(batch, reads, strict=True):
         stored = store_email(
             session,
@@ -285,7 +285,7 @@ def store_and_answer(
             decision = decide(situation(stored, config, replies_today))
             if decision.flag:
                 add_flag(session, stored.message_db_id, decision.flag)
-            queue_answers(session, config, stored, decision, now)
+            outgoing += answers_to(session, config, stored, decision, now)
             if decision.to:
                 replies_today[mailbox_of(decision.to)] += 1
         else:
@@ -296,6 +296,7 @@ def store_and_answer(
             )
             decision = Decision(None, why)
         results.append((key, stored, decision))
+    outbox.enqueue_many(session, outgoing, now)
     uids = [_uid(key) for key, _ in batch if _uid(key) is not None]
     if uids:
         mailbox_state.advance(session, box.name, max(uids))

@@ -19,7 +19,9 @@ from ingest.store.models import MailboxState, Message, Outbox
 
 log = logging.getLogger("gongdan.outbox")
 
-_INSERT_OUTBOX = insert(Outbox.__table__).returning(Outbox.__table__.c.id)
+_INSERT_OUTBOX = insert(Outbox.__table__).returning(
+    Outbox.__table__.c.id, sort_by_parameter_order=True
+)
 _INSERT_MESSAGE = insert(Message.__table__)
 
 
@@ -81,14 +83,23 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
 
 
 def enqueue(session: Session, mail: Outgoing, now: datetime) -> int:
-    """Queue `mail` in the caller's transaction (due at once) and return its outbox row: the one
-    place outbox rows are inserted."""
-    outbox_row, message_row = rows_of(mail, now)
-    conn = session.connection()
-    row_id = conn.execute(_INSERT_OUTBOX, outbox_row).scalar_one()
-    if message_row is not None:
-        conn.execute(_INSERT_MESSAGE, message_row)
+    """Queue `mail` in the caller's transaction (due at once) and return its outbox row."""
+    (row_id,) = enqueue_many(session, [mail], now)
     return row_id
+
+
+def enqueue_many(session: Session, mails: list[Outgoing], now: datetime) -> list[int]:
+    """Queue `mails` in the caller's transaction (two statements for any number of them) and
+    return their outbox rows in order: the one place outbox rows are inserted."""
+    if not mails:
+        return []
+    rows = [rows_of(mail, now) for mail in mails]
+    conn = session.connection()
+    ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows]).scalars().all()
+    messages = [message_row for _, message_row in rows if message_row is not None]
+    if messages:
+        conn.execute(_INSERT_MESSAGE, messages)
+    return list(ids)
 
 
 # The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
