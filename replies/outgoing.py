@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ingest.config import Config
-from ingest.rules.threads import domain_of, reply_subject
+from ingest.reading.addresses import domain_of
+from ingest.rules.threads import reply_subject
 from ingest.store import outbox
 from ingest.store.db import Session
 from replies.compose import compose_reply, make_message_id

@@ -10,6 +10,7 @@ from pathlib import Path
 from ingest.config.checks import VARIABLE_NAME, check
 from ingest.config.schema import validate
 from ingest.config.settings import Config, ConfigFile
+from ingest.reading.addresses import canonical_address, canonical_domain
 
 DEFAULT_PATH = "gongdan.toml"
 HOW_TO = (
@@ -70,14 +71,18 @@ def _resolve(file: ConfigFile, path: str) -> Config:
 
 
 def _set_own_addresses(config: Config) -> None:
-    """Mail from these is ours, and never answered."""
+    """Mail from these is ours, and never answered. Addresses and domains the desk compares are
+    kept in their one canonical form (SPEC §6b)."""
     config.desk.own_addresses = sorted(
         {
-            config.outgoing.from_address.lower(),
-            *(b.username.lower() for b in config.mailboxes if "@" in b.username),
+            canonical_address(config.outgoing.from_address),
+            *(canonical_address(b.username) for b in config.mailboxes if "@" in b.username),
         }
         - {""}
     )
+    config.desk.operator_domains = [canonical_domain(d) for d in config.desk.operator_domains]
+    for engineer in config.engineers:
+        engineer.address = canonical_address(engineer.address)
 
 
 def load_config(path: str | None = None, required: bool = True) -> Config:

@@ -18,10 +18,10 @@ from ingest.config import Config, ConfigError, MailboxSettings
 from ingest.desk.answers import answers_to
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
+from ingest.reading.addresses import mailbox_of
 from ingest.reading.ticket import ReadResult
 from ingest.rules.decide import Decision, decide, reply_candidates, situation
 from ingest.rules.stored import Stored
-from ingest.rules.threads import mailbox_of
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from ingest.config import Config, parse_duration
 from ingest.desk.answers import ticket_context
+from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
 from ingest.rules.decide import Decision, decide, reminder_situation
-from ingest.rules.threads import domain_of, mailbox_of
 from ingest.store import db, followups, outbox
 from ingest.store.db import Engine, IntegrityError, OperationalError, Session, SQLAlchemyError
 from ingest.store.followups import TicketChanged
@@ -134,7 +134,7 @@ def _follow_up_ticket(
     if request.state != "sent" or asked is None:
         return None  # the request has not reached the operator yet: their wait has not begun
     later = followups.inbound_since(session, ticket_id, asked.id)
-    engineers = {e.address.lower() for e in config.engineers}
+    engineers = {canonical_address(e.address) for e in config.engineers}
     waiting = Waiting(
         status=ticket.status,
         complete=ticket.complete,
@@ -169,7 +169,7 @@ def _is_answer(message: Message, engineers: set[str]) -> bool:
     return (
         not message.auto_submitted
         and not _NO_ANSWER & set(message.flags)
-        and message.from_address.lower() not in engineers
+        and canonical_address(message.from_address) not in engineers
     )
 
 

@@ -8,6 +8,7 @@ import re
 from email.message import Message
 
 from ingest.reading import charsets
+from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.reading.clean_text import clean_text
 
 # --------------------------------------------------------------------------- the header block
@@ -184,10 +185,41 @@ def file_name(part: Message, declared: Charset = None) -> str:
 # --------------------------------------------------------------------------- addresses
 
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# Quoted strings and comments (one level of nesting), blanked before looking for `<…>`.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.|\((?:[^()\\]|\\.)*\))*\)?')
+_ANGLE = re.compile(r"<([^<>]*)>")
+# Address-like text in a display name or comment.
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\"',;:@\[\]]+@[^\s<>()\"',;:@\[\]]+\.[^\s<>()\"',;:@\[\]]+")
+
+
+def _blank(match: re.Match) -> str:
+    return "_" * len(match.group(0))
+
+
+def _angle_entries(value: str) -> list[tuple[str, str]] | None:
+    """(display name, address) per entry when an entry carries its address in angle brackets:
+    the address is what the brackets hold, whatever address-like text stands before them
+    (`ops@a.cn <attacker@b.cn>` is from attacker@b.cn, SPEC §6b). None when no entry does."""
+    masked = _QUOTED.sub(_blank, value)
+    if not _ANGLE.search(masked):
+        return None
+    entries, start = [], 0
+    for end in [m.start() for m in re.finditer(",", masked)] + [len(value)]:
+        text, shape = value[start:end], masked[start:end]
+        start = end + 1
+        angle = _ANGLE.search(shape)
+        if angle:
+            name = text[: angle.start()].strip()
+            name = email.utils.unquote(name) if name.startswith('"') else name
+            entries.append((name, angle.group(1).strip()))
+        else:
+            entries.extend(email.utils.getaddresses([text]))
+    return entries
 
 
 def _pairs(value: str) -> list[tuple[str, str]]:
-    """(raw display name, address) pairs; an encoded word holding a comma stays in its name."""
+    """(raw display name, canonical address) pairs; an encoded word holding a comma stays in its
+    name."""
     if not value:
         return []
     words: list[str] = []
@@ -198,25 +230,36 @@ def _pairs(value: str) -> list[tuple[str, str]]:
             return f"ENCODEDWORD{len(words) - 1}X"
 
         value = _ENCODED_WORD.sub(hide, value)
-    pairs = email.utils.getaddresses([value])
+    pairs = _angle_entries(value)
+    if pairs is None:
+        pairs = email.utils.getaddresses([value])
     if words:
         for n, word in enumerate(words):
             pairs = [(name.replace(f"ENCODEDWORD{n}X", word), addr) for name, addr in pairs]
-    return [(name, address.strip().lower()) for name, address in pairs]
+    return [(name, canonical_address(address)) for name, address in pairs]
 
 
 def addresses(value: str) -> list[str]:
-    """Every address in an address header, lower-cased."""
+    """Every address in an address header, in its canonical form (SPEC §6b)."""
     return [address for _, address in _pairs(value) if address]
 
 
 def first_address(value: str) -> tuple[str, str]:
     """(display name, address) of the first entry that has an address (`"…" <>` has none);
-    the name decoded and cleaned."""
+    the name decoded and cleaned, the address canonical."""
     pairs = _pairs(value)
     chosen = next((p for p in pairs if "@" in p[1]), None) or next((p for p in pairs if p[1]), None)
     name, address = chosen or (pairs[0][0] if pairs else "", "")
     return clean_text(charsets.decode_header(name)).strip(), address
+
+
+def claims_other_address(display_name: str, address: str) -> bool:
+    """Does a display name (or comment) hold address-like text other than the real address?
+    (`"ops@a.cn" <attacker@b.cn>`: flagged `display_name_address`, SPEC §6b.)"""
+    if "@" not in display_name:
+        return False
+    real = mailbox_of(address)
+    return any(mailbox_of(found) != real for found in _ADDRESS_LIKE.findall(display_name))
 
 
 # --------------------------------------------------------------------------- every value

@@ -7,9 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ingest.config import Config
+from ingest.reading.addresses import (
+    canonical_address,
+    canonical_domain,
+    domain_of,
+    mailbox_of,
+    trusted_domains,
+)
 from ingest.rules import threads
 from ingest.rules.stored import Stored
-from ingest.rules.threads import domain_of, mailbox_of
 
 
 @dataclass(frozen=True)
@@ -97,13 +103,14 @@ def reminder_situation(
     information, so it must pass what a first request_info passes — not to automatic senders
     (their latest mail on the thread was automatic, or the address is ours), engineers or anyone
     off the thread, within the operator domains and the daily limit."""
-    own = {a.lower() for a in config.desk.own_addresses}
+    own = {canonical_address(a) for a in config.desk.own_addresses}
+    recipient = canonical_address(recipient)
     return Situation(
         outcome="new_ticket",  # the rules as for a first request: no follow-up exemptions
-        auto_submitted=recipient.lower() in own or last_was_automatic,
+        auto_submitted=recipient in own or last_was_automatic,
         sender=recipient,
         complete=False,
-        from_engineer=recipient.lower() in {e.address.lower() for e in config.engineers},
+        from_engineer=recipient in {canonical_address(e.address) for e in config.engineers},
         on_thread=threads.on_thread(recipient, thread_addresses, config.desk.operator_domains),
         operator_domains=tuple(config.desk.operator_domains),
         replies_today=replies_today,
@@ -132,7 +139,9 @@ def _reply(s: Situation) -> Decision:
     if not s.on_thread:
         # Answering would quote the ticket to someone who is not on it.
         return Decision(None, "sender outside the thread")
-    if s.operator_domains and domain_of(s.sender) not in {d.lower() for d in s.operator_domains}:
+    if s.operator_domains and domain_of(s.sender) not in {
+        canonical_domain(d) for d in s.operator_domains
+    }:
         return Decision(None, "sender outside the operator domains", "outside_operator_domains")
     if s.outcome == "new_ticket":
         kind = "ack" if s.complete else "request_info"
@@ -150,16 +159,14 @@ def _reply(s: Situation) -> Decision:
 
 
 def _reply_to_allowed(address: str, mail, config: Config) -> bool:
-    """Reply-To is honoured within From's domain or the operator domains, never to ourselves."""
-    domain = domain_of(address)
-    return (
-        address not in set(config.desk.own_addresses)
-        and bool(domain)
-        and (
-            domain == domain_of(mail.from_address)
-            or domain in {d.lower() for d in config.desk.operator_domains}
-        )
-    )
+    """Reply-To is honoured within From's domain or the operator domains, never to ourselves,
+    and at a public mail domain only when it is From's own mailbox (SPEC §6b)."""
+    address, domain = canonical_address(address), domain_of(address)
+    if not domain or address in {canonical_address(a) for a in config.desk.own_addresses}:
+        return False
+    if mailbox_of(address) == mailbox_of(mail.from_address):
+        return True
+    return domain in trusted_domains([*config.desk.operator_domains, domain_of(mail.from_address)])
 
 
 def reply_candidates(mail, config: Config) -> set[str]:

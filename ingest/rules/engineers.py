@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import authres
 
 from ingest.config import Config, Engineer
+from ingest.reading.addresses import canonical_address, domain_of
 from ingest.reading.email_reader import Email
-from ingest.rules.threads import domain_of
 
 NOTE_KEYS = ("tracking", "analysis", "resolution")
 
@@ -74,7 +74,8 @@ def classify(mail: Email, config: Config) -> Sender:
     """An engineer's mail counts only from a configured address and, when `trusted_authserv_id`
     is set, with DKIM or SPF passing for the sender's domain in the topmost header from that
     server. Anything else from an engineer's address is forged and changes nothing (SPEC §8)."""
-    engineer = next((e for e in config.engineers if e.address.lower() == mail.from_address), None)
+    sender = canonical_address(mail.from_address)
+    engineer = next((e for e in config.engineers if canonical_address(e.address) == sender), None)
     if engineer is None:
         return Sender(None)
     trusted = config.desk.trusted_authserv_id

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ingest.reading.addresses import canonical_address, domain_of, trusted_domains
+from ingest.reading.addresses import mailbox_of as mailbox_of  # the limit's key, re-exported
 from ingest.reading.clean_text import clean_text
 from ingest.reading.phones import mask_phones_in_text
 
@@ -20,21 +22,6 @@ def tagged_ticket(subject: str) -> int | None:
     return int(tags[-1]) if tags else None
 
 
-def domain_of(address: str) -> str:
-    return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
-
-
-def mailbox_of(address: str) -> str:
-    """The mailbox an address reaches: lower case, without a `+tag` on the local part
-    (`a+1@x` and `a+2@x` both reach `a@x`)."""
-    address = address.strip().lower()
-    local, at, domain = address.rpartition("@")
-    if not at or not local:
-        return address
-    base = local.split("+", 1)[0]
-    return f"{base or local}@{domain}"
-
-
 def on_thread(
     sender: str,
     thread_addresses: list[str],
@@ -47,20 +34,22 @@ def on_thread(
 
     They are the addresses that opened the thread or wrote on it and were accepted
     (`thread_addresses`), the verified engineers (`engineer`), and colleagues at one of those
-    addresses' domains when that domain is in `operator_domains`: sharing a domain proves
-    nothing otherwise (free mail). A forged engineer mail is on no thread.
+    addresses' domains when that domain is in `operator_domains` and is not a public mail
+    domain: sharing a domain proves nothing otherwise (free mail). Addresses compare in their
+    one canonical form (SPEC §6b). A forged engineer mail is on no thread.
     """
-    sender = sender.strip().lower()
+    sender = canonical_address(sender)
     if forged or "@" not in sender:
         return False
     if engineer:
         return True
-    addresses = {a.lower() for a in thread_addresses}
+    addresses = {canonical_address(a) for a in thread_addresses}
     if sender in addresses:
         return True
     domain = domain_of(sender)
-    trusted = {d.strip().lower().lstrip("@") for d in operator_domains}
-    return domain in trusted and any(domain_of(a) == domain for a in addresses)
+    return domain in trusted_domains(operator_domains) and any(
+        domain_of(a) == domain for a in addresses
+    )
 
 
 def reply_subject(original: str, ticket_id: int) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, literal_column, or_, select, upd
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from ingest.rules.threads import mailbox_of
+from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.store.models import MailboxState, Message, Outbox
 
 log = logging.getLogger("gongdan.outbox")
@@ -49,7 +49,7 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
         "kind": mail.kind,
         "message_id": mail.message_id,
         # The mailbox the daily limit counts (a reply has one recipient).
-        "recipient": mail.to[0].lower() if mail.on_thread else "",
+        "recipient": canonical_address(mail.to[0]) if mail.on_thread else "",
         "to_addresses": list(mail.to),
         "raw": mail.raw,
         "state": "queued",

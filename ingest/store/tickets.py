@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ingest.config import Config
+from ingest.reading.headers import claims_other_address
 from ingest.reading.ticket import ReadResult, TicketReading, read_mail
 from ingest.rules import engineers, threads
 from ingest.rules.bounces import reason_of
@@ -144,11 +145,13 @@ def find_thread(session: Session, intake: Intake) -> None:
         intake.ticket, how = thread_of(session, intake.reading, intake.config, intake.sender)
     intake.outside = "outside_thread" in how or intake.bounced is not None
     reading, sender = intake.reading, intake.sender
+    mail = reading.mail.from_address
     intake.flags[:0] = [
         *how,
         *(["auto_submitted"] if reading.auto_submitted else []),
         *reading.limits_hit,
         *([sender.flag] if sender.flag else []),
+        *(["display_name_address"] if claims_other_address(reading.mail.from_name, mail) else []),
     ]
 
 
