@@ -9,11 +9,13 @@ import secrets
 import time
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
+from ingest.reading.addresses import canonical_address
 from ingest.reading.clean_text import clean_text
 from ingest.rules.threads import reply_subject, subject_tag
 
@@ -72,14 +74,10 @@ def make_address(address: str, display_name: str = "") -> Address:
     name, addr = (named["name"].strip().strip('"').strip(), named["addr"]) if named else ("", text)
     if not _ADDR.fullmatch(addr):
         raise ValueError(f"not an email address: {address!r}")
-    local, _, domain = addr.rpartition("@")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise ValueError(f"not an email address: {address!r}") from exc
-    if not local.isascii():
-        raise ValueError(f"not an ASCII email address: {address!r}")
+    local, _, domain = canonical_address(addr).rpartition("@")
+    if not local or not domain:
+        raise ValueError(f"not an email address: {address!r}")
+    # A non-ASCII local part is kept: sending asks the server for SMTPUTF8 (SPEC §6b).
     return Address(
         display_name=clean_header_text(display_name or name, 100), username=local, domain=domain
     )
@@ -128,7 +126,11 @@ def _addresses(addresses: list[Address]) -> str:
 
 @lru_cache(maxsize=256)
 def _address_text(display_name: str, addr_spec: str) -> str:
-    return formataddr((display_name, addr_spec), charset="utf-8")
+    if addr_spec.isascii():
+        return formataddr((display_name, addr_spec), charset="utf-8")
+    # RFC 6532: a non-ASCII address is written as UTF-8; the name still as an encoded word.
+    name = Header(display_name, "utf-8").encode() if display_name else ""
+    return f"{name} <{addr_spec}>" if name else addr_spec
 
 
 _WORD_BYTES = 36  # UTF-8 bytes per encoded word: 48 base64 characters, 60 with the markers
@@ -224,7 +226,7 @@ def _plain_bytes(*, body: str, **headers) -> bytes:
         "Content-Transfer-Encoding: base64\r\n"
     )
     return (
-        (head + mime).encode("ascii") + b"\r\n" + base64.encodebytes(data).replace(b"\n", b"\r\n")
+        (head + mime).encode("utf-8") + b"\r\n" + base64.encodebytes(data).replace(b"\n", b"\r\n")
     )
 
 

@@ -472,8 +472,14 @@ class SmtpSink:
         except ImportError as e:
             raise ServerUnavailable("aiosmtpd is not installed; pip install aiosmtpd") from e
 
-    def __init__(self, require_auth: tuple[str, str] | None = None, port: int | None = None):
+    def __init__(
+        self,
+        require_auth: tuple[str, str] | None = None,
+        port: int | None = None,
+        smtputf8: bool = True,
+    ):
         self.check()
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531) in the EHLO reply
         self.host = "127.0.0.1"
         self.port = port
         self.require_auth = require_auth
@@ -485,6 +491,7 @@ class SmtpSink:
         self._cond = threading.Condition()
         self._controller = None
         self.auth_attempts: list[tuple[str, bool]] = []  # (login, accepted), in order
+        self.mail_options: list[tuple[str, ...]] = []  # each MAIL FROM's options, in order
         logging.getLogger("mail.log").addFilter(_LOGIN_DATA_FILTER)
 
     @property
@@ -519,6 +526,7 @@ class SmtpSink:
                     return sink.refuse_with
                 envelope.mail_from = address
                 envelope.mail_options.extend(mail_options)
+                sink.mail_options.append(tuple(mail_options))
                 return "250 OK"
 
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -568,7 +576,7 @@ class SmtpSink:
                 self._handler(),
                 hostname=self.host,
                 port=self.port,
-                enable_SMTPUTF8=True,
+                enable_SMTPUTF8=self.smtputf8,
                 ready_timeout=5,
                 **kwargs,
             )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 
 from ingest.cli.common import config_of
-from ingest.config import Config
+from ingest.config import Config, config_warnings
 from ingest.store import db
 from ingest.store.db import Engine
 
@@ -42,6 +42,8 @@ def db_upgrade(ctx: click.Context) -> None:
     Example: gongdan --config gongdan.toml db upgrade
     """
     config = config_of(ctx)
+    for warning in config_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     try:
         before, after = db.upgrade(config.database_url)
     except db.DatabaseError as exc:

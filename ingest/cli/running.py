@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import sys
 from datetime import datetime
 
@@ -12,6 +13,7 @@ import click
 from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import json_record, log_level_option, setup_logging
+from ingest.config import config_warnings
 from ingest.desk import importer, runner
 from ingest.desk import poll as poll_cycle
 from ingest.desk.runner import StopFlag
@@ -93,6 +95,8 @@ def poll(
         raise click.BadParameter("a worker runs on the clock; use --now without --loop", ctx)
     config = config_of(ctx)
     setup_logging(log_level, log_format)
+    for warning in config_warnings(config):
+        logging.getLogger("gongdan.config").warning("%s", warning)
     stop = StopFlag()
 
     def cycle():

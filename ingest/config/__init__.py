@@ -4,7 +4,7 @@ settings: the dataclasses and their defaults; schema: the file's strict schema a
 checks: what types cannot say; loading: finding, reading and resolving the file.
 """
 
-from ingest.config.checks import is_loopback
+from ingest.config.checks import config_warnings, is_loopback
 from ingest.config.durations import parse_duration
 from ingest.config.loading import ConfigError, load_config, parse_config, read_secret
 from ingest.config.schema import schema_keys
@@ -29,6 +29,7 @@ __all__ = [
     "MailboxSettings",
     "OutgoingSettings",
     "Security",
+    "config_warnings",
     "is_loopback",
     "load_config",
     "parse_duration",

@@ -11,6 +11,7 @@ from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
 from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
 from ingest.reading import stopcodes
+from ingest.reading.addresses import is_public
 from ingest.reading.fields import catalog
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -145,6 +146,18 @@ def _check_desk(desk: DeskSettings) -> str:
             f"known: {', '.join(sorted(tables))}"
         )
     return ""
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What the config allows but should not ask for: a public mail domain among the operator
+    domains (it is never trusted as a colleague's or a Reply-To domain, SPEC §6b)."""
+    public = [d for d in config.desk.operator_domains if is_public(d)]
+    if not public:
+        return []
+    return [
+        f"[desk]: operator_domains lists public mail domains ({', '.join(public)}): anyone can "
+        "have an address there, so they are never trusted as colleagues' or Reply-To domains"
+    ]
 
 
 # Plain (unencrypted) IMAP and SMTP are allowed to these hosts only.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ingest.config import Config
+from ingest.config import Config, config_warnings
 from ingest.store.db import Connection
 from ingest.store.health import MailboxRecord, OutboxRecord, mailbox_records, outbox_record
 from ingest.store.models import iso
@@ -105,6 +105,7 @@ def report(
         if bounced
         else []
     )
+    notices += config_warnings(config)  # said, and the exit code stays the desk's health
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
