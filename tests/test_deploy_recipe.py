@@ -146,10 +146,10 @@ def inbox(dovecot, user: str) -> list[email.message.EmailMessage]:
         client.logout()
 
 
-def wait_until(what, timeout: float = 15):
+def wait_until(what, waiting_for: str, timeout: float = 15):
     deadline = time.monotonic() + timeout
     while not (found := what()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what.__doc__ or what}"
+        assert time.monotonic() < deadline, f"no {waiting_for} within {timeout} s"
         time.sleep(0.1)
     return found
 
@@ -166,7 +166,7 @@ def test_recipe_end_to_end(tmp_path, mail_servers):
             OPERATOR,
             make_mail(COMPLETE, subject="扫码无法启动", message_id="<op1@xingxing.example.cn>"),
         )
-        (ack,) = wait_until(lambda: inbox(dovecot, "ops"))
+        (ack,) = wait_until(lambda: inbox(dovecot, "ops"), "ack in the operator's mailbox")
         assert ack["In-Reply-To"] == "<op1@xingxing.example.cn>"
         assert "[工单#1]" in ack["Subject"] and ack["From"].addresses[0].addr_spec == FROM
 
@@ -186,10 +186,8 @@ def test_recipe_end_to_end(tmp_path, mail_servers):
             forged = f"Authentication-Results: {authserv_id}; auth=pass smtp.auth={ENGINEER}\r\n"
             at_mx(postfix, "x@evil.example.com", forged.encode() + engineer_mail(ON_HOLD, n))
 
-        def stored_forged():
-            return {"<eng1@gongdan.example.cn>", "<eng3@gongdan.example.cn>"} <= set(desk.flags())
-
-        wait_until(stored_forged)
+        forged_ids = {"<eng1@gongdan.example.cn>", "<eng3@gongdan.example.cn>"}
+        wait_until(lambda: forged_ids <= set(desk.flags()), "forged mails stored")
         for n in (1, 3):
             assert "forged_engineer" in desk.flags_of(f"<eng{n}@gongdan.example.cn>")
         ticket = desk.show(1)
@@ -197,7 +195,7 @@ def test_recipe_end_to_end(tmp_path, mail_servers):
 
         # The same engineer through submission, logged in: verified, and the ticket changes.
         submitted(postfix, ENGINEER, "pw-xiaoming", engineer_mail(RESOLVED, 2))
-        notice = wait_until(lambda: inbox(dovecot, "ops")[1:])[0]
+        notice = wait_until(lambda: inbox(dovecot, "ops")[1:], "resolved notice to the operator")[0]
         assert "已解决" in notice.get_content() and "[工单#1]" in notice["Subject"]
         assert notice["In-Reply-To"] == "<op1@xingxing.example.cn>"
         ticket = desk.show(1)
