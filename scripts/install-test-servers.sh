@@ -1,6 +1,6 @@
 #!/bin/sh
-# Install Dovecot (IMAP+LMTP) and PostgreSQL for the loopback test servers, and Chromium with a
-# Chinese font for the digest's screenshot test; idempotent, non-interactive.
+# Install Dovecot (IMAP+LMTP), Postfix and PostgreSQL for the loopback test servers, and Chromium
+# with a Chinese font for the digest's screenshot test; idempotent, non-interactive.
 set -eu
 
 export DEBIAN_FRONTEND=noninteractive
@@ -10,12 +10,12 @@ installed() {
 }
 
 missing=""
-for pkg in dovecot-imapd dovecot-lmtpd postgresql chromium fonts-noto-cjk; do
+for pkg in dovecot-imapd dovecot-lmtpd postfix postgresql chromium fonts-noto-cjk; do
     installed "$pkg" || missing="$missing $pkg"
 done
 
 if [ -z "$missing" ] && [ "$(id -u)" != 0 ]; then
-    echo "install-test-servers: dovecot-imapd, dovecot-lmtpd, postgresql and chromium already installed"
+    echo "install-test-servers: dovecot-imapd, dovecot-lmtpd, postfix, postgresql and chromium already installed"
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -25,6 +25,8 @@ fi
 
 did=""
 if [ -n "$missing" ]; then
+    # Postfix asks what kind of mail server to be: none (the tests write their own config).
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     # Tests run private instances; the packaged services must not start and grab 143/5432.
     # Docker images often ship a policy-rc.d already: keep it, else add ours for the install only.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -50,7 +52,7 @@ if [ -n "$missing" ]; then
     fi
     did="installed$missing"
 else
-    did="dovecot-imapd, dovecot-lmtpd, postgresql, chromium already installed"
+    did="dovecot-imapd, dovecot-lmtpd, postfix, postgresql, chromium already installed"
 fi
 
 # Stop system services if something started them anyway (no policy-rc.d, or started earlier).
@@ -63,6 +65,10 @@ if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     stopped="$stopped dovecot"
 fi
+if [ -s /var/spool/postfix/pid/master.pid ] && command -v postfix >/dev/null 2>&1 &&
+    [ -e /etc/postfix/main.cf ]; then
+    postfix stop >/dev/null 2>&1 && stopped="$stopped postfix"
+fi
 if command -v pg_lsclusters >/dev/null 2>&1; then
     for cluster in $(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1 "/" $2}'); do
         pg_ctlcluster "${cluster%/*}" "${cluster#*/}" stop
@@ -71,7 +77,7 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
 fi
 # Under systemd, also keep them from starting at next boot.
 if [ -d /run/systemd/system ]; then
-    systemctl disable --now dovecot.service postgresql.service >/dev/null 2>&1 || true
+    systemctl disable --now dovecot.service postfix.service postgresql.service >/dev/null 2>&1 || true
 fi
 
 echo "install-test-servers: $did; system services stopped:${stopped:- none needed}"

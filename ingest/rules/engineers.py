@@ -38,9 +38,11 @@ def _authserv_id(header: str) -> str:
     return (header.split(";", 1)[0].split() or [""])[0].lower()
 
 
-def _passes(header: str, authserv_id: str, domain: str) -> bool:
-    """Does one Authentication-Results header from `authserv_id` show DKIM or SPF passing for
-    `domain`?"""
+def _passes(header: str, authserv_id: str, address: str) -> bool:
+    """Does one Authentication-Results header from `authserv_id` vouch for `address`: DKIM or
+    SPF passing for its domain, or SMTP AUTH as that very address (RFC 8601 §2.7.4: sent
+    through our own submission service)?"""
+    domain = domain_of(address)
     parsed = _parse(header)
     if parsed is None or (parsed.authserv_id or "").lower() != authserv_id.lower():
         return False
@@ -58,28 +60,33 @@ def _passes(header: str, authserv_id: str, domain: str) -> bool:
             mailfrom = props.get("smtp.mailfrom", "")
             if (domain_of(mailfrom) if "@" in mailfrom else mailfrom) == domain:
                 return True
+        elif result.method == "auth":
+            # The login, not a domain: another account on our server is not this engineer.
+            if canonical_address(props.get("smtp.auth", "")) == canonical_address(address):
+                return True
     return False
 
 
-def authenticated(headers: list[str], authserv_id: str, domain: str) -> bool:
+def authenticated(headers: list[str], authserv_id: str, address: str) -> bool:
     """Only the topmost header (the one our receiving server added last) is read. A header
     lower down that carries our server's id came with the mail from outside: our server should
     have removed it (RFC 8601 §5), so the mail is forged whatever the top one says."""
-    if not headers or not _passes(headers[0], authserv_id, domain):
+    if not headers or not _passes(headers[0], authserv_id, address):
         return False
     return not any(_authserv_id(h) == authserv_id.lower() for h in headers[1:])
 
 
 def classify(mail: Email, config: Config) -> Sender:
     """An engineer's mail counts only from a configured address and, when `trusted_authserv_id`
-    is set, with DKIM or SPF passing for the sender's domain in the topmost header from that
-    server. Anything else from an engineer's address is forged and changes nothing (SPEC §8)."""
+    is set, with DKIM or SPF passing for the sender's domain, or SMTP AUTH as the sender, in
+    the topmost header from that server. Anything else from an engineer's address is forged
+    and changes nothing (SPEC §8)."""
     sender = canonical_address(mail.from_address)
     engineer = next((e for e in config.engineers if canonical_address(e.address) == sender), None)
     if engineer is None:
         return Sender(None)
     trusted = config.desk.trusted_authserv_id
-    if trusted and not authenticated(mail.auth_results, trusted, domain_of(mail.from_address)):
+    if trusted and not authenticated(mail.auth_results, trusted, mail.from_address):
         return Sender(None, "forged_engineer")
     return Sender(engineer)
 
