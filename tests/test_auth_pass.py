@@ -73,6 +73,10 @@ def test_engineer_through_our_submission_service_is_verified(desk, header):
         (SUBMITTED, f"{TRUSTED}; auth=pass smtp.auth={ENGINEER}"),
         # The trusted header is not the topmost one.
         ("mx.relay.example.net; auth=none", SUBMITTED),
+        # Our id spelled with bytes a text cleaner would drop: an MX that strips only headers
+        # naming its id literally lets these through, so they must not read as ours.
+        (f"mx.gong\x1b(Bdan.example.cn; auth=pass smtp.auth={ENGINEER}",),
+        (f"mx.gong\x00dan.example.cn; auth=pass smtp.auth={ENGINEER}",),
     ],
     ids=[
         "other-login",
@@ -82,6 +86,8 @@ def test_engineer_through_our_submission_service_is_verified(desk, header):
         "no-smtp-auth",
         "planted-below",
         "not-topmost",
+        "escape-in-id",
+        "nul-in-id",
     ],
 )
 def test_forged_submission_header_changes_nothing(desk, headers):

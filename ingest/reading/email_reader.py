@@ -106,7 +106,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         headers=first,
         header_values=values,
         attached_messages=[text for text in attached_messages if text.strip()],
-        auth_results=values.get("authentication-results", []),
+        # As received, not cleaned: a verdict is trusted only as our server wrote it (SPEC §8).
+        auth_results=[str(v) for v in message.get_all("authentication-results", [])],
         report_type=report.report_type,
         delivery_status=report.delivery_status,
         inner_headers=report.inner_headers,

@@ -38,10 +38,17 @@ def _authserv_id(header: str) -> str:
     return (header.split(";", 1)[0].split() or [""])[0].lower()
 
 
+def _plain(header: str) -> bool:
+    """Printable ASCII, folding whitespace allowed."""
+    return header.isascii() and all(c >= " " or c in "\t\r\n" for c in header)
+
+
 def _passes(header: str, authserv_id: str, address: str) -> bool:
     """Does one Authentication-Results header from `authserv_id` vouch for `address`: DKIM or
     SPF passing for its domain, or SMTP AUTH as that very address (RFC 8601 §2.7.4: sent
     through our own submission service)?"""
+    if not _plain(header):
+        return False  # our server writes plain ASCII; anything else was dressed up to pass
     domain = domain_of(address)
     parsed = _parse(header)
     if parsed is None or (parsed.authserv_id or "").lower() != authserv_id.lower():
