@@ -139,8 +139,9 @@ def replies_since_each(session: Session, recipients: set[str], since: datetime) 
     `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails (more when
     they name more mailboxes than one bounded statement takes)."""
     counts = {mailbox_of(r): 0 for r in recipients}
-    # Two parameters a mailbox (itself and its +tag pattern), padding up to _PATTERNS more.
-    for part in chunks(list(counts), (PARAMETERS - _PATTERNS) // 2):
+    # Two parameters a mailbox (itself and its +tag pattern), padding up to _PATTERNS more, and
+    # the time and kinds.
+    for part in chunks(list(counts), (PARAMETERS - _PATTERNS - 1 - len(REPLY_KINDS)) // 2):
         if part:
             _count_replies(session, part, since, counts)
     return counts
