@@ -127,9 +127,7 @@ def test_our_reply_to_1000_references_carries_at_most_41_ids(tmp_path):
     assert got[-1] == "<asked@evil.example>" == reply["In-Reply-To"]
 
 
-def test_a_mail_the_database_refuses_is_kept_unreadable_and_the_next_is_answered(
-    tmp_path, pg_url
-):
+def test_a_mail_the_database_refuses_is_kept_unreadable_and_the_next_is_answered(tmp_path, pg_url):
     # A Message-ID too long for PostgreSQL's index (its own value, not the database's fault).
     noise = "".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(200))
     refused = f"<{noise}@evil.example>"
@@ -150,8 +148,9 @@ def test_a_mail_the_database_refuses_is_kept_unreadable_and_the_next_is_answered
     assert "no new mail" in desk.poll().output
 
 
-def test_tickets_are_numbered_in_arrival_order(desk):
-    for n in range(20):
+@pytest.mark.parametrize("count", [20, 60])  # one batch; two, read ahead in a helper process
+def test_tickets_are_numbered_in_arrival_order(desk, count):
+    for n in range(count):
         desk.deliver(
             make_mail(
                 INCOMPLETE,
@@ -162,4 +161,10 @@ def test_tickets_are_numbered_in_arrival_order(desk):
         )
     desk.poll()
     tickets = sorted(desk.tickets(), key=lambda t: t["id"])
-    assert [t["subject"] for t in tickets] == [f"充电桩故障 {n:02d}" for n in range(20)]
+    assert [t["subject"] for t in tickets] == [f"充电桩故障 {n:02d}" for n in range(count)]
+    # Each reply carries the number of the ticket its mail opened.
+    number = {f"<order{n}@xingxing.example.cn>": t["id"] for n, t in enumerate(tickets)}
+    replies = desk.replies()
+    assert len(replies) == count
+    for reply in replies:
+        assert reply["Subject"].endswith(f"[工单#{number[reply['In-Reply-To']]}]")

@@ -66,8 +66,8 @@ def report(
 ) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
-    or the last sending of the outbox failed. Replies bounced and emails kept unreadable in the last 7
-    days (`unreadable`: how many, the newest one's error) are notices."""
+    or the last sending of the outbox failed. Replies bounced and emails kept unreadable in the
+    last 7 days (`unreadable`: how many, the newest one's error) are notices."""
     problems = []
     mailboxes = []
     stale_before = now - timedelta(seconds=3 * interval)
