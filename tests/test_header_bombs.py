@@ -168,3 +168,26 @@ def test_tickets_are_numbered_in_arrival_order(desk, count):
     assert len(replies) == count
     for reply in replies:
         assert reply["Subject"].endswith(f"[工单#{number[reply['In-Reply-To']]}]")
+
+
+def test_a_mail_our_store_step_fails_on_is_kept_unreadable_and_the_next_is_answered(
+    tmp_path, monkeypatch
+):
+    # A bug of ours that one mail's content trips (no real server can be made to produce it).
+    from ingest.store import tickets
+
+    def trips(session, intake):
+        if intake.reading.mail.message_id == "<trips@evil.example>":
+            raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(tickets, "STAGES", (trips, *tickets.STAGES))
+    desk = maildir_desk(tmp_path)
+    desk.poll(  # exits 0
+        make_mail(INCOMPLETE, sender=ATTACKER, message_id="<trips@evil.example>"),
+        make_mail(COMPLETE, sender=VICTIM, message_id="<after@xingxing.example.cn>"),
+    )
+    assert [r["In-Reply-To"] for r in desk.replies()] == ["<after@xingxing.example.cn>"]
+    (kept,) = [e for e in desk.exported() if e.get("type") == "unreadable"]
+    assert "RuntimeError: a bug of ours" in str(kept)
+    code, report = desk.status()
+    assert code == 0 and report["unreadable_7d"] == 1

@@ -254,8 +254,8 @@ def set_apart(
     exc: Exception,
 ) -> list[MailOutcome]:
     """One email that failed: stored without a reply (a copy another worker stored a moment ago
-    is then recognised as such); if even that fails for the mail's own data, its bytes are kept
-    as `unreadable` with the database's error (SPEC §6b)."""
+    is then recognised as such); if even that fails for the mail's own data (or a bug of ours in
+    storing it), its bytes are kept as `unreadable` with the error (SPEC §6b)."""
     if not isinstance(exc, SQLAlchemyError):
         # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
         log.exception(
@@ -265,12 +265,17 @@ def set_apart(
         )
     try:
         return store_and_answer(session, config, box, uidvalidity, batch, reads, now, answer=False)
-    except SQLAlchemyError as again:
+    except Exception as again:
         session.rollback()
-        if not db.mails_own(again):
+        if isinstance(again, SQLAlchemyError) and not db.mails_own(again):
             raise
-        error = f"database error: {db.short_error(again)}"[:500].replace("\x00", "")
-        log.warning("mailbox=%s uid=%s: cannot store the email: %s", box.name, batch[0][0], error)
+        error = (
+            f"database error: {db.short_error(again)}"
+            if isinstance(again, SQLAlchemyError)
+            else f"cannot store it: {type(again).__name__}: {again}"  # a bug of ours
+        )
+        error = error[:500].replace("\x00", "")
+        log.warning("mailbox=%s uid=%s: kept unreadable: %s", box.name, batch[0][0], error)
         unreadable = [ReadResult(None, error)]
         return store_and_answer(
             session, config, box, uidvalidity, batch, unreadable, now, answer=False
