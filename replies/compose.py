@@ -20,7 +20,7 @@ from ingest.reading.clean_text import clean_text
 from ingest.rules.threads import reply_subject, subject_tag
 
 SUBJECT_LIMIT = 200
-REFERENCES_LIMIT = 20
+REFERENCES_KEPT = 20  # ids kept from each end of a long References (SPEC §6b)
 MESSAGE_ID_LIMIT = 900  # a msg-id has to fit one header line (998 octets)
 
 # Header values we fold ourselves (message ids) are emitted as given: Python would otherwise
@@ -86,25 +86,23 @@ def make_address(address: str, display_name: str = "") -> Address:
 def thread_references(references: list[str], in_reply_to: str | None) -> list[str]:
     """The original's References plus its Message-ID: valid ids, once each, parent last.
 
-    Long threads keep their first message (the root that clients thread on) and the
-    most recent ones, REFERENCES_LIMIT in all.
+    Long threads keep their first REFERENCES_KEPT ids (the root that clients thread on) and the
+    last REFERENCES_KEPT (the most recent), so a reply carries at most 2 * REFERENCES_KEPT + 1.
+    Linear in the header's size: a References of any length costs one pass (SPEC §6b).
     """
     if isinstance(references, str):  # a raw References header, not split yet
         references = [references]
-    tokens = []
-    for entry in references or []:
-        tokens.extend((entry or "").split())  # one entry may be a whole References header
     parent = clean_message_id(in_reply_to)
-    ids: list[str] = []
-    for token in tokens:
-        msg_id = clean_message_id(token)
-        if msg_id and msg_id != parent and msg_id not in ids:
-            ids.append(msg_id)
-    if parent:
-        ids.append(parent)
-    if len(ids) > REFERENCES_LIMIT:
-        ids = ids[:1] + ids[-(REFERENCES_LIMIT - 1) :]
-    return ids
+    ids = dict.fromkeys(
+        msg_id
+        for entry in references or []
+        for token in (entry or "").split()  # one entry may be a whole References header
+        if (msg_id := clean_message_id(token)) and msg_id != parent
+    )
+    kept = list(ids)
+    if len(kept) > 2 * REFERENCES_KEPT:
+        kept = kept[:REFERENCES_KEPT] + kept[-REFERENCES_KEPT:]
+    return [*kept, parent] if parent else kept
 
 
 def _capped_reply_subject(original: str, ticket_id: int) -> str:

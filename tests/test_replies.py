@@ -261,14 +261,17 @@ def test_reply_subject_does_not_pile_up():
 
 
 def test_references_dedupe_keep_order_and_cap():
-    refs = [f"<r{i}@x.cn>" for i in range(30)]
+    # SPEC §6b: the first and the last 20 ids, plus the message answered (it was 20 in all).
+    refs = [f"<r{i}@x.cn>" for i in range(60)]
     msg = parse(
-        reply(references=[" ".join(refs), "<r3@x.cn>", "<r29@x.cn>"], in_reply_to="<r29@x.cn>")
+        reply(references=[" ".join(refs), "<r3@x.cn>", "<r59@x.cn>"], in_reply_to="<r59@x.cn>")
     )
     got = msg["References"].split()
-    assert len(got) == 20 and len(set(got)) == 20
-    assert got[0] == "<r0@x.cn>"  # the thread's root
-    assert got[1:] == refs[11:]  # then the most recent, the parent last
+    assert len(got) == 41 and len(set(got)) == 41
+    assert got[:20] == refs[:20]  # the thread's root and its first messages
+    assert got[20:] == refs[39:]  # then the most recent, the parent last
+    short = parse(reply(references=[" ".join(refs[:30]), "<r3@x.cn>"], in_reply_to="<r29@x.cn>"))
+    assert short["References"].split() == refs[:30]  # once each, in order, parent last
 
 
 def test_long_message_ids_are_not_encoded():

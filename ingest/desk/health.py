@@ -6,12 +6,19 @@ from datetime import datetime, timedelta
 
 from ingest.config import Config, config_warnings
 from ingest.store.db import Connection
-from ingest.store.health import MailboxRecord, OutboxRecord, mailbox_records, outbox_record
+from ingest.store.health import (
+    MailboxRecord,
+    OutboxRecord,
+    mailbox_records,
+    outbox_record,
+    unreadable_since,
+)
 from ingest.store.models import iso
 from ingest.store.outbox import DRAIN_STATE, FIRST_RETRY
 
 HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 BOUNCED = timedelta(days=7)  # bounced replies counted by `gongdan status`
+UNREADABLE = timedelta(days=7)  # emails kept unreadable counted by `gongdan status`
 FAILING = timedelta(hours=1)  # a reply failing for longer degrades the desk
 
 
@@ -29,7 +36,8 @@ def status(
         due_before=now - FIRST_RETRY,
         bounced_since=now - BOUNCED,
     )
-    return report(config, mailbox_records(conn), outbox, revision, now, interval)
+    unreadable = unreadable_since(conn, now - UNREADABLE)
+    return report(config, mailbox_records(conn), outbox, revision, now, interval, unreadable)
 
 
 def _last_drain(state: MailboxRecord | None) -> dict | None:
@@ -54,10 +62,12 @@ def report(
     revision: str | None,
     now: datetime,
     interval: float,
+    unreadable: tuple[int, str | None] = (0, None),
 ) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
-    or the last sending of the outbox failed. Replies bounced in the last 7 days are a notice."""
+    or the last sending of the outbox failed. Replies bounced and emails kept unreadable in the
+    last 7 days (`unreadable`: how many, the newest one's error) are notices."""
     problems = []
     mailboxes = []
     stale_before = now - timedelta(seconds=3 * interval)
@@ -105,6 +115,12 @@ def report(
         if bounced
         else []
     )
+    if unreadable[0]:
+        n, error = unreadable
+        notices.append(
+            f"{n} {'email' if n == 1 else 'emails'} kept unreadable in the last "
+            f"{UNREADABLE.days} days, the newest: {error} (gongdan export shows them)"
+        )
     notices += config_warnings(config)  # said, and the exit code stays the desk's health
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
@@ -125,5 +141,6 @@ def report(
             "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
         },
+        "unreadable_7d": unreadable[0],
         "database": {"revision": revision},
     }

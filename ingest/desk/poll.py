@@ -26,7 +26,7 @@ from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
 from ingest.store import db, mailbox_state, outbox
-from ingest.store.db import Engine, IntegrityError, Session, SQLAlchemyError
+from ingest.store.db import Engine, Session, SQLAlchemyError
 from ingest.store.duplicates import stored_copies
 from ingest.store.lock import exclusive
 from ingest.store.tickets import add_flag, store_email
@@ -225,32 +225,61 @@ def process_batch(
     now: datetime,
 ) -> list[MailOutcome]:
     """Store, decide and queue a batch in one transaction. Should any email of it fail (a
-    concurrent copy, a bug of ours), the batch is rolled back and taken again as batches of one,
-    so that email alone is set apart: stored without a reply (a copy another worker stored a
-    moment ago is then recognised as such)."""
+    concurrent copy, a bug of ours, a value the database refuses), the batch is rolled back and
+    taken again as batches of one, so that email alone is set apart (set_apart). Only a failure
+    of the database itself (gone, locked, full) stops the mailbox: one mail never blocks it."""
     try:
         return store_and_answer(session, config, box, uidvalidity, batch, reads, now)
     except Exception as exc:
         session.rollback()
-        if isinstance(exc, SQLAlchemyError) and not isinstance(exc, IntegrityError):
+        if isinstance(exc, SQLAlchemyError) and not db.mails_own(exc):
             raise  # the database is down or locked: stop here, the batch stays unprocessed
         if len(batch) == 1:
-            # A bug of ours while deciding or rendering must neither lose the email nor stop
-            # the batch.
-            if not isinstance(exc, IntegrityError):
-                log.exception(
-                    "mailbox=%s uid=%s: cannot prepare the reply; storing the email without one",
-                    box.name,
-                    batch[0][0],
-                )
-            return store_and_answer(
-                session, config, box, uidvalidity, batch, reads, now, answer=False
-            )
+            return set_apart(session, config, box, uidvalidity, batch, reads, now, exc)
     return [
         handled
         for one, read in zip(batch, reads, strict=True)
         for handled in process_batch(session, config, box, uidvalidity, [one], [read], now)
     ]
+
+
+def set_apart(
+    session: Session,
+    config: Config,
+    box: MailboxSettings,
+    uidvalidity: int | None,
+    batch: list,
+    reads: list[ReadResult],
+    now: datetime,
+    exc: Exception,
+) -> list[MailOutcome]:
+    """One email that failed: stored without a reply (a copy another worker stored a moment ago
+    is then recognised as such); if even that fails for the mail's own data (or a bug of ours in
+    storing it), its bytes are kept as `unreadable` with the error (SPEC §6b)."""
+    if not isinstance(exc, SQLAlchemyError):
+        # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
+        log.exception(
+            "mailbox=%s uid=%s: cannot prepare the reply; storing the email without one",
+            box.name,
+            batch[0][0],
+        )
+    try:
+        return store_and_answer(session, config, box, uidvalidity, batch, reads, now, answer=False)
+    except Exception as again:
+        session.rollback()
+        if isinstance(again, SQLAlchemyError) and not db.mails_own(again):
+            raise
+        error = (
+            f"database error: {db.short_error(again)}"
+            if isinstance(again, SQLAlchemyError)
+            else f"cannot store it: {type(again).__name__}: {again}"  # a bug of ours
+        )
+        error = error[:500].replace("\x00", "")
+        log.warning("mailbox=%s uid=%s: kept unreadable: %s", box.name, batch[0][0], error)
+        unreadable = [ReadResult(None, error)]
+        return store_and_answer(
+            session, config, box, uidvalidity, batch, unreadable, now, answer=False
+        )
 
 
 def store_and_answer(

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from ingest.reading.ticket import TicketReading
 from ingest.rules.bounces import from_daemon, names_recipient, trusted
 from ingest.rules.threads import tagged_ticket
+from ingest.store.db import chunks
 from ingest.store.models import Outbox
 
 _OURS = (Outbox.id, Outbox.ticket_id, Outbox.message_id, Outbox.to_addresses, Outbox.state)
@@ -25,13 +26,17 @@ def bounced_reply(session: Session, reading: TicketReading):
     if not trusted(reading):
         return None
     bounce, conn = reading.bounce, session.connection()
-    ids = [i for i in bounce.message_ids if i]
-    if ids:
-        row = conn.execute(
-            select(*_OURS).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc()).limit(1)
-        ).first()
-        if row is not None:
-            return row
+    ids = list(dict.fromkeys(i for i in bounce.message_ids if i))
+    found = [
+        row
+        for part in chunks(ids)
+        if part
+        for row in conn.execute(
+            select(*_OURS).where(Outbox.message_id.in_(part)).order_by(Outbox.id.desc()).limit(1)
+        )
+    ]
+    if found:
+        return max(found, key=lambda row: row.id)
     tag = tagged_ticket(bounce.subject) or tagged_ticket(reading.mail.subject)
     if tag is None or not from_daemon(reading):
         return None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 # What the layers above use of the database's types and errors: nothing outside the store imports
@@ -27,6 +27,10 @@ __all__ = [
 # against it, so it is a constant rather than Alembic's answer: loading Alembic costs a cron run
 # more than the work. tests/test_cli.py checks it is Alembic's head; a new migration moves it.
 HEAD_REVISION = "0006"
+
+# The most values one statement binds from mail content (SPEC §6b): far below SQLite's 32,766
+# and PostgreSQL's 65,535, so no mail, however many ids or addresses it names, stops a poll.
+PARAMETERS = 500
 
 
 class DatabaseError(RuntimeError):
@@ -142,6 +146,50 @@ def beside_database(engine: Engine, suffix: str) -> Path:
 
 def session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
+
+
+def chunks(values: list, size: int = PARAMETERS) -> list[list]:
+    """`values` cut into consecutive lists of at most `size`, for IN (...) lists (at least one
+    list, empty when `values` is)."""
+    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
+
+
+# Failures of the database itself, not of the values sent: PostgreSQL's SQLSTATE classes
+# (connection, rollback, resources, lock, shutdown, system, internal) and SQLite's result codes.
+_DATABASE_STATES = ("08", "40", "53", "55", "57", "58", "XX")
+_DATABASE_CODES = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_NOMEM",
+    "SQLITE_PROTOCOL",
+    "SQLITE_PERM",
+    "SQLITE_AUTH",
+    "SQLITE_INTERRUPT",
+    "SQLITE_ABORT",
+)
+
+
+def mails_own(exc: SQLAlchemyError) -> bool:
+    """Whether a statement failed for the values of the mail being stored (a unique key, a
+    value too large, text the database refuses) rather than for the database (gone, locked,
+    full): only then is the mail set apart and the mailbox goes on (SPEC §6b)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    state = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if state:
+        return not state.startswith(_DATABASE_STATES)
+    code = getattr(exc.orig, "sqlite_errorname", None)  # sqlite3
+    if code:
+        return not code.startswith(_DATABASE_CODES)
+    return isinstance(exc, DataError)  # refused by the driver before it was sent (a NUL in text)
 
 
 def short_error(exc: Exception) -> str:

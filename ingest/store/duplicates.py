@@ -8,6 +8,7 @@ from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, select
 
 from ingest.reading.ticket import TicketReading
+from ingest.store.db import PARAMETERS, chunks
 from ingest.store.models import Message
 
 # Prepared once: building a statement per email costs more than running it.
@@ -40,10 +41,20 @@ def find_duplicate(session: Session, message_id: str, sha: str, sender: str = ""
 def stored_copies(
     session: Session, raws: list[bytes], readings: list[TicketReading | None]
 ) -> dict:
-    """The rows already holding any of these emails (see remember): one query a batch."""
-    shas = [hashlib.sha256(raw).hexdigest() for raw in raws]
-    ids = [r.mail.message_id for r in readings if r is not None and r.mail.message_id]
+    """The rows already holding any of these emails (see remember): one query a batch (more for a
+    batch too large for one bounded statement)."""
+    shas = chunks([hashlib.sha256(raw).hexdigest() for raw in raws], PARAMETERS // 2)
+    ids = chunks(
+        [r.mail.message_id for r in readings if r is not None and r.mail.message_id],
+        PARAMETERS // 2,
+    )
     known: dict = {}
-    for row in session.connection().execute(_COPIES, {"shas": shas, "ids": ids or [""]}):
-        remember(known, *row)
+    for n in range(max(len(shas), len(ids))):
+        params = {"shas": _nth(shas, n), "ids": _nth(ids, n) or [""]}
+        for row in session.connection().execute(_COPIES, params):
+            remember(known, *row)
     return known
+
+
+def _nth(parts: list[list], n: int) -> list:
+    return parts[n] if n < len(parts) else []

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from ingest.store.models import MailboxState, Outbox
+from ingest.store.models import MailboxState, Message, Outbox
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,19 @@ def outbox_record(
         oldest_waiting=oldest_waiting,
         bounced=bounced,
     )
+
+
+def unreadable_since(conn: Connection, since: datetime) -> tuple[int, str | None]:
+    """Emails received since `since` that were kept unreadable (SPEC §6b), and the newest one's
+    error."""
+    # Unreadable mail has no ticket: the ticket_id index finds it without reading every message.
+    kept = (
+        Message.ticket_id.is_(None),
+        Message.parse_error.is_not(None),
+        Message.received_at >= since,
+    )
+    count = conn.execute(select(func.count()).where(*kept)).scalar_one()
+    last = conn.execute(
+        select(Message.parse_error).where(*kept).order_by(Message.id.desc()).limit(1)
+    ).scalar()
+    return count, last

@@ -52,14 +52,16 @@ def unreadable_uids(
     session: Session, name: str, uidvalidity: int | None, uids: list[int]
 ) -> set[int]:
     """Which of these stored UIDs were stored as unreadable."""
-    if not uids:
-        return set()
-    rows = session.connection().execute(
-        select(Message.uid).where(
-            Message.mailbox == name,
-            Message.uidvalidity == uidvalidity,
-            Message.uid.in_(uids),
-            Message.parse_error.is_not(None),
-        )
-    )
-    return {uid for (uid,) in rows}
+    found: set[int] = set()
+    for part in db.chunks(uids):
+        if part:
+            rows = session.connection().execute(
+                select(Message.uid).where(
+                    Message.mailbox == name,
+                    Message.uidvalidity == uidvalidity,
+                    Message.uid.in_(part),
+                    Message.parse_error.is_not(None),
+                )
+            )
+            found.update(uid for (uid,) in rows)
+    return found

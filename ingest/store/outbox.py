@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from ingest.reading.addresses import canonical_address, mailbox_of
+from ingest.store.db import PARAMETERS, chunks
 from ingest.store.models import MailboxState, Message, Outbox
 
 log = logging.getLogger("gongdan.outbox")
@@ -135,24 +136,31 @@ def _replies_since(patterns: int):
 
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
     """Replies queued since `since` to each recipient's mailbox (the per-sender daily limit;
-    `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails."""
+    `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails (more when
+    they name more mailboxes than one bounded statement takes)."""
     counts = {mailbox_of(r): 0 for r in recipients}
-    if not counts:
-        return counts
+    # Two parameters a mailbox (itself and its +tag pattern), padding up to _PATTERNS more, and
+    # the time and kinds.
+    for part in chunks(list(counts), (PARAMETERS - _PATTERNS - 1 - len(REPLY_KINDS)) // 2):
+        if part:
+            _count_replies(session, part, since, counts)
+    return counts
+
+
+def _count_replies(session: Session, mailboxes: list[str], since, counts: dict) -> None:
     tags = [
         f"{_like(local)}+%@{_like(domain)}"
-        for local, _, domain in (m.rpartition("@") for m in counts)
+        for local, _, domain in (m.rpartition("@") for m in mailboxes)
         if local
     ]
     if tags:  # padded with repeats of the last: the same statement serves batches of any size
         tags += tags[-1:] * (-len(tags) % _PATTERNS)
-    params = {"since": since, "mailboxes": list(counts)}
+    params = {"since": since, "mailboxes": mailboxes}
     params.update((f"tag{i}", tag) for i, tag in enumerate(tags))
     for recipient, n in session.connection().execute(_replies_since(len(tags)), params):
         key = mailbox_of(recipient)
         if key in counts:
             counts[key] += n
-    return counts
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -214,6 +214,21 @@ _THREAD_BY_REFS = (
 )
 
 
+REFS_LOOKED_UP = 50  # References ids a thread is looked up by, from each end (SPEC §6b)
+
+
+def lookup_ids(in_reply_to: str, references: list[str]) -> list[str]:
+    """The ids a thread is found by: In-Reply-To, and the first and the last REFS_LOOKED_UP
+    References ids (the root and the recent messages); an id buried deeper joins nothing, so a
+    header of any length costs one bounded query."""
+    ends = (
+        references
+        if len(references) <= 2 * REFS_LOOKED_UP
+        else [*references[:REFS_LOOKED_UP], *references[-REFS_LOOKED_UP:]]
+    )
+    return list(dict.fromkeys(r for r in [in_reply_to, *ends] if r))
+
+
 def _on_thread(ticket: Ticket, mail, config: Config, sender: engineers.Sender) -> bool:
     return threads.on_thread(
         mail.from_address,
@@ -234,7 +249,7 @@ def thread_of(
     for the thread's people; from anyone else it opens a new ticket, flagged.
     """
     mail = reading.mail
-    refs = [r for r in [mail.in_reply_to, *mail.references] if r]
+    refs = lookup_ids(mail.in_reply_to, mail.references)
     # Several tickets when someone reused a Message-ID: the one whose thread the sender is on.
     rows = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars() if refs else []
     hits = list(dict.fromkeys(rows))
