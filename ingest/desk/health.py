@@ -105,6 +105,12 @@ def report(
         if bounced
         else []
     )
+    if config.engineers and not config.desk.trusted_authserv_id:
+        # SPEC §8: anyone can write as an engineer; said, the exit code unchanged.
+        notices.append(
+            "engineer mail is not verified: anyone who writes from an engineer's address can "
+            "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
+        )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -121,6 +127,7 @@ def report(
             "oldest_failure": iso(outbox.oldest_failure),
             "bounced_7d": bounced,
             "waiting": waiting,
+            "held": outbox.held,
             "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
         },
