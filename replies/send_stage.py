@@ -188,7 +188,7 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
             with run.tally:
                 run.report.error = run.report.error or str(exc)
                 run.report.errors.append(str(exc))
-            log.error("outbox: %s; replies stay queued until this is fixed", exc)
+            log.error("outbox: %s; replies stay queued, no attempt counted", exc)
             return False
         retry = exc.transient and attempts < MAX_ATTEMPTS
         retry_time = outbox.retry_at(attempts, run.now) if retry else None

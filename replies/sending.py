@@ -23,11 +23,13 @@ INTERRUPTED = (
 class DeliveryError(RuntimeError):
     """A reply could not be handed over; `transient` ones are retried.
 
-    `unreachable`: the server cannot be reached, so the rest of the queue waits too (the reply in
-    hand counts an attempt and backs off). `held`: the outbox itself refused to send (a missing
-    password, a refused login, plain SMTP to a non-local host, a failed TLS check, an outbox
-    folder it cannot write): nothing is wrong with the reply, so it stays queued, no attempt
-    counted, and goes out at the first drain after the admin fixed the configuration.
+    `unreachable`: the server cannot be reached, so the rest of the queue waits too. `held`:
+    nothing is wrong with the reply, so it stays queued, no attempt counted, and goes out at the
+    first drain that can send: the outbox itself refused to send (a missing password, a refused
+    login, plain SMTP to a non-local host, a failed TLS check, an outbox folder it cannot
+    write), or no connection to the server could be made, or it was gone before it took a
+    reply (SPEC §9a: an unreachable server charges no reply an attempt). A connection lost
+    after the reply was under way (RCPT, DATA) counts an attempt and backs off.
     """
 
     def __init__(
@@ -103,17 +105,18 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as exc:
             _quit(smtp)
             raise DeliveryError(
-                f"cannot reach {where}: {exc.__class__.__name__}: {exc}", unreachable=True
+                f"cannot reach {where}: {exc.__class__.__name__}: {exc}", held=True
             ) from exc
 
     def __call__(self, raw: bytes, recipients: list[str]) -> None:
-        handed_over = False
+        handed_over = taken = False
         if self._smtp is None:
             self._smtp = self._connect()
         smtp = self._smtp
         options = _utf8_options(smtp, [self.settings.from_address, *recipients])
         try:
             code, reply = smtp.mail(self.settings.from_address, options)
+            taken = True  # the server answered for this reply
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, self.settings.from_address)
             for rcpt in recipients:
@@ -141,6 +144,7 @@ class SmtpSender:
                 f"cannot reach SMTP server {self.settings.host}:{self.settings.port}: "
                 f"{exc.__class__.__name__}: {exc}",
                 unreachable=True,
+                held=not taken,  # gone before MAIL FROM was answered: not this reply's doing
             ) from exc
 
     def _reset(self) -> None:

@@ -247,7 +247,8 @@ class ScenarioDesk(Desk):
         never."""
         for n in range(1, SETTLE_CYCLES + 1):
             self.make_due()
-            code, output = self.cycle()
+            # At INFO: the cycle's line says what it did (at WARNING a quiet cycle prints nothing).
+            code, output = self.cycle("--log-level", "INFO")
             if code == 0 and "no new mail" in output and "0 sent, 0 failed" in output:
                 return n
         return None

@@ -179,6 +179,7 @@ def test_status_exit_codes(desk, tmp_path):
         "oldest_failure": None,
         "bounced_7d": 0,
         "waiting": 0,
+        "held": 0,
         "oldest_waiting": None,
     }
     assert (
@@ -187,7 +188,9 @@ def test_status_exit_codes(desk, tmp_path):
         and last_drain["at"] == last_drain["last_success"]
     )
 
-    # The SMTP server has been down for over an hour: degraded, with the failing reply named.
+    # The SMTP server has been down for over an hour: degraded. The reply is not charged an
+    # attempt (SPEC §9a): it waits queued, held back, past its first retry (it was "failed" and
+    # "failing for over an hour" before §9a).
     desk.smtp.stop()
     desk.deliver(
         make_mail(COMPLETE, message_id="<h2@xingxing.example.cn>", sender="b@xingxing.example.cn")
@@ -199,11 +202,16 @@ def test_status_exit_codes(desk, tmp_path):
     with engine.begin() as conn:
         conn.execute(
             update(Outbox.__table__)
-            .where(Outbox.state == "failed")
-            .values(created_at=utcnow() - timedelta(hours=2))
+            .where(Outbox.state == "queued")
+            .values(
+                created_at=utcnow() - timedelta(hours=2),
+                next_attempt_at=utcnow() - timedelta(hours=2),
+            )
         )
     degraded = desk.gongdan("status")
-    assert degraded.exit_code == 1 and "failing for over an hour" in degraded.output
+    assert degraded.exit_code == 1 and "waiting past the first retry" in degraded.output
+    assert "cannot reach SMTP server" in degraded.output
+    assert json.loads(desk.gongdan("status", "--json").stdout)["outbox"]["held"] == 1
 
     # No successful cycle for three intervals: degraded too (the server is back and sent the rest).
     desk.smtp.start()

@@ -19,6 +19,13 @@ def config_of(ctx: click.Context, required: bool = True) -> Config:
         raise click.ClickException(str(exc)) from exc
 
 
+def cannot_write(where: str, exc: OSError) -> click.ClickException:
+    """A file or folder a command could not write, in one line (never a traceback)."""
+    reason = exc.strerror or type(exc).__name__
+    named = f" ({exc.filename})" if exc.filename and str(exc.filename) != where else ""
+    return click.ClickException(f"cannot write {where}{named}: {reason}")
+
+
 def json_line(value) -> str:
     """One JSON line of data from mail or the database, safe on a terminal: json.dumps escapes
     C0 controls but not C1 or bidi controls, so every string is cleaned first."""

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 
 from ingest.cli.common import config_of
-from ingest.config import Config, config_warnings
+from ingest.config import Config, ConfigError, config_warnings, database_password
 from ingest.store import db
 from ingest.store.db import Engine
 
@@ -17,8 +17,8 @@ from ingest.store.db import Engine
 def database(config: Config) -> Iterator[Engine]:
     """The migrated database of `config`, closed when the command ends."""
     try:
-        engine = db.open_database(config.database_url)
-    except db.DatabaseError as exc:
+        engine = db.open_database(config.database_url, database_password(config))
+    except (ConfigError, db.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         yield engine
@@ -45,8 +45,8 @@ def db_upgrade(ctx: click.Context) -> None:
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
     try:
-        before, after = db.upgrade(config.database_url)
-    except db.DatabaseError as exc:
+        before, after = db.upgrade(config.database_url, database_password(config))
+    except (ConfigError, db.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
     if before == after:
         click.echo(f"database is up to date (revision {after})")

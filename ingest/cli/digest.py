@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from ingest.cli.common import config_of, now_option, wall_clock
+from ingest.cli.common import cannot_write, config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import setup_logging
 from replies.digest import parse_since, run_digest, send_now
@@ -47,6 +47,10 @@ def digest(
             summary = run_digest(config, engine, since, dry_run, out, now)
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # --out is written before the digest is queued: none is
+            if not out or str(exc.filename) != out:
+                raise
+            raise cannot_write(out, exc) from exc
         counts = summary["counts"]
         click.echo(
             f"{summary['subject']}: {counts['new']} new, "

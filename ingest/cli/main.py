@@ -107,6 +107,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gongdan", message="gongdan %(version)s")
 @click.option(
     "--config",
     "config_path",

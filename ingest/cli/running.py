@@ -102,8 +102,9 @@ def poll(
     def cycle():
         # The cycle's one time: --now, or the clock read once for this cycle.
         report = poll_cycle.run_cycle(config, engine, now or wall_clock(), stop=stop)
-        line = _cycle_line(report)
-        click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
+        if _says_progress():
+            line = _cycle_line(report)
+            click.echo(json_record("gongdan.cycle", line) if log_format == "json" else line)
         return report
 
     with database(config) as engine:
@@ -126,6 +127,12 @@ def poll(
             )
         finally:
             watcher.close()
+
+
+def _says_progress() -> bool:
+    """The line each cycle ends with is progress, at INFO: at --log-level WARNING a cron run
+    with nothing to warn about prints nothing (its failures still end in one line on stderr)."""
+    return logging.getLogger("gongdan").isEnabledFor(logging.INFO)
 
 
 def _once(cycle, what: str):
@@ -163,7 +170,8 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
 
     def drain():
         report = send_due(config, engine, wall_clock(), stop=stop)
-        click.echo("outbox: another run is sending" if report is None else _drain_line(report))
+        if _says_progress():
+            click.echo("outbox: another run is sending" if report is None else _drain_line(report))
         return report
 
     with database(config) as engine:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
-from ingest.cli.common import json_line, wall_clock
-from ingest.config import ConfigError, load_config
+from ingest.cli.common import json_line, now_option, wall_clock
+from ingest.cli.metrics import exposition
+from ingest.config import ConfigError, database_password, load_config
 from ingest.desk.health import BROKEN, status
 from ingest.reading.clean_text import clean_data
 from ingest.store import db
@@ -16,23 +18,41 @@ from ingest.store import db
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "prometheus"]),
+    default="text",
+    show_default=True,
+    help="prometheus: the figures in Prometheus text format, for node_exporter's textfile "
+    "collector (--json is --format json).",
+)
+@click.option(
     "--interval",
     default=60.0,
     show_default=True,
     help="Seconds between polls (cron: 60); no successful cycle for three intervals is degraded.",
 )
+@now_option
 @click.pass_context
-def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
+def status_command(
+    ctx: click.Context, as_json: bool, output_format: str, interval: float, now: datetime | None
+) -> None:
     """Health: each mailbox's last cycle and error, the outbox, the database revision.
 
     Exit 0 healthy, 1 degraded, 2 when the config or the database cannot be read.
 
     Example: gongdan status --json || echo "gongdan needs attention"
     """
+    as_json = as_json or output_format == "json"
+    prometheus = output_format == "prometheus"
     try:
         config = load_config(ctx.obj["config_path"])
-        engine = db.open_database(config.database_url)
+        engine = db.open_database(config.database_url, database_password(config))
     except (ConfigError, db.DatabaseError) as exc:
+        if prometheus:
+            click.echo(exposition(None, BROKEN, now or wall_clock()), nl=False)
+            click.echo(f"BROKEN: {exc}", err=True)
+            ctx.exit(BROKEN)
         click.echo(
             json.dumps({"healthy": False, "exit_code": BROKEN, "problems": [str(exc)]})
             if as_json
@@ -40,15 +60,18 @@ def status_command(ctx: click.Context, as_json: bool, interval: float) -> None:
             err=not as_json,
         )
         ctx.exit(BROKEN)
+    now = now or wall_clock()
     try:
         with engine.connect() as conn:
-            report = status(conn, config, db.current_revision(engine), wall_clock(), interval)
+            report = status(conn, config, db.current_revision(engine), now, interval)
     except Exception as exc:  # the database went away between opening and reading
         click.echo(f"BROKEN: cannot read the database: {db.short_error(exc)}", err=True)
         ctx.exit(BROKEN)
     finally:
         engine.dispose()
-    if as_json:
+    if prometheus:
+        click.echo(exposition(report, report["exit_code"], now), nl=False)
+    elif as_json:
         click.echo(json_line(report))
     else:
         # Server error text is shown as it came: cleaned for the terminal.

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ingest.cli import views as ticket_views
-from ingest.cli.common import config_of, json_line, since_date, wall_clock
+from ingest.cli.common import cannot_write, config_of, json_line, since_date, wall_clock
 from ingest.cli.database import database
 from ingest.reading.display_words import STATUSES
 from ingest.store import db
@@ -87,6 +87,14 @@ def export_command(
     Example: gongdan export --raw backup/ > backup/tickets.jsonl
     """
     config = config_of(ctx)
+    found = 0
     with database(config) as engine, engine.connect() as conn:
-        for item in export(conn, since_date(since), ticket_id, Path(raw_dir) if raw_dir else None):
-            click.echo(json_line(item))
+        items = export(conn, since_date(since), ticket_id, Path(raw_dir) if raw_dir else None)
+        try:
+            for item in items:
+                found += 1
+                click.echo(json_line(item))
+        except OSError as exc:  # --raw names a place that cannot be made or written
+            raise cannot_write(raw_dir or "", exc) from exc
+    if ticket_id is not None and not found:
+        raise click.ClickException(f"no ticket #{ticket_id}")

@@ -6,7 +6,13 @@ checks: what types cannot say; loading: finding, reading and resolving the file.
 
 from ingest.config.checks import config_warnings, is_loopback
 from ingest.config.durations import parse_duration
-from ingest.config.loading import ConfigError, load_config, parse_config, read_secret
+from ingest.config.loading import (
+    ConfigError,
+    database_password,
+    load_config,
+    parse_config,
+    read_secret,
+)
 from ingest.config.schema import schema_keys
 from ingest.config.settings import (
     MAX_CONNECTIONS,
@@ -23,6 +29,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "Config",
     "ConfigError",
+    "database_password",
     "DeskSettings",
     "DigestTable",
     "Engineer",

@@ -22,7 +22,7 @@ DATABASES = ("sqlite", "postgresql")
 DATABASE_URL = re.compile(
     r"""
     (?P<driver>[\w+]+)://
-    (?:[^:/]*(?::[^@]*)?@)?
+    (?:[^:/]*(?::(?P<password>[^@]*))?@)?
     (?:(?:\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?)?
     (?:/[^?]*)?
     (?:\?.*)?
@@ -36,6 +36,9 @@ def check(config: Config) -> str:
     problem = _check_url(config.database_url)
     if problem:
         return f"[database]: url {problem}"
+    problem = _check_database_password(config)
+    if problem:
+        return f"[database]: {problem}"
     for number, box in enumerate(config.mailboxes, 1):
         problem = _check_endpoint(box, "imap")
         if problem:
@@ -88,6 +91,26 @@ def _check_url(url: str) -> str:
         return "must start postgresql:// or postgresql+psycopg://, not postgres://"
     if backend not in DATABASES:
         return f"names an unsupported database {backend!r}: only sqlite and postgresql"
+    return ""
+
+
+def _check_database_password(config: Config) -> str:
+    """PostgreSQL's password comes from password_env or password_file, never from the URL."""
+    table = config.database
+    if DATABASE_URL.match(config.database_url)["password"]:
+        return (
+            "url must not hold a password (user:password@); give it with password_env "
+            "or password_file"
+        )
+    if table.password_env and not VARIABLE_NAME.fullmatch(table.password_env):
+        return (
+            "password_env must name an environment variable that holds the password "
+            "(such as GONGDAN_DB_PASSWORD), not the password itself"
+        )
+    if table.password_env and table.password_file:
+        return "give password_env or password_file, not both"
+    if (table.password_env or table.password_file) and config.database_url.startswith("sqlite"):
+        return "password_env and password_file are for PostgreSQL; SQLite has no password"
     return ""
 
 

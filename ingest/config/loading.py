@@ -43,6 +43,7 @@ def _resolve(file: ConfigFile, path: str) -> Config:
     """The settings the code uses, from the file's tables."""
     config = Config(
         database_url=file.database.url,
+        database=file.database,
         mailboxes=file.mailbox,
         outgoing=file.outgoing,
         desk=file.desk,
@@ -111,8 +112,15 @@ def load_config(path: str | None = None, required: bool = True) -> Config:
     return parse_config(text, str(file))
 
 
+def database_password(config: Config) -> str:
+    """PostgreSQL's password from `[database] password_env` or `password_file` ("" for none)."""
+    table = config.database
+    return read_secret(table.password_env, table.password_file, "[database]")
+
+
 def read_secret(password_env: str, password_file: str, what: str) -> str:
-    """A password from the environment variable or file named in the config."""
+    """A password from the environment variable or file named in the config; errors begin with
+    `what` (such as "[database]" or "SMTP password")."""
     if password_env:
         if not VARIABLE_NAME.fullmatch(password_env):  # the secret itself, pasted in: never shown
             raise ConfigError(

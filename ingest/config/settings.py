@@ -76,6 +76,7 @@ class DeskSettings(ReadingSettings):
 @dataclass
 class Config:
     database_url: str = "sqlite:///gongdan.db"
+    database: DatabaseTable = field(default_factory=lambda: DatabaseTable())
     mailboxes: list[MailboxSettings] = field(default_factory=lambda: [MailboxSettings()])
     outgoing: OutgoingSettings = field(default_factory=OutgoingSettings)
     desk: DeskSettings = field(default_factory=DeskSettings)
@@ -89,6 +90,9 @@ class Config:
 @dataclass
 class DatabaseTable:
     url: str = "sqlite:///gongdan.db"
+    # PostgreSQL's password, put into the URL when connecting (never in the URL text itself)
+    password_env: str = ""
+    password_file: str = ""
 
 
 @dataclass

@@ -122,6 +122,12 @@ def report(
             f"{UNREADABLE.days} days, the newest: {error} (gongdan export shows them)"
         )
     notices += config_warnings(config)  # said, and the exit code stays the desk's health
+    if config.engineers and not config.desk.trusted_authserv_id:
+        # SPEC §8: anyone can write as an engineer; said, the exit code unchanged.
+        notices.append(
+            "engineer mail is not verified: anyone who writes from an engineer's address can "
+            "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
+        )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -138,6 +144,7 @@ def report(
             "oldest_failure": iso(outbox.oldest_failure),
             "bounced_7d": bounced,
             "waiting": waiting,
+            "held": outbox.held,
             "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
         },

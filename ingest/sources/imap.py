@@ -54,22 +54,16 @@ class ImapSource:
     def connect(self) -> None:
         s = self.settings
         if s.security not in SECURITIES:
-            raise SourceError(
-                f"mailbox {s.name}: security must be tls, starttls or plain, not {s.security!r}"
-            )
+            raise SourceError(f"security must be tls, starttls or plain, not {s.security!r}")
         if s.security == "plain" and not is_loopback(s.host):
             # Checked before any socket is opened: the password must never cross a network in clear.
-            raise SourceError(
-                f'mailbox {s.name}: security = "plain" is allowed only to localhost, not {s.host}'
-            )
+            raise SourceError(f'security = "plain" is allowed only to localhost, not {s.host}')
         context = None
         if s.security != "plain":
             try:
                 context = ssl.create_default_context(cafile=s.ca_file or None)
             except (OSError, ssl.SSLError) as exc:
-                raise SourceError(
-                    f"mailbox {s.name}: cannot load ca_file {s.ca_file}: {self._say(exc)}"
-                ) from None
+                raise SourceError(f"cannot load ca_file {s.ca_file}: {self._say(exc)}") from None
         try:
             client = IMAPClient(
                 s.host, s.port, ssl=s.security == "tls", ssl_context=context, timeout=self.timeout

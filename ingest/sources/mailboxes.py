@@ -15,12 +15,11 @@ Source = ImapSource | MaildirSource
 
 def open_source(box: MailboxSettings) -> Source:
     if box.kind == "imap":
-        return ImapSource(
-            box, read_secret(box.password_env, box.password_file, f"mailbox {box.name}")
-        )
+        # Its errors are said as "mailbox NAME: ..." by the cycle: the prefix is not repeated.
+        return ImapSource(box, read_secret(box.password_env, box.password_file, "IMAP password"))
     if box.kind == "maildir":
         return MaildirSource(box)
-    raise ConfigError(f"mailbox {box.name}: unknown kind {box.kind!r} (imap or maildir)")
+    raise ConfigError(f"unknown kind {box.kind!r} (imap or maildir)")
 
 
 def fetch_batches(

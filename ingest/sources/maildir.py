@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.config import MailboxSettings
+from ingest.sources.imap import SourceError
 
 
 class MaildirSource:
@@ -17,8 +18,19 @@ class MaildirSource:
         self.uidvalidity = None
 
     def connect(self) -> None:
-        for sub in ("new", "cur", "tmp"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        """A Maildir that is not there is a mistyped path, not an empty mailbox: say so rather
+        than create it and report "no new mail" for ever (`gongdan demo` makes its own)."""
+        if not (self.path / "new").is_dir():
+            state = "has no new/ folder" if self.path.is_dir() else "does not exist"
+            raise SourceError(
+                f"Maildir {self.path} {state}; check [[mailbox]] path (a Maildir holds new/, "
+                "cur/ and tmp/)"
+            )
+        try:
+            for sub in ("cur", "tmp"):
+                (self.path / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise SourceError(f"Maildir {self.path}: cannot create {sub}/: {exc.strerror}") from exc
 
     def new_keys(self) -> list[str]:
         # Maildir names start with the delivery time, so name order is arrival order.

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
@@ -79,15 +79,18 @@ def _create_private(engine: Engine) -> None:
         pass  # no such folder, no right to write there: SQLite says so in its own words
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, password: str = "") -> Engine:
     """The engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and a new
-    database file is private (0600)."""
+    database file is private (0600). `password` (PostgreSQL's, from [database] password_env or
+    password_file) goes into the URL object only: SQLAlchemy shows it as *** wherever it is
+    printed."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         _create_private(engine)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    target = make_url(url).set(password=password) if password else url
+    return create_engine(target, pool_pre_ping=True)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -99,11 +102,11 @@ def current_revision(engine: Engine) -> str | None:
     return ", ".join(sorted(found)) or None
 
 
-def upgrade(url: str) -> tuple[str | None, str]:
+def upgrade(url: str, password: str = "") -> tuple[str | None, str]:
     """Create or upgrade the database to the newest revision: (revision before, revision after)."""
     from alembic import command
 
-    engine = make_engine(url)
+    engine = make_engine(url, password)
     try:
         before = current_revision(engine)
         cfg = _alembic_config(url)
@@ -117,9 +120,9 @@ def upgrade(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, password: str = "") -> Engine:
     """An engine for a database at the newest revision; otherwise one line saying what to run."""
-    engine = make_engine(url)
+    engine = make_engine(url, password)
     try:
         revision = current_revision(engine)
     except SQLAlchemyError as exc:
