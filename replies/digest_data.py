@@ -135,3 +135,24 @@ def bounced_replies(conn: Connection, start: datetime, end: datetime) -> list[di
         }
         for r in read.bounced_rows(conn, start, end)
     ]
+
+
+HELD_SHOWN = 50  # held replies listed by name in a digest; the rest are counted
+
+
+def held_replies(conn: Connection, end: datetime) -> dict:
+    """Replies the daily limit held back and nobody has released yet, whenever they were made:
+    nothing withheld is silently forgotten (SPEC §6b)."""
+    rows, total = read.held_rows(conn, end, HELD_SHOWN)
+    return {
+        "total": total,
+        "rows": [
+            {
+                "ticket": r.ticket_id,
+                "kind": r.kind,
+                "to": safe(", ".join(r.to_addresses)),
+                "at": as_utc(r.created_at),
+            }
+            for r in rows
+        ],
+    }

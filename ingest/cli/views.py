@@ -15,7 +15,13 @@ from ingest.reading.fields import catalog
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 
 # An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
-REPLY_STATES = {"queued": "待发送", "sent": "已发送", "failed": "发送失败", "bounced": "被退信"}
+REPLY_STATES = {
+    "queued": "待发送",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "bounced": "被退信",
+    "held": "因限额暂缓",
+}
 
 
 def _cell(value) -> Text:

@@ -57,7 +57,8 @@ def report(
 ) -> dict:
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
-    or the last sending of the outbox failed. Replies bounced in the last 7 days are a notice."""
+    or the last sending of the outbox failed. Replies bounced in the last 7 days, and replies held
+    back by the daily limit, are notices."""
     problems = []
     mailboxes = []
     stale_before = now - timedelta(seconds=3 * interval)
@@ -105,6 +106,13 @@ def report(
         if bounced
         else []
     )
+    # So is a reply the daily limit held back: nothing withheld is silently forgotten (§6b).
+    held = counts.get("held", 0)
+    if held:
+        notices.append(
+            f"outbox: {held} {'reply' if held == 1 else 'replies'} held back by the daily reply "
+            "limit (gongdan outbox list --held; gongdan outbox release sends them)"
+        )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -120,6 +128,7 @@ def report(
             "sent": counts.get("sent", 0),
             "oldest_failure": iso(outbox.oldest_failure),
             "bounced_7d": bounced,
+            "held": held,
             "waiting": waiting,
             "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
