@@ -7,6 +7,7 @@ import click
 from ingest.cli.common import config_of, wall_clock
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
+from ingest.rules.bounces import shown_reason
 from ingest.store import db
 from ingest.store.outbox import release, requeue
 from ingest.store.outbox_list import outbox_rows
@@ -57,13 +58,17 @@ def outbox_list(ctx: click.Context, failed: bool, bounced: bool, held: bool) -> 
             "held": f"held since {row.created_at} until released",
         }.get(row.state, f"next {row.next_attempt_at or 'never'}")
         error = "why held" if row.state == "held" else "last error"
+        said = (
+            shown_reason(row.last_error)
+            if row.state == "bounced"
+            else (f"{error}: {row.last_error}" if row.last_error else "")
+        )
         # Addresses and server error text come from outside: cleaned for the terminal.
         click.echo(
             clean_text(
                 f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  "
                 f"to {', '.join(row.to_addresses)}  "
-                f"{row.state}, {row.attempts} attempt(s), {when}"
-                + (f"  {error}: {row.last_error}" if row.last_error else "")
+                f"{row.state}, {row.attempts} attempt(s), {when}" + (f"  {said}" if said else "")
             )
         )
     if not rows:
