@@ -65,6 +65,7 @@ def collect(
         ),
         "daily": insight.daily(conn, end),
         "bounced": queries.bounced_replies(conn, start, end),
+        "held": queries.held_replies(conn, end),
     }
 
 

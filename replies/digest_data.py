@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
+from ingest.rules.bounces import clean_reason
 from ingest.store import digest_queries as read
 from ingest.store.db import Connection
 from ingest.store.models import as_utc
@@ -19,7 +20,6 @@ OPEN_STATUSES = tuple(s for s in STATUSES if s != "resolved")
 DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
 OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
 CHART_LIMIT = 15  # bars per chart; smaller ones are summed into 其他
-BOUNCE_REASON = 120  # characters of a bounce's reason shown in the digest
 
 
 def safe(value) -> str:
@@ -130,8 +130,29 @@ def bounced_replies(conn: Connection, start: datetime, end: datetime) -> list[di
             "ticket": r.ticket_id,
             "kind": r.kind,
             "to": safe(", ".join(r.to_addresses)),
-            "reason": safe(r.last_error or "")[:BOUNCE_REASON],
+            "reason": clean_reason(r.last_error or ""),
             "at": as_utc(r.bounced_at),
         }
         for r in read.bounced_rows(conn, start, end)
     ]
+
+
+HELD_SHOWN = 50  # held replies listed by name in a digest; the rest are counted
+
+
+def held_replies(conn: Connection, end: datetime) -> dict:
+    """Replies the daily limit held back and nobody has released yet, whenever they were made:
+    nothing withheld is silently forgotten (SPEC §6b)."""
+    rows, total = read.held_rows(conn, end, HELD_SHOWN)
+    return {
+        "total": total,
+        "rows": [
+            {
+                "ticket": r.ticket_id,
+                "kind": r.kind,
+                "to": safe(", ".join(r.to_addresses)),
+                "at": as_utc(r.created_at),
+            }
+            for r in rows
+        ],
+    }

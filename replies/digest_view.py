@@ -153,6 +153,11 @@ def render(
             {**b, "kind_label": REPLY_KINDS.get(b["kind"], b["kind"]), "when": _local(b["at"])}
             for b in data.get("bounced") or []
         ],
+        "held": [
+            {**h, "kind_label": REPLY_KINDS.get(h["kind"], h["kind"]), "when": _local(h["at"])}
+            for h in (data.get("held") or {}).get("rows", [])
+        ],
+        "held_total": (data.get("held") or {}).get("total", 0),
     }
     text = env.get_template("digest.txt.j2").render(**view)
     html = env.get_template("digest.html.j2").render(**view)

@@ -184,7 +184,7 @@ def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:
         deliver(row.raw, list(row.to_addresses))
     except DeliveryError as exc:
         if exc.held:
-            run.write(conn, outbox.mark_held, row.id)  # queued as it was: no attempt counted
+            run.write(conn, outbox.put_back, row.id)  # queued as it was: no attempt counted
             with run.tally:
                 run.report.error = run.report.error or str(exc)
                 run.report.errors.append(str(exc))

@@ -209,11 +209,12 @@ def test_status_prometheus_figures(tmp_path):
     desk = maildir_desk(tmp_path)
     desk.deliver(mail())
     desk.deliver(mail(2, COMPLETE))
+    desk.deliver(mail(3, COMPLETE))
     assert desk.gongdan("poll", "--now", NOW).exit_code == 0
     polled = datetime.fromisoformat(NOW)
-    first, second = desk.rows()
-    # One reply failed (queued 30 minutes before the poll), one held back: queued, never tried,
-    # due for an hour.
+    first, second, third = desk.rows()
+    # One reply failed (queued 30 minutes before the poll), one held back by the daily limit,
+    # one queued.
     desk.execute(
         update(Outbox.__table__)
         .where(Outbox.id == first.id)
@@ -222,6 +223,11 @@ def test_status_prometheus_figures(tmp_path):
     desk.execute(
         update(Outbox.__table__)
         .where(Outbox.id == second.id)
+        .values(state="held", attempts=0, next_attempt_at=None)
+    )
+    desk.execute(
+        update(Outbox.__table__)
+        .where(Outbox.id == third.id)
         .values(state="queued", attempts=0, next_attempt_at=polled)
     )
     result = desk.gongdan("status", "--format", "prometheus", "--now", LATER)

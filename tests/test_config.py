@@ -265,7 +265,7 @@ def test_example_config_loads_and_documents_every_key_with_a_comment():
     config = load_config(str(EXAMPLE))
     assert config.mailboxes[0].processed_folder == "Processed"
     assert (
-        config.desk.daily_reply_limit == 10 and config.engineers[0].address == "xiaoming@example.cn"
+        config.desk.daily_reply_limit == 40 and config.engineers[0].address == "xiaoming@example.cn"
     )
     assert config.outgoing.connections == 4
     documented: dict[str, int] = {}
@@ -297,7 +297,7 @@ def test_minimal_config_takes_defaults_and_follows_the_file(tmp_path):
     assert config.database_url == f"sqlite:///{tmp_path}/g.db"
     assert config.mailboxes[0].path == str(tmp_path / "inbox")
     assert config.outgoing.path == str(tmp_path / "outbox")
-    assert config.desk.daily_reply_limit == 10 and config.desk.operator_domains == []
+    assert config.desk.daily_reply_limit == 40 and config.desk.operator_domains == []
     assert config.desk.own_addresses == ["support@gongdan.example.cn"]
     assert parse_config("").outgoing.connections == 4
 

@@ -178,8 +178,8 @@ def test_status_exit_codes(desk, tmp_path):
         "sent": 1,
         "oldest_failure": None,
         "bounced_7d": 0,
-        "waiting": 0,
         "held": 0,
+        "waiting": 0,
         "oldest_waiting": None,
     }
     assert (

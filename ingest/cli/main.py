@@ -39,7 +39,8 @@ COMMANDS = {
     "outbox": (
         "ingest.cli.outbox",
         "outbox_group",
-        "Look at and retry the replies waiting to go out, and see those that bounced.",
+        "Look at and retry the replies waiting to go out, see those that bounced, and release "
+        "those the daily limit held back.",
     ),
     "parse": (
         "ingest.cli.parse",

@@ -18,7 +18,7 @@ METRICS = {
     ),
     "gongdan_outbox_replies": (
         "Replies in the outbox: queued (to send), failed (waiting for a retry or given up), "
-        "held (queued, never tried, due for over a minute: the outbox cannot send).",
+        "held (withheld by the daily reply limit until a person releases them).",
         "gauge",
     ),
     "gongdan_outbox_oldest_failure_age_seconds": (

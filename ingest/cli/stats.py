@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import sys
@@ -13,6 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from ingest.cli.common import config_of, now_option, wall_clock
+from ingest.cli.csv_cells import csv_text
 from ingest.cli.database import database
 from ingest.config import parse_duration
 from ingest.reading.clean_text import clean_data
@@ -143,11 +142,7 @@ def rich_table(console, rows: list[dict], by: str, title: str) -> None:
 
 
 def as_csv(rows: list[dict], by: str) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=row_keys(by))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return csv_text(rows, row_keys(by))
 
 
 def as_json(rows: list[dict]) -> str:

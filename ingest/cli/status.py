@@ -98,7 +98,7 @@ def _lines(report: dict) -> list[str]:
     lines.append(
         f"outbox: {o['queued']} queued, {o['failed']} failed "
         f"(oldest failure {o['oldest_failure'] or '-'}), {o['sent']} sent, "
-        f"{o['bounced_7d']} bounced in 7 days"
+        f"{o['bounced_7d']} bounced in 7 days, {o.get('held', 0)} held"
     )
     drained = o["last_drain"]
     if drained:

@@ -13,9 +13,16 @@ from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import age_zh, status_label
 from ingest.reading.fields import catalog
 from ingest.reading.phones import mask_phone, mask_phones_in_text
+from ingest.rules.bounces import shown_reason
 
 # An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
-REPLY_STATES = {"queued": "待发送", "sent": "已发送", "failed": "发送失败", "bounced": "被退信"}
+REPLY_STATES = {
+    "queued": "待发送",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "bounced": "被退信",
+    "held": "因限额暂缓",
+}
 
 
 def _cell(value) -> Text:
@@ -109,9 +116,7 @@ def render_show(console: Console, d: dict) -> None:
             replies.add_column(name, overflow="fold")
         for o in d["outbox"]:
             state = REPLY_STATES.get(o["state"], o["state"])
-            replies.add_row(
-                *map(_cell, (o["kind"], ", ".join(o["to"]), state, o["last_error"] or ""))
-            )
+            replies.add_row(*map(_cell, (o["kind"], ", ".join(o["to"]), state, _why(o))))
         console.print(replies)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
@@ -129,3 +134,10 @@ def render_show(console: Console, d: dict) -> None:
             text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
         history.add_row(*map(_cell, (e["at"], e["kind"], e["by"], text)))
     console.print(history)
+
+
+def _why(reply: dict) -> str:
+    """Why a reply failed, or a bounce's reason labelled as the remote system's words."""
+    if reply["state"] == "bounced":
+        return shown_reason(reply["last_error"])
+    return reply["last_error"] or ""

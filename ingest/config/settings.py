@@ -63,7 +63,7 @@ class DeskSettings(ReadingSettings):
     """[desk]: what reading an email depends on (ReadingSettings), and the desk's own keys."""
 
     operator_domains: list[str] = field(default_factory=list)
-    daily_reply_limit: int = _bounded(10, ge=0)
+    daily_reply_limit: int = _bounded(40, ge=0)
     trusted_authserv_id: str = ""
     template_dir: str = ""  # reply templates that override the shipped ones
     parallel: bool = True  # large polls: read the next batch in a helper process

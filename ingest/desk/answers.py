@@ -5,6 +5,7 @@ replies.send_stage)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from ingest.config import Config
@@ -28,11 +29,14 @@ def answers_to(
     decision: Decision,
     now: datetime,
 ) -> list[Outgoing]:
-    """The reply `decision` asks for and the resolved notice, as of `now`, for the caller to
-    queue."""
+    """The reply `decision` asks for (or the one it withholds, held) and the resolved notice, as
+    of `now`, for the caller to queue."""
     mails = []
     if decision.kind:
-        mails.append(_reply(session, config, stored, decision, now))
+        mails.append(_reply(session, config, stored, decision.kind, decision.to, now))
+    elif decision.withheld:
+        reply = _reply(session, config, stored, decision.withheld, decision.to, now)
+        mails.append(replace(reply, held=decision.reason))
     if decision.notify:
         notice = _resolved_notice(session, config, stored, decision.notify, now)
         mails += [notice] if notice else []
@@ -60,7 +64,8 @@ def _reply(
     session: Session,
     config: Config,
     stored: Stored,
-    decision: Decision,
+    kind: str,
+    to: str,
     now: datetime,
 ) -> Outgoing:
     mail = stored.reading.mail
@@ -68,9 +73,9 @@ def _reply(
     context = ticket_context(session, stored.ticket, stored.stop_codes)
     return reply_mail(
         config,
-        kind=decision.kind,
-        body=_RENDER[decision.kind](context, config.desk.template_dir or None),
-        to=decision.to,
+        kind=kind,
+        body=_RENDER[kind](context, config.desk.template_dir or None),
+        to=to,
         ticket_id=stored.ticket_id,
         original_subject=mail.subject,
         in_reply_to=mail.message_id,

@@ -67,7 +67,8 @@ def report(
     """The health report and its exit code: degraded when a mailbox has had no successful cycle for
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
     or the last sending of the outbox failed. Replies bounced and emails kept unreadable in the
-    last 7 days (`unreadable`: how many, the newest one's error) are notices."""
+    last 7 days (`unreadable`: how many, the newest one's error), replies held back by the daily
+    limit and config warnings are notices."""
     problems = []
     mailboxes = []
     stale_before = now - timedelta(seconds=3 * interval)
@@ -128,6 +129,13 @@ def report(
             "engineer mail is not verified: anyone who writes from an engineer's address can "
             "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
         )
+    # So is a reply the daily limit held back: nothing withheld is silently forgotten (§6b).
+    held = counts.get("held", 0)
+    if held:
+        notices.append(
+            f"outbox: {held} {'reply' if held == 1 else 'replies'} held back by the daily reply "
+            "limit (gongdan outbox list --held; gongdan outbox release sends them)"
+        )
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
         problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
@@ -143,8 +151,8 @@ def report(
             "sent": counts.get("sent", 0),
             "oldest_failure": iso(outbox.oldest_failure),
             "bounced_7d": bounced,
+            "held": held,
             "waiting": waiting,
-            "held": outbox.held,
             "oldest_waiting": iso(outbox.oldest_waiting),
             "last_drain": last_drain,
         },

@@ -315,7 +315,7 @@ def store_and_answer(
             if decision.flag:
                 add_flag(session, stored.message_db_id, decision.flag)
             outgoing += answers_to(session, config, stored, decision, now)
-            if decision.to:
+            if decision.kind and decision.to:
                 replies_today[mailbox_of(decision.to)] += 1
         else:
             if stored.message_db_id and stored.outcome != "duplicate":

@@ -14,6 +14,12 @@ _MASKED = re.compile(r"1[3-9]\d[\dxX*×]{3,8}")
 _PHONE_IN_TEXT = re.compile(
     r"(?<!\d)((?:[+＋]?[8８][6６][ -]?)?[1１][3-9３-９]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)"
 )
+# A landline in free text: an area code (010, 021, 0571, …) set off by a hyphen, a space or
+# brackets, then a 7-8 digit number (whole, or split 3-4 / 4-4). The separator or brackets are
+# required: a bare run of digits may be an order or pile number, and is never touched.
+_LANDLINE_IN_TEXT = re.compile(
+    r"(?<![\dA-Za-z-])((?:[(（]0\d{2,3}[)）][ -]?|0\d{2,3}[ -])\d{3,4}[ -]?)(\d{4})(?![\d-])"
+)
 
 
 def check_phone(value: str) -> str | None:
@@ -41,5 +47,7 @@ def mask_phone(number: str) -> str:
 
 
 def mask_phones_in_text(text: str) -> str:
-    """Mask every mobile number written out in free text."""
-    return _PHONE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    """Mask every mobile and landline number written out in free text: 135****8382,
+    0571-6666****."""
+    text = _PHONE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}****", text)

@@ -7,9 +7,15 @@ import re
 
 from ingest.reading.autoreply import is_daemon
 from ingest.reading.clean_text import clean_text
+from ingest.reading.phones import mask_phones_in_text
 from ingest.reading.ticket import TicketReading
+from ingest.rules.threads import domain_of
 
-REASON_CHARS = 500  # of the report's own words kept as the reply's last_error
+REASON_CHARS = 200  # of the report's own words kept and shown as the reply's last_error
+# Whoever wrote a bounce wrote its reason: views say so (SPEC §6b).
+REASON_LABEL = "对方系统退信原因："
+# Where a text report (Postfix, qmail) says what happened to one recipient: `<a@b>: ...`.
+_RECIPIENT_PARAGRAPH = re.compile(r"^[ \t]*<[^<>\s]+@[^<>\s]+>:", re.M)
 _DIAGNOSTIC = re.compile(r"^Diagnostic-Code[ \t]*:[ \t]*(?:[^;\n]*;)?[ \t]*(.+)$", re.I | re.M)
 
 
@@ -26,6 +32,18 @@ def trusted(reading: TicketReading) -> bool:
     )
 
 
+def daemon_of(reading: TicketReading, domains: list[str]) -> bool:
+    """A MAILER-DAEMON/postmaster report from one of `domains` (ours, the recipient's) or a host
+    under it (mx.example.cn): only such
+    a report may be matched to a reply by the ticket tag alone; anyone can write a tag and an
+    address, and a stranger's "bounce" must not mark the operator's reply (SPEC §6b)."""
+    # The domain's own mail hosts count too: Postfix signs MAILER-DAEMON@<its host name>.
+    sender = domain_of(reading.mail.from_address)
+    return from_daemon(reading) and any(
+        sender == d or sender.endswith("." + d) for d in {domain_of(d) or d for d in domains if d}
+    )
+
+
 def names_recipient(reading: TicketReading, addresses: list[str]) -> bool:
     """Whether the report names one of `addresses` as a recipient it could not reach."""
     bounce = reading.bounce
@@ -35,7 +53,21 @@ def names_recipient(reading: TicketReading, addresses: list[str]) -> bool:
 
 
 def reason_of(reading: TicketReading) -> str:
-    """Why it bounced, in the report's own words (the DSN's diagnostic first), on one line."""
+    """Why it bounced, in the report's own words (the DSN's diagnostic first), cleaned."""
     diagnostic = _DIAGNOSTIC.findall(reading.mail.delivery_status)
-    text = " ".join([*diagnostic, reading.bounce.own_text])
-    return " ".join(clean_text(text).split())[:REASON_CHARS]
+    own = reading.bounce.own_text
+    # The recipient's paragraph before the mail system's boilerplate: the reason is short.
+    if (paragraph := _RECIPIENT_PARAGRAPH.search(own)) is not None:
+        own = own[paragraph.start() :] + "\n" + own[: paragraph.start()]
+    return clean_reason(" ".join([*diagnostic, own]))
+
+
+def clean_reason(text: str) -> str:
+    """A report's words as views show them: no control characters, phones masked, on one line,
+    at most REASON_CHARS characters."""
+    return mask_phones_in_text(" ".join(clean_text(text).split()))[:REASON_CHARS]
+
+
+def shown_reason(text: str | None) -> str:
+    """A bounce's reason for people, cleaned and labelled as the remote system's words."""
+    return f"{REASON_LABEL}{clean_reason(text)}" if text else ""

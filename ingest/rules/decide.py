@@ -35,7 +35,7 @@ class Situation:
     operator_domains: tuple[str, ...] = ()
     recipient: str = ""  # where a reply would go (reply_address)
     replies_today: int = 0  # replies to the recipient's mailbox in the last day
-    daily_limit: int = 10
+    daily_limit: int = 40
     resolved_now: bool = False  # an engineer's email has just resolved the ticket
     operator_address: str = ""  # who opened the ticket
 
@@ -47,6 +47,7 @@ class Decision:
     flag: str | None = None  # a flag to store on the message, when the rule is worth seeing later
     to: str | None = None  # where the reply goes
     notify: str | None = None  # the operator to tell that their ticket is resolved
+    withheld: str | None = None  # the reply the daily limit holds back (kept `held`, SPEC §6b)
 
 
 def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) -> Situation:
@@ -152,8 +153,13 @@ def _reply(s: Situation) -> Decision:
     else:
         return Decision(None, "follow-up changed nothing that needs an answer")
     if s.replies_today >= s.daily_limit:
+        # Not sent, not forgotten: the reply is kept `held` until a person releases it.
         return Decision(
-            None, f"daily reply limit of {s.daily_limit} reached for {s.sender}", "over_daily_limit"
+            None,
+            f"daily reply limit of {s.daily_limit} reached for {s.recipient or s.sender}",
+            "over_daily_limit",
+            to=s.recipient or s.sender,
+            withheld=kind,
         )
     return Decision(kind, kind, to=s.recipient or s.sender)
 

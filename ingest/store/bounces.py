@@ -9,20 +9,21 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from ingest.reading.ticket import TicketReading
-from ingest.rules.bounces import from_daemon, names_recipient, trusted
-from ingest.rules.threads import tagged_ticket
+from ingest.rules.bounces import daemon_of, from_daemon, names_recipient, trusted
+from ingest.rules.threads import domain_of, tagged_ticket
 from ingest.store.db import chunks
 from ingest.store.models import Outbox
 
 _OURS = (Outbox.id, Outbox.ticket_id, Outbox.message_id, Outbox.to_addresses, Outbox.state)
 
 
-def bounced_reply(session: Session, reading: TicketReading):
+def bounced_reply(session: Session, reading: TicketReading, our_domain: str):
     """The outbox row of ours that `reading` reports undeliverable, or None.
 
     By the returned Message-ID, which must be one of our outbox rows; failing that, by the
-    returned subject's `[工单#N]` tag, only for a MAILER-DAEMON/postmaster report that names the
-    recipient of one of that ticket's replies (the newest such reply)."""
+    returned subject's `[工单#N]` tag, only for a MAILER-DAEMON/postmaster report of
+    `our_domain` (the sending domain) or of the recipient's domain that names the recipient of
+    one of that ticket's replies (the newest such reply)."""
     if not trusted(reading):
         return None
     bounce, conn = reading.bounce, session.connection()
@@ -45,7 +46,15 @@ def bounced_reply(session: Session, reading: TicketReading):
         .where(Outbox.ticket_id == tag, Outbox.state.in_(("sent", "bounced")))
         .order_by(Outbox.id.desc())
     ).all()
-    return next((r for r in rows if names_recipient(reading, r.to_addresses)), None)
+    return next(
+        (
+            r
+            for r in rows
+            if names_recipient(reading, r.to_addresses)
+            and daemon_of(reading, [our_domain, *map(domain_of, r.to_addresses)])
+        ),
+        None,
+    )
 
 
 def mark_bounced(session: Session, row, reason: str, now: datetime) -> None:

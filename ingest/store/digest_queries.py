@@ -180,3 +180,17 @@ def bounced_rows(conn: Connection, start: datetime, end: datetime) -> list[Row]:
         .where(Outbox.state == "bounced", Outbox.bounced_at >= start, Outbox.bounced_at < end)
         .order_by(Outbox.bounced_at, Outbox.id)
     ).all()
+
+
+def held_rows(conn: Connection, end: datetime, limit: int) -> tuple[list[Row], int]:
+    """Replies the daily limit held back, made by `end` and not released, oldest first (at
+    most `limit`: ticket_id, kind, to_addresses, created_at), and how many there are."""
+    held = (Outbox.state == "held", Outbox.created_at <= end)
+    rows = conn.execute(
+        select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.created_at)
+        .where(*held)
+        .order_by(Outbox.created_at, Outbox.id)
+        .limit(limit)
+    ).all()
+    total = conn.execute(select(func.count()).select_from(Outbox).where(*held)).scalar_one()
+    return rows, total

@@ -35,7 +35,6 @@ class OutboxRecord:
     waiting: int  # replies waiting past their first retry
     oldest_waiting: datetime | None  # when the oldest of those was queued
     bounced: int  # replies bounced since `bounced_since`
-    held: int = 0  # queued, never tried, due since before `due_before`: the outbox cannot send
 
 
 _STATE_COLUMNS = (
@@ -83,11 +82,6 @@ def outbox_record(
     waiting, oldest_waiting = conn.execute(
         select(func.count(), func.min(Outbox.created_at)).where(_past_first_retry(due_before))
     ).one()
-    held = conn.execute(
-        select(func.count()).where(
-            Outbox.state == "queued", Outbox.attempts == 0, Outbox.next_attempt_at < due_before
-        )
-    ).scalar_one()
     bounced = conn.execute(
         select(func.count()).where(Outbox.state == "bounced", Outbox.bounced_at >= bounced_since)
     ).scalar_one()
@@ -99,7 +93,6 @@ def outbox_record(
         waiting=waiting,
         oldest_waiting=oldest_waiting,
         bounced=bounced,
-        held=held,
     )
 
 

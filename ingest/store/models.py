@@ -143,7 +143,8 @@ class Outbox(SQLModel, table=True):
     to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at; a sent
-    # reply whose delivery failure report came back -> bounced (its reason in last_error).
+    # reply whose delivery failure report came back -> bounced (its reason in last_error); a
+    # reply the daily limit withheld -> held (why in last_error) until a person releases it.
     state: str = Field(default="queued", index=True)
     claimed_at: datetime | None = None
     attempts: int = 0

@@ -39,6 +39,7 @@ class Outgoing:
     ticket_id: int | None = None
     caused_by: int | None = None  # the stored email it answers
     on_thread: bool = True  # kept on its ticket's thread as an outgoing message; not a digest
+    held: str = ""  # why it is held back (the daily limit): kept until a person releases it
 
 
 def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
@@ -53,9 +54,10 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
         "recipient": canonical_address(mail.to[0]) if mail.on_thread else "",
         "to_addresses": list(mail.to),
         "raw": mail.raw,
-        "state": "queued",
+        "state": "held" if mail.held else "queued",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": None if mail.held else now,
+        "last_error": mail.held or None,
         "created_at": now,
     }
     if not mail.on_thread:
@@ -128,6 +130,7 @@ def _replies_since(patterns: int):
         .where(
             Outbox.created_at >= bindparam("since"),
             Outbox.kind.in_(REPLY_KINDS),
+            Outbox.state != "held",  # a reply held back by the limit has not reached anyone
             or_(recipient.in_(bindparam("mailboxes", expanding=True)), *tagged),
         )
         .group_by(recipient)
@@ -227,6 +230,27 @@ def requeue(session: Session, message_id: str, now: datetime) -> bool:
     return bool(done)
 
 
+def release(session: Session, message_ids: list[str] | None) -> list[str]:
+    """Queue the held replies of `message_ids` (all held ones when None) to go out: a person's
+    decision, which no limit second-guesses. Due since they were made, so the next send delivers
+    them. Returns the Message-IDs released; an id that is not held is left as it is."""
+    query = update(Outbox.__table__).where(Outbox.state == "held")
+    if message_ids is not None:
+        query = query.where(Outbox.message_id.in_(message_ids))
+    released = (
+        session.connection()
+        .execute(
+            query.values(
+                state="queued", next_attempt_at=Outbox.created_at, last_error=None, claimed_at=None
+            ).returning(Outbox.message_id)
+        )
+        .scalars()
+        .all()
+    )
+    session.commit()
+    return list(released)
+
+
 # ---- the sending stage's statements (replies.send_stage holds the outbox lock around them) ----
 
 _OUTBOX = Outbox.__table__
@@ -253,7 +277,7 @@ _SENT = (
         next_attempt_at=None,
     )
 )
-_HELD = update(_OUTBOX).where(_ROW).values(state="queued", claimed_at=None)
+_PUT_BACK = update(_OUTBOX).where(_ROW).values(state="queued", claimed_at=None)
 _FAILED = (
     update(_OUTBOX)
     .where(_ROW)
@@ -294,9 +318,9 @@ def mark_sent(conn: Connection, row_id: int, tries: int, at: datetime) -> None:
     conn.execute(_SENT, {"row_id": row_id, "tries": tries, "at": at})
 
 
-def mark_held(conn: Connection, row_id: int) -> None:
+def put_back(conn: Connection, row_id: int) -> None:
     """Back to queued as it was: no attempt counted (the server refused us, not the reply)."""
-    conn.execute(_HELD, {"row_id": row_id})
+    conn.execute(_PUT_BACK, {"row_id": row_id})
 
 
 def mark_failed(

@@ -21,6 +21,7 @@ from ingest.reading.ticket import ReadResult, TicketReading, read_mail
 from ingest.rules import engineers, threads
 from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored, TicketView
+from ingest.rules.threads import domain_of
 from ingest.store import bounces
 from ingest.store.duplicates import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time
@@ -131,7 +132,8 @@ def classify_sender(session: Session, intake: Intake) -> None:
 
 def match_bounce(session: Session, intake: Intake) -> None:
     """A report that one of our replies did not arrive marks that reply, and nothing more."""
-    intake.bounced = bounces.bounced_reply(session, intake.reading)
+    our_domain = domain_of(intake.config.outgoing.from_address)
+    intake.bounced = bounces.bounced_reply(session, intake.reading, our_domain)
     if intake.bounced is not None:
         bounces.mark_bounced(session, intake.bounced, reason_of(intake.reading), intake.now)
         intake.flags.insert(0, "bounce")
