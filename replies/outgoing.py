@@ -5,6 +5,7 @@ transaction."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from ingest.config import Config
@@ -61,9 +62,10 @@ def reply_mail(
     )
 
 
-def queue_reply(session: Session, config: Config, *, now: datetime, **reply) -> str:
-    """Queue reply_mail(config, now=now, **reply), due `now`; returns its Message-ID."""
-    mail = reply_mail(config, now=now, **reply)
+def queue_reply(session: Session, config: Config, *, now: datetime, held: str = "", **reply) -> str:
+    """Queue reply_mail(config, now=now, **reply), due `now` (or kept `held` for that reason
+    until a person releases it); returns its Message-ID."""
+    mail = replace(reply_mail(config, now=now, **reply), held=held)
     outbox.enqueue(session, mail, now)
     return mail.message_id
 

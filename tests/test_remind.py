@@ -267,15 +267,21 @@ def test_no_reminder_to_automatic_senders_nor_beyond_the_daily_limit(
     assert len(mails(desk)) == 3
     start = datetime.now(UTC)
 
-    # Twenty minutes on: ops@xingxing has had 2 replies today, limit 3: one reminder, not two.
+    # Twenty minutes on: ops@xingxing has had 2 replies today, limit 3: one reminder, the
+    # other held back (SPEC §6b: kept `held`, not forgotten).
     output = remind(desk, start + timedelta(minutes=20))
     assert "1 reminders" in output
-    assert "1 not sent (daily reply limit of 3 reached for ops@xingxing.example.cn)" in output
+    assert "1 held back by the daily reply limit" in output
     assert "1 not sent (automatic mail)" in output
     assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"]
+    held = desk.gongdan("outbox", "list", "--held").output
+    assert "reminder" in held and "ops@xingxing.example.cn" in held
 
-    # A day later the limit has room again: the second ticket's reminder goes out then.
+    # A day later the held reminder is neither sent nor made again: a person decides.
     remind(desk, start + timedelta(days=1, minutes=30))
+    assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"]
+    assert desk.gongdan("outbox", "release", "--all").exit_code == 0
+    assert desk.gongdan("send", "--now", iso(start + timedelta(days=1, minutes=31))).exit_code == 0
     assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"] * 2
     assert len({m["Subject"] for m in mails(desk)[3:]}) == 2
 

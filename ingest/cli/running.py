@@ -152,9 +152,12 @@ def _once(cycle, what: str):
 @click.option(
     "--interval", default=60.0, show_default=True, help="Seconds between drains with --loop."
 )
+@now_option
 @log_level_option
 @click.pass_context
-def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> None:
+def send(
+    ctx: click.Context, loop: bool, interval: float, now: datetime | None, log_level: str
+) -> None:
     """Send the replies that are due, as `gongdan poll` does at the end of its cycle.
 
     One drain, then exit 0; an outbox that cannot send (a missing password, a refused login, an
@@ -164,12 +167,14 @@ def send(ctx: click.Context, loop: bool, interval: float, log_level: str) -> Non
 
     Example: gongdan --config /etc/gongdan.toml send --loop --interval 10
     """
+    if now and loop:
+        raise click.BadParameter("a worker runs on the clock; use --now without --loop", ctx)
     config = config_of(ctx)
     setup_logging(log_level)
     stop = StopFlag()
 
     def drain():
-        report = send_due(config, engine, wall_clock(), stop=stop)
+        report = send_due(config, engine, now or wall_clock(), stop=stop)
         if _says_progress():
             click.echo("outbox: another run is sending" if report is None else _drain_line(report))
         return report

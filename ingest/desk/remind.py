@@ -57,12 +57,15 @@ class RemindReport:
     reminders: int = 0  # reminders queued
     on_hold: int = 0  # tickets moved to on_hold (each with a notice, unless not_sent says why)
     not_sent: dict = field(default_factory=dict)  # why a reminder or notice was not queued -> n
+    held: int = 0  # reminders and notices the daily limit holds back until a person releases them
     failed: int = 0  # tickets that could not be followed up this run (logged); the next run tries
 
     def line(self) -> str:
         held = f"{self.on_hold} put on hold"
         extra = "".join(f", {n} not sent ({why})" for why, n in sorted(self.not_sent.items()))
         failed = f", {self.failed} failed" if self.failed else ""
+        if self.held:
+            extra += f", {self.held} held back by the daily reply limit (gongdan outbox release)"
         return f"remind: {self.reminders} reminders, {held}{extra}{failed}"
 
 
@@ -120,7 +123,8 @@ def _one_ticket(
             action, refused = done
             report.on_hold += action == "hold"
             report.reminders += action == "reminder" and not refused
-            if refused:
+            report.held += refused == HELD
+            if refused and refused != HELD:
                 report.not_sent[refused] = report.not_sent.get(refused, 0) + 1
         return
 
@@ -152,15 +156,21 @@ def _follow_up_ticket(
     followups.guard(session, ticket, now if action == "hold" else None)
     if action == "hold":
         followups.record_hold(session, ticket, now, _hold_detail(config, ticket, request, gate))
-    if gate.kind is None:
+    if gate.kind is None and not gate.withheld:
         log.info("ticket %s: %s not sent: %s", ticket_id, _KIND[action], gate.reason)
         return action, gate.reason
-    _queue(session, config, ticket, request, asked, recipient, action, now, spans)
-    log.info("ticket %s: %s queued to %s", ticket_id, _KIND[action], recipient)
-    return action, None
+    # Over the daily limit it is kept `held` until a person releases it (SPEC §6b); held, it
+    # counts as this request's reminder, so the next run does not make another.
+    held = "" if gate.kind else gate.reason
+    _queue(session, config, ticket, request, asked, recipient, action, now, spans, held)
+    log.info(
+        "ticket %s: %s %s to %s", ticket_id, _KIND[action], "held" if held else "queued", recipient
+    )
+    return action, HELD if held else None
 
 
 _KIND = {"reminder": "reminder", "hold": "hold_notice"}  # the outbox kind of each action
+HELD = "held"  # what _follow_up_ticket says of a mail the daily limit holds back
 
 
 def _is_answer(message: Message, engineers: set[str]) -> bool:
@@ -198,7 +208,9 @@ def _hold_detail(config: Config, ticket: Ticket, request: Outbox, gate: Decision
         "new": "on_hold",
         "reason": f"no answer from the operator for {config.desk.hold_after}",
         "request": request.message_id,
-        "notice": "queued" if gate.kind else f"not sent: {gate.reason}",
+        "notice": "queued"
+        if gate.kind
+        else ("held" if gate.withheld else f"not sent: {gate.reason}"),
     }
 
 
@@ -212,9 +224,10 @@ def _queue(
     action: str,
     now: datetime,
     spans,
+    held: str = "",
 ) -> None:
     """The reminder or notice, on the thread of the request it follows, in the open
-    transaction."""
+    transaction (kept `held` for that reason when the daily limit withholds it)."""
     remind_after, hold_after = spans
     kind = _KIND[action]
     domain = domain_of(config.outgoing.from_address)
@@ -237,6 +250,7 @@ def _queue(
         references=[*asked.references, asked.message_id],
         caused_by=asked.id,
         now=now,
+        held=held,
         # The same for every run following up this request: a second copy is refused.
         message_id=derived_message_id(kind, ticket.id, request.message_id, domain),
     )

@@ -140,7 +140,10 @@ def decode(data: bytes, declared: str | None) -> str:
     # A few bad bytes (a character cut at the end, a corrupt byte) do not make the label wrong:
     # their share of the non-ASCII bytes decides, not their count (SPEC §3a).
     # A character cut at the very end (a truncated part) is one slip, whatever its length.
-    escaped = data.decode(codec, "surrogateescape")
+    try:
+        escaped = data.decode(codec, "surrogateescape")
+    except UnicodeDecodeError:  # the ISO-2022 codecs refuse this handler on a broken escape
+        return guess(data)
     bad = len(_BAD_BYTE.findall(escaped.rstrip("\n")[:-3] + "\udcff"))
     if bad <= max(1, MAX_BAD_SHARE * _non_ascii(data)):
         return _BAD_BYTE.sub("\ufffd", escaped)
