@@ -58,6 +58,12 @@ class Ticket(SQLModel, table=True):
     missing: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     invalid: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     complete: bool = False
+    # SPEC §13: "team" (an operator's follow-up waits for an engineer), "operator" (we asked for
+    # information) or None; the tickets this one names; why and into what a ticket was closed.
+    waiting_on: str | None = Field(default=None, index=True)
+    related: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    closed_reason: str | None = Field(default=None, sa_column=Column(Text))
+    merged_into: int | None = None
     created_at: datetime = Field(index=True)
     updated_at: datetime = Field()
 
