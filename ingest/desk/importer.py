@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import mailbox
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ from ingest.store.db import Engine
 from ingest.store.tickets import store_many
 
 BATCH = 100  # emails per transaction: an import can be rerun, so a lost batch costs nothing
+ANALYZE_AFTER = 2_000  # emails stored before PostgreSQL's statistics are refreshed, once
 
 
 # Files that sit beside mail in a folder but are not mail.
@@ -72,8 +74,12 @@ def import_paths(
     progress: Callable[[int], None] | None = None,
 ) -> Counter:
     """Store every email under `paths`, arrived `now`; a Counter of outcomes (new_ticket,
-    follow_up, ...)."""
-    found = list(sources(paths))
+    follow_up, ...). The sources are read as they are stored: memory stays flat in their number."""
+    for given in paths:  # a mistyped path is said before anything is stored
+        if not Path(given).exists():
+            raise FileNotFoundError(f"no such file or folder: {given}")
+    found = sources(paths)
+    first = list(itertools.islice(found, BATCH + 1))  # enough to know whether a helper pays
     # Everything loaded so far (modules, mappers, compiled statements) lives for the whole run;
     # leaving it out of the collector's scans makes a long backfill measurably faster.
     gc.freeze()
@@ -85,15 +91,19 @@ def import_paths(
         ):
             counts[stored.outcome] += 1
         session.expunge_all()  # keep memory flat over a long backfill
+        before, counts["total"] = counts["total"], counts["total"] + len(raws)
+        if before < ANALYZE_AFTER <= counts["total"]:
+            db.analyze(session.connection())  # the planner learns the tables' size once
+            session.commit()
         if progress:
             progress(len(raws))
 
     # As in a poll: the next batch is read in a helper process while this one is stored.
-    parallel = config.desk.parallel and worth_it(len(found), BATCH)
+    parallel = config.desk.parallel and worth_it(len(first), BATCH)
     # Cut by bytes as well as count, as a poll does: a batch is in memory whole.
-    raw_batches = batches.cut((read() for _, read in found), len, BATCH)
+    raws_found = (read() for _, read in itertools.chain(first, found))
+    raw_batches = batches.cut(raws_found, len, BATCH)
     with db.session(engine) as session, ReadAhead(config.desk, parallel) as reader:
         for raws, readings in reader.in_order((raws, raws) for raws in raw_batches):
             store(raws, readings)
-    counts["total"] = len(found)
     return counts
