@@ -246,3 +246,30 @@ def test_attachments_are_listed_and_written_privately(desk, tmp_path):
         assert result.exit_code == 1 and said in result.output
     bad = desk.gongdan("tickets", "attachment", "1", "1", "--out", str(tmp_path / "no/such/f"))
     assert bad.exit_code == 1 and "cannot write" in bad.output and len(bad.output.splitlines()) == 1
+
+
+# --- through Dovecot, aiosmtpd and PostgreSQL --------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_follow_up_and_reopen_on_real_servers(
+    tmp_path, dovecot, dovecot_user, smtp_sink, database_url
+):
+    from tests.desk import imap_desk
+
+    extra = '\n[desk]\n\n[digest]\nrecipients = ["aftersales@gongdan.example.cn"]\n'
+    desk = imap_desk(tmp_path, dovecot, dovecot_user, smtp_sink, database_url, extra=extra)
+    opened(desk)
+    poll(desk, T0 + timedelta(hours=1), follow(ASK, 2))
+    assert desk.show(1)["waiting_on"] == "team"
+    result = desk.gongdan("digest", "--now", at(T0 + timedelta(hours=3)))
+    assert result.exit_code == 0, result.output
+    (mail,) = desk.replies_to("aftersales@gongdan.example.cn")
+    text = mail.get_body(("plain",)).get_content()
+    assert "运营商来信待回复" in text and "已等待2小时" in text and "135****8382" in text
+    poll(desk, T0 + timedelta(hours=5), engineer_says("□处理中 ☑已解决 □暂搁置", 4))
+    assert desk.show(1)["status"] == "resolved" and desk.show(1)["waiting_on"] is None
+    poll(desk, T0 + timedelta(days=5), follow("问题又出现了，请再核实", 5))
+    shown = desk.show(1)
+    assert shown["status"] == "in_progress" and shown["waiting_on"] == "team"
+    assert "reopened" in [e["kind"] for e in shown["events"]]
