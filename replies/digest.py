@@ -66,6 +66,7 @@ def collect(
         "daily": insight.daily(conn, end),
         "bounced": queries.bounced_replies(conn, start, end),
         "held": queries.held_replies(conn, end),
+        "waiting_for_team": queries.waiting_for_team(conn, end, list(engineer_addresses)),
     }
 
 

@@ -11,7 +11,9 @@ from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.bounces import clean_reason
+from ingest.rules.followups import first_lines, new_text
 from ingest.store import digest_queries as read
+from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
 from ingest.store.models import as_utc
 
@@ -156,3 +158,34 @@ def held_replies(conn: Connection, end: datetime) -> dict:
             for r in rows
         ],
     }
+
+
+WAITING_SHOWN = 50  # tickets waiting for the team listed by name; the rest are counted
+_OUTSIDE = {"outside_thread", "foreign_ticket_tag", "forged_engineer"}
+
+
+def waiting_for_team(conn: Connection, end: datetime, engineer_addresses: list[str]) -> dict:
+    """运营商来信待回复 (SPEC §13): each open ticket waiting for the team, the first lines of its
+    latest operator text (phones masked) and how long it has waited as of `end`: since the first
+    operator follow-up (the opening mail aside) after the last engineer's."""
+    engineers = {a.lower() for a in engineer_addresses}
+    tickets, messages, total = read_waiting.waiting_for_team(conn, end, WAITING_SHOWN)
+    rows = []
+    for t in tickets:
+        since, latest = None, ""
+        for n, m in enumerate(messages[t.id]):
+            if m.from_address.lower() in engineers:
+                since = None
+            elif not m.auto_submitted and not _OUTSIDE & set(m.flags):
+                since = since or (as_utc(m.received_at) if n else None)
+                latest = new_text(m.text) or latest
+        waited = end - since if since else timedelta(0)
+        rows.append(
+            {
+                "id": t.id,
+                "subject": safe(t.subject),
+                "text": safe(first_lines(latest)),
+                "waited": waited,
+            }
+        )
+    return {"total": total, "rows": rows}

@@ -158,6 +158,11 @@ def render(
             for h in (data.get("held") or {}).get("rows", [])
         ],
         "held_total": (data.get("held") or {}).get("total", 0),
+        "operator_mail": [
+            {**w, "waited_label": span_zh(w["waited"]), "lines": w["text"].split("\n")}
+            for w in (data.get("waiting_for_team") or {}).get("rows", [])
+        ],
+        "operator_mail_total": (data.get("waiting_for_team") or {}).get("total", 0),
     }
     text = env.get_template("digest.txt.j2").render(**view)
     html = env.get_template("digest.html.j2").render(**view)

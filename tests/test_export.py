@@ -120,6 +120,8 @@ def test_export_matches_the_mailbox(desk):
         "messages",
         "events",
         "outbox",
+        "waiting_on",  # SPEC §13
+        "related",
     }
     assert exported(desk, "--ticket", str(second["id"])) == [second]
 

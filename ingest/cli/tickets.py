@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from ingest.cli.database import database
 from ingest.reading.display_words import STATUSES
 from ingest.store import db
 from ingest.store.export import export
-from ingest.store.ticket_list import ticket_detail, ticket_summaries
+from ingest.store.ticket_list import ticket_attachments, ticket_detail, ticket_summaries
 
 
 @click.group()
@@ -64,7 +65,36 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         click.echo(json_line(detail))
     else:
-        ticket_views.render_show(Console(), detail)
+        engineers = {e.address.lower() for e in config.engineers}
+        ticket_views.render_show(Console(), detail, engineers)
+
+
+@tickets.command("attachment")
+@click.argument("number", type=int)
+@click.argument("k", type=int)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Write it here.")
+@click.pass_context
+def tickets_attachment(ctx: click.Context, number: int, k: int, out: str) -> None:
+    """Write attachment K of ticket N (numbered as `tickets show` lists them) to a file readable
+    by its owner only (0600).
+
+    Example: gongdan tickets attachment 42 1 --out photo.jpg
+    """
+    config = config_of(ctx)
+    with database(config) as engine, db.session(engine) as session:
+        found = ticket_attachments(session, number)
+    if found is None:
+        raise click.ClickException(f"no ticket #{number}")
+    if not 1 <= k <= len(found):
+        raise click.ClickException(f"ticket #{number} has no attachment {k} (it has {len(found)})")
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(found[k - 1].data)
+    except OSError as exc:
+        raise cannot_write(out, exc) from exc
+    click.echo(f"{out}: {found[k - 1].name} ({found[k - 1].size} bytes)")
 
 
 @click.command("export")

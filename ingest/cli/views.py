@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +23,20 @@ REPLY_STATES = {
     "bounced": "被退信",
     "held": "因限额暂缓",
 }
+
+
+# Whom a ticket waits on (SPEC §13), as the list's 等待 column says it.
+WAITING = {"team": "工程师", "operator": "运营商"}
+# Who wrote a message of the conversation.
+WHO = {
+    "operator": "运营商",
+    "colleague": "同事",
+    "engineer": "工程师",
+    "automatic": "自动邮件",
+    "outside": "线程外",
+    "desk": "客服台",
+}
+_SHOWN_TZ = timezone(timedelta(hours=8))  # the team's zone (Asia/Shanghai) until [desk] timezone
 
 
 def _cell(value) -> Text:
@@ -46,7 +60,18 @@ def age(created: str | None, now: datetime) -> str:
 def render_list(console: Console, rows: list[dict], now: datetime) -> None:
     """The tickets as a table, their ages as of `now`."""
     table = Table(title=f"{len(rows)} 个工单", show_lines=False)
-    for name in ("#", "状态", "运营商", "桩站", "订单号", "缺少", "停止代号", "工程师", "创建"):
+    for name in (
+        "#",
+        "状态",
+        "运营商",
+        "桩站",
+        "订单号",
+        "缺少",
+        "停止代号",
+        "工程师",
+        "等待",
+        "创建",
+    ):
         table.add_column(name, overflow="fold")
     labels = {s.key: s.label for s in catalog().fields}
     for r in rows:
@@ -62,6 +87,7 @@ def render_list(console: Console, rows: list[dict], now: datetime) -> None:
                     "、".join(labels.get(k, k) for k in r["missing"]),
                     " ".join(str(c["code"]) for c in r["stop_codes"]),
                     r["engineer"],
+                    WAITING.get(r.get("waiting_on"), "—"),
                     age(r["created_at"], now),
                 ),
             )
@@ -69,13 +95,64 @@ def render_list(console: Console, rows: list[dict], now: datetime) -> None:
     console.print(table)
 
 
-def render_show(console: Console, d: dict) -> None:
+def who(message: dict, operator_address: str, engineers: set[str]) -> str:
+    """Who wrote a message of the conversation: a key of WHO."""
+    if message["direction"] != "in":
+        return "desk"
+    flags = set(message["flags"])
+    if message["auto_submitted"]:
+        return "automatic"
+    if flags & {"outside_thread", "foreign_ticket_tag", "forged_engineer"}:
+        return "outside"
+    if message["from"].lower() in engineers:
+        return "engineer"
+    return "operator" if message["from"].lower() == operator_address.lower() else "colleague"
+
+
+def _when(value: str | None) -> str:
+    """A stored ISO time as people read it: the team's zone, to the minute."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(_SHOWN_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _size(n: int) -> str:
+    return (
+        f"{n} B"
+        if n < 1024
+        else f"{n / 1024:.0f} KB"
+        if n < 1024 * 1024
+        else f"{n / 1048576:.1f} MB"
+    )
+
+
+def render_conversation(console: Console, d: dict, engineers: set[str]) -> None:
+    """The whole conversation in order: time, who, the new text and the attachments, numbered
+    across the ticket as `gongdan tickets attachment N K` takes them."""
+    console.print(_line(f"对话（{len(d['messages'])} 封）"))
+    number = 0
+    for m in d["messages"]:
+        label = WHO[who(m, d["operator_address"], engineers)]
+        console.print(_line(f"— {_when(m['date'])}  {label}  {m['from']}"))
+        for line in (m.get("text") or "（无正文）").split("\n"):
+            console.print(_line(f"  {line}"))
+        for a in m.get("attachments", []):
+            number += 1
+            console.print(_line(f"  附件{number}: {a['name']}（{a['type']}，{_size(a['size'])}）"))
+
+
+def render_show(console: Console, d: dict, engineers: set[str] = frozenset()) -> None:
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
     status = status_label(d["status"])
+    related = " ".join(f"#{n}" for n in d.get("related") or [])
     console.print(
         _line(
-            f"状态: {status}   工程师: {d['engineer'] or '-'}"
+            f"状态: {status}   等待: {WAITING.get(d.get('waiting_on'), '—')}"
+            + (f"   相关工单: {related}" if related else "")
+            + f"   工程师: {d['engineer'] or '-'}"
             f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"
         )
     )
@@ -110,6 +187,7 @@ def render_show(console: Console, d: dict) -> None:
             )
         )
     console.print(thread)
+    render_conversation(console, d, engineers)
     if d["outbox"]:
         replies = Table(title="回复")
         for name in ("类型", "收件人", "状态", "原因"):

@@ -132,7 +132,7 @@ def _check_endpoint(settings: MailboxSettings | OutgoingSettings, network: str) 
 
 
 def _check_durations(desk: DeskSettings) -> str:
-    for name in ("remind_after", "hold_after"):
+    for name in ("remind_after", "hold_after", "reopen_within"):
         try:
             parse_duration(getattr(desk, name))
         except ValueError:

@@ -71,6 +71,9 @@ class DeskSettings(ReadingSettings):
     # with a notice after hold_after (both since the request_info; SPEC §12).
     remind_after: str = "2d"
     hold_after: str = "7d"
+    # An operator's follow-up on a resolved or on-hold ticket reopens it within this span of its
+    # last change, and opens a new ticket naming it after (SPEC §13).
+    reopen_within: str = "30d"
 
 
 @dataclass

@@ -11,6 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from ingest.reading.attachments import attachments_of
+from ingest.reading.phones import mask_phones_in_text
+from ingest.rules.followups import new_text
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, iso
 from ingest.store.ticket_rows import ticket_fields
 
@@ -37,6 +40,7 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
         Message.direction,
         Message.auto_submitted,
         Message.flags,
+        Message.text,
     ]
     messages = _grouped(
         conn,
@@ -64,6 +68,7 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
         .order_by(Outbox.id),
         "ticket_id",
     )
+    files = _attachments(conn, ids)
     codes = _grouped(
         conn,
         select(StopCodeHit).where(StopCodeHit.ticket_id.in_(ids)).order_by(StopCodeHit.id),
@@ -80,6 +85,8 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
             "engineer": ticket.engineer,
             "operator_address": ticket.operator_address,
             "fields": ticket_fields(ticket),
+            "waiting_on": ticket.waiting_on,
+            "related": list(ticket.related or []),
             "missing": ticket.missing,
             "complete": ticket.complete,
             "stop_codes": [
@@ -98,6 +105,9 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
                     "direction": m.direction,
                     "auto_submitted": m.auto_submitted,
                     "flags": m.flags,
+                    # Its own words: quoted history removed, phones masked (SPEC §13).
+                    "text": mask_phones_in_text(new_text(m.text)),
+                    "attachments": files.get(m.id, []),
                 }
                 for m in messages[ticket.id]
             ],
@@ -121,6 +131,17 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
                 for o in outbox[ticket.id]
             ],
         }
+
+
+def _attachments(conn: Connection, ticket_ids: list[int]) -> dict[int, list[dict]]:
+    """Each message's attachments (name, type, size), read from its raw bytes one at a time."""
+    found = {}
+    query = select(Message.id, Message.raw).where(Message.ticket_id.in_(ticket_ids))
+    for row in conn.execution_options(stream_results=True).execute(query):
+        listed = [a.as_json() for a in attachments_of(row.raw)]
+        if listed:
+            found[row.id] = listed
+    return found
 
 
 def _private_folder(folder: Path) -> None:

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from ingest.reading.attachments import Attachment, attachments_of
 from ingest.store.export import export
-from ingest.store.models import Ticket, iso
+from ingest.store.models import Message, Ticket, iso
 from ingest.store.ticket_rows import stop_codes_of
 
 
@@ -41,6 +42,8 @@ def _ticket_summary(session: Session, ticket: Ticket) -> dict:
         "order_no": ticket.order_no,
         "missing": ticket.missing,
         "complete": ticket.complete,
+        "waiting_on": ticket.waiting_on,
+        "related": list(ticket.related or []),
         "stop_codes": stop_codes_of(session, ticket.id),
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
@@ -74,3 +77,12 @@ def ticket_detail(session: Session, number: int) -> dict | None:
         "order_time": iso(ticket.order_time),
         "invalid": ticket.invalid,
     }
+
+
+def ticket_attachments(session: Session, number: int) -> list[Attachment] | None:
+    """Ticket `number`'s attachments with their bytes, numbered from 1 in the order `tickets show`
+    lists them (its messages in order); None when there is no such ticket."""
+    if session.get(Ticket, number) is None:
+        return None
+    raws = session.exec(select(Message.raw).where(Message.ticket_id == number).order_by(Message.id))
+    return [a for raw in raws for a in attachments_of(raw, keep_data=True)]

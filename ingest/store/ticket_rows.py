@@ -74,6 +74,9 @@ def _event(session: Session, at: datetime, ticket_id: int, kind: str, by: str, *
     )
 
 
+event = _event  # a history event, for the other modules of the store step
+
+
 def _columns(result) -> dict:
     """The ticket columns an assessment sets."""
     return {
@@ -117,6 +120,8 @@ def new_ticket(
         updated_at=now,
         status="in_progress" if values["complete"] else "waiting_info",
         thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
+        # We ask the operator for what is missing (SPEC §13: waiting_on).
+        waiting_on=None if values["complete"] or reading.auto_submitted or forged else "operator",
     )
     # Every column, every time: one compiled statement serves all tickets, whatever fields they
     # have.

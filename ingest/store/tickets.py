@@ -23,6 +23,7 @@ from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored, TicketView
 from ingest.rules.threads import domain_of
 from ingest.store import bounces
+from ingest.store.conversation import judge_follow_up, wait_on
 from ingest.store.duplicates import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time
 from ingest.store.ticket_rows import (
@@ -104,6 +105,9 @@ class Intake:
     engineer_changes: list = field(default_factory=list)
     stop_codes: list[dict] | None = None
     message_db_id: int | None = None
+    says: bool = False  # a follow-up from the thread says something (SPEC §13)
+    reopen: str | None = None  # "reopen" its ticket, or open a "new" one naming it
+    related: list[int] = field(default_factory=list)  # the tickets a new ticket names
 
     @property
     def forged(self) -> bool:
@@ -199,7 +203,15 @@ def record(session: Session, intake: Intake) -> None:
         intake.written = view_of(intake.ticket or session.get(Ticket, ticket_id))
 
 
-STAGES = (classify_sender, match_bounce, find_thread, open_join_or_apply, record)
+STAGES = (
+    classify_sender,
+    match_bounce,
+    find_thread,
+    judge_follow_up,
+    open_join_or_apply,
+    wait_on,
+    record,
+)
 
 
 # The tickets an email's references point to. Our own replies' Message-IDs first (nobody can

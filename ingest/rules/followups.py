@@ -1,0 +1,77 @@
+"""An operator's follow-up after the first reply (SPEC §13): does it say something, whom does the
+ticket then wait on, and does it reopen a closed-off ticket. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from ingest.reading.quoting import patterns, split_body
+
+# A bare thanks or acknowledgement says nothing that needs an answer (SPEC §13).
+_THANKS = re.compile(
+    r"^(?:谢谢|謝謝|多谢|多謝|感谢|感謝|好的|好|收到|已收到|了解|明白|辛苦了?|ok|okay|thanks?|"
+    r"thank\s*you|noted|[，,。.!！~～\s])+$",
+    re.I,
+)
+_SIGN_OFF = re.compile(
+    r"^\s*(?:谢谢|謝謝|此致|敬礼|敬禮|祝好|顺祝商祺|順祝商祺|thanks|best regards|regards)"
+    r"\s*[！!。.,，]*\s*$",
+    re.I,
+)
+BARE_LIMIT = 10  # a thanks up to this many characters is bare
+REOPENS = ("resolved", "on_hold")
+
+
+def new_text(body: str) -> str:
+    """A mail's own words: its body without quoted history, signature tags or the `-- ` block."""
+    lines = []
+    for line in split_body(body or "").new_text.split("\n"):
+        if line.rstrip() == "--" or patterns().signature.match(line):
+            break
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def says_something(text: str, attachments: list[str] | tuple = ()) -> bool:
+    """More than a sign-off or a thanks of at most BARE_LIMIT characters, or any attachment."""
+    if attachments:
+        return True
+    words = [line for line in text.split("\n") if line.strip() and not _SIGN_OFF.match(line)]
+    joined = "".join("".join(words).split())
+    if not joined:
+        return False
+    return not (len(joined) <= BARE_LIMIT and _THANKS.match(joined))
+
+
+def waiting_after(
+    current: str | None,
+    *,
+    says: bool,
+    became_complete: bool,
+    changed_fields: bool,
+    complete: bool,
+) -> str | None:
+    """Whom a ticket waits on after an operator's follow-up from its thread: fields that still
+    leave it incomplete get a request for more (the operator), words the team must read make it
+    wait for the team; a follow-up that completes it is acknowledged like a new complete ticket."""
+    if became_complete:
+        return None
+    if changed_fields and not complete:
+        return "operator"
+    return "team" if says else current
+
+
+def reopen(status: str, last_change: datetime, now: datetime, within: timedelta) -> str | None:
+    """What an operator's follow-up that says something does to a `resolved` or `on_hold`
+    ticket: "reopen" it within `within` of its last change, "new" ticket after; None otherwise."""
+    if status not in REOPENS:
+        return None
+    return "reopen" if now - last_change <= within else "new"
+
+
+def first_lines(text: str, lines: int = 2, chars: int = 120) -> str:
+    """The start of a text as a digest shows it: its first non-empty lines, cut at `chars`."""
+    kept = [line.strip() for line in text.split("\n") if line.strip()][:lines]
+    shown = "\n".join(kept)
+    return shown if len(shown) <= chars else shown[: chars - 1] + "…"
