@@ -222,6 +222,44 @@ def render_resolved(ticket: dict, template_dir: str | None = None) -> str:
     return render("resolved.txt.j2", ticket, template_dir)
 
 
+def render_answer(
+    ticket: dict, template_dir: str | None = None, *, text: str, name: str = ""
+) -> str:
+    """An engineer's ---答复 `text`, relayed to the operator under the engineer's `name` (never
+    their address), phones masked (SPEC §13)."""
+    return render(
+        "answer.txt.j2",
+        ticket,
+        template_dir,
+        answer_lines=mask_phones_in_text(text).split("\n"),
+        answer_name=_masked("engineer", name),
+    )
+
+
+def render_not_understood(
+    ticket: dict,
+    template_dir: str | None = None,
+    *,
+    problems: list[str],
+    fields: dict,
+    tag_written: str = "",
+    names: list[str] = (),
+    mail_subject: str = "",
+) -> str:
+    """What an engineer's mail failed to say, and how to write it (SPEC §13)."""
+    return render(
+        "not_understood.txt.j2",
+        ticket,
+        template_dir,
+        not_understood=list(problems),
+        tag_written=tag_written,
+        engineer_written=fields.get("engineer", ""),
+        known_names="、".join(names),
+        example_name=names[0] if names else "",
+        mail_subject=_masked("subject", mail_subject),
+    )
+
+
 def render_reminder(
     ticket: dict,
     template_dir: str | None = None,
