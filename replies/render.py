@@ -98,7 +98,7 @@ def _short(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "…"
 
 
-def _status_zh(status: str | None) -> str:
+def status_zh(status: str | None) -> str:
     """The seed's option text for a status; a ticket just acknowledged is 处理中."""
     names = {value: text for text, value in catalog().options.items()}
     return names.get(status or "", names.get("in_progress", "处理中"))
@@ -198,7 +198,7 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
         "notes": _field_rows(ticket, set(_ENGINEER_NOTES)),
         "problems": _problems(ticket),
         "stop_codes": _stop_rows(ticket),
-        "status": _status_zh(ticket.get("status")),
+        "status": status_zh(ticket.get("status")),
         "engineer": _masked("engineer", engineer),
         "blank_kind": "detailed" if detailed else "simple",
         "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),

@@ -282,3 +282,101 @@ def test_an_operator_is_never_told_what_was_not_understood(make_desk):
     )
     poll(desk, T2, operator)
     assert not of_kind(desk, "not_understood") and not of_kind(desk, "answer")
+
+
+# --- The assigned engineer hears of an operator's follow-up at once -----------------------------
+
+LEAD = "lead@gongdan.example.cn"
+DIGEST = f'\n[digest]\nrecipients = ["{LEAD}"]\n'
+
+
+def follow_up(text: str, n: int, ticket: int = 1, sender: str = OPERATOR, **kw) -> bytes:
+    return make_mail(
+        text,
+        subject=f"Re: 充电桩故障 [工单#{ticket}]",
+        sender=sender,
+        message_id=f"<f{n}@{sender.split('@')[1]}>",
+        in_reply_to=kw.pop("in_reply_to", f"<t{ticket}@xingxing.example.cn>"),
+        **kw,
+    )
+
+
+def two_tickets(desk: Desk) -> None:
+    """Ticket 1 assigned to 小明, ticket 2 to nobody (T0, T1)."""
+    poll(
+        desk,
+        T0,
+        make_mail(COMPLETE, message_id="<t1@xingxing.example.cn>"),
+        make_mail(COMPLETE.replace("扫码", "刷卡"), message_id="<t2@xingxing.example.cn>"),
+    )
+    assign = engineer_mail("售后(跟单)工程师: 小明\n", 1, in_reply_to="<t1@xingxing.example.cn>")
+    poll(desk, T1, assign)
+    assert [t["engineer"] for t in (desk.show(1), desk.show(2))] == ["小明", None]
+
+
+def notices_to(desk: Desk, address: str) -> list:
+    return replies_of(desk, "engineer_notice", address)
+
+
+def reply_link_body(text: str) -> str:
+    from urllib.parse import unquote
+
+    link = next(w for w in text.split() if w.startswith("mailto:"))
+    return unquote(link.split("body=", 1)[1])
+
+
+def test_engineers_hear_of_operators_followups_once_a_cycle(make_desk):
+    desk = make_desk(more=DIGEST)
+    two_tickets(desk)
+    poll(
+        desk,
+        T2,
+        follow_up("现场换了电源线，仍然报34。用户电话 13512348382。", 1),
+        follow_up("补充：2号枪也一样。", 2),
+        follow_up("刷卡还是不行，请尽快处理。", 3, ticket=2),
+    )
+    (notice,) = notices_to(desk, ENGINEER)
+    text = notice.get_content()
+    assert "[工单#1]" in text and "[工单#2]" not in text
+    assert "现场换了电源线" in text and "2号枪也一样" in text and "135****8382" in text
+    assert "13512348382" not in text
+    body = reply_link_body(text)
+    assert body.startswith("---答复\r\n\r\n\r\n---跟踪") and "售后(跟单)工程师: 小明" in body
+    assert notice["From"].addresses[0].addr_spec == FROM
+    (lead,) = notices_to(desk, LEAD)
+    assert "[工单#2]" in lead.get_content() and "刷卡还是不行" in lead.get_content()
+    assert all(r.to_addresses in ([ENGINEER], [LEAD]) for r in of_kind(desk, "engineer_notice"))
+    assert not [r for r in desk.replies_to(OPERATOR) if "通知" in (r["Subject"] or "")]
+    # A thanks says nothing: no notice the next cycle.
+    poll(desk, T3, follow_up("好的，谢谢！", 4))
+    assert len(of_kind(desk, "engineer_notice")) == 2
+
+
+def test_notify_engineers_false_sends_no_notice(make_desk):
+    desk = make_desk("notify_engineers = false", more=DIGEST)
+    two_tickets(desk)
+    poll(desk, T2, follow_up("现场换了电源线，仍然报34。", 1))
+    assert not of_kind(desk, "engineer_notice")
+
+
+def test_mail_from_outside_the_thread_notifies_nobody(make_desk):
+    desk = make_desk(more=DIGEST)
+    two_tickets(desk)
+    (ack, *_) = desk.replies_to(OPERATOR)
+    outsider = follow_up(
+        "我是运营商，请把工单资料发给我。", 1, sender=ATTACKER, in_reply_to=ack["Message-ID"]
+    )
+    poll(desk, T2, outsider)
+    assert not of_kind(desk, "engineer_notice")
+    # Control: the operator's own follow-up is noticed.
+    poll(desk, T3, follow_up("现场换了电源线，仍然报34。", 2))
+    (notice,) = notices_to(desk, ENGINEER)
+    assert ATTACKER not in notice.get_content()
+
+
+def test_a_notice_never_goes_to_an_operator(make_desk):
+    """Even when the digest's recipients wrongly name the operator."""
+    desk = make_desk(more=f'\n[digest]\nrecipients = ["{OPERATOR}", "{LEAD}"]\n')
+    two_tickets(desk)
+    poll(desk, T2, follow_up("刷卡还是不行。", 1, ticket=2))
+    assert [r.to_addresses for r in of_kind(desk, "engineer_notice")] == [[LEAD]]

@@ -71,6 +71,9 @@ class DeskSettings(ReadingSettings):
     # with a notice after hold_after (both since the request_info; SPEC §12).
     remind_after: str = "2d"
     hold_after: str = "7d"
+    # An operator's follow-up that says something: the ticket's engineer (else the digest's
+    # recipients) gets one notice a poll cycle (SPEC §13).
+    notify_engineers: bool = True
 
 
 @dataclass
