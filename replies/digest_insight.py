@@ -15,7 +15,7 @@ from ingest.store.models import as_utc
 from replies.digest_data import DISPLAY_TZ, code_label, safe
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).
-ENGINEER_EVENTS = ("status_changed", "assigned", "note")
+ENGINEER_EVENTS = ("status_changed", "assigned", "note", "answered")
 # Waiting for an engineer: open and not waiting for the operator's information.
 ENGINEER_TURN = ("in_progress", "on_hold")
 WAITING_LIMIT = 10  # tickets listed as waiting longest for an engineer

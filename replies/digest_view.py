@@ -74,11 +74,12 @@ def _day_bars(days: list[dict]) -> list[dict]:
 
 
 def reply_body(status: str | None, engineer: str = "") -> str:
-    """An engineer's reply as the seed writes it: a ---跟踪 block to fill in, the 状态 line with
-    the ticket's status ticked (none while it waits for the operator), and the engineer."""
+    """An engineer's reply as the seed writes it: an empty ---答复 block (what is written there
+    goes to the operator, SPEC §13), a ---跟踪 block to fill in, the 状态 line with the ticket's
+    status ticked (none while it waits for the operator), and the engineer."""
     options = list(catalog().options.items())  # (text, stored value), the seed's order
     marked = " | ".join(f"☑ {text}" if value == status else text for text, value in options)
-    return f"---跟踪\n\n\n{_STATUS}: {marked}\n\n{_ENGINEER}: {engineer}\n"
+    return f"---答复\n\n\n---跟踪\n\n\n{_STATUS}: {marked}\n\n{_ENGINEER}: {engineer}\n"
 
 
 def mailto(address: str, ticket: dict, engineer: str | None = None) -> str:

@@ -98,7 +98,7 @@ def _short(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "…"
 
 
-def _status_zh(status: str | None) -> str:
+def status_zh(status: str | None) -> str:
     """The seed's option text for a status; a ticket just acknowledged is 处理中."""
     names = {value: text for text, value in catalog().options.items()}
     return names.get(status or "", names.get("in_progress", "处理中"))
@@ -198,7 +198,7 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
         "notes": _field_rows(ticket, set(_ENGINEER_NOTES)),
         "problems": _problems(ticket),
         "stop_codes": _stop_rows(ticket),
-        "status": _status_zh(ticket.get("status")),
+        "status": status_zh(ticket.get("status")),
         "engineer": _masked("engineer", engineer),
         "blank_kind": "detailed" if detailed else "simple",
         "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),
@@ -220,6 +220,44 @@ def render_ack(ticket: dict, template_dir: str | None = None) -> str:
 
 def render_resolved(ticket: dict, template_dir: str | None = None) -> str:
     return render("resolved.txt.j2", ticket, template_dir)
+
+
+def render_answer(
+    ticket: dict, template_dir: str | None = None, *, text: str, name: str = ""
+) -> str:
+    """An engineer's ---答复 `text`, relayed to the operator under the engineer's `name` (never
+    their address), phones masked (SPEC §13)."""
+    return render(
+        "answer.txt.j2",
+        ticket,
+        template_dir,
+        answer_lines=mask_phones_in_text(text).split("\n"),
+        answer_name=_masked("engineer", name),
+    )
+
+
+def render_not_understood(
+    ticket: dict,
+    template_dir: str | None = None,
+    *,
+    problems: list[str],
+    fields: dict,
+    tag_written: str = "",
+    names: list[str] = (),
+    mail_subject: str = "",
+) -> str:
+    """What an engineer's mail failed to say, and how to write it (SPEC §13)."""
+    return render(
+        "not_understood.txt.j2",
+        ticket,
+        template_dir,
+        not_understood=list(problems),
+        tag_written=tag_written,
+        engineer_written=fields.get("engineer", ""),
+        known_names="、".join(names),
+        example_name=names[0] if names else "",
+        mail_subject=_masked("subject", mail_subject),
+    )
 
 
 def render_reminder(

@@ -236,7 +236,7 @@ def test_each_open_ticket_links_to_a_prefilled_reply(engine, history, database_u
     subject, body_text = by_ticket[history["a"]]
     assert subject == f"[工单#{history['a']}] 故障 a"
     assert body_text == (
-        "---跟踪\r\n\r\n\r\n状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\r\n\r\n"
+        "---答复\r\n\r\n\r\n---跟踪\r\n\r\n\r\n状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\r\n\r\n"
         "售后(跟单)工程师: 小明\r\n"
     )
     # Waiting for the operator: no status ticked, no engineer yet.

@@ -144,7 +144,10 @@ def test_digest_lists_operator_mail_waiting_for_the_team(desk):
     now = T0 + timedelta(hours=7)
     result = desk.gongdan("digest", "--now", at(now), "--out", str(out))
     assert result.exit_code == 0, result.output
-    (mail,) = [r for r in desk.replies() if r["To"] == "aftersales@gongdan.example.cn"]
+    # The digest, beside the notice the follow-up gave the recipients at once (SPEC §13).
+    to_team = [r for r in desk.replies() if r["To"] == "aftersales@gongdan.example.cn"]
+    assert [r["Subject"].startswith("运营商来信待回复") for r in to_team] == [True, False]
+    mail = to_team[1]
     text = mail.get_body(("plain",)).get_content()
     html = out.read_text("utf-8")
     for shown in (text, html):
@@ -264,7 +267,8 @@ def test_follow_up_and_reopen_on_real_servers(
     assert desk.show(1)["waiting_on"] == "team"
     result = desk.gongdan("digest", "--now", at(T0 + timedelta(hours=3)))
     assert result.exit_code == 0, result.output
-    (mail,) = desk.replies_to("aftersales@gongdan.example.cn")
+    notice, mail = desk.replies_to("aftersales@gongdan.example.cn")  # at once, then the digest
+    assert notice["Subject"].startswith("运营商来信待回复")
     text = mail.get_body(("plain",)).get_content()
     assert "运营商来信待回复" in text and "已等待2小时" in text and "135****8382" in text
     poll(desk, T0 + timedelta(hours=5), engineer_says("□处理中 ☑已解决 □暂搁置", 4))

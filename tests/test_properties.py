@@ -188,6 +188,8 @@ LABELS = [
     for f in FIELDS["field"]
     for label in f["labels"]
 ]
+# Opened by their `---label` heading only (SPEC §13's ---答复): `label：` is no field there.
+HEADING_ONLY = {f["key"] for f in FIELDS["field"] if f.get("heading_only")}
 _NOTE = re.compile(r"[(（]([^)）]*)[)）]")
 
 SPACE = st.sampled_from(["", " ", "  ", "\t", "\u3000", " \u3000"])
@@ -253,6 +255,13 @@ def test_every_label_form_gives_the_field(key, kind, label, heading, data):
         # has its own tests (test_fields, test_completeness). Here the value is kept whole.
         value = "编" + value
     text = head + value
+    if key in HEADING_ONLY:
+        assert key not in extract_fields(text), text
+        dashes = "-" * data.draw(st.integers(1, 5), label="dashes")
+        colon = data.draw(st.sampled_from(["", ":", "："]), label="heading colon")
+        text = f"{dashes}{label}{colon}\n{value}"
+        assert extract_fields(text) == {key: value}, text
+        return
     assert extract_fields(text) == {key: value}, text
     if kind == "block":
         more = data.draw(st.lists(VALUE, min_size=1, max_size=4), label="more lines")

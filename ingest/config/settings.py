@@ -74,6 +74,9 @@ class DeskSettings(ReadingSettings):
     # An operator's follow-up on a resolved or on-hold ticket reopens it within this span of its
     # last change, and opens a new ticket naming it after (SPEC §13).
     reopen_within: str = "30d"
+    # An operator's follow-up that says something: the ticket's engineer (else the digest's
+    # recipients) gets one notice a poll cycle (SPEC §13).
+    notify_engineers: bool = True
 
 
 @dataclass

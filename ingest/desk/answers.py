@@ -1,6 +1,7 @@
-"""What a decision asks to send: the reply to a stored email, and the notice that tells an
-operator their ticket is resolved (built by replies.outgoing, queued by the caller, sent by
-replies.send_stage)."""
+"""What a decision asks to send: the reply to a stored email, the notice that tells an operator
+their ticket is resolved, an engineer's ---答复 relayed to the operator, and the note that tells
+an engineer what their mail failed to say (built by replies.outgoing, queued by the caller, sent
+by replies.send_stage)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ from datetime import datetime
 from ingest.config import Config
 from ingest.rules.decide import Decision
 from ingest.rules.stored import Stored, TicketView
+from ingest.rules.threads import subject_tag, tagged_ticket
 from ingest.store.db import Session
 from ingest.store.outbox import Outgoing
 from ingest.store.ticket_rows import last_mail_from, stop_codes_of
 from replies.outgoing import reply_mail
-from replies.render import render_ack, render_request_info, render_resolved
+from replies.render import (
+    render_ack,
+    render_answer,
+    render_not_understood,
+    render_request_info,
+    render_resolved,
+)
 
 log = logging.getLogger("gongdan.poll")
 
@@ -40,6 +48,11 @@ def answers_to(
     if decision.notify:
         notice = _resolved_notice(session, config, stored, decision.notify, now)
         mails += [notice] if notice else []
+    if decision.answer_to:
+        answer = _answer(session, config, stored, decision.answer_to, now)
+        mails += [answer] if answer else []
+    if decision.explain_to:
+        mails.append(_not_understood(session, config, stored, decision, now))
     return mails
 
 
@@ -111,3 +124,70 @@ def _resolved_notice(
         stored.reading.mail.from_address,
     )
     return notice
+
+
+def _answer(
+    session: Session, config: Config, stored: Stored, to: str, now: datetime
+) -> Outgoing | None:
+    """An engineer's ---答复, from the support address to the operator `to`, on the thread of
+    the operator's latest email, under the engineer's name (SPEC §13)."""
+    ticket = stored.ticket
+    last = last_mail_from(session, ticket.id, to)
+    if last is None:
+        log.warning("ticket %s: no email from its operator to answer; answer not sent", ticket.id)
+        return None
+    body = render_answer(
+        ticket_context(session, ticket),
+        config.desk.template_dir or None,
+        text=stored.answer,
+        name=stored.engineer.name,
+    )
+    log.info("ticket %s: %s's answer queued to the operator", ticket.id, stored.engineer.name)
+    return reply_mail(
+        config,
+        kind="answer",
+        body=body,
+        to=to,
+        ticket_id=ticket.id,
+        original_subject=ticket.subject,
+        in_reply_to=last.message_id,
+        references=list(last.references),
+        caused_by=stored.message_db_id,
+        now=now,
+    )
+
+
+def _not_understood(
+    session: Session, config: Config, stored: Stored, decision: Decision, now: datetime
+) -> Outgoing:
+    """Tell the engineer `decision.explain_to`, on their own mail's thread, what it failed to
+    say and how to write it (SPEC §13)."""
+    mail = stored.reading.mail
+    tagged = tagged_ticket(mail.subject)
+    body = render_not_understood(
+        ticket_context(session, stored.ticket),
+        config.desk.template_dir or None,
+        problems=list(decision.not_understood),
+        fields=stored.reading.fields,
+        tag_written=subject_tag(tagged) if tagged is not None else "",
+        names=[e.name for e in config.engineers],
+        mail_subject=mail.subject,
+    )
+    log.info(
+        "ticket %s: %s told what was not understood (%s)",
+        stored.ticket_id,
+        decision.explain_to,
+        ", ".join(decision.not_understood),
+    )
+    return reply_mail(
+        config,
+        kind="not_understood",
+        body=body,
+        to=decision.explain_to,
+        ticket_id=stored.ticket_id,
+        original_subject=mail.subject,
+        in_reply_to=mail.message_id,
+        references=mail.references,
+        caused_by=stored.message_db_id,
+        now=now,
+    )

@@ -2,8 +2,9 @@
 
 Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.desk.read_ahead)
 → store (ingest.store.tickets) → decide (ingest.rules.decide) → queue (ingest.desk.answers) → mark
-processed (ingest.sources.mailboxes); then remind (ingest.desk.remind) and send
-(replies.send_stage.send_due). Everything is as of the cycle's one `now`.
+processed (ingest.sources.mailboxes); then the engineers' notices (ingest.desk.notices), remind
+(ingest.desk.remind) and send (replies.send_stage.send_due). Everything is as of the cycle's one
+`now`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 
 from ingest.config import Config, ConfigError, MailboxSettings
 from ingest.desk.answers import answers_to
+from ingest.desk.notices import notify_engineers
 from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
 from ingest.reading.addresses import mailbox_of
@@ -58,6 +60,8 @@ class CycleReport:
     outbox_error: str | None = None
     remind: RemindReport | None = None
     remind_error: str | None = None
+    notices: int = 0  # engineers' notices of operators' follow-ups queued (SPEC §13)
+    notices_error: str | None = None
 
     @property
     def errors(self) -> list[str]:
@@ -65,6 +69,7 @@ class CycleReport:
         at all (a reply refused on its own is counted, not a cycle error)."""
         errors = [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
         errors += [f"remind: {self.remind_error}"] if self.remind_error else []
+        errors += [f"notices: {self.notices_error}"] if self.notices_error else []
         outbox_error = self.outbox_error or (self.outbox.error if self.outbox else None)
         return errors + ([f"outbox: {outbox_error}"] if outbox_error else [])
 
@@ -101,6 +106,11 @@ def run_cycle(
             report.mailboxes.append(MailboxReport(box.name, error=error))
         if stop():
             break
+    try:
+        report.notices = notify_engineers(config, engine, now)
+    except SQLAlchemyError as exc:
+        report.notices_error = f"database error: {db.short_error(exc)}"
+        log.error("notices: %s", report.notices_error)
     try:
         report.remind = remind_due(config, engine, now)
     except SQLAlchemyError as exc:

@@ -28,6 +28,7 @@ class FieldSpec:
     labels: tuple[str, ...]
     kind: str  # "line", "block" or "choice"
     heading: bool = False
+    heading_only: bool = False  # opened by its `---label` heading only, never by `label：`
 
     @property
     def label(self) -> str:
@@ -83,7 +84,13 @@ def _signature_pattern(sign_offs: list[str], client_tags: list[str]) -> re.Patte
 def catalog() -> Catalog:
     data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
     specs = tuple(
-        FieldSpec(f["key"], tuple(f["labels"]), f["kind"], f.get("heading", False))
+        FieldSpec(
+            f["key"],
+            tuple(f["labels"]),
+            f["kind"],
+            f.get("heading", False),
+            f.get("heading_only", False),
+        )
         for f in data["field"]
     )
     alternatives = []
@@ -91,6 +98,8 @@ def catalog() -> Catalog:
     first_chars = set()
     words = []
     for spec in specs:
+        if spec.heading_only:
+            continue
         for n, label in enumerate(all_forms(spec.labels)):
             group = f"{spec.key}_{n}"
             label_keys[group] = spec.key

@@ -16,7 +16,15 @@ from ingest.reading.field_catalog import (
 from ingest.reading.quoting import is_marker_line
 from ingest.reading.values import NUMBER_KEYS, strip_line_value, tidy_number
 
-__all__ = ["Catalog", "FieldSpec", "bare_label", "catalog", "choose_status", "extract_fields"]
+__all__ = [
+    "Catalog",
+    "FieldSpec",
+    "bare_label",
+    "catalog",
+    "choose_status",
+    "extract_fields",
+    "read_fields",
+]
 
 _SEPARATOR_CHARS = "-~—=_－─━＝*·"
 # A separator line, or the `-- ` signature delimiter (SPEC §3a).
@@ -90,8 +98,15 @@ def _is_signature(line: str, cat: Catalog) -> bool:
 
 def extract_fields(text: str) -> dict[str, str]:
     """Every field found in `text`, by key. The first non-empty value of a field wins."""
+    return read_fields(text)[0]
+
+
+def read_fields(text: str) -> tuple[dict[str, str], set[str]]:
+    """Every field found in `text`, by key, and the keys whose label or heading stands in `text`
+    with no value that can be read (a 状态 line with no mark or two, an empty ---答复)."""
     cat = catalog()
     found: dict[str, str] = {}
+    unread: set[str] = set()
     block_key: str | None = None
     block_lines: list[str] = []
     waiting: str | None = None  # a label with nothing after it: the next non-empty line's
@@ -104,6 +119,8 @@ def extract_fields(text: str) -> dict[str, str]:
             status = choose_status(raw)
             if status:
                 found[key] = status
+            else:
+                unread.add(key)
             return
         value = clean_value(raw)
         if spec.kind == "line":
@@ -112,6 +129,8 @@ def extract_fields(text: str) -> dict[str, str]:
             value = tidy_number(value)
         if value:
             found[key] = value
+        else:
+            unread.add(key)
 
     def close_block() -> None:
         nonlocal block_key
@@ -155,4 +174,4 @@ def extract_fields(text: str) -> dict[str, str]:
                 waiting = key
             keep(key, raw, before_label=not last)
     close_block()
-    return found
+    return found, unread - set(found)

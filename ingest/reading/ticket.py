@@ -9,7 +9,7 @@ from ingest.reading.autoreply import auto_reason
 from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_email
-from ingest.reading.fields import catalog, extract_fields
+from ingest.reading.fields import catalog, extract_fields, read_fields
 from ingest.reading.limits import TooSlow, time_limit
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
@@ -24,6 +24,8 @@ class TicketReading:
     auto_reason: str | None
     limits_hit: list[str] = field(default_factory=list)  # too_large, too_many_parts, text_truncated
     bounce: Bounce | None = None  # what a delivery failure report says (SPEC §6a)
+    # Labels and headings of the new text that gave no value (an unmarked 状态, an empty 答复).
+    unread: list[str] = field(default_factory=list)
 
     @property
     def auto_submitted(self) -> bool:
@@ -79,7 +81,7 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     body = quoting.split_body(bounce.own_text if bounce else mail.body)
     attached = [] if bounce else mail.attached_messages
     forward = quoting.is_forward(mail.subject) and not bounce
-    fields = extract_fields(body.new_text)
+    fields, unread = read_fields(body.new_text)
     history = body.history + attached
     if history and (
         forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)
@@ -110,6 +112,7 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
         stop_codes=stop_codes,
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
         bounce=bounce,
+        unread=[k for k in catalog().by_key if k in unread],
     )
 
 

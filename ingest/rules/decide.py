@@ -38,6 +38,8 @@ class Situation:
     daily_limit: int = 40
     resolved_now: bool = False  # an engineer's email has just resolved the ticket
     operator_address: str = ""  # who opened the ticket
+    answered: bool = False  # a verified engineer's ---答复 to relay to the operator (SPEC §13)
+    not_understood: tuple[str, ...] = ()  # what a verified engineer's mail failed to say
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Decision:
     to: str | None = None  # where the reply goes
     notify: str | None = None  # the operator to tell that their ticket is resolved
     withheld: str | None = None  # the reply the daily limit holds back (kept `held`, SPEC §6b)
+    answer_to: str | None = None  # the operator an engineer's ---答复 is relayed to (SPEC §13)
+    explain_to: str | None = None  # the engineer told what their mail failed to say
+    not_understood: tuple[str, ...] = ()
 
 
 def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) -> Situation:
@@ -73,6 +78,8 @@ def situation(stored: Stored, config: Config, replies_today: Mapping[str, int]) 
         daily_limit=config.desk.daily_reply_limit,
         resolved_now=stored.resolved_now,
         operator_address=ticket.operator_address,
+        answered=bool(stored.answer),
+        not_understood=tuple(stored.not_understood),
     )
 
 
@@ -122,8 +129,18 @@ def reminder_situation(
 def decide(s: Situation) -> Decision:
     decision = _reply(s)
     if s.resolved_now and s.operator_address:
-        return replace(decision, notify=s.operator_address)
+        decision = replace(decision, notify=s.operator_address)
+    if not (s.from_engineer and not s.auto_submitted and s.outcome in ENGINEER_OUTCOMES):
+        return decision  # only a verified engineer's own mail is relayed or answered
+    if s.answered and s.operator_address:
+        # The ticket's operator and nobody else: never a Reply-To, never the thread's others.
+        decision = replace(decision, answer_to=s.operator_address)
+    if s.not_understood:
+        decision = replace(decision, explain_to=s.sender, not_understood=s.not_understood)
     return decision
+
+
+ENGINEER_OUTCOMES = ("new_ticket", "follow_up")
 
 
 def _reply(s: Situation) -> Decision:

@@ -1,4 +1,5 @@
-"""Engineers' mail (SPEC §8): who is an engineer; what their 状态, assignment and notes change."""
+"""Engineers' mail (SPEC §8, §13): who is an engineer; what their 状态, assignment, notes and
+答复 change, and what in their mail could not be understood."""
 
 from __future__ import annotations
 
@@ -106,16 +107,46 @@ class Change:
     new: str
 
 
-def engineer_changes(current: dict, fields: dict) -> list[Change]:
+def engineer_changes(current: dict, fields: dict, names: list[str] | None = None) -> list[Change]:
     """What an engineer's 状态, 售后(跟单)工程师 and 跟踪/分析/解决 lines change on a ticket
-    (pure)."""
+    (pure). With `names` (the configured engineers'), a name not among them assigns nothing."""
     changes = []
     if fields.get("status") and fields["status"] != current.get("status"):
         changes.append(Change("status_changed", "status", current.get("status"), fields["status"]))
-    if fields.get("engineer") and fields["engineer"] != current.get("engineer"):
-        changes.append(Change("assigned", "engineer", current.get("engineer"), fields["engineer"]))
+    name = fields.get("engineer")
+    if name and name != current.get("engineer") and (names is None or name in names):
+        changes.append(Change("assigned", "engineer", current.get("engineer"), name))
     for key in NOTE_KEYS:
         note = fields.get(key)
         if note and note not in (current.get(key) or ""):
             changes.append(Change("note", key, current.get(key), note))
     return changes
+
+
+# What a verified engineer's mail may fail to say (SPEC §13), in the order a reply lists them:
+# a [工单#N] that names no ticket, a 售后(跟单)工程师 nobody in the config is called, a 状态 line
+# with no mark or two, an empty ---答复.
+PROBLEMS = ("ticket", "engineer", "status", "answer")
+
+
+def not_understood(
+    fields: dict,
+    unread: list[str],
+    names: list[str],
+    current_engineer: str | None,
+    *,
+    missing_ticket: bool,
+    did_something: bool,
+) -> list[str]:
+    """What an engineer's mail tried to change and could not (pure). A bad ticket number or an
+    unknown engineer's name is always said. An unmarked 状态 line and an empty ---答复 are what
+    the digest's and notices' reply links prefill: said only when the mail did nothing else."""
+    problems = []
+    if missing_ticket:
+        problems.append("ticket")
+    name = fields.get("engineer")
+    if name and name != current_engineer and name not in names:
+        problems.append("engineer")
+    if not did_something:
+        problems += [key for key in ("status", "answer") if key in unread]
+    return problems

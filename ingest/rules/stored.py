@@ -38,6 +38,8 @@ class Stored:
     flags: list[str] = field(default_factory=list)
     engineer: object = None  # the Engineer whose mail this is, when it counts as one
     engineer_changes: list = field(default_factory=list)  # engineers.Change applied
+    answer: str = ""  # an engineer's ---答复 to relay to the ticket's operator (SPEC §13)
+    not_understood: list[str] = field(default_factory=list)  # what their mail failed to say
     ticket: TicketView | None = field(default=None, repr=False)  # as it stands after this email
     # A new ticket's stop codes are exactly this email's: replies need not read them back.
     # None: read them from the store.

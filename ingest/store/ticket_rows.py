@@ -17,17 +17,20 @@ from ingest.rules import engineers
 from ingest.rules.stored import TicketView
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, mail_time
 
-# Fields an operator's email sets on a ticket. Status, assignment and the 跟踪/分析/解决 notes
-# belong to engineers (SPEC §8) and are handled by ingest.rules.engineers.
+# Fields an operator's email sets on a ticket. Status, assignment, the 跟踪/分析/解决 notes and
+# the 答复 relayed to the operator belong to engineers (SPEC §8, §13): ingest.rules.engineers.
 OPERATOR_KEYS = tuple(
     s.key
     for s in catalog().fields
-    if s.key not in ("status", "engineer", "tracking", "analysis", "resolution")
+    if s.key not in ("status", "engineer", "tracking", "analysis", "resolution", "answer")
 )
 STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
 
 
-_FIELD_KEYS = tuple(s.key for s in catalog().fields if s.key not in ("status", "engineer"))
+# The answer is relayed, not kept on the ticket: it is in the history (`answered`).
+_FIELD_KEYS = tuple(
+    s.key for s in catalog().fields if s.key not in ("status", "engineer", "answer")
+)
 
 
 def ticket_fields(ticket: Ticket) -> dict[str, str]:
@@ -185,16 +188,22 @@ def accept(session: Session, ticket: Ticket, address: str, sender: engineers.Sen
         session.add(ticket)
 
 
-def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading, now: datetime) -> list:
-    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns, 跟踪/分析/解决 add to the
-    history."""
+def apply_engineer(
+    session: Session,
+    ticket: Ticket,
+    reading: TicketReading,
+    now: datetime,
+    names: list[str] | None = None,
+) -> list:
+    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns (one of `names`, when
+    given), 跟踪/分析/解决 add to the history."""
     by = reading.mail.from_address
     current = {
         "status": ticket.status,
         "engineer": ticket.engineer,
         **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS},
     }
-    changes = engineers.engineer_changes(current, reading.fields)
+    changes = engineers.engineer_changes(current, reading.fields, names)
     for change in changes:
         if change.kind == "note":
             old = getattr(ticket, change.field)
@@ -207,6 +216,15 @@ def apply_engineer(session: Session, ticket: Ticket, reading: TicketReading, now
         ticket.updated_at = now
         session.add(ticket)
     return changes
+
+
+def record_answer(session: Session, ticket: Ticket, text: str, engineer, now: datetime) -> None:
+    """An engineer answered the operator (SPEC §13): in the history, and the ticket no longer
+    waits for the team."""
+    _event(session, now, ticket.id, "answered", engineer.address, name=engineer.name, text=text)
+    ticket.waiting_on = None
+    ticket.updated_at = now
+    session.add(ticket)
 
 
 def record_stop_codes(

@@ -33,6 +33,7 @@ from ingest.store.ticket_rows import (
     follow_up,
     insert_row,
     new_ticket,
+    record_answer,
     record_stop_codes,
     view_of,
 )
@@ -103,6 +104,8 @@ class Intake:
     changed: dict = field(default_factory=dict)
     became_complete: bool = False
     engineer_changes: list = field(default_factory=list)
+    answer: str = ""  # an engineer's ---答复, for the desk to relay to the operator (SPEC §13)
+    not_understood: list[str] = field(default_factory=list)  # engineers.PROBLEMS of their mail
     stop_codes: list[dict] | None = None
     message_db_id: int | None = None
     says: bool = False  # a follow-up from the thread says something (SPEC §13)
@@ -124,6 +127,8 @@ class Intake:
             flags=self.flags,
             engineer=self.sender.engineer,
             engineer_changes=self.engineer_changes,
+            answer=self.answer,
+            not_understood=self.not_understood,
             ticket=self.written,
             stop_codes=self.stop_codes,
         )
@@ -179,8 +184,21 @@ def open_join_or_apply(session: Session, intake: Intake) -> None:
             accept(session, ticket, reading.mail.from_address, intake.sender)
     if intake.sender.engineer and not reading.auto_submitted:
         intake.stop_codes = None
+        engineer, names = intake.sender.engineer, [e.name for e in config.engineers]
+        # A ---答复 answers the operator of a ticket on the thread, not the engineer who opens one.
+        intake.answer = reading.fields.get("answer", "") if ticket is not None else ""
         ticket = ticket or session.get(Ticket, intake.written.id)
-        intake.engineer_changes = apply_engineer(session, ticket, reading, intake.now)
+        intake.engineer_changes = apply_engineer(session, ticket, reading, intake.now, names)
+        if intake.answer:
+            record_answer(session, ticket, intake.answer, engineer, intake.now)
+        intake.not_understood = engineers.not_understood(
+            reading.fields,
+            reading.unread,
+            names,
+            ticket.engineer,
+            missing_ticket="foreign_ticket_tag" in intake.flags,
+            did_something=bool(intake.engineer_changes or intake.answer),
+        )
 
 
 def record(session: Session, intake: Intake) -> None:
