@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.display_words import age_zh, status_label
+from ingest.reading.display_words import (
+    REPLY_STATE_LABELS,
+    age_zh,
+    event_label,
+    event_words,
+    reply_kind_label,
+    status_label,
+    template_label,
+)
 from ingest.reading.fields import catalog
+from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.rules.bounces import shown_reason
 
-# An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
-REPLY_STATES = {
-    "queued": "待发送",
-    "sent": "已发送",
-    "failed": "发送失败",
-    "bounced": "被退信",
-    "held": "因限额暂缓",
-}
+REPLY_STATES = REPLY_STATE_LABELS  # an outbox row's state as `tickets show` says it
 
 
 def _cell(value) -> Text:
@@ -43,40 +47,70 @@ def age(created: str | None, now: datetime) -> str:
     return age_zh(now - datetime.fromisoformat(created))
 
 
-def render_list(console: Console, rows: list[dict], now: datetime) -> None:
-    """The tickets as a table, their ages as of `now`."""
-    table = Table(title=f"{len(rows)} 个工单", show_lines=False)
-    for name in ("#", "状态", "运营商", "桩站", "订单号", "缺少", "停止代号", "工程师", "创建"):
-        table.add_column(name, overflow="fold")
+LIST_TITLES = (
+    "#",
+    "状态",
+    "运营商",
+    "桩站",
+    "订单号",
+    "缺少",
+    "停止代号",
+    "工程师",
+    "创建",
+    "已等待",
+)
+NO_WRAP = {"#", "订单号", "创建"}  # long numbers and times read whole, never folded
+
+
+def list_cells(r: dict, now: datetime, tz: tzinfo) -> list[str]:
+    """A ticket's row as one-line texts, in LIST_TITLES' order."""
     labels = {s.key: s.label for s in catalog().fields}
+    cells = (
+        r["id"],
+        status_label(r["status"]),
+        r["operator"] or r["operator_address"],
+        r["station"],
+        r["order_no"],
+        "、".join(labels.get(k, k) for k in r["missing"]),
+        " ".join(str(c["code"]) for c in r["stop_codes"]),
+        r["engineer"],
+        local_minute(r["created_at"], tz),
+        age(r["created_at"], now),
+    )
+    return [" ".join(clean_text("" if v is None else str(v)).split()) for v in cells]
+
+
+def render_list(
+    console: Console, rows: Iterable[dict], now: datetime, tz: tzinfo, terminal: bool = True
+) -> None:
+    """The tickets as a table on a terminal, times in `tz` and ages as of `now`; in a pipe one
+    tab-separated line per ticket, printed as it comes, never wrapped or cut."""
+    if not terminal:
+        click.echo("\t".join(LIST_TITLES))
+        for r in rows:
+            click.echo("\t".join(list_cells(r, now, tz)))
+        return
+    rows = list(rows)
+    table = Table(title=f"{len(rows)} 个工单", show_lines=False)
+    for name in LIST_TITLES:
+        if name in NO_WRAP:
+            table.add_column(name, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(
-            *map(
-                _cell,
-                (
-                    r["id"],
-                    status_label(r["status"]),
-                    r["operator"] or r["operator_address"],
-                    r["station"],
-                    r["order_no"],
-                    "、".join(labels.get(k, k) for k in r["missing"]),
-                    " ".join(str(c["code"]) for c in r["stop_codes"]),
-                    r["engineer"],
-                    age(r["created_at"], now),
-                ),
-            )
-        )
+        table.add_row(*(Text(c) for c in list_cells(r, now, tz)))
     console.print(table)
 
 
-def render_show(console: Console, d: dict) -> None:
+def render_show(console: Console, d: dict, tz: tzinfo) -> None:
+    """One ticket for people: labels in Chinese, times in `tz` to the minute."""
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
     status = status_label(d["status"])
     console.print(
         _line(
             f"状态: {status}   工程师: {d['engineer'] or '-'}"
-            f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"
+            f"   模板: {template_label(d['template'])}   运营商邮箱: {d['operator_address']}"
         )
     )
     fields = Table(show_header=False, box=None)
@@ -95,13 +129,13 @@ def render_show(console: Console, d: dict) -> None:
         console.print(_line(f"停止代号: {code['code']} {meaning} ({code['vendor']})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
-        thread.add_column(name, overflow="fold")
+        thread.add_column(name, **_column(name))
     for m in d["messages"]:
         thread.add_row(
             *map(
                 _cell,
                 (
-                    m["date"],
+                    local_minute(m["date"], tz),
                     "收" if m["direction"] == "in" else "发",
                     m["from"],
                     m["subject"],
@@ -116,24 +150,24 @@ def render_show(console: Console, d: dict) -> None:
             replies.add_column(name, overflow="fold")
         for o in d["outbox"]:
             state = REPLY_STATES.get(o["state"], o["state"])
-            replies.add_row(*map(_cell, (o["kind"], ", ".join(o["to"]), state, _why(o))))
+            replies.add_row(
+                *map(_cell, (reply_kind_label(o["kind"]), ", ".join(o["to"]), state, _why(o)))
+            )
         console.print(replies)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
-        history.add_column(name, overflow="fold")
+        history.add_column(name, **_column(name))
+    field_label = lambda key: labels.get(key, key)  # noqa: E731
     for e in d["events"]:
-        detail = e["detail"]
-        if "field" in detail:
-            new = detail.get("new") or detail.get("text") or ""
-            text = (
-                f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
-            )
-        elif e["kind"] == "status_changed":
-            text = f"{status_label(detail.get('old'))} → {status_label(detail['new'])}"
-        else:
-            text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
-        history.add_row(*map(_cell, (e["at"], e["kind"], e["by"], text)))
+        text = mask_phones_in_text(event_words(e["kind"], e["detail"], field_label))
+        when = local_minute(e["at"], tz)
+        history.add_row(*map(_cell, (when, event_label(e["kind"]), e["by"], text)))
     console.print(history)
+
+
+def _column(name: str) -> dict:
+    """A time or a long number reads whole on one line; other cells fold."""
+    return {"no_wrap": True} if name in ("时间", *NO_WRAP) else {"overflow": "fold"}
 
 
 def _why(reply: dict) -> str:

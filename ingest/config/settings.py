@@ -71,6 +71,7 @@ class DeskSettings(ReadingSettings):
     # with a notice after hold_after (both since the request_info; SPEC §12).
     remind_after: str = "2d"
     hold_after: str = "7d"
+    timezone: str = "Asia/Shanghai"  # the zone people read times in (views, digest, stats)
 
 
 @dataclass
