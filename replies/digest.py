@@ -3,10 +3,11 @@ digest for the recipients and, with `[digest] per_engineer`, one per engineer)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from ingest.config import Config, DigestTable, parse_duration
+from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.db import Engine, Session
 from ingest.store.digest_runs import last_period_end, record_period
@@ -27,7 +28,7 @@ LOCK_WAIT = 30.0
 
 
 def parse_since(text: str) -> timedelta:
-    """`90m`, `24h`, `7d` or `2w` as a timedelta; ValueError saying what is expected."""
+    """`90min`, `24h`, `7d`, `2w` or `1mo` as a timedelta; ValueError saying what is expected."""
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -41,6 +42,7 @@ def collect(
     open_limit: int = OPEN_LIMIT,
     settings: DigestTable | None = None,
     engineer_addresses: list[str] = (),
+    tz: tzinfo | None = None,
 ) -> dict:
     """The digest's plain data for [start, end); `end` is its "now" (ages, windows, the chart's
     last day). Every string that could hold a phone is masked."""
@@ -49,6 +51,7 @@ def collect(
     window = parse_duration(settings.repeat_window)
     conn = session.connection()
     return {
+        "tz": tz,  # the zone people read the digest in ([desk] timezone); None: 北京时间
         "period": {"start": start, "end": end},
         "counts": queries.counts(conn, start, end),
         "open_total": queries.open_total(conn, end),
@@ -143,7 +146,8 @@ def run_digest(
             last = last_period_end(session)
             start = now - since if since is not None else (last or now - DEFAULT_PERIOD)
             addresses = [e.address for e in config.engineers]
-            data = collect(session, start, now, OPEN_LIMIT, config.digest, addresses)
+            tz = zone(config.desk.timezone)
+            data = collect(session, start, now, OPEN_LIMIT, config.digest, addresses, tz)
             subject, text, html = render(data, template_dir, support)
             if out:
                 Path(out).write_text(html, "utf-8")

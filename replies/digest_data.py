@@ -17,7 +17,7 @@ from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
 from ingest.store.models import as_utc
 
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "resolved")
+OPEN_STATUSES = tuple(s for s in STATUSES if s not in ("resolved", "closed"))
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
 DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
 OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
@@ -56,11 +56,22 @@ def open_total(conn: Connection, end: datetime) -> int:
     return read.open_total(conn, end)
 
 
+PROBLEM_CHARS = 30  # the first words of a ticket's problem, in the digest's open-ticket rows
+
+
+def problem_words(description: str | None, subject: str | None) -> str:
+    """What a ticket is about at a glance: its description, else its subject, on one line and
+    cut at PROBLEM_CHARS (with …), phones masked."""
+    text = " ".join(safe(description or subject or "").split())
+    return text if len(text) <= PROBLEM_CHARS else text[: PROBLEM_CHARS - 1] + "…"
+
+
 def open_ticket(ticket, codes: list[str], end: datetime, first_engineer: str | None) -> dict:
     """An open ticket's row in the digest, its age as of `end`."""
     return {
         "id": ticket.id,
         "subject": safe(ticket.subject),
+        "problem": problem_words(ticket.description, ticket.subject),
         "operator": safe(ticket.operator or ticket.operator_address),
         "station": safe(ticket.station),
         "order_no": safe(ticket.order_no),

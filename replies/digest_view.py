@@ -3,11 +3,12 @@ with bars sized inline and a prefilled reply link per open ticket."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from urllib.parse import quote
 
-from ingest.reading.display_words import span_zh
+from ingest.reading.display_words import REPLY_KIND_LABELS, span_zh
 from ingest.reading.fields import catalog
+from ingest.reading.local_time import local_minute
 from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
 from replies.digest_data import DISPLAY_TZ
@@ -23,14 +24,7 @@ COUNT_LABELS = {
     "on_hold": "暂搁置",
     "resolved": "本期解决",
 }
-REPLY_KINDS = {
-    "ack": "受理回复",
-    "request_info": "补充信息请求",
-    "reminder": "提醒",
-    "hold_notice": "搁置通知",
-    "resolved_notice": "解决通知",
-    "digest": "日报",
-}
+REPLY_KINDS = REPLY_KIND_LABELS  # one set of words for every view (SPEC §13)
 _STATUS = "状态(☑表示选定 )"
 _ENGINEER = "售后(跟单)工程师"
 
@@ -92,13 +86,24 @@ def mailto(address: str, ticket: dict, engineer: str | None = None) -> str:
     return f"mailto:{quote(address, safe='@')}?subject={encode(subject)}&body={encode(body)}"
 
 
-def _local(value: datetime) -> str:
-    return as_utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+def _zone(data: dict) -> tzinfo:
+    """The zone the digest speaks in: `[desk] timezone` as collect() got it."""
+    return data.get("tz") or DISPLAY_TZ
+
+
+def _zone_name(tz: tzinfo) -> str:
+    name = str(tz)
+    return "北京时间" if name in ("Asia/Shanghai", "北京时间") else name
+
+
+def _local(value: datetime, tz: tzinfo = DISPLAY_TZ) -> str:
+    return local_minute(as_utc(value), tz)
 
 
 def subject_of(data: dict, engineer: str | None = None) -> str:
     whose = f"（{engineer}）" if engineer else ""
-    start, end = _local(data["period"]["start"]), _local(data["period"]["end"])
+    tz = _zone(data)
+    start, end = _local(data["period"]["start"], tz), _local(data["period"]["end"], tz)
     return f"售后工单日报{whose} {start} 至 {end}"
 
 
@@ -111,9 +116,14 @@ def render(
     """(subject, plain text, HTML) of the digest for `collect`'s data. With `support_address`
     each open ticket links to a prefilled reply; with `engineer`, the digest is theirs."""
     env = environment(template_dir)
+    tz = _zone(data)
     count_width = max(display_width(label) for label in COUNT_LABELS.values())
     open_rows = [
-        {**t, "mailto": mailto(support_address, t, engineer) if support_address else ""}
+        {
+            "problem": "",  # data collected before the rows said the problem
+            **t,
+            "mailto": mailto(support_address, t, engineer) if support_address else "",
+        }
         for t in data["open_tickets"]
     ]
     repeats = data.get("repeat_faults") or {"rows": [], "window": timedelta(days=30)}
@@ -123,9 +133,9 @@ def render(
         "subject": subject_of(data, engineer),
         "engineer": engineer or "",
         "mine": sum(1 for t in open_rows if t.get("mine")),
-        "start": _local(data["period"]["start"]),
-        "end": _local(data["period"]["end"]),
-        "tz": DISPLAY_TZ.tzname(None),
+        "start": _local(data["period"]["start"], tz),
+        "end": _local(data["period"]["end"], tz),
+        "tz": _zone_name(tz),
         "counts": [
             {
                 "key": k,
@@ -151,11 +161,11 @@ def render(
         "response_width": 20,
         "daily": _day_bars(data.get("daily") or []),
         "bounced": [
-            {**b, "kind_label": REPLY_KINDS.get(b["kind"], b["kind"]), "when": _local(b["at"])}
+            {**b, "kind_label": REPLY_KINDS.get(b["kind"], b["kind"]), "when": _local(b["at"], tz)}
             for b in data.get("bounced") or []
         ],
         "held": [
-            {**h, "kind_label": REPLY_KINDS.get(h["kind"], h["kind"]), "when": _local(h["at"])}
+            {**h, "kind_label": REPLY_KINDS.get(h["kind"], h["kind"]), "when": _local(h["at"], tz)}
             for h in (data.get("held") or {}).get("rows", [])
         ],
         "held_total": (data.get("held") or {}).get("total", 0),

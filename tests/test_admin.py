@@ -263,7 +263,7 @@ def test_status_warns_that_engineer_mail_is_not_verified(tmp_path):
     assert desk.gongdan("poll", "--now", NOW).exit_code == 0
     result = desk.gongdan("status", "--now", NOW)
     assert result.exit_code == 0  # a warning, not a fault
-    assert "ATTENTION: engineer mail is not verified" in result.output
+    assert "注意：engineer mail is not verified" in result.output
     # Positive control: with verification on, no warning.
     checked = maildir_desk(
         tmp_path / "checked",

@@ -252,7 +252,7 @@ def test_status_and_the_digest_say_which_replies_bounced(engine):
     with db.session(engine) as session:
         data = collect(session, now - timedelta(hours=1), now + timedelta(minutes=1))
     _, text, html = render(data)
-    assert f"工单#{ticket_id}  受理回复  收件人：{OPERATOR}" in text
+    assert f"工单#{ticket_id}  确认  收件人：{OPERATOR}" in text
     assert "收件人邮箱地址不存在" in text and 'data-table="bounced"' in html
     with db.session(engine) as session:
         data = collect(session, now + timedelta(hours=1), now + timedelta(hours=2))
@@ -283,10 +283,10 @@ def test_163_bounce_of_the_ack_we_sent_is_seen_everywhere(desk, tmp_path):
     assert [o["state"] for t in desk.exported() for o in t["outbox"]] == ["bounced"]
     assert "被退信" in desk.gongdan("tickets", "show", str(ticket["id"])).output
     listed = desk.gongdan("outbox", "list", "--bounced").output
-    assert ack["Message-ID"] in listed and "bounced" in listed
+    assert ack["Message-ID"] in listed and "被退信" in listed
     code, report = desk.status()
     assert code == 0 and report["outbox"]["bounced_7d"] == 1 and report["notices"]
-    assert "ATTENTION: outbox: 1 reply bounced" in desk.gongdan("status").output
+    assert "注意：outbox: 1 reply bounced" in desk.gongdan("status").output
     out = tmp_path / "digest.html"
     assert desk.gongdan("digest", "--dry-run", "--out", str(out)).exit_code == 0
     assert f"#{ticket['id']}" in out.read_text("utf-8") and "退信" in out.read_text("utf-8")

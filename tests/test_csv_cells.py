@@ -46,15 +46,16 @@ def csv_rows(config_file, by: str) -> list[dict]:
 
 
 def test_formulas_in_operator_names_reach_the_csv_as_text(config_file):
-    rows = {r["operator"]: r for r in csv_rows(config_file, "operator")}
+    # The CSV's headers are Chinese (SPEC §13): 运营商, 新建.
+    rows = {r["运营商"]: r for r in csv_rows(config_file, "operator")}
     assert {"'" + HYPERLINK, "'" + DDE, "'" + SUM} <= set(rows)
     assert not any(name.startswith(("=", "+", "-", "@")) for name in rows)
     # Positive control: an ordinary name and the counts are written as they are.
-    assert rows["星星充电"]["opened"] == "1" and rows["'" + HYPERLINK]["opened"] == "1"
+    assert rows["星星充电"]["新建"] == "1" and rows["'" + HYPERLINK]["新建"] == "1"
 
 
 def test_formulas_in_station_names_reach_the_csv_as_text(config_file):
-    stations = {r["station"] for r in csv_rows(config_file, "station")}
+    stations = {r["桩站名称"] for r in csv_rows(config_file, "station")}
     assert stations == {"'" + DDE, "'" + SUM, "'-苏州站", "平湖中泰站"}
 
 

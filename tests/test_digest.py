@@ -236,14 +236,17 @@ def test_rendered_html_and_text_as_a_mail_client_shows_them(engine, desk):
         "本期解决",
     ]
     header, *open_rows = page.tables["open"]
-    assert header == ["工单", "运营商", "桩站", "订单号", "已过", "状态", "工程师", "停止代号"]
+    # Each row says what the ticket is about (问题, SPEC §13), beside its number.
+    titles = ["工单", "问题", "运营商", "桩站", "订单号", "已过", "状态", "工程师", "停止代号"]
+    assert header == titles
     assert [r[0] for r in open_rows] == [
         f"#{desk['teld']}",
         f"#{desk['wangjing']}",
         f"#{desk['hold']}",
     ]
-    assert open_rows[0][4] == "3天4小时" and open_rows[2][6] == "小明"
-    assert open_rows[1][2] == f"望京站 联系人{MASKED}"
+    assert open_rows[0][5] == "3天4小时" and open_rows[2][7] == "小明"
+    assert open_rows[1][3] == f"望京站 联系人{MASKED}"
+    assert all(r[1] for r in open_rows)  # the description's first words, else the subject
     # Two bar charts whose bars are sized inline, widest for the largest count.
     assert set(page.bars) == {"stop_codes", "operators"}
     assert "width:100%" in page.bars["stop_codes"][0] and "width:50%" in page.bars["stop_codes"][1]
@@ -369,7 +372,7 @@ def test_recipients_fall_back_to_engineers_and_none_is_an_error(engine, database
     [
         ("24h", timedelta(hours=24)),
         ("7d", timedelta(days=7)),
-        ("90m", timedelta(minutes=90)),
+        ("90min", timedelta(minutes=90)),
         (" 2w ", timedelta(weeks=2)),
     ],
 )

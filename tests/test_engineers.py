@@ -179,4 +179,4 @@ def test_resolved_notice_goes_to_the_operator_once(desk):
     (ticket,) = desk.tickets()
     assert ticket["status"] == "resolved" and ticket["engineer"] == "小明"
     shown = desk.gongdan("tickets", "show", str(ticket["id"])).output
-    assert "status_changed" in shown and "更换通讯模块" in shown
+    assert "状态变更" in shown and "更换通讯模块" in shown

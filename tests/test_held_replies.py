@@ -56,9 +56,9 @@ def test_replies_past_the_limit_are_held_not_forgotten(desk):
 
     # `outbox list --held`: the two, with why.
     listed = desk.gongdan("outbox", "list", "--held").output.splitlines()
-    assert len(listed) == 2 and all("held since" in line and OPERATOR in line for line in listed)
+    assert len(listed) == 2 and all("暂缓，待放行" in line and OPERATOR in line for line in listed)
     assert [line.split()[0] for line in listed] == held_ids(desk)
-    assert "why held: daily reply limit of 3" in listed[0]
+    assert "暂缓原因：daily reply limit of 3" in listed[0]
 
     # The digest: section 因限额未回复.
     out = desk.root / "digest.html"
@@ -66,7 +66,7 @@ def test_replies_past_the_limit_are_held_not_forgotten(desk):
     assert result.exit_code == 0, result.output
     html = out.read_text("utf-8")
     assert "因限额未回复（2 封" in html and OPERATOR in html
-    assert 'data-table="held"' in html and "补充信息请求" in html
+    assert 'data-table="held"' in html and "请求补充" in html
 
 
 def test_release_all_sends_them_on_the_next_send(desk):
@@ -81,7 +81,7 @@ def test_release_all_sends_them_on_the_next_send(desk):
     ]
     assert [r.state for r in desk.rows()] == ["sent"] * 5
     assert "held back" not in desk.gongdan("status").output
-    assert desk.gongdan("outbox", "list", "--held").output.strip() == "nothing waiting"
+    assert desk.gongdan("outbox", "list", "--held").output.strip() == "没有待发送的回复"
 
 
 def test_release_of_one_sends_only_that_one(desk):

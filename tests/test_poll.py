@@ -423,13 +423,13 @@ def test_failed_replies_are_listed_and_can_be_retried(desk):
     desk.deliver(make_mail(COMPLETE, message_id="<q1@xingxing.example.cn>"))
     desk.poll()
     listed = desk.gongdan("outbox", "list", "--failed").output
-    assert "550 5.7.1 Relay denied" in listed and "next never" in listed  # a permanent refusal
+    assert "550 5.7.1 Relay denied" in listed and "下次 不再重试" in listed  # a permanent refusal
     message_id = listed.split()[0]
     desk.smtp.refuse(None)
     assert desk.gongdan("outbox", "retry", message_id).exit_code == 0
     desk.poll()
     assert (
         len(desk.replies()) == 1
-        and desk.gongdan("outbox", "list").output.strip() == "nothing waiting"
+        and desk.gongdan("outbox", "list").output.strip() == "没有待发送的回复"
     )
     assert desk.gongdan("outbox", "retry", "<nope@x>").exit_code == 1

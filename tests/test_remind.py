@@ -225,7 +225,7 @@ def test_no_reminder_to_automatic_senders_nor_beyond_the_daily_limit(
         dovecot_user,
         smtp_sink,
         database_url,
-        'daily_reply_limit = 3\nremind_after = "10m"\nhold_after = "2d"',
+        'daily_reply_limit = 3\nremind_after = "10min"\nhold_after = "2d"',
     )
     # Two tickets from one operator, and one from a mailbox that answers by itself.
     for n in (1, 2):
@@ -275,7 +275,7 @@ def test_no_reminder_to_automatic_senders_nor_beyond_the_daily_limit(
     assert "1 not sent (automatic mail)" in output
     assert [m["To"] for m in mails(desk)[3:]] == ["ops@xingxing.example.cn"]
     held = desk.gongdan("outbox", "list", "--held").output
-    assert "reminder" in held and "ops@xingxing.example.cn" in held
+    assert "提醒" in held and "ops@xingxing.example.cn" in held
 
     # A day later the held reminder is neither sent nor made again: a person decides.
     remind(desk, start + timedelta(days=1, minutes=30))
@@ -416,7 +416,7 @@ def test_follow_up_decision(waiting, at, expected):
 
 def test_durations_in_the_config(tmp_path):
     assert parse_duration("2d") == 2 * DAY and parse_duration("36h") == timedelta(hours=36)
-    assert parse_duration("90m") == timedelta(minutes=90) and parse_duration("1w") == 7 * DAY
+    assert parse_duration("90min") == timedelta(minutes=90) and parse_duration("1w") == 7 * DAY
     base = '[database]\nurl = "sqlite:///g.db"\n[desk]\n'
     config = parse_config(base + 'remind_after = "1d"\nhold_after = "3d"\n')
     assert (config.desk.remind_after, config.desk.hold_after) == ("1d", "3d")

@@ -136,7 +136,8 @@ def counted(engine, by, since=SINCE, until=UNTIL):
         return stats(conn, by, since, until)
 
 
-def ticket_row(key, opened, resolved, open_, hits, top, meaning, by):
+def ticket_row(key, opened, resolved, open_, hits, top, meaning, by, median=None):
+    """A row by pile, station or operator; `median`: hours to resolve those resolved."""
     return {
         by: key,
         "opened": opened,
@@ -146,6 +147,7 @@ def ticket_row(key, opened, resolved, open_, hits, top, meaning, by):
         "top_code": top,
         "top_code_vendor": "sinexcel",
         "top_code_meaning": meaning,
+        "resolution_median_hours": median,
     }
 
 
@@ -185,18 +187,18 @@ def test_counts_for_every_grouping_in_the_window(seeded):
         },
     ]
     assert counted(seeded, "pile") == [
-        ticket_row(PILE_A, 2, 1, 2, 4, 34, "紧急停机", "pile"),
+        ticket_row(PILE_A, 2, 1, 2, 4, 34, "紧急停机", "pile", 360.0),
         ticket_row(PILE_B, 1, 0, 1, 1, 34, "紧急停机", "pile"),
         ticket_row(PILE_C, 1, 0, 1, 1, 10, "汽车电池管理主动停止", "pile"),
         ticket_row(None, 1, 0, 1, 1, 34, "紧急停机", "pile"),  # no pile written: last
     ]
     assert counted(seeded, "station") == [
-        ticket_row("苏州园区星港站", 3, 1, 3, 5, 34, "紧急停机", "station"),
+        ticket_row("苏州园区星港站", 3, 1, 3, 5, 34, "紧急停机", "station", 360.0),
         ticket_row("平湖中泰站", 1, 0, 1, 1, 10, "汽车电池管理主动停止", "station"),
         ticket_row(None, 1, 0, 1, 1, 34, "紧急停机", "station"),
     ]
     assert counted(seeded, "operator") == [
-        ticket_row("星星充电", 3, 1, 3, 5, 34, "紧急停机", "operator"),
+        ticket_row("星星充电", 3, 1, 3, 5, 34, "紧急停机", "operator", 360.0),
         ticket_row("a@lvneng.example.cn", 1, 0, 1, 1, 34, "紧急停机", "operator"),
         ticket_row("展鹏达", 1, 0, 1, 1, 10, "汽车电池管理主动停止", "operator"),
     ]
@@ -225,12 +227,13 @@ def test_the_window_decides_what_counts(seeded):
         "top_code": None,
         "top_code_vendor": None,
         "top_code_meaning": None,
+        "resolution_median_hours": 360.0,  # opened 11-05, resolved 11-20
     }
 
 
 def test_an_unknown_grouping_is_refused(seeded):
-    with pytest.raises(ValueError, match="pile"):
-        counted(seeded, "engineer")
+    with pytest.raises(ValueError, match="pile"):  # by engineer is a grouping now (SPEC §13)
+        counted(seeded, "vendor")
 
 
 @pytest.fixture
@@ -257,16 +260,17 @@ def test_csv_is_utf8_with_a_header_and_the_numbers(config_file):
     result = gongdan(config_file, *NOVEMBER, "--by", "station", "--format", "csv")
     assert result.exit_code == 0, result.output
     # UTF-8 whatever the locale, with the byte-order mark Excel needs to read it as UTF-8.
-    assert result.stdout_bytes.startswith(b"\xef\xbb\xbfstation,")
+    # Headers in Chinese, for the monthly review (SPEC §13; they were the JSON keys).
+    assert result.stdout_bytes.startswith("\ufeff桩站名称,".encode())
     text = result.stdout_bytes.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["station", *TICKET_KEYS]
-    assert [(r["station"], r["opened"], r["open"], r["stop_code_hits"]) for r in rows] == [
+    assert list(rows[0]) == [stats_cli.TITLES[k] for k in ["station", *TICKET_KEYS]]
+    assert [(r["桩站名称"], r["新建"], r["未解决"], r["代号次数"]) for r in rows] == [
         ("苏州园区星港站", "3", "3", "5"),
         ("平湖中泰站", "1", "1", "1"),
         ("", "1", "1", "1"),
     ]
-    assert rows[0]["top_code_meaning"] == "紧急停机"
+    assert rows[0]["最常见代号含义"] == "紧急停机" and rows[0]["最常见代号厂家"] == "盛弘"
 
 
 def test_json_is_a_list_of_objects_with_chinese_as_written(config_file):
@@ -292,10 +296,12 @@ def test_json_is_a_list_of_objects_with_chinese_as_written(config_file):
 def test_a_pipe_gets_aligned_plain_text(config_file):
     result = gongdan(config_file, *NOVEMBER, "--by", "operator")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    period, *lines = result.stdout.splitlines()  # the period above the table (SPEC §13)
+    assert period == "统计区间：2026-11-01 08:00 至 2026-12-01 08:00（Asia/Shanghai）"
     assert "\x1b" not in result.stdout and "┃" not in result.stdout  # no colours, no box
-    assert lines[0].split() == ["运营商", "新建", "已解决", "未解决", "代号次数", "最常见代号"]
-    assert lines[1].split() == ["星星充电", "3", "1", "3", "5", "34", "紧急停机"]
+    titles = ["运营商", "新建", "已解决", "未解决", "代号次数", "最常见代号", "解决时长中位数"]
+    assert lines[0].split() == titles
+    assert lines[1].split() == ["星星充电", "3", "1", "3", "5", "34", "紧急停机", "15天0小时"]
     assert lines[2].split()[0] == "a@lvneng.example.cn" and lines[3].split()[0] == "展鹏达"
     # Columns line up on screen, Chinese characters taking two cells: the right-aligned count of
     # tickets opened ends at the same cell on every line.
@@ -357,7 +363,7 @@ def test_relative_since_counts_back_from_now(config_file):
     [
         (("--since", "last month"), ["--since", "2026-11-01", "30d", "'last month'"]),
         (("--until", "soon"), ["--until", "'soon'"]),
-        (("--by", "engineer"), ["--by", "code, pile, station, operator", "'engineer'"]),
+        (("--by", "vendor"), ["--by", "code, pile, station, operator, engineer", "'vendor'"]),
         (("--format", "xlsx"), ["--format", "table, csv, json"]),
         (("--since", "2026-12-01", "--until", "2026-11-01"), ["--since", "before --until"]),
     ],

@@ -21,6 +21,7 @@ from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
 from ingest.desk.remind import remind_due
+from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import ticket_summaries
@@ -106,7 +107,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
             rows = ticket_summaries(session)
-        ticket_views.render_list(Console(), rows, now)
+        ticket_views.render_list(Console(), rows, now, zone(config.desk.timezone))
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:
             first = email.message_from_bytes(replies[0].read_bytes(), policy=policy.default)

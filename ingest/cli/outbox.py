@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 import click
 
 from ingest.cli.common import config_of, wall_clock
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
+from ingest.reading.display_words import REPLY_STATE_LABELS, reply_kind_label
+from ingest.reading.local_time import local_minute, zone
 from ingest.rules.bounces import shown_reason
 from ingest.store import db
 from ingest.store.outbox import release, requeue
@@ -50,29 +54,35 @@ def outbox_list(ctx: click.Context, failed: bool, bounced: bool, held: bool) -> 
         "held",
         "bounced",
     )
+    tz = zone(config.desk.timezone)
     with database(config) as engine, engine.connect() as conn:
         rows = outbox_rows(conn, states)
     for row in rows:
-        when = {
-            "bounced": f"bounced {row.bounced_at}",
-            "held": f"held since {row.created_at} until released",
-        }.get(row.state, f"next {row.next_attempt_at or 'never'}")
-        error = "why held" if row.state == "held" else "last error"
-        said = (
-            shown_reason(row.last_error)
-            if row.state == "bounced"
-            else (f"{error}: {row.last_error}" if row.last_error else "")
-        )
         # Addresses and server error text come from outside: cleaned for the terminal.
-        click.echo(
-            clean_text(
-                f"{row.message_id}  ticket #{row.ticket_id or '-'}  {row.kind}  "
-                f"to {', '.join(row.to_addresses)}  "
-                f"{row.state}, {row.attempts} attempt(s), {when}" + (f"  {said}" if said else "")
-            )
-        )
+        click.echo(clean_text(_line(row, tz)))
     if not rows:
-        click.echo("nothing waiting")
+        click.echo("没有待发送的回复")
+
+
+def _line(row, tz: tzinfo) -> str:
+    """One outbox row for people: ticket, kind, recipient, state, attempts, when and why."""
+    at = lambda value: local_minute(value, tz)  # noqa: E731
+    when = {
+        "bounced": f"退信于 {at(row.bounced_at)}",
+        "held": f"自 {at(row.created_at)} 暂缓，待放行",
+    }.get(row.state, f"下次 {at(row.next_attempt_at) or '不再重试'}")
+    if row.state == "bounced":
+        said = shown_reason(row.last_error)
+    elif row.last_error:
+        said = f"{'暂缓原因' if row.state == 'held' else '上次错误'}：{row.last_error}"
+    else:
+        said = ""
+    return (
+        f"{row.message_id}  工单#{row.ticket_id or '-'}  {reply_kind_label(row.kind)}  "
+        f"收件人 {', '.join(row.to_addresses)}  "
+        f"{REPLY_STATE_LABELS.get(row.state, row.state)}，已尝试 {row.attempts} 次，{when}"
+        + (f"  {said}" if said else "")
+    )
 
 
 @outbox_group.command("retry")

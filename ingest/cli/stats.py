@@ -6,7 +6,8 @@ import json
 import re
 import sys
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 import click
 
@@ -14,17 +15,21 @@ from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.csv_cells import csv_text
 from ingest.cli.database import database
 from ingest.config import parse_duration
+from ingest.reading import stopcodes
 from ingest.reading.clean_text import clean_data
+from ingest.reading.display_words import age_zh, vendor_label
+from ingest.reading.local_time import local_minute, zone
 from ingest.store.stats import row_keys
 from ingest.store.stats import stats as count
 
 # This module is imported only when `gongdan stats` runs (ingest.cli.main.COMMANDS); rich is
 # imported only when the table goes to a terminal.
 
-GROUPINGS = ("code", "pile", "station", "operator")  # ingest.store.stats.GROUPINGS
+GROUPINGS = ("code", "pile", "station", "operator", "engineer")  # ingest.store.stats.GROUPINGS
 FORMATS = ("table", "csv", "json")
 DEFAULT_SINCE = "30d"
-# Column titles of the table, for people (the CSV header and JSON keys stay English).
+SPAN = re.compile(r"\s*\d+\s*[A-Za-z]+\s*")  # 30d, 1mo, 90min (1m too: refused as ambiguous)
+# Column titles of the table and the CSV header, for people (JSON keys stay English).
 TITLES = {
     "code": "停止代号",
     "vendor": "厂家",
@@ -40,10 +45,29 @@ TITLES = {
     "open": "未解决",
     "stop_code_hits": "代号次数",
     "top_code": "最常见代号",
+    "top_code_vendor": "最常见代号厂家",
+    "top_code_meaning": "最常见代号含义",
+    "resolution_median_hours": "解决时长中位数",
+    "engineer": "工程师",
+    "taken": "接单数",
+    "first_response_median_hours": "首次响应中位数",
+    "first_response_p90_hours": "首次响应P90",
+    "reopened": "重新打开",
 }
+HOURS = {k for k in TITLES if k.endswith("_hours")}  # the table says them as 2天3小时
 UNKNOWN_KEY = "(未填写)"  # tickets that do not give the pile, station or operator
-BY_LABELS = {"code": "停止代号", "pile": "充电桩", "station": "桩站", "operator": "运营商"}
+UNASSIGNED = "(未指派)"
+BY_LABELS = {
+    "code": "停止代号",
+    "pile": "充电桩",
+    "station": "桩站",
+    "operator": "运营商",
+    "engineer": "工程师",
+}
 _NUMBERS = {"hits", "tickets", "piles", "opened", "resolved", "open", "stop_code_hits"}
+_NUMBERS |= {"taken", "reopened"} | HOURS
+VENDORS = ("vendor", "top_code_vendor")  # named as people name them: 盛弘, not sinexcel
+MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 
 
 class BadOption(click.ClickException):
@@ -64,35 +88,66 @@ def _one_of(choices: tuple[str, ...]):
 def parse_moment(value: str, option: str, now: datetime) -> datetime:
     """An ISO date or time (UTC unless it gives an offset), or a span back from `now` such as
     `30d`, `24h` or `2w`."""
-    try:
-        return now - parse_duration(value)  # the config's spans: 90m, 24h, 7d, 2w
-    except ValueError:
-        pass
+    if SPAN.fullmatch(value):  # the config's spans: 90min, 24h, 7d, 2w, 1mo (not 1m)
+        try:
+            return now - parse_duration(value)
+        except ValueError as exc:
+            raise BadOption(f"{option}: {exc}") from None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise BadOption(
             f"{option}: expected a date such as 2026-11-01 or a span back from now such as "
-            f"30d, 24h or 2w, not {value!r}"
+            f"30d, 24h, 2w or 1mo, not {value!r}"
         ) from None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def parse_month(value: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """`2026-11`: [its first midnight, the next month's) in `tz`, as UTC."""
+    m = MONTH.fullmatch(value.strip())
+    if not m or not 1 <= int(m[2]) <= 12:
+        raise BadOption(f"--month: expected a month such as 2026-11, not {value!r}")
+    year, month = int(m[1]), int(m[2])
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def period_line(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """`统计区间：2026-11-01 00:00 至 2026-12-01 00:00（Asia/Shanghai）`."""
+    return f"统计区间：{local_minute(start, tz)} 至 {local_minute(end, tz)}（{tz}）"
+
+
+def _hours_text(value) -> str | None:
+    return None if value is None else age_zh(timedelta(hours=value))
+
+
+def _table_keys(by: str) -> list[str]:
+    if by == "code":
+        return ["code", "vendor", "meaning", "hits", "tickets", "piles"]
+    if by == "engineer":
+        return list(row_keys(by))
+    keys = [by, "opened", "resolved", "open", "stop_code_hits", "top_code"]
+    return [*keys, "resolution_median_hours"]
+
+
 def _table_rows(rows: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
     """The table's titles and its cells as one-line text ("-" where there is no value)."""
-    if by == "code":
-        keys = ["code", "vendor", "meaning", "hits", "tickets", "piles"]
-    else:
-        keys = [by, "opened", "resolved", "open", "stop_code_hits", "top_code"]
+    keys = _table_keys(by)
     cells = []
     for row in rows:
         line = []
         for key in keys:
-            value = row[key]
+            value = row.get(key)
             if key == "top_code" and value is not None:
                 value = f"{value} {row['top_code_meaning'] or ''}".strip()
+            elif key in VENDORS:
+                value = vendor_label(value, vendor_names())
+            elif key in HOURS:
+                value = _hours_text(value)
             elif key == by and value is None:
-                value = UNKNOWN_KEY
+                value = UNASSIGNED if by == "engineer" else UNKNOWN_KEY
             line.append("-" if value is None else re.sub(r"\s+", " ", str(value)))
         cells.append(line)
     return keys, cells
@@ -142,7 +197,19 @@ def rich_table(console, rows: list[dict], by: str, title: str) -> None:
 
 
 def as_csv(rows: list[dict], by: str) -> str:
-    return csv_text(rows, row_keys(by))
+    """The rows under Chinese titles, vendors by their Chinese names; times in hours."""
+    names = vendor_names()
+    shown = [
+        {TITLES[k]: vendor_label(v, names) if k in VENDORS else v for k, v in row.items()}
+        for row in rows
+    ]
+    return csv_text(shown, [TITLES[k] for k in row_keys(by)])
+
+
+@lru_cache(maxsize=1)
+def vendor_names() -> dict[str, str]:
+    """{vendor key: its name in the stop-code tables}, such as sinexcel: 盛弘."""
+    return {key: table.name for key, table in stopcodes.vendors().items()}
 
 
 def as_json(rows: list[dict]) -> str:
@@ -152,10 +219,13 @@ def as_json(rows: list[dict]) -> str:
 @click.command("stats")
 @click.option(
     "--since",
-    default=DEFAULT_SINCE,
-    show_default=True,
     help="Start of the period: a date (2026-11-01, UTC unless an offset is given) or a span "
-    "back from now (30d, 24h, 2w).",
+    "back from now (30d, 24h, 2w, 1mo; 90min for minutes). Default: 30d.",
+)
+@click.option(
+    "--month",
+    metavar="YYYY-MM",
+    help="A calendar month in [desk] timezone (2026-11), instead of --since/--until.",
 )
 @click.option(
     "--until", help="End of the period, not included, written like --since (default: now)."
@@ -166,7 +236,8 @@ def as_json(rows: list[dict]) -> str:
     show_default=True,
     metavar="|".join(GROUPINGS),
     callback=_one_of(GROUPINGS),
-    help="Count stop codes (code), or tickets and their stop codes per pile, station or operator.",
+    help="Count stop codes (code), or tickets and their stop codes per pile, station or "
+    "operator, or each engineer's tickets, response and resolution times (engineer).",
 )
 @click.option(
     "--format",
@@ -181,24 +252,40 @@ def as_json(rows: list[dict]) -> str:
 @now_option
 @click.pass_context
 def stats(
-    ctx: click.Context, since: str, until: str | None, by: str, output: str, now: datetime | None
+    ctx: click.Context,
+    since: str | None,
+    month: str | None,
+    until: str | None,
+    by: str,
+    output: str,
+    now: datetime | None,
 ) -> None:
     """Stop codes and tickets of a period, by stop code, pile, station or operator, largest first.
 
     By code: each stop code's hits (read from mail received in the period), tickets and piles.
     By pile, station or operator: tickets opened and resolved in the period, those open now,
-    the period's stop-code hits and the most frequent code.
+    the period's stop-code hits, the most frequent code and the median time to resolve.
+    By engineer: tickets taken, first-response median and p90, tickets resolved and the median
+    time to resolve them, tickets reopened.
 
-    Example: gongdan stats --since 2026-11-01 --by pile --format csv > piles.csv
+    Example: gongdan stats --month 2026-11 --by engineer --format csv > engineers.csv
     """
+    if month and (since or until):
+        raise BadOption("--month is a whole calendar month: give it without --since or --until")
+    config = config_of(ctx)
+    tz = zone(config.desk.timezone)
     now = now or wall_clock()
-    start = parse_moment(since, "--since", now)
-    end = parse_moment(until, "--until", now) if until else now
+    if month:
+        start, end = parse_month(month, tz)
+    else:
+        start = parse_moment(since or DEFAULT_SINCE, "--since", now)
+        end = parse_moment(until, "--until", now) if until else now
     if start >= end:
         raise BadOption(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
 
-    with database(config_of(ctx)) as engine, engine.connect() as conn:
-        rows = clean_data(count(conn, by, start, end))
+    addresses = [e.address for e in config.engineers]
+    with database(config) as engine, engine.connect() as conn:
+        rows = clean_data(count(conn, by, start, end, addresses))
     if output == "csv":
         # With a byte-order mark: Excel, where the monthly review opens it, reads UTF-8 only so.
         click.echo(as_csv(rows, by).encode("utf-8-sig"), nl=False)
@@ -206,8 +293,11 @@ def stats(
         click.echo(as_json(rows).encode("utf-8"), nl=False)
     elif sys.stdout.isatty():
         from rich.console import Console
+        from rich.text import Text
 
-        title = f"按{BY_LABELS[by]}统计 {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
-        rich_table(Console(), rows, by, title)
+        console = Console()
+        console.print(Text(period_line(start, end, tz)))
+        rich_table(console, rows, by, f"按{BY_LABELS[by]}统计")
     else:
+        click.echo(period_line(start, end, tz))
         click.echo(plain_table(rows, by))

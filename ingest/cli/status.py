@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import click
 
@@ -12,6 +12,7 @@ from ingest.cli.metrics import exposition
 from ingest.config import ConfigError, database_password, load_config
 from ingest.desk.health import BROKEN, status
 from ingest.reading.clean_text import clean_data
+from ingest.reading.local_time import local_minute, zone
 from ingest.store import db
 
 
@@ -75,36 +76,38 @@ def status_command(
         click.echo(json_line(report))
     else:
         # Server error text is shown as it came: cleaned for the terminal.
-        for line in _lines(clean_data(report)):
+        for line in _lines(clean_data(report), zone(config.desk.timezone)):
             click.echo(line)
     ctx.exit(report["exit_code"])
 
 
-def _lines(report: dict) -> list[str]:
-    """The report for people, one line per part."""
-    lines = ["healthy" if report["healthy"] else "DEGRADED: " + "; ".join(report["problems"])]
-    lines += [f"ATTENTION: {notice}" for notice in report.get("notices", [])]
+def _lines(report: dict, tz: tzinfo) -> list[str]:
+    """The report for people, one line per part, in Chinese with times in `tz` to the minute
+    (the problems and notices are the report's own words, as --json gives them)."""
+    when = lambda value, none="-": local_minute(value, tz) or none  # noqa: E731
+    lines = ["正常" if report["healthy"] else "异常：" + "；".join(report["problems"])]
+    lines += [f"注意：{notice}" for notice in report.get("notices", [])]
     for box in report["mailboxes"]:
         lines.append(
-            f"mailbox {box['name']}: last success {box['last_success'] or 'never'}, "
-            f"UIDVALIDITY {box['uidvalidity']}, last UID {box['last_uid']}"
+            f"邮箱 {box['name']}：上次成功 {when(box['last_success'], '从未')}，"
+            f"UIDVALIDITY {box['uidvalidity']}，最后 UID {box['last_uid']}"
             + (
-                f", last error {box['last_error_at']}: {box['last_error']}"
+                f"，上次错误 {when(box['last_error_at'])}：{box['last_error']}"
                 if box["last_error"]
                 else ""
             )
         )
     o = report["outbox"]
     lines.append(
-        f"outbox: {o['queued']} queued, {o['failed']} failed "
-        f"(oldest failure {o['oldest_failure'] or '-'}), {o['sent']} sent, "
-        f"{o['bounced_7d']} bounced in 7 days, {o.get('held', 0)} held"
+        f"发件箱：待发送 {o['queued']}，发送失败 {o['failed']}"
+        f"（最早失败 {when(o['oldest_failure'])}），已发送 {o['sent']}，"
+        f"7 天内退信 {o['bounced_7d']}，因限额暂缓 {o.get('held', 0)}"
     )
     drained = o["last_drain"]
     if drained:
         lines.append(
-            f"outbox: last send {drained['at']} "
-            + ("ok" if drained["ok"] else f"FAILED: {drained['error']}")
+            f"发件箱：上次发送 {when(drained['at'])} "
+            + ("成功" if drained["ok"] else f"失败：{drained['error']}")
         )
-    lines.append(f"database revision: {report['database']['revision']}")
+    lines.append(f"数据库版本：{report['database']['revision']}")
     return lines

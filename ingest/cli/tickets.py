@@ -12,6 +12,7 @@ from ingest.cli import views as ticket_views
 from ingest.cli.common import cannot_write, config_of, json_line, since_date, wall_clock
 from ingest.cli.database import database
 from ingest.reading.display_words import STATUSES
+from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.export import export
 from ingest.store.ticket_list import ticket_attachments, ticket_detail, ticket_summaries
@@ -45,7 +46,9 @@ def tickets_list(
         for row in rows:
             click.echo(json_line(row))
     else:
-        ticket_views.render_list(Console(), rows, wall_clock())
+        console = Console()
+        tz = zone(config.desk.timezone)
+        ticket_views.render_list(console, rows, wall_clock(), tz, console.is_terminal)
 
 
 @tickets.command("show")
@@ -66,7 +69,7 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
         click.echo(json_line(detail))
     else:
         engineers = {e.address.lower() for e in config.engineers}
-        ticket_views.render_show(Console(), detail, engineers)
+        ticket_views.render_show(Console(), detail, zone(config.desk.timezone), engineers)
 
 
 @tickets.command("attachment")

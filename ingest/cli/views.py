@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.display_words import age_zh, status_label
+from ingest.reading.display_words import (
+    REPLY_STATE_LABELS,
+    age_zh,
+    event_label,
+    event_words,
+    reply_kind_label,
+    status_label,
+    template_label,
+)
 from ingest.reading.fields import catalog
+from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.rules.bounces import shown_reason
 
-# An outbox row's state as `tickets show` says it; bounced: a delivery failure report came back.
-REPLY_STATES = {
-    "queued": "待发送",
-    "sent": "已发送",
-    "failed": "发送失败",
-    "bounced": "被退信",
-    "held": "因限额暂缓",
-}
+REPLY_STATES = REPLY_STATE_LABELS  # an outbox row's state as `tickets show` says it
 
 
 # Whom a ticket waits on (SPEC §13), as the list's 等待 column says it.
@@ -36,7 +40,6 @@ WHO = {
     "outside": "线程外",
     "desk": "客服台",
 }
-_SHOWN_TZ = timezone(timedelta(hours=8))  # the team's zone (Asia/Shanghai) until [desk] timezone
 
 
 def _cell(value) -> Text:
@@ -57,41 +60,60 @@ def age(created: str | None, now: datetime) -> str:
     return age_zh(now - datetime.fromisoformat(created))
 
 
-def render_list(console: Console, rows: list[dict], now: datetime) -> None:
-    """The tickets as a table, their ages as of `now`."""
-    table = Table(title=f"{len(rows)} 个工单", show_lines=False)
-    for name in (
-        "#",
-        "状态",
-        "运营商",
-        "桩站",
-        "订单号",
-        "缺少",
-        "停止代号",
-        "工程师",
-        "等待",
-        "创建",
-    ):
-        table.add_column(name, overflow="fold")
+LIST_TITLES = (
+    "#",
+    "状态",
+    "运营商",
+    "桩站",
+    "订单号",
+    "缺少",
+    "停止代号",
+    "工程师",
+    "等待",
+    "创建",
+    "已等待",
+)
+NO_WRAP = {"#", "订单号", "创建"}  # long numbers and times read whole, never folded
+
+
+def list_cells(r: dict, now: datetime, tz: tzinfo) -> list[str]:
+    """A ticket's row as one-line texts, in LIST_TITLES' order."""
     labels = {s.key: s.label for s in catalog().fields}
+    cells = (
+        r["id"],
+        status_label(r["status"]),
+        r["operator"] or r["operator_address"],
+        r["station"],
+        r["order_no"],
+        "、".join(labels.get(k, k) for k in r["missing"]),
+        " ".join(str(c["code"]) for c in r["stop_codes"]),
+        r["engineer"],
+        WAITING.get(r.get("waiting_on"), "—"),
+        local_minute(r["created_at"], tz),
+        age(r["created_at"], now),
+    )
+    return [" ".join(clean_text("" if v is None else str(v)).split()) for v in cells]
+
+
+def render_list(
+    console: Console, rows: Iterable[dict], now: datetime, tz: tzinfo, terminal: bool = True
+) -> None:
+    """The tickets as a table on a terminal, times in `tz` and ages as of `now`; in a pipe one
+    tab-separated line per ticket, printed as it comes, never wrapped or cut."""
+    if not terminal:
+        click.echo("\t".join(LIST_TITLES))
+        for r in rows:
+            click.echo("\t".join(list_cells(r, now, tz)))
+        return
+    rows = list(rows)
+    table = Table(title=f"{len(rows)} 个工单", show_lines=False)
+    for name in LIST_TITLES:
+        if name in NO_WRAP:
+            table.add_column(name, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(
-            *map(
-                _cell,
-                (
-                    r["id"],
-                    status_label(r["status"]),
-                    r["operator"] or r["operator_address"],
-                    r["station"],
-                    r["order_no"],
-                    "、".join(labels.get(k, k) for k in r["missing"]),
-                    " ".join(str(c["code"]) for c in r["stop_codes"]),
-                    r["engineer"],
-                    WAITING.get(r.get("waiting_on"), "—"),
-                    age(r["created_at"], now),
-                ),
-            )
-        )
+        table.add_row(*(Text(c) for c in list_cells(r, now, tz)))
     console.print(table)
 
 
@@ -109,15 +131,6 @@ def who(message: dict, operator_address: str, engineers: set[str]) -> str:
     return "operator" if message["from"].lower() == operator_address.lower() else "colleague"
 
 
-def _when(value: str | None) -> str:
-    """A stored ISO time as people read it: the team's zone, to the minute."""
-    if not value:
-        return ""
-    moment = datetime.fromisoformat(value)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(_SHOWN_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def _size(n: int) -> str:
     return (
         f"{n} B"
@@ -128,14 +141,14 @@ def _size(n: int) -> str:
     )
 
 
-def render_conversation(console: Console, d: dict, engineers: set[str]) -> None:
+def render_conversation(console: Console, d: dict, engineers: set[str], tz: tzinfo) -> None:
     """The whole conversation in order: time, who, the new text and the attachments, numbered
     across the ticket as `gongdan tickets attachment N K` takes them."""
     console.print(_line(f"对话（{len(d['messages'])} 封）"))
     number = 0
     for m in d["messages"]:
         label = WHO[who(m, d["operator_address"], engineers)]
-        console.print(_line(f"— {_when(m['date'])}  {label}  {m['from']}"))
+        console.print(_line(f"— {local_minute(m['date'], tz)}  {label}  {m['from']}"))
         for line in (m.get("text") or "（无正文）").split("\n"):
             console.print(_line(f"  {line}"))
         for a in m.get("attachments", []):
@@ -143,7 +156,8 @@ def render_conversation(console: Console, d: dict, engineers: set[str]) -> None:
             console.print(_line(f"  附件{number}: {a['name']}（{a['type']}，{_size(a['size'])}）"))
 
 
-def render_show(console: Console, d: dict, engineers: set[str] = frozenset()) -> None:
+def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = frozenset()) -> None:
+    """One ticket for people: labels in Chinese, times in `tz` to the minute."""
     labels = {s.key: s.label for s in catalog().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
     status = status_label(d["status"])
@@ -153,7 +167,7 @@ def render_show(console: Console, d: dict, engineers: set[str] = frozenset()) ->
             f"状态: {status}   等待: {WAITING.get(d.get('waiting_on'), '—')}"
             + (f"   相关工单: {related}" if related else "")
             + f"   工程师: {d['engineer'] or '-'}"
-            f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"
+            f"   模板: {template_label(d['template'])}   运营商邮箱: {d['operator_address']}"
         )
     )
     fields = Table(show_header=False, box=None)
@@ -172,13 +186,13 @@ def render_show(console: Console, d: dict, engineers: set[str] = frozenset()) ->
         console.print(_line(f"停止代号: {code['code']} {meaning} ({code['vendor']})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
-        thread.add_column(name, overflow="fold")
+        thread.add_column(name, **_column(name))
     for m in d["messages"]:
         thread.add_row(
             *map(
                 _cell,
                 (
-                    m["date"],
+                    local_minute(m["date"], tz),
                     "收" if m["direction"] == "in" else "发",
                     m["from"],
                     m["subject"],
@@ -187,31 +201,31 @@ def render_show(console: Console, d: dict, engineers: set[str] = frozenset()) ->
             )
         )
     console.print(thread)
-    render_conversation(console, d, engineers)
+    render_conversation(console, d, engineers, tz)
     if d["outbox"]:
         replies = Table(title="回复")
         for name in ("类型", "收件人", "状态", "原因"):
             replies.add_column(name, overflow="fold")
         for o in d["outbox"]:
             state = REPLY_STATES.get(o["state"], o["state"])
-            replies.add_row(*map(_cell, (o["kind"], ", ".join(o["to"]), state, _why(o))))
+            replies.add_row(
+                *map(_cell, (reply_kind_label(o["kind"]), ", ".join(o["to"]), state, _why(o)))
+            )
         console.print(replies)
     history = Table(title="历史")
     for name in ("时间", "事件", "由", "内容"):
-        history.add_column(name, overflow="fold")
+        history.add_column(name, **_column(name))
+    field_label = lambda key: labels.get(key, key)  # noqa: E731
     for e in d["events"]:
-        detail = e["detail"]
-        if "field" in detail:
-            new = detail.get("new") or detail.get("text") or ""
-            text = (
-                f"{labels.get(detail['field'], detail['field'])}: {mask_phones_in_text(str(new))}"
-            )
-        elif e["kind"] == "status_changed":
-            text = f"{status_label(detail.get('old'))} → {status_label(detail['new'])}"
-        else:
-            text = mask_phones_in_text(" ".join(f"{k}={v}" for k, v in detail.items()))
-        history.add_row(*map(_cell, (e["at"], e["kind"], e["by"], text)))
+        text = mask_phones_in_text(event_words(e["kind"], e["detail"], field_label))
+        when = local_minute(e["at"], tz)
+        history.add_row(*map(_cell, (when, event_label(e["kind"]), e["by"], text)))
     console.print(history)
+
+
+def _column(name: str) -> dict:
+    """A time or a long number reads whole on one line; other cells fold."""
+    return {"no_wrap": True} if name in ("时间", *NO_WRAP) else {"overflow": "fold"}
 
 
 def _why(reply: dict) -> str:

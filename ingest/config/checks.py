@@ -13,6 +13,7 @@ from ingest.config.settings import Config, DeskSettings, MailboxSettings, Outgoi
 from ingest.reading import stopcodes
 from ingest.reading.addresses import is_public
 from ingest.reading.fields import catalog
+from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASES = ("sqlite", "postgresql")
@@ -62,7 +63,7 @@ def check(config: Config) -> str:
         except ValueError:
             return (
                 f'[digest]: {key} must be a duration such as "30d" or "24h" '
-                f"(a number with m, h, d or w), not {shown(value)}"
+                f"(a number with min, h, d, w or mo), not {shown(value)}"
             )
     return _check_desk(config.desk)
 
@@ -138,7 +139,7 @@ def _check_durations(desk: DeskSettings) -> str:
         except ValueError:
             return (
                 f'[desk]: {name} must be a duration such as "2d" or "36h" '
-                f"(a number with m, h, d or w), not {shown(getattr(desk, name))}"
+                f"(a number with min, h, d, w or mo), not {shown(getattr(desk, name))}"
             )
     if parse_duration(desk.hold_after) <= parse_duration(desk.remind_after):
         return (
@@ -159,6 +160,10 @@ def _check_desk(desk: DeskSettings) -> str:
     problem = _check_durations(desk)
     if problem:
         return problem
+    try:
+        zone(desk.timezone)
+    except ValueError as exc:
+        return f"[desk]: timezone: {exc}"
     try:
         tables = stopcodes.vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:

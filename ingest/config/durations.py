@@ -1,19 +1,26 @@
-"""Spans of time as the admin writes them in gongdan.toml: `90m`, `24h`, `7d`, `2w`."""
+"""Spans of time as people write them, in gongdan.toml and in options: `90min`, `24h`, `7d`,
+`2w`, `1mo`. A bare `m` is refused: it reads as a minute to some and a month to others."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-_DURATION = re.compile(r"\s*(\d+)\s*(m|min|h|d|w)\s*", re.I)
-_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"\s*(\d+)\s*(min|mo|m|h|d|w)\s*", re.I)
+# A month as a span is 30 days; a calendar month is `gongdan stats --month 2026-11`.
+_UNITS = {"min": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+_UNITS |= {"w": timedelta(weeks=1), "mo": timedelta(days=30)}
+EXPECTED = "a positive number with min, h, d, w or mo (90min, 24h, 7d, 2w, 1mo)"
 
 
 def parse_duration(text: str) -> timedelta:
-    """`90m`, `24h`, `7d` or `2w` as a timedelta; ValueError saying what is expected."""
+    """`90min`, `24h`, `7d`, `2w` or `1mo` (30 days) as a timedelta; ValueError saying what is
+    expected (`1m` is ambiguous: it asks for `1min` or `1mo`)."""
     m = _DURATION.fullmatch(text or "")
-    if not m or int(m[1]) == 0:
+    if m and m[2].lower() == "m":
         raise ValueError(
-            f"expected a positive number with m, h, d or w (90m, 24h, 7d), not {text!r}"
+            f"{text.strip()!r} is ambiguous: write {m[1]}min for minutes or {m[1]}mo for months"
         )
-    return timedelta(**{_UNITS[m[2].lower()]: int(m[1])})
+    if not m or int(m[1]) == 0:
+        raise ValueError(f"expected {EXPECTED}, not {text!r}")
+    return int(m[1]) * _UNITS[m[2].lower()]

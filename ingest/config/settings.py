@@ -77,6 +77,7 @@ class DeskSettings(ReadingSettings):
     # An operator's follow-up that says something: the ticket's engineer (else the digest's
     # recipients) gets one notice a poll cycle (SPEC §13).
     notify_engineers: bool = True
+    timezone: str = "Asia/Shanghai"  # the zone people read times in (views, digest, stats)
 
 
 @dataclass

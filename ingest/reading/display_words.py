@@ -1,21 +1,106 @@
-"""The words people see for stored values: ticket statuses in Chinese, and ages."""
+"""The words people see for stored values: statuses, reply kinds, templates, history events and
+vendors in Chinese, and ages (SPEC §13: views speak one language)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
-STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
+STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved", "closed")
 STATUS_LABELS = {
     "waiting_info": "待补充信息",
     "in_progress": "处理中",
     "on_hold": "暂搁置",
     "resolved": "已解决",
+    "closed": "已关闭",
 }
+# Outbox kinds: the replies on a thread, the engineers' mail and the digest.
+REPLY_KIND_LABELS = {
+    "ack": "确认",
+    "request_info": "请求补充",
+    "reminder": "提醒",
+    "hold_notice": "暂搁置通知",
+    "resolved_notice": "解决通知",
+    "answer": "答复",
+    "engineer_notice": "工程师通知",
+    "not_understood": "未识别回执",
+    "digest": "摘要",
+}
+# An outbox row's state; bounced: a delivery failure report came back.
+REPLY_STATE_LABELS = {
+    "queued": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "bounced": "被退信",
+    "held": "因限额暂缓",
+}
+TEMPLATE_LABELS = {"simple": "简易", "detailed": "详细", "none": "无模板"}
+# History events (TicketEvent.kind).
+EVENT_LABELS = {
+    "created": "新建",
+    "field_set": "补充信息",
+    "field_changed": "修改信息",
+    "completed": "信息已齐全",
+    "status_changed": "状态变更",
+    "assigned": "指派",
+    "note": "备注",
+    "on_hold": "暂搁置",
+    "reopened": "重新打开",
+    "merged": "合并",
+    "closed": "关闭",
+    "answered": "已答复",
+}
+# Who a ticket waits on (Ticket.waiting_on).
+WAITING_LABELS = {"team": "待处理", "operator": "等待运营商"}
+# Vendors without a table file at hand (the tables name themselves: stopcodes.VendorTable.name).
+VENDOR_LABELS = {"sinexcel": "盛弘"}
+
+
+def _label(labels: dict, value: str | None) -> str:
+    return labels.get(value or "", value or "")
 
 
 def status_label(status: str | None) -> str:
-    return STATUS_LABELS.get(status or "", status or "")
+    return _label(STATUS_LABELS, status)
+
+
+def reply_kind_label(kind: str | None) -> str:
+    return _label(REPLY_KIND_LABELS, kind)
+
+
+def template_label(template: str | None) -> str:
+    return _label(TEMPLATE_LABELS, template)
+
+
+def event_label(kind: str | None) -> str:
+    return _label(EVENT_LABELS, kind)
+
+
+def vendor_label(vendor: str | None, names: dict[str, str] | None = None) -> str:
+    """A vendor key (`sinexcel`) as people name it (盛弘); `names` from the stop-code tables."""
+    return (names or {}).get(vendor or "") or _label(VENDOR_LABELS, vendor)
+
+
+def event_words(kind: str, detail: dict, field_label=lambda key: key) -> str:
+    """A history event's detail in words: `指派：小明`, `处理中 → 已解决`, `合并到工单#7`."""
+    if "field" in detail:
+        new = detail.get("new") or detail.get("text") or ""
+        return f"{field_label(detail['field'])}：{new}"
+    if kind == "status_changed":
+        return f"{status_label(detail.get('old'))} → {status_label(detail.get('new'))}"
+    if kind == "assigned":
+        return f"指派：{detail.get('new') or '（无）'}"
+    if kind == "merged":
+        into = detail.get("into") or detail.get("new")
+        src = detail.get("from")
+        return f"合并到工单#{into}" if into else (f"由工单#{src}合并" if src else "合并")
+    if kind == "closed" and detail.get("reason"):
+        return f"原因：{detail['reason']}"
+    if kind == "reopened" and detail.get("old"):
+        return f"{status_label(detail['old'])} → {status_label(detail.get('new') or 'in_progress')}"
+    words = {"reason": "原因", "text": "内容", "old": "原", "new": "新", "by": "由"}
+    return "；".join(f"{words.get(k, k)}：{v}" for k, v in detail.items() if v not in (None, ""))
 
 
 def age_zh(delta: timedelta) -> str:

@@ -103,7 +103,8 @@ def open_ticket_rows(
     conn: Connection, end: datetime, limit: int, first_engineer: str | None = None
 ) -> list[Row]:
     """Open tickets oldest first (those assigned to `first_engineer` before all others): id,
-    subject, operator, operator_address, station, order_no, status, engineer, created_at."""
+    subject, description, operator, operator_address, station, order_no, status, engineer,
+    created_at."""
     order = [Ticket.created_at, Ticket.id]
     if first_engineer:
         order.insert(0, (func.coalesce(Ticket.engineer, "") != first_engineer))
@@ -111,6 +112,7 @@ def open_ticket_rows(
         select(
             Ticket.id,
             Ticket.subject,
+            Ticket.description,
             Ticket.operator,
             Ticket.operator_address,
             Ticket.station,

@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import and_, case, distinct, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
+from ingest.store import review_queries as review
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
 
-GROUPINGS = ("code", "pile", "station", "operator")
+GROUPINGS = ("code", "pile", "station", "operator", "engineer")
 # The keys of each row, in order: JSON objects and the CSV header use them as they are.
 CODE_KEYS = ("code", "vendor", "meaning", "hits", "tickets", "piles")
 TICKET_KEYS = (
@@ -22,10 +23,13 @@ TICKET_KEYS = (
     "top_code",
     "top_code_vendor",
     "top_code_meaning",
+    "resolution_median_hours",
 )
 
 
 def row_keys(by: str) -> tuple[str, ...]:
+    if by == "engineer":
+        return review.ENGINEER_KEYS
     return CODE_KEYS if by == "code" else (by, *TICKET_KEYS)
 
 
@@ -121,6 +125,7 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
         .where(Ticket.created_at < end, _HUMAN)
         .group_by(key)
     ).all()
+    medians = review.resolution_medians(conn, _key_column(by), start, end)
     rows: dict = {
         r.key: {by: r.key, "opened": r.opened, "resolved": r.resolved, "open": r.open}
         for r in counts
@@ -155,6 +160,7 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
                 "top_code": code,
                 "top_code_vendor": vendor,
                 "top_code_meaning": meanings.get((vendor, code)),
+                "resolution_median_hours": medians.get(k),
             }
         )
     # Tickets without the key (no pile number written) come last: they are not one pile.
@@ -171,17 +177,23 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
     )
 
 
-def stats(conn: Connection, by: str, since: datetime, until: datetime) -> list[dict]:
+def stats(
+    conn: Connection, by: str, since: datetime, until: datetime, engineer_addresses=()
+) -> list[dict]:
     """Rows for [since, until) grouped `by` one of GROUPINGS, largest count first.
 
     `code`: each stop code read from mail received in the period, its hits, tickets and piles.
     `pile`, `station`, `operator`: tickets opened and resolved in the period, those open now
     (opened before `until`, not resolved), the period's stop-code hits and the most frequent
-    code. Tickets without the key (no pile number written) are counted under None.
+    code, and the median time to resolve those resolved in the period. Tickets without the
+    key (no pile number written) are counted under None. `engineer`: review.by_engineer (the
+    engineers' addresses tell their answers).
     """
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by {by!r}; one of: {', '.join(GROUPINGS)}")
     since, until = as_utc(since), as_utc(until)
     if by == "code":
         return _by_code(conn, since, until)
+    if by == "engineer":
+        return review.by_engineer(conn, since, until, list(engineer_addresses))
     return _by_ticket_key(conn, by, since, until)

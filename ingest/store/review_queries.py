@@ -1,0 +1,176 @@
+"""The monthly review's times (SPEC §13): how long tickets took to be resolved, per pile,
+station or operator, and per engineer the tickets taken, first responses, resolutions and
+reopenings of a period."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from ingest.store.digest_queries import HUMAN as _HUMAN
+from ingest.store.models import Message, Ticket, TicketEvent, as_utc
+
+ENGINEER_KEYS = (
+    "engineer",
+    "taken",
+    "first_response_median_hours",
+    "first_response_p90_hours",
+    "resolved",
+    "resolution_median_hours",
+    "reopened",
+)
+# An engineer's own changes on a ticket, which answer it as their mail does.
+ENGINEER_EVENTS = ("status_changed", "assigned", "note", "answered")
+
+
+def quantile(values: list[timedelta], q: float) -> timedelta | None:
+    """Linear interpolation between the closest ranks (Excel's PERCENTILE.INC); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def hours(span: timedelta | None) -> float | None:
+    return None if span is None else round(span.total_seconds() / 3600, 1)
+
+
+def resolutions(conn: Connection, key, start: datetime, end: datetime) -> dict:
+    """{key: [time from creation to resolution]} of the tickets resolved in [start, end) (the
+    last time in it their status became resolved; a ticket born resolved took no time)."""
+    resolved_at = func.max(TicketEvent.at).label("at")
+    changed = conn.execute(
+        select(key.label("key"), Ticket.id, Ticket.created_at, resolved_at)
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(
+            TicketEvent.kind == "status_changed",
+            TicketEvent.detail["new"].as_string() == "resolved",
+            TicketEvent.at >= start,
+            TicketEvent.at < end,
+            _HUMAN,
+        )
+        .group_by(key, Ticket.id, Ticket.created_at)
+    ).all()
+    spans = defaultdict(list)
+    for r in changed:
+        spans[r.key].append(max(timedelta(0), as_utc(r.at) - as_utc(r.created_at)))
+    never_changed = (
+        ~select(TicketEvent.id)
+        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == "status_changed")
+        .exists()
+    )
+    born = conn.execute(
+        select(key.label("key")).where(
+            Ticket.status == "resolved",
+            Ticket.created_at >= start,
+            Ticket.created_at < end,
+            never_changed,
+            _HUMAN,
+        )
+    ).all()
+    for r in born:
+        spans[r.key].append(timedelta(0))
+    return spans
+
+
+def resolution_medians(conn: Connection, key, start: datetime, end: datetime) -> dict:
+    """{the `key` column's value: median hours to resolution} of the tickets resolved in the
+    period."""
+    spans = resolutions(conn, key, as_utc(start), as_utc(end))
+    return {k: hours(quantile(v, 0.5)) for k, v in spans.items()}
+
+
+def _first_responses(conn: Connection, addresses: list[str], end: datetime) -> dict:
+    """{ticket: when an engineer first answered it before `end`}: their changes, and their mail
+    on the thread (not automatic, not flagged as a forged engineer's)."""
+    first: dict[int, datetime] = {}
+
+    def keep(ticket_id, at) -> None:
+        if ticket_id not in first or as_utc(at) < first[ticket_id]:
+            first[ticket_id] = as_utc(at)
+
+    if not addresses:
+        return first
+    for ticket_id, at in conn.execute(
+        select(TicketEvent.ticket_id, func.min(TicketEvent.at))
+        .where(
+            TicketEvent.kind.in_(ENGINEER_EVENTS),
+            func.lower(TicketEvent.by).in_(addresses),
+            TicketEvent.at < end,
+        )
+        .group_by(TicketEvent.ticket_id)
+    ):
+        keep(ticket_id, at)
+    written = func.coalesce(Message.sent_at, Message.received_at)
+    for ticket_id, at, flags in conn.execute(
+        select(Message.ticket_id, written, Message.flags).where(
+            Message.ticket_id.is_not(None),
+            Message.direction == "in",
+            Message.auto_submitted.is_(False),
+            func.lower(Message.from_address).in_(addresses),
+            written < end,
+        )
+    ):
+        if "forged_engineer" not in (flags or []):
+            keep(ticket_id, at)
+    return first
+
+
+def by_engineer(
+    conn: Connection, start: datetime, end: datetime, engineer_addresses: list[str]
+) -> list[dict]:
+    """Per engineer (the ticket's engineer now; None: unassigned) the tickets taken in [start,
+    end) — opened then, or assigned to them then — the median and 90th percentile of the time
+    from their creation to an engineer's first answer, the tickets resolved in the period and
+    the median time to resolve them, and the tickets reopened in the period."""
+    start, end = as_utc(start), as_utc(end)
+    assigned_then = (
+        select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == Ticket.id,
+            TicketEvent.kind == "assigned",
+            TicketEvent.at >= start,
+            TicketEvent.at < end,
+        )
+        .exists()
+    )
+    opened_then = and_(Ticket.created_at >= start, Ticket.created_at < end)
+    taken = conn.execute(
+        select(Ticket.engineer, Ticket.id, Ticket.created_at).where(
+            or_(opened_then, assigned_then), _HUMAN
+        )
+    ).all()
+    reopened = conn.execute(
+        select(Ticket.engineer, func.count(func.distinct(Ticket.id)))
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.kind == "reopened", TicketEvent.at >= start, TicketEvent.at < end)
+        .group_by(Ticket.engineer)
+    ).all()
+    first = _first_responses(conn, sorted({a.lower() for a in engineer_addresses}), end)
+    resolved = resolutions(conn, Ticket.engineer, start, end)
+    waits, counts = defaultdict(list), defaultdict(int)
+    for r in taken:
+        counts[r.engineer] += 1
+        if r.id in first:
+            waits[r.engineer].append(max(timedelta(0), first[r.id] - as_utc(r.created_at)))
+    reopen_counts = dict(reopened)
+    rows = []
+    for name in counts.keys() | resolved.keys() | reopen_counts.keys():
+        rows.append(
+            {
+                "engineer": name,
+                "taken": counts.get(name, 0),
+                "first_response_median_hours": hours(quantile(waits[name], 0.5)),
+                "first_response_p90_hours": hours(quantile(waits[name], 0.9)),
+                "resolved": len(resolved.get(name, [])),
+                "resolution_median_hours": hours(quantile(resolved.get(name, []), 0.5)),
+                "reopened": reopen_counts.get(name, 0),
+            }
+        )
+    return sorted(rows, key=lambda r: (r["engineer"] is None, -r["taken"], r["engineer"] or ""))
