@@ -79,6 +79,10 @@ def render_show(console: Console, d: dict) -> None:
             f"   模板: {d['template']}   运营商邮箱: {d['operator_address']}"
         )
     )
+    if d.get("merged_into"):  # its mail, history and replies are on that ticket now
+        console.print(_line(f"已合并到 工单#{d['merged_into']}，请查看该工单"))
+    elif d.get("closed_reason"):
+        console.print(_line(f"关闭原因: {d['closed_reason']}"))
     fields = Table(show_header=False, box=None)
     fields.add_column(style="bold")
     fields.add_column(overflow="fold")

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
-STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved")
+# `closed`: finished without a resolution (merged into another ticket, automatic mail, closed by
+# a person; SPEC §13).
+STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved", "closed")
+FINISHED = ("resolved", "closed")  # no longer open: out of the open lists, never reminded
 STATUS_LABELS = {
     "waiting_info": "待补充信息",
     "in_progress": "处理中",
     "on_hold": "暂搁置",
     "resolved": "已解决",
+    "closed": "已关闭",
 }
 
 
