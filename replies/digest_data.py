@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 from ingest.reading.clean_text import clean_text
-from ingest.reading.display_words import STATUSES, age_zh, status_label
+from ingest.reading.display_words import FINISHED, STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.bounces import clean_reason
 from ingest.rules.followups import first_lines, new_text
@@ -17,7 +17,7 @@ from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
 from ingest.store.models import as_utc
 
-OPEN_STATUSES = tuple(s for s in STATUSES if s not in ("resolved", "closed"))
+OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINISHED)
 # The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
 DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
 OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it

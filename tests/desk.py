@@ -167,10 +167,11 @@ class Desk:
 
     # what gongdan shows ---------------------------------------------------------------------------
 
-    def tickets(self) -> list[dict]:
+    def tickets(self, *args: str) -> list[dict]:
+        """`tickets list --json ARGS` (`--all`: closed tickets too)."""
         return [
             json.loads(line)
-            for line in self.gongdan("tickets", "list", "--json").output.splitlines()
+            for line in self.gongdan("tickets", "list", "--json", *args).output.splitlines()
         ]
 
     def show(self, number: int) -> dict:

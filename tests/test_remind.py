@@ -287,9 +287,10 @@ def test_no_reminder_to_automatic_senders_nor_beyond_the_daily_limit(
 
     # On hold at the end; the automatic mailbox's ticket too, but its notice is not sent.
     remind(desk, start + timedelta(days=2, minutes=30))
-    statuses = {t["subject"]: t["status"] for t in desk.tickets()}
+    statuses = {t["subject"]: t["status"] for t in desk.tickets("--all")}
     assert statuses["9号桩故障"] == "on_hold"
-    assert statuses["系统通知"] == "waiting_info"  # never asked: never reminded nor put on hold
+    # Never asked: never reminded nor put on hold; stored closed as automatic mail (SPEC §13).
+    assert statuses["系统通知"] == "closed"
     assert all(m["To"] != "station@tegu.example.cn" for m in mails(desk)[3:])
     assert all(m["To"] != "noreply@platform.example.cn" for m in mails(desk))
     tegu = next(t["id"] for t in desk.tickets() if t["subject"] == "9号桩故障")

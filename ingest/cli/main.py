@@ -73,7 +73,7 @@ COMMANDS = {
         "status_command",
         "Health: each mailbox's last cycle and error, the outbox, the database revision.",
     ),
-    "tickets": ("ingest.cli.tickets", "tickets", "List and show tickets."),
+    "tickets": ("ingest.cli.tickets", "tickets", "List, show, merge and close tickets."),
 }
 
 

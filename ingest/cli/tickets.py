@@ -1,4 +1,5 @@
-"""`gongdan tickets list|show` and `gongdan export`: the stored tickets, for people and tools."""
+"""`gongdan tickets list|show` and `gongdan export`: the stored tickets, for people and tools
+(`tickets merge|close` are in ticket_actions)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from ingest.cli import views as ticket_views
 from ingest.cli.common import cannot_write, config_of, json_line, since_date, wall_clock
 from ingest.cli.database import database
+from ingest.cli.ticket_actions import tickets_close, tickets_merge
 from ingest.reading.display_words import STATUSES
 from ingest.reading.local_time import zone
 from ingest.store import db
@@ -20,10 +22,14 @@ from ingest.store.ticket_list import ticket_attachments, ticket_detail, ticket_s
 
 @click.group()
 def tickets() -> None:
-    """List and show tickets.
+    """List, show, merge and close tickets.
 
     Example: gongdan tickets list --status waiting_info
     """
+
+
+tickets.add_command(tickets_merge)
+tickets.add_command(tickets_close)
 
 
 @tickets.command("list")
@@ -31,17 +37,25 @@ def tickets() -> None:
 @click.option("--operator", help="Only tickets whose operator name or address contains this.")
 @click.option("--since", help="Only tickets created on or after this date (2024-03-01).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket, one per line.")
+@click.option("--all", "show_all", is_flag=True, help="Closed tickets too (merged, automatic).")
 @click.pass_context
 def tickets_list(
-    ctx: click.Context, status: str | None, operator: str | None, since: str | None, as_json: bool
+    ctx: click.Context,
+    status: str | None,
+    operator: str | None,
+    since: str | None,
+    as_json: bool,
+    show_all: bool,
 ) -> None:
-    """List tickets, oldest first.
+    """List tickets, oldest first; closed ones only with --all or --status closed.
 
     Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
     """
     config = config_of(ctx)
     with database(config) as engine, db.session(engine) as session:
-        rows = ticket_summaries(session, status, operator, since_date(since))
+        rows = ticket_summaries(
+            session, status, operator, since_date(since), closed=show_all or status == "closed"
+        )
     if as_json:
         for row in rows:
             click.echo(json_line(row))

@@ -170,6 +170,10 @@ def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = fro
             f"   模板: {template_label(d['template'])}   运营商邮箱: {d['operator_address']}"
         )
     )
+    if d.get("merged_into"):  # its mail, history and replies are on that ticket now
+        console.print(_line(f"已合并到 工单#{d['merged_into']}，请查看该工单"))
+    elif d.get("closed_reason"):
+        console.print(_line(f"关闭原因: {d['closed_reason']}"))
     fields = Table(show_header=False, box=None)
     fields.add_column(style="bold")
     fields.add_column(overflow="fold")

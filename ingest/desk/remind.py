@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from ingest.config import Config, parse_duration
 from ingest.desk.answers import ticket_context
 from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
+from ingest.reading.display_words import FINISHED
 from ingest.rules.decide import Decision, decide, reminder_situation
 from ingest.store import db, followups, outbox
 from ingest.store.db import Engine, IntegrityError, OperationalError, Session, SQLAlchemyError
@@ -42,7 +43,7 @@ def follow_up(w: Waiting, now: datetime, remind_after: timedelta, hold_after: ti
     """What a ticket needs at `now`: "reminder", "hold" or None (pure). Any answer stops the
     clock; a new request_info starts it again. One reminder per request; the hold comes when its
     time has come, with or without a reminder before."""
-    if w.complete or w.status in ("resolved", "on_hold") or w.asked_at is None or w.answered:
+    if w.complete or w.status in (*FINISHED, "on_hold") or w.asked_at is None or w.answered:
         return None
     waited = now - w.asked_at
     if waited >= hold_after and not w.held:

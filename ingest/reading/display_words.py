@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
+# `closed`: finished without a resolution (merged into another ticket, automatic mail, closed by
+# a person; SPEC §13).
 STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved", "closed")
+FINISHED = ("resolved", "closed")  # no longer open: out of the open lists, never reminded
 STATUS_LABELS = {
     "waiting_info": "待补充信息",
     "in_progress": "处理中",

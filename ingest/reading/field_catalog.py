@@ -117,7 +117,8 @@ def catalog() -> Catalog:
     }
     headings = "|".join(map(re.escape, heading_keys))
     options = dict(data["status"]["options"])
-    option_forms = {form: value for text, value in options.items() for form in forms(text)}
+    read = {**options, **data["status"].get("also_read", {})}
+    option_forms = {form: value for text, value in read.items() for form in forms(text)}
     placeholders = "|".join(_loose(t) for t in all_forms(data["placeholders"]["texts"]))
     signature = data.get("signature", {})
     return Catalog(

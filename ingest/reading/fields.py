@@ -24,6 +24,7 @@ __all__ = [
     "choose_status",
     "extract_fields",
     "read_fields",
+    "merge_target",
 ]
 
 _SEPARATOR_CHARS = "-~—=_－─━＝*·"
@@ -78,6 +79,20 @@ def choose_status(value: str) -> str | None:
     if pending and pending_before:
         chosen.add(pending_before)
     return chosen.pop() if len(chosen) == 1 else None
+
+
+# An engineer's merge line (SPEC §13): `合并到：工单#12`, `合并到: #12` (traditional forms too).
+_MERGE_LINE = re.compile(
+    r"^[ \t\u3000]*合[并併]到[ \t\u3000]*[:：][ \t\u3000]*(?:工[单單][ \t\u3000]*)?[#＃]"
+    r"[ \t\u3000]*([0-9０-９]{1,9})[ \t\u3000]*$",
+    re.MULTILINE,
+)
+
+
+def merge_target(text: str) -> int | None:
+    """The ticket number of the first `合并到：工单#M` line in `text`, or None."""
+    found = _MERGE_LINE.search(text)
+    return int(found.group(1)) if found else None
 
 
 def _ends_value(line: str, cat: Catalog) -> bool:

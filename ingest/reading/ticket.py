@@ -9,7 +9,7 @@ from ingest.reading.autoreply import auto_reason
 from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_email
-from ingest.reading.fields import catalog, extract_fields, read_fields
+from ingest.reading.fields import catalog, extract_fields, merge_target, read_fields
 from ingest.reading.limits import TooSlow, time_limit
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
@@ -26,6 +26,7 @@ class TicketReading:
     bounce: Bounce | None = None  # what a delivery failure report says (SPEC §6a)
     # Labels and headings of the new text that gave no value (an unmarked 状态, an empty 答复).
     unread: list[str] = field(default_factory=list)
+    merge_into: int | None = None  # the ticket a `合并到：工单#M` line names (SPEC §13)
 
     @property
     def auto_submitted(self) -> bool:
@@ -113,6 +114,7 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
         bounce=bounce,
         unread=[k for k in catalog().by_key if k in unread],
+        merge_into=None if bounce else merge_target(body.new_text),
     )
 
 

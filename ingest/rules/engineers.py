@@ -1,5 +1,5 @@
 """Engineers' mail (SPEC §8, §13): who is an engineer; what their 状态, assignment, notes and
-答复 change, and what in their mail could not be understood."""
+答复 change, the 合并到 line, and what in their mail could not be understood."""
 
 from __future__ import annotations
 
@@ -101,18 +101,23 @@ def classify(mail: Email, config: Config) -> Sender:
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # status_changed, assigned, note
+    kind: str  # status_changed, closed, assigned, note, merged
     field: str
     old: str | None
-    new: str
+    new: str | int  # merged: the ticket number merged into
 
 
 def engineer_changes(current: dict, fields: dict, names: list[str] | None = None) -> list[Change]:
-    """What an engineer's 状态, 售后(跟单)工程师 and 跟踪/分析/解决 lines change on a ticket
-    (pure). With `names` (the configured engineers'), a name not among them assigns nothing."""
+    """What an engineer's 状态, 售后(跟单)工程师, 跟踪/分析/解决 and 合并到 lines change on a ticket
+    (pure). `current` has the ticket's `id`, status, engineer and notes; `fields` may carry
+    `merge_into`, the number a 合并到 line names (applied last: the mail's other lines still
+    count on the ticket it was written on). With `names` (the configured engineers'), a name not
+    among them assigns nothing."""
     changes = []
-    if fields.get("status") and fields["status"] != current.get("status"):
-        changes.append(Change("status_changed", "status", current.get("status"), fields["status"]))
+    status = fields.get("status")
+    if status and status != current.get("status"):
+        kind = "closed" if status == "closed" else "status_changed"
+        changes.append(Change(kind, "status", current.get("status"), status))
     name = fields.get("engineer")
     if name and name != current.get("engineer") and (names is None or name in names):
         changes.append(Change("assigned", "engineer", current.get("engineer"), name))
@@ -120,6 +125,9 @@ def engineer_changes(current: dict, fields: dict, names: list[str] | None = None
         note = fields.get(key)
         if note and note not in (current.get(key) or ""):
             changes.append(Change("note", key, current.get(key), note))
+    target = fields.get("merge_into")
+    if target is not None and target != current.get("id"):
+        changes.append(Change("merged", "merged_into", None, target))
     return changes
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
+from ingest.reading.display_words import FINISHED
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
 
 # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
@@ -48,7 +49,7 @@ def new_in(start: datetime, end: datetime):
 
 
 def is_open(end: datetime):
-    return (Ticket.status != "resolved") & (Ticket.created_at < end) & HUMAN
+    return Ticket.status.not_in(FINISHED) & (Ticket.created_at < end) & HUMAN
 
 
 def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[int, datetime]]:

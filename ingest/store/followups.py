@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from ingest.reading.display_words import FINISHED
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 
 BY = "gongdan"  # who the history says moved a ticket on hold
@@ -27,7 +28,7 @@ _WAITING = (
     select(Ticket.id)
     .where(
         Ticket.complete.is_(False),
-        Ticket.status.not_in(("resolved", "on_hold")),
+        Ticket.status.not_in((*FINISHED, "on_hold")),
         Ticket.id.in_(
             select(_REQUEST.ticket_id).where(
                 _REQUEST.kind == "request_info",

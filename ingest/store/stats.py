@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, distinct, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
+from ingest.reading.display_words import FINISHED
 from ingest.store import review_queries as review
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
 
@@ -120,7 +121,7 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
             key,
             _count((Ticket.created_at >= start) & (Ticket.created_at < end)).label("opened"),
             _count(_resolved_in(start, end)).label("resolved"),
-            _count(Ticket.status != "resolved").label("open"),
+            _count(Ticket.status.not_in(FINISHED)).label("open"),
         )
         .where(Ticket.created_at < end, _HUMAN)
         .group_by(key)

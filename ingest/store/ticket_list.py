@@ -17,8 +17,11 @@ def _query_tickets(
     status: str | None = None,
     operator: str | None = None,
     since: datetime | None = None,
+    closed: bool = True,
 ):
     query = select(Ticket).order_by(Ticket.id)
+    if not closed:
+        query = query.where(Ticket.status != "closed")
     if status:
         query = query.where(Ticket.status == status)
     if operator:
@@ -55,12 +58,14 @@ def ticket_summaries(
     status: str | None = None,
     operator: str | None = None,
     since: datetime | None = None,
+    closed: bool = False,
 ) -> list[dict]:
     """The tickets, oldest first: only those with `status`, whose operator name or address
-    contains `operator`, created on or after `since`, when given."""
+    contains `operator`, created on or after `since`, when given; closed ones only if
+    `closed`."""
     return [
         _ticket_summary(session, ticket)
-        for ticket in _query_tickets(session, status, operator, since)
+        for ticket in _query_tickets(session, status, operator, since, closed)
     ]
 
 
@@ -76,6 +81,8 @@ def ticket_detail(session: Session, number: int) -> dict | None:
         "subject": ticket.subject,
         "order_time": iso(ticket.order_time),
         "invalid": ticket.invalid,
+        "closed_reason": ticket.closed_reason,
+        "merged_into": ticket.merged_into,
     }
 
 

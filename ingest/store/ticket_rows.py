@@ -15,6 +15,7 @@ from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
 from ingest.rules import engineers
 from ingest.rules.stored import TicketView
+from ingest.store import merge
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, mail_time
 
 # Fields an operator's email sets on a ticket. Status, assignment, the 跟踪/分析/解决 notes and
@@ -195,23 +196,37 @@ def apply_engineer(
     now: datetime,
     names: list[str] | None = None,
 ) -> list:
-    """An engineer's 状态 sets the status, 售后(跟单)工程师 assigns (one of `names`, when
-    given), 跟踪/分析/解决 add to the history."""
+    """An engineer's 状态 sets the status (☑ 已关闭 closes, without a reply), 售后(跟单)工程师
+    assigns (one of `names`, when given), 跟踪/分析/解决 add to the history, 合并到：工单#M merges
+    the ticket into M. The changes made: a merge that is refused (an unknown or closed ticket) is
+    not among them."""
     by = reading.mail.from_address
     current = {
+        "id": ticket.id,
         "status": ticket.status,
         "engineer": ticket.engineer,
         **{k: getattr(ticket, k) for k in engineers.NOTE_KEYS},
     }
-    changes = engineers.engineer_changes(current, reading.fields, names)
-    for change in changes:
-        if change.kind == "note":
+    fields = {**reading.fields, "merge_into": reading.merge_into}
+    changes = []
+    for change in engineers.engineer_changes(current, fields, names):
+        if change.kind == "merged":
+            try:
+                merge.merge(session, ticket, change.new, by, now)
+            except merge.Refused:
+                continue
+        elif change.kind == "closed":
+            merge.close_ticket(session, ticket, merge.BY_ENGINEER, by, now)
+        elif change.kind == "note":
             old = getattr(ticket, change.field)
             setattr(ticket, change.field, f"{old}\n\n{change.new}" if old else change.new)
             _event(session, now, ticket.id, "note", by, field=change.field, text=change.new)
         else:
             setattr(ticket, change.field, change.new)
+            if change.field == "status":
+                ticket.closed_reason = None  # reopened by an engineer: no longer closed
             _event(session, now, ticket.id, change.kind, by, old=change.old, new=change.new)
+        changes.append(change)
     if changes:
         ticket.updated_at = now
         session.add(ticket)

@@ -1,14 +1,14 @@
 """Store one received email: keep its bytes, join it to its ticket's thread, merge its fields.
 
 An email that can be read goes through the store step's stages, in order (STAGES): classify the
-sender → match a bounce → find the thread → open, join or apply → record. Each stage reads and
-adds to one Intake; the caller's transaction holds them all.
+sender → match a bounce → find the thread → open, join or apply → close automatic mail → record.
+Each stage reads and adds to one Intake; the caller's transaction holds them all.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
@@ -22,7 +22,7 @@ from ingest.rules import engineers, threads
 from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored, TicketView
 from ingest.rules.threads import domain_of
-from ingest.store import bounces
+from ingest.store import bounces, merge
 from ingest.store.conversation import judge_follow_up, wait_on
 from ingest.store.duplicates import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time
@@ -199,6 +199,18 @@ def open_join_or_apply(session: Session, intake: Intake) -> None:
             missing_ticket="foreign_ticket_tag" in intake.flags,
             did_something=bool(intake.engineer_changes or intake.answer),
         )
+        if ticket.merged_into is not None:  # 合并到：工单#M: the mail is kept where its thread went
+            intake.ticket = session.get(Ticket, ticket.merged_into)
+
+
+def close_automatic(session: Session, intake: Intake) -> None:
+    """Automatic mail that joins no thread opens a ticket that waits for nobody: it is stored
+    closed (SPEC §13), so no out-of-office reply sits among the open tickets."""
+    if intake.outcome != "new_ticket" or not intake.reading.auto_submitted:
+        return
+    ticket = session.get(Ticket, intake.written.id)
+    merge.close_ticket(session, ticket, merge.AUTOMATIC, "", intake.now)
+    intake.written = replace(intake.written, status="closed")
 
 
 def record(session: Session, intake: Intake) -> None:
@@ -227,6 +239,7 @@ STAGES = (
     find_thread,
     judge_follow_up,
     open_join_or_apply,
+    close_automatic,
     wait_on,
     record,
 )
@@ -286,14 +299,15 @@ def thread_of(
     rows = session.connection().execute(_THREAD_BY_REFS, {"refs": refs}).scalars() if refs else []
     hits = list(dict.fromkeys(rows))
     for hit in hits:
-        ticket = session.get(Ticket, hit)
+        ticket = merge.followed(session, session.get(Ticket, hit))
         if _on_thread(ticket, mail, config, sender):
             return ticket, []
     if hits:
-        return session.get(Ticket, hits[0]), ["outside_thread"]
+        return merge.followed(session, session.get(Ticket, hits[0])), ["outside_thread"]
     tagged = threads.tagged_ticket(mail.subject)
     if tagged is not None:
-        ticket = session.get(Ticket, tagged)
+        # A merged ticket's number leads to the ticket it was merged into (SPEC §13).
+        ticket = merge.followed(session, session.get(Ticket, tagged))
         if ticket is not None and _on_thread(ticket, mail, config, sender):
             return ticket, []
         return None, ["foreign_ticket_tag"]
