@@ -31,6 +31,7 @@ MAX_MEMBERS = 2000  # entries in one archive's directory
 MAX_ROWS = 1000  # rows of one workbook, empty ones too
 MAX_CELLS = 5000  # non-empty cells of one workbook
 MAX_SHEETS = 20
+MAX_STRINGS = 50_000  # shared strings looked through; a cell pointing further reads as empty
 MAX_CELL_CHARS = 2000  # characters kept of one cell or shared string
 _CHUNK = 64 * 1024
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted OOXML file, or a .doc/.xls, is CFB
@@ -200,7 +201,7 @@ class _Strings:
 
     def __init__(self, wanted: set[int]) -> None:
         self.wanted = wanted
-        self.last = max(wanted, default=-1)
+        self.last = min(max(wanted, default=-1), MAX_STRINGS - 1)
         self.found: dict[int, str] = {}
         self.index = -1
         self.parts: list[str] = []
@@ -278,6 +279,8 @@ def _read_xlsx(archive: zipfile.ZipFile, max_chars: int) -> OfficeText:
         _parse(archive, info, _Sheet(book))
         book.sheets.append(book.sheet_rows)
     wanted = {i for sheet in book.sheets for row in sheet for i, _ in row if i is not None}
+    if any(i >= MAX_STRINGS for i in wanted):
+        book.capped.append("strings")
     strings = _Strings(wanted)
     shared = [info for info in members if info.filename == "xl/sharedStrings.xml"]
     if wanted and shared:
@@ -332,4 +335,9 @@ def attached_ticket(files: list[tuple[str, bytes]], max_chars: int = 200_000) ->
     return AttachedTicket(warnings=warnings)
 
 
-_CAPS = {"rows": f"{MAX_ROWS} rows", "cells": f"{MAX_CELLS} cells", "text": "characters"}
+_CAPS = {
+    "rows": f"{MAX_ROWS} rows",
+    "cells": f"{MAX_CELLS} cells",
+    "strings": f"{MAX_STRINGS} shared strings",
+    "text": "characters",
+}
