@@ -12,6 +12,7 @@ from ingest.reading import charsets, headers, reports
 from ingest.reading.body_text import body_text
 from ingest.reading.clean_text import clean_text
 
+_OFFICE = (".docx", ".xlsx")  # a ticket may come as one of these (SPEC §3b)
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
 
 
@@ -44,6 +45,8 @@ class Email:
     report_type: str = ""
     delivery_status: str = ""
     inner_headers: list[dict[str, str]] = field(default_factory=list)
+    # .docx/.xlsx attachments (name, MIME part): decoded only if the text holds no ticket (§3b)
+    office_parts: list[tuple[str, Message]] = field(default_factory=list)
 
 
 def _message_ids(value: str) -> list[str]:
@@ -73,7 +76,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # A header folded without whitespace, or a stray line among the headers, would end them.
     message = email.message_from_bytes(headers.repair(raw))
     declared = headers.Declared(message)  # looked up only for a raw 8-bit value
-    attachments = _attachment_names(message, max_parts, declared)
+    office_parts: list[tuple[str, Message]] = []
+    attachments = _attachment_names(message, max_parts, declared, office_parts)
     if message is None or (
         len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
     ):
@@ -111,11 +115,15 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         report_type=report.report_type,
         delivery_status=report.delivery_status,
         inner_headers=report.inner_headers,
+        office_parts=office_parts,
     )
 
 
 def _attachment_names(
-    message: Message, max_parts: int = 200, declared: headers.Charset = None
+    message: Message,
+    max_parts: int = 200,
+    declared: headers.Charset = None,
+    office_parts: list[tuple[str, Message]] | None = None,
 ) -> list[str]:
     names = []
     for n, part in enumerate(message.walk()):
@@ -130,6 +138,8 @@ def _attachment_names(
             continue
         if name.strip():
             names.append(name)
+            if office_parts is not None and name.lower().rstrip(" .").endswith(_OFFICE):
+                office_parts.append((name, part))
     return names
 
 

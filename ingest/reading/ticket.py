@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.reading import quoting
+from ingest.reading import quoted_template, quoting
 from ingest.reading.autoreply import auto_reason
 from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
@@ -83,6 +83,9 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     attached = [] if bounce else mail.attached_messages
     forward = quoting.is_forward(mail.subject) and not bounce
     fields, unread = read_fields(body.new_text)
+    typed = {} if bounce else quoted_template.typed_values(body.history)
+    for key, value in typed.items():
+        fields.setdefault(key, value)  # the new text wins (SPEC §3b)
     history = body.history + attached
     if history and (
         forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)
@@ -90,12 +93,16 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
         for segment in history:
             for key, value in extract_fields(segment).items():
                 fields.setdefault(key, value)
+    from_file = _attached_ticket(mail, desk) if not fields and not bounce else None
+    if from_file and from_file.text:
+        fields = extract_fields(from_file.text)
     # Keep the keys in the order of the SPEC's table, whichever part of the mail they came from.
     order = list(catalog().by_key)
     fields = {k: fields[k] for k in order if k in fields}
 
     forwarded = [body.forwarded, *attached] if forward else []
-    code_text = "\n".join([mail.subject, body.new_text, *forwarded])
+    typed_text = [*typed.values(), from_file.text if from_file else ""]
+    code_text = "\n".join([mail.subject, body.new_text, *forwarded, *typed_text])
     stop_codes = (
         []
         if bounce
@@ -106,16 +113,29 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
             description=fields.get("description", ""),
         )
     )
+    assessment = assess(fields, mail.subject, desk.rules)
+    assessment.warnings += from_file.warnings if from_file else []
     return TicketReading(
         mail=mail,
         fields=fields,
-        assessment=assess(fields, mail.subject, desk.rules),
+        assessment=assessment,
         stop_codes=stop_codes,
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
         bounce=bounce,
         unread=[k for k in catalog().by_key if k in unread],
         merge_into=None if bounce else merge_target(body.new_text),
     )
+
+
+def _attached_ticket(mail: Email, desk: ReadingSettings):
+    """A .docx/.xlsx attachment read as the ticket (SPEC §3b), when the text holds none."""
+    if not mail.office_parts:
+        return None
+    # Imported only for such a mail: the zip and XML readers are not needed for most.
+    from ingest.reading.office import attached_ticket
+
+    files = [(name, part.get_payload(decode=True) or b"") for name, part in mail.office_parts]
+    return attached_ticket(files, desk.max_text_chars)
 
 
 @dataclass(frozen=True)
