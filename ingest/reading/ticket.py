@@ -9,7 +9,8 @@ from ingest.reading.autoreply import auto_reason
 from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_email
-from ingest.reading.fields import catalog, extract_fields
+from ingest.reading.fields import catalog, extract_fields, read_fields
+from ingest.reading.html_text import UNIT_END
 from ingest.reading.limits import TooSlow, time_limit
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
@@ -24,6 +25,7 @@ class TicketReading:
     auto_reason: str | None
     limits_hit: list[str] = field(default_factory=list)  # too_large, too_many_parts, text_truncated
     bounce: Bounce | None = None  # what a delivery failure report says (SPEC §6a)
+    tickets: int = 1  # how many tickets the new text seems to hold; the first is read (SPEC §3b)
 
     @property
     def auto_submitted(self) -> bool:
@@ -67,6 +69,9 @@ def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReadin
             hit.append("too_many_parts")
         if len(mail.body) > desk.max_text_chars:
             mail.body = mail.body[: desk.max_text_chars]
+            # Each UNIT_END line adds two characters to the units' text.
+            extra = 2 * mail.units.count(UNIT_END)
+            mail.units = mail.units[: desk.max_text_chars + extra]
             hit.append("text_truncated")
         reading = reading_of(mail, desk)
     reading.limits_hit = hit
@@ -76,10 +81,11 @@ def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReadin
 def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     # A bounce's copy of the returned mail (often our own reply) is never read (SPEC §6a).
     bounce = read_bounce(mail)
-    body = quoting.split_body(bounce.own_text if bounce else mail.body)
+    body = quoting.split_body(bounce.own_text if bounce else mail.units or mail.body)
     attached = [] if bounce else mail.attached_messages
     forward = quoting.is_forward(mail.subject) and not bounce
-    fields = extract_fields(body.new_text)
+    first = read_fields(body.new_text)
+    fields = first.fields
     history = body.history + attached
     if history and (
         forward or not quoting.is_reply(mail.subject, mail.in_reply_to, mail.references)
@@ -106,10 +112,11 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     return TicketReading(
         mail=mail,
         fields=fields,
-        assessment=assess(fields, mail.subject, desk.rules),
+        assessment=assess(fields, mail.subject, desk.rules, tickets=first.tickets),
         stop_codes=stop_codes,
         auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
         bounce=bounce,
+        tickets=first.tickets,
     )
 
 
