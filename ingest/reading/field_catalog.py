@@ -70,11 +70,20 @@ def _alternation(patterns: list[tuple[str, str]]) -> str:
     positions quickly; English labels (SPEC §3b) match in any letter case, never inside a word."""
     ordered = sorted(patterns, key=lambda item: -len(item[0]))
     chinese = [(label, p) for label, p in ordered if not label.isascii()]
-    english = [p for label, p in ordered if label.isascii()]
     chars = re.escape("".join(sorted({label[0] for label, _ in chinese})))
     out = [f"(?=[{chars}])(?:" + "|".join(p for _, p in chinese) + ")"] if chinese else []
-    if english:
-        out.append(r"(?<![A-Za-z])(?=[A-Za-z])(?i:" + "|".join(english) + ")")
+    # English labels by first letter: at a word's start (in HTML, every tag name and attribute)
+    # the engine then tries only the labels that begin with its letter.
+    by_letter: dict[str, list[str]] = {}
+    for label, pattern in ordered:
+        if label.isascii():
+            by_letter.setdefault(label[0].lower(), []).append(pattern)
+    if by_letter:
+        groups = "|".join(
+            f"(?={letter})(?:{'|'.join(ps)})" for letter, ps in sorted(by_letter.items())
+        )
+        first = "".join(sorted(by_letter))
+        out.append(rf"(?<![A-Za-z])(?i:(?=[{first}])(?:{groups}))")
     return "(?:" + "|".join(out) + ")"
 
 
