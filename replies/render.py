@@ -202,6 +202,7 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
         "engineer": _masked("engineer", engineer),
         "blank_kind": "detailed" if detailed else "simple",
         "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),
+        "tickets_in_mail": int(ticket.get("tickets_in_mail") or 1),
     }
 
 

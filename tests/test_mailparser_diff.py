@@ -84,6 +84,13 @@ KNOWN: dict[str, dict[str, tuple]] = {
         ),
         "from": ("zhao@ops.example.cn", "as its subject: mail-parser reads no header"),
     },
+    "emails/89_two_from_headers.eml": {
+        "from": (
+            "ops@minneng.cn",
+            "two From headers, the first `[??????]` (SPEC §3b): ours reads them as one From list "
+            "and takes the first entry with an address, mail-parser the first header's nothing",
+        ),
+    },
     "emails/72_x_gbk_label.eml": {
         "subject": ("报表乱码", "charset x-gbk (an alias Python lacks): ours reads it as GBK")
     },

@@ -84,6 +84,8 @@ def _reply(
     mail = stored.reading.mail
     session.flush()
     context = ticket_context(session, stored.ticket, stored.stop_codes)
+    # The template filled twice in one mail: the ack says only the first was taken (SPEC §3b).
+    context["tickets_in_mail"] = stored.reading.tickets if stored.reading else 1
     return reply_mail(
         config,
         kind=kind,

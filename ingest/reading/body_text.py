@@ -5,8 +5,10 @@ from __future__ import annotations
 from email.message import Message
 
 from ingest.reading import charsets
+from ingest.reading.clean_text import drop_invisible
 from ingest.reading.field_catalog import bare_label, count_label_words, count_labels
-from ingest.reading.html_text import html_to_text
+from ingest.reading.html_text import UNIT_END, html_to_text
+from ingest.reading.stopcodes import bare_trigger
 
 
 def _unflow(text: str, delsp: bool) -> str:
@@ -33,7 +35,7 @@ def part_text(part: Message) -> str:
         return ""
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogateescape")
-    text = (
+    text = drop_invisible(
         charsets.decode(payload, part.get_content_charset())
         .replace("\r\n", "\n")
         .replace("\r", "\n")
@@ -57,9 +59,16 @@ def is_attachment(part: Message) -> bool:
 Unit = tuple[str, str]
 
 
+def _unit_label(cell: str) -> bool:
+    """A table cell that takes the next cell as its value: a field label or a stop-code trigger."""
+    return bare_label(cell) or bare_trigger(cell)
+
+
 def _text(units: list[Unit]) -> str:
+    """The units' text; an HTML table's units end with UNIT_END lines (html_text)."""
     return "\n".join(
-        html_to_text(source, bare_label) if kind == "html" else source for kind, source in units
+        html_to_text(source, _unit_label, UNIT_END) if kind == "html" else source
+        for kind, source in units
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ingest.reading.fields import catalog
-from ingest.reading.phones import check_phone
+from ingest.reading.phones import check_phone, foreign_phone
 from ingest.reading.values import tidy_number
 
 DETAILED_KEYS = (
@@ -114,7 +114,9 @@ def check_pile_no(value: str) -> str | None:
     return None
 
 
-def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None) -> Completeness:
+def assess(
+    fields: dict[str, str], subject: str = "", rules: Rules | None = None, tickets: int = 1
+) -> Completeness:
     rules = rules or Rules()
     template = template_of(fields)
     required = set(rules.required.get(template, ()))
@@ -125,6 +127,8 @@ def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None
         required.add("order_no")
     invalid = {}
     warnings = []
+    if tickets > 1:
+        warnings.append(f"the mail seems to hold {tickets} tickets; only the first was read")
     if "order_no" in fields:
         reason, warning = check_order_no(fields["order_no"])
         if reason:
@@ -134,6 +138,8 @@ def assess(fields: dict[str, str], subject: str = "", rules: Rules | None = None
     for key, check in (("pile_no", check_pile_no), ("phone", check_phone)):
         if key in fields and (reason := check(fields[key])):
             invalid[key] = reason
+    if "phone" in fields and foreign_phone(fields["phone"]):
+        warnings.append("phone: not a mainland China number")
     order = [s.key for s in catalog().fields]
     missing = [k for k in order if k in required and (k not in fields or k in invalid)]
     order_time = order_time_of(tidy_number(fields["order_no"])) if "order_no" in fields else None

@@ -11,6 +11,7 @@ from email.message import Message
 from ingest.reading import charsets, headers, reports
 from ingest.reading.body_text import body_text
 from ingest.reading.clean_text import clean_text
+from ingest.reading.html_text import UNIT_END
 
 _OFFICE = (".docx", ".xlsx")  # a ticket may come as one of these (SPEC §3b)
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
@@ -34,6 +35,9 @@ class Email:
     date: datetime | None = None
     content_type: str = "text/plain"
     body: str = ""
+    # The body with html_text's UNIT_END lines where a table unit ends, for the field reader;
+    # "" when it has none (the body is then the text to read).
+    units: str = ""
     attachments: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased name -> first value
     header_values: dict[str, list[str]] = field(default_factory=dict)  # name -> every value
@@ -90,9 +94,11 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     # Cleaned before any field is read from it, so every value stored is clean (SPEC §3a).
     body = clean_text(body_text(message, attached))
     attached_messages = [clean_text(body_text(inner)) for inner in attached]
+    units = body.strip("\n") if UNIT_END in body else ""
 
     report = reports.report_of(message, attached, declared)
-    from_name, from_address = headers.first_address(first.get("from", ""))
+    # Several From headers are one From list: the first entry with an address (SPEC §3b).
+    from_name, from_address = headers.first_address(", ".join(values.get("from", [])))
     return Email(
         message_id=(_message_ids(first.get("message-id", "")) or [""])[0],
         in_reply_to=(_message_ids(first.get("in-reply-to", "")) or [""])[0],
@@ -105,7 +111,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         subject=clean_text(charsets.decode_header(first.get("subject", ""))),
         date=_first_date(first.get("date", "")),
         content_type=message.get_content_type(),
-        body=body.strip("\n"),
+        body=without_units(units) if units else body.strip("\n"),
+        units=units,
         attachments=attachments,
         headers=first,
         header_values=values,
@@ -117,6 +124,11 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         inner_headers=report.inner_headers,
         office_parts=office_parts,
     )
+
+
+def without_units(text: str) -> str:
+    """`text` without its UNIT_END lines: the body as stored and shown."""
+    return "\n".join(line for line in text.split("\n") if line != UNIT_END)
 
 
 def _attachment_names(

@@ -9,10 +9,11 @@ from functools import lru_cache
 from importlib import resources
 
 from ingest.reading.hant import all_forms, forms
+from ingest.reading.values import SPACE
 
-_NOTE = r"(?:[ \t]*[(（][^()（）\n]{0,40}[)）])?"
-_COLON = r"[ \t\u3000]*[:：][ \t\u3000]*"
-_SPACE = "[ \\t\\u3000\\ufeff\\u200b]"
+_NOTE = rf"(?:{SPACE}*[(（][^()（）\n]{{0,40}}[)）])?"
+_COLON = rf"{SPACE}*[:：]{SPACE}*"
+_SPACE = SPACE
 # What may stand before a label at a line's start: a list number (`1.`, `1、`, `(1)`, `①`…`⑳`)
 # or a bullet (SPEC §3a).
 LIST_MARK = r"(?:[-*•·●▪◦‧・]|\d{1,2}[.、)）．]|[(（]\d{1,2}[)）]|[\u2460-\u2473])"
@@ -50,13 +51,47 @@ class Catalog:
     heading_keys: dict  # heading name, in any form -> field key
     placeholder_re: re.Pattern
     signature_re: re.Pattern  # a sign-off alone on its line, or a client's tag line
+    organisation_re: re.Pattern  # a word that marks a line as an organisation's (signatures)
     label_keys: dict  # regex group name -> field key
+
+
+def _words(text: str) -> str:
+    """The pattern of a label's words; for English ones (matched in any letter case by
+    _alternation), any run of spaces for a space and the final `.` optional (`Order No:`)."""
+    text = text.strip()
+    if not text.isascii():
+        return re.escape(text)
+    words = rf"{SPACE}+".join(map(re.escape, text.rstrip(".").split()))
+    return words + (r"\.?" if text.endswith(".") else "")
+
+
+def _alternation(patterns: list[tuple[str, str]]) -> str:
+    """One pattern for (label, its pattern) pairs, longest label first (运营商初步排查结果 wins over
+    运营商 at the same place). A lookahead on the first characters lets the engine skip most
+    positions quickly; English labels (SPEC §3b) match in any letter case, never inside a word."""
+    ordered = sorted(patterns, key=lambda item: -len(item[0]))
+    chinese = [(label, p) for label, p in ordered if not label.isascii()]
+    chars = re.escape("".join(sorted({label[0] for label, _ in chinese})))
+    out = [f"(?=[{chars}])(?:" + "|".join(p for _, p in chinese) + ")"] if chinese else []
+    # English labels by first letter: at a word's start (in HTML, every tag name and attribute)
+    # the engine then tries only the labels that begin with its letter.
+    by_letter: dict[str, list[str]] = {}
+    for label, pattern in ordered:
+        if label.isascii():
+            by_letter.setdefault(label[0].lower(), []).append(pattern)
+    if by_letter:
+        groups = "|".join(
+            f"(?={letter})(?:{'|'.join(ps)})" for letter, ps in sorted(by_letter.items())
+        )
+        first = "".join(sorted(by_letter))
+        out.append(rf"(?<![A-Za-z])(?i:(?=[{first}])(?:{groups}))")
+    return "(?:" + "|".join(out) + ")"
 
 
 def _label_pattern(label: str) -> str:
     """`订单号(必填)` -> 订单号 with an optional note, in either parenthesis width."""
     parts = _PARENS.split(label)
-    return _NOTE.join(re.escape(p.strip()) for p in parts) + _NOTE
+    return _NOTE.join(_words(p) for p in parts) + _NOTE
 
 
 def _loose(text: str) -> str:
@@ -80,6 +115,13 @@ def _signature_pattern(sign_offs: list[str], client_tags: list[str]) -> re.Patte
     )
 
 
+def _organisation_pattern(words: list[str]) -> re.Pattern:
+    chinese = [w for w in all_forms(w for w in words if not w.isascii())]
+    english = [w for w in words if w.isascii()]
+    parts = [re.escape(w) for w in chinese] + [rf"\b{re.escape(w)}(?!\w)" for w in english]
+    return re.compile("|".join(parts) or "(?!)", re.I)
+
+
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
     data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
@@ -95,7 +137,6 @@ def catalog() -> Catalog:
     )
     alternatives = []
     label_keys = {}
-    first_chars = set()
     words = []
     for spec in specs:
         if spec.heading_only:
@@ -104,16 +145,16 @@ def catalog() -> Catalog:
             group = f"{spec.key}_{n}"
             label_keys[group] = spec.key
             base = _PARENS.sub("", label).strip()
-            first_chars.add(base[0])
-            alternatives.append((len(base), f"(?P<{group}>{_label_pattern(label)})"))
-            words.append(f"(?P<{group}>{re.escape(_PARENS.split(label)[0].strip())})")
-    # Longest first, so 运营商初步排查结果 wins over 运营商 at the same place.
-    alternatives.sort(key=lambda item: -item[0])
-    # A lookahead on the labels' first characters lets the engine skip most positions quickly.
-    chars = re.escape("".join(sorted(first_chars)))
-    any_label = f"(?=[{chars}])(?:" + "|".join(a for _, a in alternatives) + ")"
+            alternatives.append((base, f"(?P<{group}>{_label_pattern(label)})"))
+            word = _PARENS.split(label)[0].strip()
+            words.append((word, f"(?P<{group}>{_words(word)})"))
+    any_label = _alternation(alternatives)
     heading_keys = {
-        name: s.key for s in specs if s.heading for label in s.labels for name in forms(label)
+        name.lower(): s.key
+        for s in specs
+        if s.heading
+        for label in s.labels
+        for name in forms(label)
     }
     headings = "|".join(map(re.escape, heading_keys))
     options = dict(data["status"]["options"])
@@ -131,16 +172,19 @@ def catalog() -> Catalog:
         any_label=any_label,
         # A label's words as they stand in HTML: before a colon, a note, a tag or an entity.
         label_word_re=re.compile(
-            f"(?<![-－—])(?=[{chars}])(?:" + "|".join(words) + r")(?=[\s\u3000]*(?:[:：(（<&]|$))"
+            "(?<![-－—])" + _alternation(words) + r"(?=[\s\u3000]*(?:[:：(（<&]|$))"
         ),
         heading_re=re.compile(
-            rf"^[ \t]*-+[ \t]*(?P<name>{headings})(?:[ \t]*[:：]|(?=[ \t]|$))[ \t]*(?P<rest>.*)$"
+            rf"^{SPACE}*-+{SPACE}*(?P<name>{headings})(?:{SPACE}*[:：]|(?={SPACE}|$)){SPACE}*"
+            r"(?P<rest>.*)$",
+            re.I,
         ),
         heading_keys=heading_keys,
         placeholder_re=re.compile(rf"[(（]\s*(?:{placeholders})\s*[)）]"),
         signature_re=_signature_pattern(
             signature.get("sign_offs", []), signature.get("client_tags", [])
         ),
+        organisation_re=_organisation_pattern(signature.get("organisation_words", [])),
         label_keys=label_keys,
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ingest.reading.field_catalog import (
@@ -13,12 +15,15 @@ from ingest.reading.field_catalog import (
     key_of,
     label_at_start,
 )
+from ingest.reading.html_text import UNIT_END
 from ingest.reading.quoting import is_marker_line
-from ingest.reading.values import NUMBER_KEYS, strip_line_value, tidy_number
+from ingest.reading.signatures import signature_start
+from ingest.reading.values import NUMBER_KEYS, SPACE, SPACES, strip_line_value, tidy_number
 
 __all__ = [
     "Catalog",
     "FieldSpec",
+    "FieldsRead",
     "bare_label",
     "catalog",
     "choose_status",
@@ -29,17 +34,19 @@ __all__ = [
 
 _SEPARATOR_CHARS = "-~—=_－─━＝*·"
 # A separator line, or the `-- ` signature delimiter (SPEC §3a).
-_SEPARATOR = re.compile(rf"^[ \t\u3000]*(?:[{_SEPARATOR_CHARS}]{{5,}}|--)[ \t\u3000]*$")
-_RULE = re.compile(rf"^[ \t\u3000]*[{_SEPARATOR_CHARS}]{{2,}}[ \t\u3000]*$")
-_QUOTED = re.compile(r"^[ \t]*>")
+_SEPARATOR = re.compile(rf"^{SPACE}*(?:[{_SEPARATOR_CHARS}]{{5,}}|--){SPACE}*$")
+_RULE = re.compile(rf"^{SPACE}*[{_SEPARATOR_CHARS}]{{2,}}{SPACE}*$")
+_QUOTED = re.compile(rf"^{SPACE}*>")
+# A section title alone on its line (`【故障二】`, a second ticket's): it ends a block.
+_SECTION = re.compile(rf"^{SPACE}*【[^】\n]{{1,20}}】{SPACE}*$")
 
 
 def clean_value(value: str) -> str:
     """Trim, drop the seed's placeholder, and tidy the lines of a block."""
     value = catalog().placeholder_re.sub("", value)
     # A short rule like `----` inside a block is decoration, not text.
-    lines = [line.rstrip(" \t\u3000") for line in value.split("\n") if not _RULE.match(line)]
-    return "\n".join(lines).strip(" \t\u3000\n")
+    lines = [line.rstrip(SPACES) for line in value.split("\n") if not _RULE.match(line)]
+    return "\n".join(lines).strip(SPACES + "\n")
 
 
 @lru_cache(maxsize=1)
@@ -50,7 +57,7 @@ def _status_tokens() -> re.Pattern:
     marks = "|".join(map(re.escape, cat.marks))
     return re.compile(
         rf"(?P<option>{options})|(?P<mark>{marks})"
-        rf"|(?:(?!{options}|{marks})[^ \t\u3000])+"
+        rf"|(?:(?!{options}|{marks})\S)+"
     )
 
 
@@ -111,16 +118,35 @@ def _is_signature(line: str, cat: Catalog) -> bool:
     return len(line) <= 80 and bool(cat.signature_re.match(line))
 
 
+@dataclass
+class FieldsRead:
+    fields: dict[str, str]  # by key; the first non-empty value of a field wins
+    tickets: int = 1  # how many times the template seems to be filled in (SPEC §3b)
+    unread: set[str] = field(default_factory=set)  # labels standing with no readable value
+
+
+def tickets_in(labels: Counter) -> int:
+    """How many tickets a text holds, from how often each field's label stands in it: the
+    template filled twice repeats three or more labels (all, when fewer were written); one
+    label written twice (two phone numbers) is still one ticket."""
+    if len(labels) < 2:
+        return 1
+    counts = sorted(labels.values(), reverse=True)
+    return max(1, counts[min(3, len(counts)) - 1])
+
+
 def extract_fields(text: str) -> dict[str, str]:
     """Every field found in `text`, by key. The first non-empty value of a field wins."""
-    return read_fields(text)[0]
+    return read_fields(text).fields
 
 
-def read_fields(text: str) -> tuple[dict[str, str], set[str]]:
-    """Every field found in `text`, by key, and the keys whose label or heading stands in `text`
-    with no value that can be read (a 状态 line with no mark or two, an empty ---答复)."""
+def read_fields(text: str) -> FieldsRead:
+    """The fields of `text`, how many tickets it seems to hold, and the keys whose label or
+    heading stands in it with no value that can be read (a 状态 line with no mark or two, an
+    empty ---答复)."""
     cat = catalog()
     found: dict[str, str] = {}
+    labels: Counter = Counter()
     unread: set[str] = set()
     block_key: str | None = None
     block_lines: list[str] = []
@@ -153,8 +179,17 @@ def read_fields(text: str) -> tuple[dict[str, str], set[str]]:
             keep(block_key, "\n".join(block_lines))
         block_key = None
 
-    for line in text.split("\n"):
-        if _SEPARATOR.match(line) or _is_signature(line, cat):
+    lines = text.split("\n")
+    signature = signature_start(lines)
+    if signature is not None:
+        lines = lines[:signature]  # the last paragraph is a signature: no part of a value
+    for line in lines:
+        if (
+            line == UNIT_END
+            or _SEPARATOR.match(line)
+            or _is_signature(line, cat)
+            or (block_key and _SECTION.match(line))
+        ):
             close_block()  # a signature's line and what follows belong to no field
             waiting = None
             continue
@@ -162,14 +197,14 @@ def read_fields(text: str) -> tuple[dict[str, str], set[str]]:
         if heading:
             close_block()
             waiting = None
-            block_key = cat.heading_keys[heading["name"]]
+            block_key = cat.heading_keys[heading["name"].lower()]
             block_lines[:] = [heading["rest"]]
             continue
         if block_key and not label_at_start(line):
             block_lines.append(line)
             continue
         close_block()
-        if waiting and line.strip(" \t\u3000"):
+        if waiting and line.strip(SPACES):
             key, waiting = waiting, None
             if not _ends_value(line, cat):
                 first = cat.label_re.search(line)
@@ -179,14 +214,15 @@ def read_fields(text: str) -> tuple[dict[str, str], set[str]]:
         matches = list(cat.label_re.finditer(line))
         for i, match in enumerate(matches):
             key = key_of(match)
+            labels[key] += 1
             if cat.by_key[key].kind == "block":
                 block_key = key
                 block_lines[:] = [line[match.end() :]]
                 break
             last = i + 1 == len(matches)
             raw = line[match.end() : len(line) if last else matches[i + 1].start()]
-            if last and not raw.strip(" \t\u3000"):
+            if last and not raw.strip(SPACES):
                 waiting = key
             keep(key, raw, before_label=not last)
     close_block()
-    return found, unread - set(found)
+    return FieldsRead(found, tickets_in(labels), unread - set(found))

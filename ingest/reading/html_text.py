@@ -6,6 +6,8 @@ import html
 import re
 from collections.abc import Callable
 
+from ingest.reading.clean_text import drop_invisible
+
 # Tags that end a line in what the reader sees.
 _BLOCK = {
     "p",
@@ -37,15 +39,20 @@ _TOKEN = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)(?:\s[^>]*)?/?>|<!--.*?(?:-->|$)|<![^>]*>|<\?[^>]*>", re.S
 )
 _NEWLINES = re.compile(r"[\r\n]+")
+# The reader's own mark, on a line of its own, of where a table unit ends: after a value cell
+# and after a table, so that neither the next cell nor the text after the table joins a value
+# (SPEC §3b). A noncharacter, for internal use: no mail brings one (drop_invisible removes it).
+UNIT_END = "\ufdd0"
 
 
 class _Lines:
-    def __init__(self, label_cell: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, label_cell: Callable[[str], bool] | None = None, unit_end: str = "") -> None:
         self.lines: list[str] = []
         self.current: list[str] = []
         self.quote_depth = 0
         self.line_quote = 0
         self.label_cell = label_cell
+        self.unit_end = [unit_end] if unit_end else []
         self.table_depth = 0
         self.cells: list[tuple[int, int]] = []  # open cells: (table depth, first line)
         # open rows: [table depth, first line, a cell has 2+ lines, [(cell text, is a label)]]
@@ -61,7 +68,8 @@ class _Lines:
 
     def data(self, text: str) -> None:
         # Source line breaks inside HTML are just spaces to a browser.
-        text = html.unescape(_NEWLINES.sub(" ", text))
+        # `&#8203;` and friends become nothing, not a character that splits a label (SPEC §3b).
+        text = drop_invisible(html.unescape(_NEWLINES.sub(" ", text)))
         if not self.current:
             text = text.lstrip(" \t")
             self.line_quote = self.quote_depth
@@ -89,6 +97,8 @@ class _Lines:
                 self.rows.append([self.table_depth, len(self.lines), False, []])
             if name == "table":
                 self.table_depth = max(0, self.table_depth + (-1 if closing else 1))
+                if closing and not self.table_depth:
+                    self.lines += self.unit_end  # text after a table joins no cell of it
         elif name in _BLOCK:
             self.end_line()
 
@@ -108,13 +118,42 @@ class _Lines:
         ):
             # A header row of labels over a row of values (Excel): each label over its value.
             pairs = zip(header[2], cells, strict=True)
-            self.lines[header[1] :] = [f"{label}{text}" for label, (text, _) in pairs if text]
+            self.lines[header[1] :] = [
+                line
+                for label, (text, _) in pairs
+                if text
+                for line in [label + text, *self.unit_end]
+            ]
             return
-        if len(cells) > 1 and all(is_label for _, is_label in cells):
+        labels = [is_label for _, is_label in cells]
+        if len(cells) > 1 and all(labels):
             self.header = (depth, first, [text for text, _ in cells])
         filled = [line for line in self.lines[first:] if line.strip()]
-        if not multiline and len(filled) > 1 and not any(line.startswith(">") for line in filled):
+        if any(line.startswith(">") for line in filled):
+            return
+        in_cells = [line for text, _ in cells for line in text.split("\n") if line.strip()]
+        if any(labels) and not all(labels) and in_cells == filled:
+            self.lines[first:] = self.pairs(cells)
+        elif not multiline and len(filled) > 1:
             self.lines[first:] = [" ".join(filled)]
+
+    def pairs(self, cells: list[tuple[str, bool]]) -> list[str]:
+        """The lines of a row of label and value cells: a label cell with the next cell only as
+        its value, each pair its own unit; other cells on lines of their own (SPEC §3b)."""
+        out: list[str] = []
+        n = 0
+        while n < len(cells):
+            text, is_label = cells[n]
+            n += 1
+            if not is_label:
+                out += [line for line in text.split("\n") if line.strip()]
+                continue
+            value = ""
+            if n < len(cells) and not cells[n][1]:
+                value, n = cells[n][0], n + 1
+            joint = "\n" if "\n" in value else " "
+            out += (text + joint + value if value else text).split("\n") + self.unit_end
+        return out
 
     def close_cell(self) -> None:
         """End the open cell of this table; a cell of nothing but a label gets its colon.
@@ -139,13 +178,16 @@ class _Lines:
             row[3].append(("\n".join(self.lines[n] for n in filled), is_label))
 
 
-def html_to_text(source: str, label_cell: Callable[[str], bool] | None = None) -> str:
+def html_to_text(
+    source: str, label_cell: Callable[[str], bool] | None = None, unit_end: str = ""
+) -> str:
     """Plain text of `source`: block tags and <br> end lines, blockquotes become `> ` lines.
 
     Table cells are units on lines of their own; `label_cell` tells a cell that holds only a
-    field label, which then gets a colon.
+    field label, which then gets a colon. With `unit_end` (UNIT_END), a line of it follows each
+    label-and-value pair and each table, for the field reader (SPEC §3b).
     """
-    out = _Lines(label_cell)
+    out = _Lines(label_cell, unit_end)
     skipping: str | None = None  # inside <style>, <script>...: text is not shown
     position = 0
     for match in _TOKEN.finditer(source):
@@ -165,11 +207,14 @@ def html_to_text(source: str, label_cell: Callable[[str], bool] | None = None) -
         out.tag(name, closing)
     if not skipping and position < len(source):
         out.data(source[position:])
+    unclosed = bool(out.cells or out.rows or out.table_depth)
     while out.cells or out.rows:
         out.table_depth = max([c[0] for c in out.cells] + [r[0] for r in out.rows])
         out.close_cell()
         out.close_row()
     out.end_line()
+    if unclosed:
+        out.lines += out.unit_end
     # Collapse runs of blank lines that nested <div>s leave behind.
     lines: list[str] = []
     for line in out.lines:

@@ -22,15 +22,47 @@ _LANDLINE_IN_TEXT = re.compile(
 )
 
 
+# A number dialled from abroad: `+` or `00`, then a country code other than China's 86.
+_FOREIGN = re.compile(r"^(?:\+|00)(?!86)[1-9]\d{5,14}$")
+
+
+def _number(value: str) -> str:
+    """`value` as digits for validation: spaces, hyphens and brackets between digit groups
+    dropped, `＋` as `+` (SPEC §3b: `+86 138-0013-8000` is a mobile)."""
+    return re.sub(r"[\s()（）-]", "", tidy_number(value)).replace("＋", "+")
+
+
+def _mainland(number: str) -> list[str]:
+    """`number` as written, and without a leading +86, 0086 or 86 (a landline's area code gets
+    its 0 back: +86 571 8888 6666 is 0571-8888 6666)."""
+    rest = re.sub(r"^(?:\+|00)?86", "", number)
+    if rest == number:
+        return [number]
+    return [number, rest if rest.startswith(("1", "0")) else "0" + rest]
+
+
+def holds_phone(text: str) -> bool:
+    """Does free text hold a mobile or landline number (a signature's line, SPEC §3b)?"""
+    return bool(_PHONE_IN_TEXT.search(text) or _LANDLINE_IN_TEXT.search(text))
+
+
 def check_phone(value: str) -> str | None:
-    """Why `value` is not a mobile, landline or masked number; None when it is one."""
-    number = re.sub(r"[\s\u3000()（）-]", "", tidy_number(value))
-    number = re.sub(r"^(?:\+?86)(?=1[3-9])", "", number)
-    if _MOBILE.fullmatch(number) or _LANDLINE.fullmatch(number):
+    """Why `value` is not a mobile, landline or masked number; None when it is one (a foreign
+    number is none of them, but valid: see foreign_phone)."""
+    number = _number(value)
+    if _FOREIGN.fullmatch(number):
         return None
-    if _MASKED.fullmatch(number) and re.search(r"[xX*×]", number):
-        return None
+    for form in _mainland(number):
+        if _MOBILE.fullmatch(form) or _LANDLINE.fullmatch(form):
+            return None
+        if _MASKED.fullmatch(form) and re.search(r"[xX*×]", form):
+            return None
     return "not a mobile, landline or masked number"
+
+
+def foreign_phone(value: str) -> bool:
+    """A number with another country's code (`+66 81 234 5678`): kept, with a warning (SPEC §3b)."""
+    return bool(_FOREIGN.fullmatch(_number(value)))
 
 
 def mask_phone(number: str) -> str:

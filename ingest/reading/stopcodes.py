@@ -11,20 +11,30 @@ from importlib import resources
 from pathlib import Path
 
 from ingest.reading.hant import alternation
+from ingest.reading.values import SPACE
 
 UNKNOWN_MEANING = "未知代号"
 
 # A trigger, then optionally 代号/代码/码/编号 (`停止原因代号为47`), 为/是 and a colon; never a
 # line break (a number on the next line is not read). Chinese words match in their traditional
 # forms too (停止原因代號為47; SPEC §3a).
-_TRIGGER_WORDS = ("桩端停止代号", "停止原因", "停止代号", "停止代码", "停止码", "停机原因")
+_TRIGGER_WORDS = (
+    "桩端停止代号",
+    "停止原因",
+    "停止代号",
+    "停止代码",
+    "停止码",
+    "停机原因",
+    "停机代码",
+    "停机码",
+)
 _TRIGGER_SUFFIXES = ("代号", "代码", "码", "编号")
 
 
 @lru_cache(maxsize=1)
 def trigger() -> re.Pattern:
     """The trigger phrase, built on first use (its traditional forms come from hant)."""
-    space = r"[ \t\u3000]*"
+    space = f"{SPACE}*"
     return re.compile(
         rf"(?:{alternation(_TRIGGER_WORDS)}|stop[ \t]*code|stop[ \t]*reason)"
         rf"{space}(?:{alternation(_TRIGGER_SUFFIXES)})?{space}(?:{alternation(('为', '是'))})?"
@@ -33,13 +43,19 @@ def trigger() -> re.Pattern:
     )
 
 
+def bare_trigger(text: str) -> bool:
+    """A table cell holding only a trigger (`停止原因`, `停机码：`): it takes the number in the
+    next cell (SPEC §3b)."""
+    return len(text) <= 30 and bool(trigger().fullmatch(text.strip()))
+
+
 # A code: 1-4 digits that are not part of a longer number, a decimal, or a pile/gun/amount.
 _CODE = (
     r"(\d{1,4})(?![\d０-９]|\.\d|"
     r"[ \t]*(?:号桩|号枪|桩|枪|元|度|次|个|%|kw|小时|分钟|秒|年|月|日|点))"
 )
 _FIRST = re.compile(_CODE, re.I)
-_NEXT = re.compile(r"[ \t\u3000]*(?:、|,|，|/|和|[ \t\u3000])[ \t\u3000]*" + _CODE, re.I)
+_NEXT = re.compile(rf"{SPACE}*(?:、|,|，|/|和|{SPACE}){SPACE}*" + _CODE, re.I)
 
 
 @dataclass(frozen=True)

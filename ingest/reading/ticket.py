@@ -10,6 +10,7 @@ from ingest.reading.bounces import Bounce, read_bounce
 from ingest.reading.completeness import Completeness, assess
 from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_email
 from ingest.reading.fields import catalog, extract_fields, merge_target, read_fields
+from ingest.reading.html_text import UNIT_END
 from ingest.reading.limits import TooSlow, time_limit
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
@@ -27,6 +28,7 @@ class TicketReading:
     # Labels and headings of the new text that gave no value (an unmarked 状态, an empty 答复).
     unread: list[str] = field(default_factory=list)
     merge_into: int | None = None  # the ticket a `合并到：工单#M` line names (SPEC §13)
+    tickets: int = 1  # how many tickets the new text seems to hold; the first is read (SPEC §3b)
 
     @property
     def auto_submitted(self) -> bool:
@@ -70,6 +72,9 @@ def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReadin
             hit.append("too_many_parts")
         if len(mail.body) > desk.max_text_chars:
             mail.body = mail.body[: desk.max_text_chars]
+            # Each UNIT_END line adds two characters to the units' text.
+            extra = 2 * mail.units.count(UNIT_END)
+            mail.units = mail.units[: desk.max_text_chars + extra]
             hit.append("text_truncated")
         reading = reading_of(mail, desk)
     reading.limits_hit = hit
@@ -79,10 +84,11 @@ def read_ticket(raw: bytes, desk: ReadingSettings | None = None) -> TicketReadin
 def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     # A bounce's copy of the returned mail (often our own reply) is never read (SPEC §6a).
     bounce = read_bounce(mail)
-    body = quoting.split_body(bounce.own_text if bounce else mail.body)
+    body = quoting.split_body(bounce.own_text if bounce else mail.units or mail.body)
     attached = [] if bounce else mail.attached_messages
     forward = quoting.is_forward(mail.subject) and not bounce
-    fields, unread = read_fields(body.new_text)
+    first = read_fields(body.new_text)
+    fields, unread = first.fields, first.unread
     typed = {} if bounce else quoted_template.typed_values(body.history)
     for key, value in typed.items():
         fields.setdefault(key, value)  # the new text wins (SPEC §3b)
@@ -113,7 +119,7 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
             description=fields.get("description", ""),
         )
     )
-    assessment = assess(fields, mail.subject, desk.rules)
+    assessment = assess(fields, mail.subject, desk.rules, tickets=first.tickets)
     assessment.warnings += from_file.warnings if from_file else []
     return TicketReading(
         mail=mail,
@@ -124,6 +130,7 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
         bounce=bounce,
         unread=[k for k in catalog().by_key if k in unread],
         merge_into=None if bounce else merge_target(body.new_text),
+        tickets=first.tickets,
     )
 
 

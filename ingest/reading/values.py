@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import re
 
+# Every Unicode whitespace character but the newline: U+00A0 (`&nbsp;`), U+3000 and the rest are
+# spaces around labels, colons and values (SPEC §3b). SPACE is the pattern of one.
+SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c != "\n")
+SPACE = r"[^\S\n]"
+
 # Fields that hold a number: stored with ASCII digits, a remark after the number dropped.
 NUMBER_KEYS = ("order_no", "pile_no", "phone")
 
-_TRAILING = "；;，,。、 \t\u3000"
+_TRAILING = "；;，,。、" + SPACES
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 # A number (digits, spaces, the dashes, pluses and masks of phone numbers), then a remark: a
 # parenthesised note or Chinese words (`…（已补充）`, `… 已更正`), then only punctuation.
 _REMARK = re.compile(
-    r"^(?P<number>[+＋]?[0-9][0-9 \-xX*×]*?[0-9xX*×])[ \t\u3000]*"
-    r"(?:[(（][^()（）]*[)）]|[\u3400-\u9fff][\u3400-\u9fff \t\u3000]*)"
-    r"[；;，,。、.!！ \t\u3000]*$"
+    rf"^(?P<number>[+＋]?[0-9][0-9 \-xX*×]*?[0-9xX*×]){SPACE}*"
+    rf"(?:[(（][^()（）]*[)）]|[\u3400-\u9fff](?:[\u3400-\u9fff]|{SPACE})*)"
+    rf"(?:[；;，,。、.!！]|{SPACE})*$"
 )
 # A list number or bullet left at the end of a value, before the next label on its line
 # (`运营商：A 2、桩站名称：B`).
 _TRAILING_MARK = re.compile(
-    r"[ \t\u3000]+(?:[-*•·●▪]|\d{1,2}[.、)）．]|[(（]\d{1,2}[)）]|[\u2460-\u2473])[ \t\u3000]*$"
+    rf"{SPACE}+(?:[-*•·●▪]|\d{{1,2}}[.、)）．]|[(（]\d{{1,2}}[)）]|[\u2460-\u2473]){SPACE}*$"
 )
 
 
