@@ -160,13 +160,12 @@ def test_an_attachment_without_labels_is_no_ticket(tmp_path):
     assert got["warnings"] == []
 
 
-def test_a_word_ticket_reads_in_under_50_ms():
+def test_a_word_ticket_reads_alike_every_time():
+    """Read twice in one process (the readers imported and cached the second time): the same
+    fields. Its speed is measured by tests/bench/bench_office.py, not here."""
     raw = mail_with("工单.docx", word_ticket())
-    assert read_mail(raw).reading.fields == DOCX_FIELDS  # imports and caches warmed
-    start = time.perf_counter()
-    reading = read_mail(raw).reading
-    assert time.perf_counter() - start < 0.05
-    assert reading.fields == DOCX_FIELDS
+    assert read_mail(raw).reading.fields == DOCX_FIELDS
+    assert read_mail(raw).reading.fields == DOCX_FIELDS
 
 
 def test_the_ack_of_a_polled_word_ticket_lists_its_fields(desk):
