@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import tracemalloc
 import zipfile
 from email.message import EmailMessage
@@ -184,11 +183,9 @@ def test_the_ack_of_a_polled_word_ticket_lists_its_fields(desk):
 
 
 def warnings_of(raw: bytes) -> tuple[dict, list[str]]:
-    """The fields and warnings of `raw`, read in under 2 s and under 64 MB at the peak."""
-    read_mail(mail_with("warm.docx", word_ticket()))  # imports and caches outside the timing
-    start = time.perf_counter()
+    """The fields and warnings of `raw`, read within the reader's own time limit (a stall would
+    give no reading at all, only the limit's error) and under 64 MB at the peak."""
     result = read_mail(raw)
-    assert time.perf_counter() - start < 2.0
     assert result.reading is not None, result.error
     tracemalloc.start()
     try:

@@ -54,7 +54,9 @@ def main() -> int:
         return statistics.quantiles(runs, n=10)[-1]
 
     print(f"reading a .docx ticket mail (Python {sys.version.split()[0]}), {args.n} reads each")
-    print(f"  first .docx read in this process (its readers imported then): {first_s * 1000:.1f} ms")
+    print(
+        f"  first .docx read in this process (its readers imported then): {first_s * 1000:.1f} ms"
+    )
     print(f"  {'mail':<18} {'median ms':>10} {'p90 ms':>8}")
     for name, runs in (("ticket in text", plain_runs), (".docx attachment", docx_runs)):
         print(f"  {name:<18} {statistics.median(runs) * 1000:>10.2f} {p90(runs) * 1000:>8.2f}")
