@@ -8,7 +8,7 @@ Each stage reads and adds to one Intake; the caller's transaction holds them all
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
@@ -23,7 +23,7 @@ from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored, TicketView
 from ingest.rules.threads import domain_of
 from ingest.store import bounces, merge
-from ingest.store.conversation import judge_follow_up, wait_on
+from ingest.store.conversation import close_automatic, judge_follow_up, wait_on
 from ingest.store.duplicates import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time
 from ingest.store.ticket_rows import (
@@ -201,16 +201,6 @@ def open_join_or_apply(session: Session, intake: Intake) -> None:
         )
         if ticket.merged_into is not None:  # 合并到：工单#M: the mail is kept where its thread went
             intake.ticket = session.get(Ticket, ticket.merged_into)
-
-
-def close_automatic(session: Session, intake: Intake) -> None:
-    """Automatic mail that joins no thread opens a ticket that waits for nobody: it is stored
-    closed (SPEC §13), so no out-of-office reply sits among the open tickets."""
-    if intake.outcome != "new_ticket" or not intake.reading.auto_submitted:
-        return
-    ticket = session.get(Ticket, intake.written.id)
-    merge.close_ticket(session, ticket, merge.AUTOMATIC, "", intake.now)
-    intake.written = replace(intake.written, status="closed")
 
 
 def record(session: Session, intake: Intake) -> None:
