@@ -19,6 +19,12 @@ The fortnight, 2026-11-16 to 2026-11-29 (China Standard Time), as the desk sees 
 - stop codes of several meanings: 34, 41, 10, 32, 29, 2, 9, 47, 4.
 
 In the comments of `mails()`, #N is the ticket number the demo gives (a fresh database).
+
+The conversation after the first replies, 2026-11-29 to 12-01 (`conversation()`, in
+demo/conversation/new): `gongdan demo` delivers and polls each of these mails at its own time,
+after the fortnight's poll: 小明 takes #7; 融城能源 asks how #7 is going (it waits for the team,
+小明 gets the notice); 小明's ---答复 reaches 融城能源 from the desk; 展鹏达 writes that #3's
+fault is back (resolved two days before: it reopens, 小明 is told).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from mail_clients import (
 
 TZ = timezone(timedelta(hours=8))
 NEW = Path(__file__).parent / "inbox" / "new"
+LATER = Path(__file__).parent / "conversation" / "new"
 START = datetime(2026, 11, 16, 8, 30, tzinfo=TZ)
 
 
@@ -341,10 +348,67 @@ def mails() -> list[bytes]:
     ]
 
 
+RONGCHENG_7 = "<00000501db3e5a$5a1b2c30$0e518405$@rongcheng.example.cn>"  # #7's first mail
+
+
+def conversation() -> list[bytes]:
+    """The mails after the fortnight, in arrival order (each polled at its own time)."""
+    at = lambda day, hour, minute=0: START.replace(hour=hour, minute=minute) + timedelta(day)  # noqa: E731
+    return [
+        # 11-29 14:00 小明 takes #7 with an internal note: nothing goes out
+        outlook_qp(
+            19,
+            XIAOMING,
+            "Re: 滨江融城站 2号桩充电中断 [工单#7]",
+            "售后(跟单)工程师: 小明\n---跟踪\n电表通讯模块疑为同批次问题，已申请备件。\n",
+            at(13, 14, 0),
+            "gongdan.example.cn",
+            reply_to_id=RONGCHENG_7,
+        ),
+        # 11-30 09:10 融城能源 asks about #7: it waits for the team, 小明 gets a notice at once
+        outlook_qp(
+            20,
+            RONGCHENG,
+            "RE: 滨江融城站 2号桩充电中断 [工单#7]",
+            (
+                "请问这个工单处理进度如何？现场用户一直在投诉，2号桩今天又中断了两次。\n\n"
+                "张伟\n融城能源 运维部\n"
+            ),
+            at(14, 9, 10),
+            "rongcheng.example.cn",
+            reply_to_id=RONGCHENG_7,
+        ),
+        # 11-30 10:30 小明 answers through the desk: the ---答复 block reaches 融城能源
+        outlook_qp(
+            21,
+            XIAOMING,
+            "Re: 滨江融城站 2号桩充电中断 [工单#7]",
+            (
+                "---答复\n备件已寄出，明天上午到场更换电表通讯模块；更换前请暂停使用2号桩。"
+                "到场工程师电话 13812345678。\n"
+                "---跟踪\n已与融城约好明天上午到场。\n"
+            ),
+            at(14, 10, 30),
+            "gongdan.example.cn",
+            reply_to_id=RONGCHENG_7,
+        ),
+        # 12-01 09:15 展鹏达 writes on #3, resolved on 11-28: it reopens, 小明 is told
+        foxmail_gbk(
+            22,
+            ZHANPENGDA,
+            "回复: 平湖中泰站 重复扣费 [工单#3]",
+            "问题又出现了：同一位用户今天又被重复扣费一笔，请再核实。\n\n展鹏达运维\n",
+            at(15, 9, 15),
+            _threading("<demo1@foxmail.example.cn>"),
+        ),
+    ]
+
+
 def main() -> None:
-    NEW.mkdir(parents=True, exist_ok=True)
-    for n, raw in enumerate(mails(), start=1):
-        (NEW / f"{176400000 + n}.M{n}P1.demo").write_bytes(raw)
+    for folder, raws in ((NEW, mails()), (LATER, conversation())):
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, raw in enumerate(raws, start=1 if folder == NEW else 19):
+            (folder / f"{176400000 + n}.M{n}P1.demo").write_bytes(raw)
 
 
 if __name__ == "__main__":

@@ -2,20 +2,22 @@
 
     python docs/render_digest.py            # from the repository root, in gongdan's venv
 
-What it does, in a temporary folder:
+What it does, in a temporary folder, through the CLI only:
 
-1. `gongdan demo --inbox demo/inbox --dir TMP`: the desk on the sample Maildir (SQLite, Maildir
-   outbox);
-2. some history, so the digest has something to say: `gongdan import` of three more tickets on
-   one pile (a repeat fault) and of the engineer's replies to five tickets; then the stored times
-   are moved onto a fixed two-week timeline (tickets opened hours to days before NOW, engineers
-   answering hours after), since the desk stamps everything with the moment it stored it;
-3. `gongdan --config TMP/gongdan.toml digest --dry-run --since 24h --now NOW --out
-   TMP/digest.html`: the digest as mailed to the engineers, without queueing it. With the fixed
-   timeline and `--now`, the picture is the same whenever this runs;
+1. a desk as `gongdan demo` makes it (SQLite, a Maildir in, a Maildir outbox, the engineer 小明);
+2. the demo's mails replayed at their own dates: each mail of demo/inbox and then of
+   demo/conversation (and one more follow-up, from 易充科技 on #8) is put in the inbox and
+   `gongdan poll --now` runs as of two minutes after its Date. So the tickets, the engineer's
+   answers and the operators' follow-ups have their real times, and at NOW two tickets wait for
+   the team (#3, reopened by 展鹏达; #8) — the digest's section 运营商来信待回复;
+3. `gongdan digest --dry-run --since 3d --now NOW --out TMP/digest.html`: the digest as mailed to
+   the engineers, without queueing it. With the fixed dates and `--now`, the picture is the same
+   whenever this runs;
 4. headless Chromium takes a screenshot of that HTML: once to measure the page's height, then at
-   820 px wide (the 760 px mail layout and its margins) and exactly that tall, so the PNG has
-   no empty bottom. Only Chromium is used: no Pillow, no Node.
+   820 px wide (the 760 px mail layout and its margins) and that tall (at most MAX_HEIGHT, the
+   top of the digest, so the PNG stays under 300 KB). Only Chromium is used: no Pillow, no Node.
+
+`scripts/render-digest.sh` runs this in the repository's venv.
 
 Needs Debian's Chromium and a Chinese font (else the text comes out as boxes); this script does
 not install them:
@@ -27,37 +29,42 @@ not install them:
 from __future__ import annotations
 
 import argparse
+import email
 import html
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
-ENGINEER = "xiaoming@gongdan.example.cn"
-# Demo ticket -> (hours before NOW it was opened, hours until the engineer answered or None).
-TIMELINE = {
-    1: (200, 3), 2: (60, None), 3: (30, 2), 4: (27, None), 5: (20, 1), 6: (40, None),
-    7: (150, 30), 8: (18, 6), 9: (90, None), 10: (8, None), 11: (4, None),
-    12: (110, 5), 13: (22, 9), 14: (12, None),
-}  # fmt: skip
-REPEAT = (
-    "运营商：展鹏达\n桩站名称：平湖中泰站\n订单号：2026112{n}0816446148{n}3\n"
-    "充电桩号：35010400080000200015\n问题描述：充电中途停止，停止原因：34\n"
-    "运营商初步排查结果：急停按钮已复位，仍反复出现\n"
-)
-ANSWER = (
-    "---跟踪\n已联系运营商远程重启，观察中。\n\n状态(☑表示选定 ): 已解决 | ☑ 处理中 | 暂搁置\n\n"
-    "售后(跟单)工程师: 小明\n"
-)
+sys.path.insert(0, str(ROOT))
+from ingest.cli.demo import CONFIG  # noqa: E402  (the demo's desk, from this checkout)
+
+NOW = "2026-12-01T09:30+08:00"  # the morning after the demo's conversation
+POLL_AFTER = timedelta(minutes=2)
+
+
+def follow_up() -> bytes:
+    """One more operator follow-up, so the section lists two tickets: 易充科技 on #8 (threaded on
+    its first mail in the demo)."""
+    msg = EmailMessage()
+    msg["From"] = "易充科技 王工 <wanggong@yichong.example.com>"
+    msg["To"], msg["Subject"] = "support@gongdan.example.cn", "Re: 充电1分钟就停 [工单#8]"
+    msg["Date"] = "Mon, 30 Nov 2026 16:40:00 +0800"
+    msg["Message-ID"] = "<render-digest-1@yichong.example.com>"
+    msg["In-Reply-To"] = "<8C1D5F3A-2B4E-4C6A-9E8F-0A1B2C3D4E07@yichong.example.com>"
+    msg.set_content("车主说检修了BMS之后还是充1分钟就停，请问下一步怎么排查？\n")
+    return bytes(msg)
+
+
 OUT = ROOT / "docs" / "digest.png"
 WIDTH = 820
+MAX_HEIGHT = 1900
 INSTALL = (
     "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
     " chromium fonts-noto-cjk"
@@ -108,8 +115,10 @@ def check_cjk_font() -> None:
         )
 
 
-def gongdan(*args: str, cwd: Path) -> str:
-    print("$ gongdan " + " ".join(args), flush=True)
+def gongdan(*args: str, cwd: Path, quiet: bool = False) -> str:
+    """`gongdan ARGS` in `cwd` (where the desk's gongdan.toml is)."""
+    if not quiet:
+        print("$ gongdan " + " ".join(args), flush=True)
     result = subprocess.run(
         [sys.executable, "-m", "ingest", *args], cwd=cwd, capture_output=True, text=True
     )
@@ -130,58 +139,21 @@ def chromium(binary: str, profile: Path, *args: str) -> str:
     return result.stdout
 
 
-def mail(sender: str, subject: str, text: str, number: int) -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "support@gongdan.example.cn", subject
-    msg["Message-ID"] = f"<history-{number}@render-digest.example.cn>"
-    msg.set_content(text)
-    return bytes(msg)
-
-
-def stamp(value: datetime) -> str:
-    """A time as SQLAlchemy keeps it in SQLite (naive UTC)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def add_history(run: Path) -> None:
-    """Three more tickets on one pile, the engineer's answers, and the fixed timeline."""
-    config = str(run / "gongdan.toml")
-    mails = run / "history"
-    mails.mkdir()
-    for n in range(3):
-        body = REPEAT.format(n=n + 5)
-        (mails / f"repeat{n}.eml").write_bytes(
-            mail("ops@zhanpengda.example.cn", "平湖中泰站 35010400080000200015 又急停", body, n)
-        )
-    gongdan("--config", config, "import", str(mails), cwd=run)
-    answered = [t for t, (_, after) in TIMELINE.items() if after and t not in (1, 7)]
-    for t in answered:  # 1 and 7: the sample already holds the engineer's mail
-        (mails / f"answer{t}.eml").write_bytes(mail(ENGINEER, f"[工单#{t}] 回复", ANSWER, 100 + t))
-    gongdan("--config", config, "import", str(mails), cwd=run)
-    with sqlite3.connect(run / "gongdan.db") as db:
-        for ticket, (opened, after) in TIMELINE.items():
-            created = NOW - timedelta(hours=opened)
-            db.execute(
-                "UPDATE ticket SET created_at = ?, updated_at = ? WHERE id = ?",
-                (stamp(created), stamp(created), ticket),
-            )
-            db.execute(
-                "UPDATE message SET received_at = ? WHERE ticket_id = ?",
-                (stamp(created), ticket),
-            )
-            db.execute(
-                "UPDATE ticketevent SET at = ? WHERE ticket_id = ?", (stamp(created), ticket)
-            )
-            if after:
-                answered_at = stamp(created + timedelta(hours=after))
-                db.execute(
-                    "UPDATE message SET received_at = ? WHERE ticket_id = ? AND from_address = ?",
-                    (answered_at, ticket, ENGINEER),
-                )
-                db.execute(
-                    "UPDATE ticketevent SET at = ? WHERE ticket_id = ? AND by = ?",
-                    (answered_at, ticket, ENGINEER),
-                )
+def replay(run: Path) -> None:
+    """The demo's desk, and its mails polled one by one, each as of just after its Date."""
+    for sub in ("new", "cur", "tmp"):
+        (run / "inbox" / sub).mkdir(parents=True)
+    (run / "gongdan.toml").write_text(CONFIG, "utf-8")
+    gongdan("db", "upgrade", cwd=run)
+    files = [
+        *sorted((ROOT / "demo" / "inbox" / "new").glob("[!.]*")),
+        *sorted((ROOT / "demo" / "conversation" / "new").glob("[!.]*")),
+    ]
+    raws = [f.read_bytes() for f in files] + [follow_up()]
+    for n, raw in enumerate(raws):
+        date = email.message_from_bytes(raw, policy=policy.default)["Date"].datetime
+        (run / "inbox" / "new" / f"{n:03d}.render").write_bytes(raw)
+        gongdan("poll", "--now", (date + POLL_AFTER).isoformat(), cwd=run, quiet=True)
 
 
 def page_height(binary: str, tmp: Path, page: Path) -> int:
@@ -220,28 +192,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gongdan-digest-"))
     try:
         run = tmp / "run"
-        demo = gongdan("demo", "--inbox", str(ROOT / "demo" / "inbox"), "--dir", str(run), cwd=tmp)
-        print("\n".join(demo.splitlines()[:2]), flush=True)  # the mailbox counts and the outbox
-        add_history(run)
+        replay(run)
         page = run / "digest.html"
         print(
             gongdan(
-                "--config",
-                str(run / "gongdan.toml"),
-                "digest",
-                "--dry-run",
-                "--since",
-                "24h",
-                "--now",
-                NOW.isoformat(),
-                "--out",
-                str(page),
-                cwd=run,
+                "digest", "--dry-run", "--since", "3d", "--now", NOW, "--out", str(page), cwd=run
             ).strip(),
             flush=True,
         )
 
-        height = page_height(binary, tmp, page)
+        height = min(page_height(binary, tmp, page), MAX_HEIGHT)
         shot = tmp / "digest.png"
         print(
             f"$ chromium --headless --window-size={WIDTH},{height} --screenshot {page.name}",

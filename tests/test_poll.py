@@ -394,8 +394,15 @@ def test_demo_runs_on_the_sample_maildir(tmp_path):
     assert "13 new ticket" in out and "15 replies written" in out
     # Three days later, a reminder for each ticket still waiting for the operator.
     assert "remind: 3 reminders" in out and "reminder for 工单#11 to ops@zhanpengda" in out
-    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 15 + 3
-    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 18
+    # The conversation (demo/conversation, SPEC §13): two notices to 小明 and one 答复.
+    assert len(list((tmp_path / "run" / "outbox" / "new").iterdir())) == 15 + 3 + 3
+    assert len(list((tmp_path / "run" / "inbox" / "cur").iterdir())) == 18 + 4
+    talk = out.split("The conversation after the first replies", 1)[1]
+    assert "工单#7: 处理中 → 处理中，待处理" in talk
+    assert "工程师通知 → xiaoming@gongdan.example.cn: 运营商来信待回复：工单#7" in talk
+    assert "答复 → ops@rongcheng.example.cn: Re: 滨江融城站 2号桩充电中断 [工单#7]" in talk
+    assert "138****5678" in talk and "13812345678" not in talk
+    assert "工单#3: 已解决 → 处理中，待处理（重新打开）" in talk
     assert (
         len(list((root / "demo" / "inbox" / "new").iterdir())) == 18
     )  # the sample is never changed

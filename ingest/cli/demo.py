@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ingest.cli import demo_conversation
 from ingest.cli import views as ticket_views
 from ingest.cli.common import wall_clock
 from ingest.cli.running import counts_text
@@ -75,8 +76,9 @@ def moved(raw: bytes, date: datetime | None, shift: timedelta) -> bytes:
     return DATE.sub(lambda m: m.group(0).replace(m.group(1), new), raw, count=1)
 
 
-def copy_sample(sample: Path, inbox: Path, now: datetime) -> None:
-    """Copy the sample Maildir, its dates moved so that its last mail is MAIL_AGE old."""
+def copy_sample(sample: Path, inbox: Path, now: datetime) -> timedelta:
+    """Copy the sample Maildir, its dates moved so that its last mail is MAIL_AGE old; the shift
+    is returned, for the later mails."""
     files = [f for sub in ("new", "cur") for f in sorted((sample / sub).glob("[!.]*"))]
     raws = [f.read_bytes() for f in files]
     dates = sample_dates(raws)
@@ -86,6 +88,19 @@ def copy_sample(sample: Path, inbox: Path, now: datetime) -> None:
         (inbox / sub).mkdir(parents=True, exist_ok=True)
     for path, raw, date in zip(files, raws, dates, strict=True):
         (inbox / path.parent.name / path.name).write_bytes(moved(raw, date, shift))
+    return shift
+
+
+def later_mails(folder: Path, shift: timedelta) -> list[tuple[bytes, datetime]]:
+    """The conversation's mails (a Maildir beside the sample) in order, their dates moved by
+    `shift` like the sample's; each with its new date."""
+    files = sorted((folder / "new").glob("[!.]*")) if folder.is_dir() else []
+    raws = [f.read_bytes() for f in files]
+    return [
+        (moved(raw, date, shift), date + shift)
+        for raw, date in zip(raws, sample_dates(raws), strict=True)
+        if date is not None
+    ]
 
 
 def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -> None:
@@ -95,7 +110,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
             missing_ok=True
         )
     now = wall_clock()
-    copy_sample(sample, workdir / "inbox", now)
+    shift = copy_sample(sample, workdir / "inbox", now)
     (workdir / "gongdan.toml").write_text(CONFIG, "utf-8")
     config = load_config(str(workdir / "gongdan.toml"))
     db.upgrade(config.database_url)
@@ -114,6 +129,8 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
             echo(f"\nFirst reply, to {first['To']}: {first['Subject']}\n")
             echo(first.get_content())
         _digest(config, engine, now, workdir, echo)
+        later = later_mails(sample.parent / "conversation", shift)
+        demo_conversation.play(config, engine, later, workdir, echo)
         _remind(config, engine, now + REMIND_IN, echo)
         echo(f"Next: gongdan --config {workdir / 'gongdan.toml'} tickets show 1")
     finally:
@@ -168,7 +185,10 @@ def demo(inbox: str, workdir: str) -> None:
     """Run the desk on the sample operator emails: Maildir in, Maildir outbox, SQLite. No servers.
 
     The sample's dates are moved so its fortnight ends an hour ago. After the poll, the digest of
-    the fortnight is written to the folder, then the reminder step runs as of three days later.
+    the fortnight is written to the folder; then the later mails (the Maildir `conversation`
+    beside the sample) arrive one by one, each polled at its own time: a follow-up reaching the
+    engineer, the engineer's 答复 reaching the operator, a reopened ticket. Last, the reminder
+    step runs as of three days after the poll.
 
     Example: gongdan demo && gongdan --config demo-run/gongdan.toml tickets list
     """
