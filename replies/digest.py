@@ -16,7 +16,7 @@ from ingest.store.models import as_utc
 from replies import digest_data as queries
 from replies import digest_insight as insight
 from replies.compose import build_message, make_address
-from replies.digest_data import OPEN_LIMIT
+from replies.digest_data import DISPLAY_TZ, OPEN_LIMIT
 from replies.digest_view import render, subject_of
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
@@ -51,7 +51,7 @@ def collect(
     window = parse_duration(settings.repeat_window)
     conn = session.connection()
     return {
-        "tz": tz,  # the zone people read the digest in ([desk] timezone); None: 北京时间
+        "tz": tz,  # the zone people read the digest in ([desk] timezone); None: Asia/Shanghai
         "period": {"start": start, "end": end},
         "counts": queries.counts(conn, start, end),
         "open_total": queries.open_total(conn, end),
@@ -66,7 +66,7 @@ def collect(
         "response": insight.response_times(
             conn, start, end, list(engineer_addresses), parse_duration(settings.engineer_sla)
         ),
-        "daily": insight.daily(conn, end),
+        "daily": insight.daily(conn, end, tz=tz or DISPLAY_TZ),
         "bounced": queries.bounced_replies(conn, start, end),
         "held": queries.held_replies(conn, end),
         "waiting_for_team": queries.waiting_for_team(conn, end, list(engineer_addresses)),

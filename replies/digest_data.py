@@ -5,10 +5,11 @@ could hold a phone number is masked."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import FINISHED, STATUSES, age_zh, status_label
+from ingest.reading.local_time import DEFAULT_ZONE, zone
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.bounces import clean_reason
 from ingest.rules.followups import first_lines, new_text
@@ -18,8 +19,8 @@ from ingest.store.db import Connection
 from ingest.store.models import as_utc
 
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINISHED)
-# The team works on China Standard Time (UTC+8, no daylight saving); the database keeps UTC.
-DISPLAY_TZ = timezone(timedelta(hours=8), "北京时间")
+# The zone of a digest built without `[desk] timezone` (the database keeps UTC).
+DISPLAY_TZ = zone(DEFAULT_ZONE)
 OPEN_LIMIT = 200  # rows listed in the mail; the rest are counted, so a backlog cannot bloat it
 CHART_LIMIT = 15  # bars per chart; smaller ones are summed into 其他
 

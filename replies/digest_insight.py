@@ -5,7 +5,7 @@ ingest.store.insight_queries reads."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from ingest.reading.display_words import age_zh, status_label
 from ingest.store import insight_queries as read
@@ -179,28 +179,32 @@ def responses(
     }
 
 
-def daily(conn: Connection, end: datetime, days: int = DAYS) -> list[dict]:
-    """Tickets opened and resolved on each of the last `days` days (China time), up to `end`."""
-    dates = last_days(end, days)
-    start = datetime.combine(dates[0], time(), DISPLAY_TZ)
-    return per_day(dates, read.opened_times(conn, start, end), resolutions(conn, start, end))
+def daily(conn: Connection, end: datetime, days: int = DAYS, tz: tzinfo = DISPLAY_TZ) -> list[dict]:
+    """Tickets opened and resolved on each of the last `days` days in `tz` (the desk's zone), up
+    to `end`."""
+    dates = last_days(end, days, tz)
+    start = datetime.combine(dates[0], time(), tz)
+    return per_day(dates, read.opened_times(conn, start, end), resolutions(conn, start, end), tz)
 
 
-def last_days(end: datetime, days: int = DAYS) -> list[date]:
-    """The last `days` dates in China time, up to the one `end` falls on, oldest first."""
-    last = as_utc(end).astimezone(DISPLAY_TZ).date()
+def last_days(end: datetime, days: int = DAYS, tz: tzinfo = DISPLAY_TZ) -> list[date]:
+    """The last `days` dates in `tz`, up to the one `end` falls on, oldest first."""
+    last = as_utc(end).astimezone(tz).date()
     return [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
 def per_day(
-    dates: list[date], opened_at: list[datetime], resolved_at: list[tuple[int, datetime]]
+    dates: list[date],
+    opened_at: list[datetime],
+    resolved_at: list[tuple[int, datetime]],
+    tz: tzinfo = DISPLAY_TZ,
 ) -> list[dict]:
     """Tickets opened (their creation times) and resolved ((ticket, when), a ticket resolved
-    twice in a day counted once) on each of `dates`, China time."""
+    twice in a day counted once) on each of `dates`, days in `tz`."""
     opened: dict = defaultdict(int)
     for at in opened_at:
-        opened[as_utc(at).astimezone(DISPLAY_TZ).date()] += 1
+        opened[as_utc(at).astimezone(tz).date()] += 1
     resolved: dict = defaultdict(set)
     for ticket_id, at in resolved_at:
-        resolved[at.astimezone(DISPLAY_TZ).date()].add(ticket_id)
+        resolved[as_utc(at).astimezone(tz).date()].add(ticket_id)
     return [{"day": d, "opened": opened[d], "resolved": len(resolved[d])} for d in dates]

@@ -3,8 +3,9 @@ rendered from plain data, composed as a mail on no thread (queued by the caller)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
+from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
@@ -22,10 +23,15 @@ def notice_subject(ticket_ids: list[int]) -> str:
 
 
 def render_notice(
-    name: str, tickets: list[dict], support_address: str, template_dir: str | None = None
+    name: str,
+    tickets: list[dict],
+    support_address: str,
+    template_dir: str | None = None,
+    tz: tzinfo = DISPLAY_TZ,
 ) -> str:
     """The notice to `name` listing `tickets`: each a dict of id, subject, status, engineer and
-    messages (at, sender, text), with a reply link that prefills an empty ---答复 block."""
+    messages (at, sender, text), with a reply link that prefills an empty ---答复 block; times
+    in `tz` (the desk's zone) to the minute."""
     rows = []
     for t in tickets:
         rows.append(
@@ -36,7 +42,7 @@ def render_notice(
                 "mailto": mailto(support_address, t),
                 "messages": [
                     {
-                        "time": as_utc(m["at"]).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M"),
+                        "time": local_minute(as_utc(m["at"]), tz),
                         "sender": m["sender"],
                         "lines": mask_phones_in_text(m["text"]).split("\n")[:LINES_PER_MESSAGE],
                     }

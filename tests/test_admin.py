@@ -263,7 +263,7 @@ def test_status_warns_that_engineer_mail_is_not_verified(tmp_path):
     assert desk.gongdan("poll", "--now", NOW).exit_code == 0
     result = desk.gongdan("status", "--now", NOW)
     assert result.exit_code == 0  # a warning, not a fault
-    assert "注意：engineer mail is not verified" in result.output
+    assert "注意：工程师邮件未经验证" in result.output and "trusted_authserv_id" in result.output
     # Positive control: with verification on, no warning.
     checked = maildir_desk(
         tmp_path / "checked",
@@ -272,6 +272,7 @@ def test_status_warns_that_engineer_mail_is_not_verified(tmp_path):
     assert checked.gongdan("poll", "--now", NOW).exit_code == 0
     result = checked.gongdan("status", "--now", NOW)
     assert result.exit_code == 0 and "not verified" not in result.output
+    assert "未经验证" not in result.output
 
 
 # --- a Maildir that is not there -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from ingest.config import Config
+from ingest.desk.findings import report_json
 from ingest.desk.health import status
 from ingest.reading.ticket import read_ticket
 from ingest.rules.decide import message_action
@@ -243,7 +244,7 @@ def test_status_and_the_digest_say_which_replies_bounced(engine):
     _store(engine, config, (EMAILS / "h01_163_system_bounce_of_our_ack.eml").read_bytes())
     now = utcnow()
     with engine.connect() as conn:
-        report = status(conn, config, db.HEAD_REVISION, now, 60)
+        report = report_json(status(conn, config, db.HEAD_REVISION, now, 60))
     assert report["outbox"]["bounced_7d"] == 1
     assert any("1 reply bounced" in n for n in report["notices"])
     with engine.connect() as conn:
@@ -286,7 +287,7 @@ def test_163_bounce_of_the_ack_we_sent_is_seen_everywhere(desk, tmp_path):
     assert ack["Message-ID"] in listed and "被退信" in listed
     code, report = desk.status()
     assert code == 0 and report["outbox"]["bounced_7d"] == 1 and report["notices"]
-    assert "注意：outbox: 1 reply bounced" in desk.gongdan("status").output
+    assert "注意：发件箱：近 7 天有 1 封回复被退信" in desk.gongdan("status").output
     out = tmp_path / "digest.html"
     assert desk.gongdan("digest", "--dry-run", "--out", str(out)).exit_code == 0
     assert f"#{ticket['id']}" in out.read_text("utf-8") and "退信" in out.read_text("utf-8")

@@ -162,7 +162,8 @@ def test_export_raw_then_import_rebuilds_the_same_tickets(desk, tmp_path):
 
 def test_status_exit_codes(desk, tmp_path):
     never = desk.gongdan("status")
-    assert never.exit_code == 1 and "no successful cycle since ever" in never.output
+    assert never.exit_code == 1 and "邮箱 support：3 个周期（3分钟）未成功收取" in never.output
+    assert "上次成功 从未" in never.output
     desk.deliver(make_mail(COMPLETE, message_id="<h1@xingxing.example.cn>"))
     desk.poll()
     healthy = desk.gongdan("status", "--json")
@@ -211,7 +212,7 @@ def test_status_exit_codes(desk, tmp_path):
             )
         )
     degraded = desk.gongdan("status")
-    assert degraded.exit_code == 1 and "waiting past the first retry" in degraded.output
+    assert degraded.exit_code == 1 and "过了首次重试时间仍未发出" in degraded.output
     assert "cannot reach SMTP server" in degraded.output
     outbox = json.loads(desk.gongdan("status", "--json").stdout)["outbox"]
     assert (outbox["waiting"], outbox["held"]) == (1, 0)  # waiting for the server, not withheld

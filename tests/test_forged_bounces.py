@@ -52,6 +52,7 @@ def test_a_strangers_daemon_cannot_mark_the_operators_reply_bounced(desk, tmp_pa
     for args in (("outbox", "list", "--bounced"), ("status",), ("tickets", "show", "1")):
         output = desk.gongdan(*args).output
         assert "停用" not in output and PHONE not in output and "bounced in the last" not in output
+        assert "封回复被退信" not in output
     out = tmp_path / "digest.html"
     assert desk.gongdan("digest", "--dry-run", "--out", str(out)).exit_code == 0
     assert 'data-table="bounced"' not in out.read_text("utf-8")

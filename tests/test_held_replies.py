@@ -48,7 +48,7 @@ def test_replies_past_the_limit_are_held_not_forgotten(desk):
 
     # `status`: a notice, and the desk still healthy (exit 0; the poll ran at --now, days ago).
     result = desk.gongdan("status", "--interval", "1000000000")
-    notice = "2 replies held back by the daily reply limit (gongdan outbox list --held"
+    notice = "发件箱：2 封回复因每日回复限额暂缓（gongdan outbox list --held"
     assert result.exit_code == 0 and notice in result.output
     report = json.loads(desk.gongdan("status", "--json", "--interval", "1000000000").stdout)
     assert report["healthy"] and report["outbox"]["held"] == 2
@@ -58,7 +58,7 @@ def test_replies_past_the_limit_are_held_not_forgotten(desk):
     listed = desk.gongdan("outbox", "list", "--held").output.splitlines()
     assert len(listed) == 2 and all("暂缓，待放行" in line and OPERATOR in line for line in listed)
     assert [line.split()[0] for line in listed] == held_ids(desk)
-    assert "暂缓原因：daily reply limit of 3" in listed[0]
+    assert "暂缓原因：已达每日回复上限 3 封" in listed[0]
 
     # The digest: section 因限额未回复.
     out = desk.root / "digest.html"
@@ -81,6 +81,7 @@ def test_release_all_sends_them_on_the_next_send(desk):
     ]
     assert [r.state for r in desk.rows()] == ["sent"] * 5
     assert "held back" not in desk.gongdan("status").output
+    assert "因每日回复限额暂缓" not in desk.gongdan("status").output
     assert desk.gongdan("outbox", "list", "--held").output.strip() == "没有待发送的回复"
 
 

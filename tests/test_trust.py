@@ -240,7 +240,7 @@ def test_references_from_a_stranger_are_stored_flagged_and_change_nothing(make_d
     stranger = [m for m in ticket["messages"] if m["from"] == "x@evil.example.com"]
     # Kept on the ticket, for engineers to see.
     assert [m["flags"] for m in stranger] == [["outside_thread"]]
-    assert "outside_thread" in desk.gongdan("tickets", "show", "1").output
+    assert "线程外来信" in desk.gongdan("tickets", "show", "1").output  # the flag, in Chinese
     exported = json.loads(desk.gongdan("export", "--ticket", "1").output.splitlines()[0])
     assert ["outside_thread"] in [m["flags"] for m in exported["messages"]]
     assert desk.replies_to("x@evil.example.com") == [] and len(desk.tickets()) == 1

@@ -9,7 +9,7 @@ import click
 from ingest.cli.common import config_of, wall_clock
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
-from ingest.reading.display_words import REPLY_STATE_LABELS, reply_kind_label
+from ingest.reading.display_words import REPLY_STATE_LABELS, held_label, reply_kind_label
 from ingest.reading.local_time import local_minute, zone
 from ingest.rules.bounces import shown_reason
 from ingest.store import db
@@ -74,7 +74,11 @@ def _line(row, tz: tzinfo) -> str:
     if row.state == "bounced":
         said = shown_reason(row.last_error)
     elif row.last_error:
-        said = f"{'暂缓原因' if row.state == 'held' else '上次错误'}：{row.last_error}"
+        said = (
+            f"暂缓原因：{held_label(row.last_error)}"
+            if row.state == "held"
+            else f"上次错误：{row.last_error}"
+        )
     else:
         said = ""
     return (

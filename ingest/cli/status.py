@@ -10,8 +10,9 @@ import click
 from ingest.cli.common import json_line, now_option, wall_clock
 from ingest.cli.metrics import exposition
 from ingest.config import ConfigError, database_password, load_config
+from ingest.desk.findings import chinese, report_json
 from ingest.desk.health import BROKEN, status
-from ingest.reading.clean_text import clean_data
+from ingest.reading.clean_text import clean_text
 from ingest.reading.local_time import local_minute, zone
 from ingest.store import db
 
@@ -73,20 +74,21 @@ def status_command(
     if prometheus:
         click.echo(exposition(report, report["exit_code"], now), nl=False)
     elif as_json:
-        click.echo(json_line(report))
+        click.echo(json_line(report_json(report)))
     else:
         # Server error text is shown as it came: cleaned for the terminal.
-        for line in _lines(clean_data(report), zone(config.desk.timezone)):
-            click.echo(line)
+        for line in _lines(report, zone(config.desk.timezone)):
+            click.echo(clean_text(line))
     ctx.exit(report["exit_code"])
 
 
 def _lines(report: dict, tz: tzinfo) -> list[str]:
     """The report for people, one line per part, in Chinese with times in `tz` to the minute
-    (the problems and notices are the report's own words, as --json gives them)."""
+    (the problems and notices said by ingest.desk.findings)."""
     when = lambda value, none="-": local_minute(value, tz) or none  # noqa: E731
-    lines = ["正常" if report["healthy"] else "异常：" + "；".join(report["problems"])]
-    lines += [f"注意：{notice}" for notice in report.get("notices", [])]
+    problems = [chinese(f, tz) for f in report["problems"]]
+    lines = ["正常" if report["healthy"] else "异常：" + "；".join(problems)]
+    lines += [f"注意：{chinese(notice, tz)}" for notice in report["notices"]]
     for box in report["mailboxes"]:
         lines.append(
             f"邮箱 {box['name']}：上次成功 {when(box['last_success'], '从未')}，"

@@ -17,13 +17,18 @@ from ingest.reading.display_words import (
     age_zh,
     event_label,
     event_words,
+    flag_label,
+    held_label,
+    invalid_label,
     reply_kind_label,
     status_label,
     template_label,
+    vendor_label,
 )
 from ingest.reading.fields import catalog
 from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
+from ingest.reading.stopcodes import vendors
 from ingest.rules.bounces import shown_reason
 
 REPLY_STATES = REPLY_STATE_LABELS  # an outbox row's state as `tickets show` says it
@@ -184,10 +189,12 @@ def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = fro
     if d["missing"]:
         console.print(_line("缺少: " + "、".join(labels.get(k, k) for k in d["missing"])))
     for key, reason in d["invalid"].items():
-        console.print(_line(f"无效: {labels.get(key, key)} ({reason})"))
+        console.print(_line(f"无效: {labels.get(key, key)}（{invalid_label(reason)}）"))
+    names = {key: table.name for key, table in vendors().items()}
     for code in d["stop_codes"]:
         meaning = code["meaning"] or "无代号表"  # a brand without a table (SPEC §5)
-        console.print(_line(f"停止代号: {code['code']} {meaning} ({code['vendor']})"))
+        vendor = vendor_label(code["vendor"], names)
+        console.print(_line(f"停止代号: {code['code']} {meaning} ({vendor})"))
     thread = Table(title="邮件往来")
     for name in ("时间", "方向", "发件人", "主题", "标记"):
         thread.add_column(name, **_column(name))
@@ -200,7 +207,7 @@ def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = fro
                     "收" if m["direction"] == "in" else "发",
                     m["from"],
                     m["subject"],
-                    " ".join(m["flags"]),
+                    "、".join(flag_label(f) for f in m["flags"]),
                 ),
             )
         )
@@ -236,4 +243,6 @@ def _why(reply: dict) -> str:
     """Why a reply failed, or a bounce's reason labelled as the remote system's words."""
     if reply["state"] == "bounced":
         return shown_reason(reply["last_error"])
+    if reply["state"] == "held":
+        return held_label(reply["last_error"])
     return reply["last_error"] or ""

@@ -179,13 +179,20 @@ def _check_desk(desk: DeskSettings) -> str:
 def config_warnings(config: Config) -> list[str]:
     """What the config allows but should not ask for: a public mail domain among the operator
     domains (it is never trusted as a colleague's or a Reply-To domain, SPEC §6b)."""
-    public = [d for d in config.desk.operator_domains if is_public(d)]
-    if not public:
-        return []
-    return [
+    public = public_operator_domains(config)
+    return [public_domains_warning(public)] if public else []
+
+
+def public_operator_domains(config: Config) -> list[str]:
+    """The public mail domains (qq.com, 163.com, ...) listed in `[desk] operator_domains`."""
+    return [d for d in config.desk.operator_domains if is_public(d)]
+
+
+def public_domains_warning(public: list[str]) -> str:
+    return (
         f"[desk]: operator_domains lists public mail domains ({', '.join(public)}): anyone can "
         "have an address there, so they are never trusted as colleagues' or Reply-To domains"
-    ]
+    )
 
 
 # Plain (unencrypted) IMAP and SMTP are allowed to these hosts only.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ingest.config import Config, config_warnings
+from ingest.config import Config
+from ingest.config.checks import public_operator_domains
+from ingest.desk.findings import Finding
 from ingest.store.db import Connection
 from ingest.store.health import (
     MailboxRecord,
@@ -20,6 +22,7 @@ HEALTHY, DEGRADED, BROKEN = 0, 1, 2
 BOUNCED = timedelta(days=7)  # bounced replies counted by `gongdan status`
 UNREADABLE = timedelta(days=7)  # emails kept unreadable counted by `gongdan status`
 FAILING = timedelta(hours=1)  # a reply failing for longer degrades the desk
+STALE_INTERVALS = 3  # a mailbox without a successful cycle for this many intervals degrades it
 
 
 def status(
@@ -68,18 +71,26 @@ def report(
     three intervals, a reply has been failing for over an hour or is waiting past its first retry,
     or the last sending of the outbox failed. Replies bounced and emails kept unreadable in the
     last 7 days (`unreadable`: how many, the newest one's error), replies held back by the daily
-    limit and config warnings are notices."""
+    limit and config warnings are notices. Problems and notices are Findings (a code and its
+    figures): ingest.desk.findings says them in English for --json, in Chinese for people."""
     problems = []
     mailboxes = []
-    stale_before = now - timedelta(seconds=3 * interval)
+    stale_before = now - timedelta(seconds=STALE_INTERVALS * interval)
     for box in config.mailboxes:
         state = states.get(box.name)
         last_success = state.last_success_at if state else None
         if last_success is None or last_success < stale_before:
             problems.append(
-                f"mailbox {box.name}: no successful cycle since "
-                f"{iso(last_success) or 'ever'}"
-                + (f" (last error: {state.last_error})" if state and state.last_error else "")
+                Finding(
+                    "mailbox_stale",
+                    {
+                        "name": box.name,
+                        "last_success": iso(last_success),
+                        "last_error": state.last_error if state else None,
+                        "intervals": STALE_INTERVALS,
+                        "interval": interval,
+                    },
+                )
             )
         mailboxes.append(
             {
@@ -95,50 +106,42 @@ def report(
     counts = outbox.per_state
     if outbox.failing_message_id is not None:
         problems.append(
-            f"outbox: reply {outbox.failing_message_id} failing for over an hour: "
-            f"{outbox.failing_error}"
+            Finding(
+                "reply_failing",
+                {"message_id": outbox.failing_message_id, "error": outbox.failing_error},
+            )
         )
     waiting = outbox.waiting
     if waiting:
-        replies = "reply" if waiting == 1 else "replies"
         problems.append(
-            f"outbox: {waiting} {replies} still waiting past the first retry "
-            f"(the oldest queued {iso(outbox.oldest_waiting)})"
+            Finding("replies_waiting", {"count": waiting, "oldest": iso(outbox.oldest_waiting)})
         )
     # A bounced reply is for a person to act on (the operator's address is wrong or full), not a
     # fault of the desk: it is said, and the exit code stays what the desk's health makes it.
     bounced = outbox.bounced
     notices = (
-        [
-            f"outbox: {bounced} {'reply' if bounced == 1 else 'replies'} bounced in the last "
-            f"{BOUNCED.days} days (gongdan outbox list --bounced)"
-        ]
-        if bounced
-        else []
+        [Finding("replies_bounced", {"count": bounced, "days": BOUNCED.days})] if bounced else []
     )
     if unreadable[0]:
         n, error = unreadable
         notices.append(
-            f"{n} {'email' if n == 1 else 'emails'} kept unreadable in the last "
-            f"{UNREADABLE.days} days, the newest: {error} (gongdan export shows them)"
+            Finding("emails_unreadable", {"count": n, "days": UNREADABLE.days, "error": error})
         )
-    notices += config_warnings(config)  # said, and the exit code stays the desk's health
+    public = public_operator_domains(config)  # said, and the exit code stays the desk's health
+    if public:
+        notices.append(Finding("public_operator_domains", {"domains": public}))
     if config.engineers and not config.desk.trusted_authserv_id:
         # SPEC §8: anyone can write as an engineer; said, the exit code unchanged.
-        notices.append(
-            "engineer mail is not verified: anyone who writes from an engineer's address can "
-            "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
-        )
+        notices.append(Finding("engineer_mail_unverified"))
     # So is a reply the daily limit held back: nothing withheld is silently forgotten (§6b).
     held = counts.get("held", 0)
     if held:
-        notices.append(
-            f"outbox: {held} {'reply' if held == 1 else 'replies'} held back by the daily reply "
-            "limit (gongdan outbox list --held; gongdan outbox release sends them)"
-        )
+        notices.append(Finding("replies_held", {"count": held}))
     last_drain = _last_drain(states.get(DRAIN_STATE))
     if last_drain and last_drain["error"]:
-        problems.append(f"outbox: the last send ({last_drain['at']}) failed: {last_drain['error']}")
+        problems.append(
+            Finding("last_send_failed", {"at": last_drain["at"], "error": last_drain["error"]})
+        )
     return {
         "healthy": not problems,
         "exit_code": DEGRADED if problems else HEALTHY,

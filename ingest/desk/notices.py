@@ -11,6 +11,7 @@ from datetime import datetime
 from ingest.config import Config
 from ingest.reading.addresses import canonical_address
 from ingest.reading.email_reader import read_email
+from ingest.reading.local_time import zone
 from ingest.rules.followups import new_text, says_something
 from ingest.store.db import Engine
 from ingest.store.db import session as open_session
@@ -92,7 +93,9 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
 def _queue(session, config: Config, to: str, name: str, tickets: list[dict], now) -> None:
     support = config.outgoing.from_address
     subject = notice_subject([t["id"] for t in tickets])
-    body = render_notice(name or "工程师", tickets, support, config.desk.template_dir or None)
+    template_dir = config.desk.template_dir or None
+    tz = zone(config.desk.timezone)
+    body = render_notice(name or "工程师", tickets, support, template_dir, tz)
     message_id = new_message_id(config)
     raw = compose_notice(
         body=body,

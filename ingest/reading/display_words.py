@@ -3,6 +3,7 @@ vendors in Chinese, and ages (SPEC §13: views speak one language)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 # Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
@@ -56,6 +57,24 @@ EVENT_LABELS = {
 }
 # Who a ticket waits on (Ticket.waiting_on).
 WAITING_LABELS = {"team": "待处理", "operator": "等待运营商"}
+# A stored message's flags (Message.flags): how it was read, joined and answered. A mail we
+# sent is flagged with its reply kind (REPLY_KIND_LABELS).
+FLAG_LABELS = {
+    "unreadable": "无法读取",
+    "bounce": "退信报告",
+    "reused_message_id": "Message-ID 重复",
+    "outside_thread": "线程外来信",
+    "foreign_ticket_tag": "引用他人工单号",
+    "auto_submitted": "自动邮件",
+    "too_large": "邮件过大",
+    "too_many_parts": "邮件分段过多",
+    "text_truncated": "正文已截断",
+    "forged_engineer": "冒充工程师",
+    "display_name_address": "显示名含其他地址",
+    "outside_operator_domains": "非运营商域名",
+    "over_daily_limit": "超出每日回复限额",
+    "reply_failed": "回复失败",
+}
 # Vendors without a table file at hand (the tables name themselves: stopcodes.VendorTable.name).
 VENDOR_LABELS = {"sinexcel": "盛弘"}
 
@@ -78,6 +97,37 @@ def template_label(template: str | None) -> str:
 
 def event_label(kind: str | None) -> str:
     return _label(EVENT_LABELS, kind)
+
+
+def flag_label(flag: str | None) -> str:
+    """A message's flag as people read it (`outside_thread`: 线程外来信, `ack`: 确认)."""
+    return FLAG_LABELS.get(flag or "") or reply_kind_label(flag)
+
+
+# Why a value was refused (completeness.check_*, phones.check_phone), as `tickets show` says it.
+INVALID_LABELS = {
+    "not digits": "不是数字",
+    "not a mobile, landline or masked number": "不是手机、座机或打码的号码",
+}
+_DIGITS = re.compile(r"(\d+) digits, expected (\d+)-(\d+)")
+
+
+def invalid_label(reason: str | None) -> str:
+    """`not digits`: 不是数字; `9 digits, expected 10-32`: 9 位数字，应为 10-32 位."""
+    if counted := _DIGITS.fullmatch(reason or ""):
+        n, low, high = counted.groups()
+        return f"{n} 位数字，应为 {low}-{high} 位"
+    return _label(INVALID_LABELS, reason)
+
+
+_HELD = re.compile(r"daily reply limit of (\d+) reached for (.+)")
+
+
+def held_label(reason: str | None) -> str:
+    """Why a reply is held (rules.decide's words) as people read it: 已达每日回复上限 3 封（…）."""
+    if held := _HELD.fullmatch(reason or ""):
+        return f"已达每日回复上限 {held.group(1)} 封（{held.group(2)}）"
+    return reason or ""
 
 
 def vendor_label(vendor: str | None, names: dict[str, str] | None = None) -> str:
