@@ -26,7 +26,7 @@ of 10^6 bytes), in this order:
   digest       `digest --now T --out digest.html` (queued and written to the Maildir outbox)
   poll         `poll --now T --log-level WARNING`: --new generated ticket mails
                (bench_parse.build_corpus) from a local Maildir inbox, replies to a Maildir outbox
-  stats        `stats --now T`
+  stats        `stats --now T`, and `stats --month 2024-09 --by engineer` (the monthly review)
   list         `tickets list`
   list --json  `tickets list --json`
   show         `tickets show K`, K the ticket in the middle of the history
@@ -85,6 +85,13 @@ COMMANDS = [
     ("digest", ["digest", "--now", NOW, "--out", "digest.html"], 2.0, None, True),
     ("poll", ["poll", "--now", NOW, "--log-level", "WARNING"], None, None, True),
     ("stats", ["stats", "--now", NOW], 1.5, None, False),
+    (
+        "stats --month --by engineer",
+        ["stats", "--now", NOW, "--month", "2024-09", "--by", "engineer"],
+        1.5,
+        None,
+        False,
+    ),
     ("tickets list", ["tickets", "list"], 1.5, 150, False),
     ("tickets list --json", ["tickets", "list", "--json"], 3.0, None, False),
     ("tickets show K", ["tickets", "show", "{K}"], 1.5, None, False),
