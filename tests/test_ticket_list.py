@@ -42,6 +42,11 @@ def history(engine, tmp_path, database_url):
     return config
 
 
+def more(n: int) -> str:
+    """The line under a page of tickets that says how many are left."""
+    return f"还有 {n} 个工单未显示（--limit/--offset）"
+
+
 def gongdan(config, *args, env=None):
     return CliRunner().invoke(cli, ["--config", str(config), *args, "--now", NOW], env=env)
 
@@ -68,7 +73,7 @@ def test_by_default_the_oldest_fifty_open_tickets_and_how_many_more(history):
     assert result.exit_code == 0, result.output
     shown, notes = rows(result.output)
     assert [int(cells[0]) for cells in shown] == open_ids[:50]
-    assert notes == [f"还有 {len(open_ids) - 50} 个工单未显示（--limit/--offset）"]
+    assert notes == [more(len(open_ids) - 50)]
     assert "已解决" not in result.output and "已关闭" not in result.output
 
 
@@ -78,7 +83,7 @@ def test_a_pipe_prints_the_limit_and_the_rest_as_a_count(history):
     result = gongdan(history, "tickets", "list", "--limit", "100")
     shown, notes = rows(result.output)
     assert len(shown) == 100 and all(len(cells) == 11 for cells in shown)
-    assert notes == [f"还有 {open_count - 100} 个工单未显示（--limit/--offset）"]
+    assert notes == [more(open_count - 100)]
     assert open_count == SEED_OPEN + EXTRA
 
 
@@ -87,7 +92,7 @@ def test_offset_pages_on_where_the_last_page_stopped(history):
     second = gongdan(history, "tickets", "list", "--offset", "50", "--limit", "50")
     shown, notes = rows(second.output)
     assert [int(cells[0]) for cells in shown] == open_ids[50:100]
-    assert notes == [f"还有 {len(open_ids) - 100} 个工单未显示（--limit/--offset）"]
+    assert notes == [more(len(open_ids) - 100)]
     last = gongdan(history, "tickets", "list", "--offset", "100")
     shown, notes = rows(last.output)
     assert [int(cells[0]) for cells in shown] == open_ids[100:] and notes == []
@@ -131,7 +136,7 @@ def test_json_is_every_ticket_line_by_line_and_a_limit_notes_the_rest_apart(hist
     assert [json.loads(line)["id"] for line in limited.stdout.splitlines()] == [
         json.loads(line)["id"] for line in lines[:5]
     ]
-    assert limited.stderr.strip() == f"还有 {SEED_OPEN + EXTRA - 5} 个工单未显示（--limit/--offset）"
+    assert limited.stderr.strip() == more(SEED_OPEN + EXTRA - 5)
 
 
 def test_a_terminal_gets_a_table_of_the_limit_only(history):
@@ -139,4 +144,4 @@ def test_a_terminal_gets_a_table_of_the_limit_only(history):
     assert result.exit_code == 0, result.output
     assert "5 个工单" in result.output and "\t" not in result.output
     assert result.output.count("星星充电") <= 5 + 1  # the rows shown, at most (cells may fold)
-    assert result.output.rstrip().endswith(f"还有 {SEED_OPEN + EXTRA - 5} 个工单未显示（--limit/--offset）")
+    assert result.output.rstrip().endswith(more(SEED_OPEN + EXTRA - 5))
