@@ -129,3 +129,49 @@ def test_status_choices_are_the_statuses():
     tickets = cli.get_command(click.Context(cli), "tickets")
     status = next(p for p in tickets.commands["list"].params if p.name == "status")
     assert status.type.choices == STATUSES
+
+
+# What a poll needs only when there is mail: the reader, the store step, the reply templates.
+READING = ("ingest.reading.ticket", "ingest.desk.read_ahead", "ingest.store.tickets", "jinja2")
+
+
+def _poll_loads(tmp_path, mail: bytes | None) -> tuple[str, set[str]]:
+    """`gongdan poll` in a fresh interpreter on a Maildir desk (with `mail` delivered, if any):
+    its last line, and which of READING it imported."""
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "inbox" / sub).mkdir(parents=True, exist_ok=True)
+    if mail:
+        (tmp_path / "inbox" / "new" / "1.M1.test").write_bytes(mail)
+    (tmp_path / "gongdan.toml").write_text(
+        '[database]\nurl = "sqlite:///gongdan.db"\n\n[[mailbox]]\nkind = "maildir"\n'
+        'path = "inbox"\n\n[outgoing]\nkind = "maildir"\npath = "outbox"\n'
+        'from_address = "support@gongdan.example.cn"\n',
+        "utf-8",
+    )
+    code = f"""
+import sys
+from ingest.cli.main import main
+sys.argv = ["gongdan", "--config", "gongdan.toml", "poll", "--now", "2026-11-30T09:00+08:00"]
+try:
+    main()
+finally:
+    print(" ".join(m for m in {READING!r} if m in sys.modules))
+"""
+    upgrade = [sys.executable, "-m", "ingest", "--config", "gongdan.toml", "db", "upgrade"]
+    subprocess.run(upgrade, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    *said, loaded = proc.stdout.splitlines()
+    return said[-1], set(loaded.split())
+
+
+def test_a_poll_with_no_mail_loads_no_reader_and_no_templates(tmp_path):
+    said, loaded = _poll_loads(tmp_path / "empty", None)
+    assert said == "mailbox support: no new mail; outbox: 0 sent, 0 failed"
+    assert loaded == set()
+    # Positive control: with mail, the same poll reads it, stores a ticket and answers it.
+    said, loaded = _poll_loads(tmp_path / "mail", TICKET)
+    assert said == "mailbox support: 1 new ticket, 1 replies; outbox: 1 sent, 0 failed"
+    assert loaded == set(READING)

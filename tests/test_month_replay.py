@@ -389,7 +389,21 @@ def test_a_month_of_desk_life_on_the_embedded_default(tmp_path):
 
     # Reminders: only #3 and #4 were ever reminded; the closed test mail (#10) never.
     assert sorted(m["To"] for m in month.sent("reminder")) == [LV, YI]
-    assert sorted(month.listed()) == [1, 2, 3, 4, 6, 8, 12, 13]  # merged and closed: --all only
+    # A person sees the open tickets first; resolved ones by their status; merged and closed
+    # ones with --all only.
+    assert sorted(month.listed()) == [3, 4, 8, 13]
+    resolved = month.listed("--status", "resolved")
+    assert sorted(month.listed("--status", "resolved") | month.listed()) == [
+        1,
+        2,
+        3,
+        4,
+        6,
+        8,
+        12,
+        13,
+    ]
+    assert all(t["status"] == "resolved" for t in resolved.values())
     # The team had a digest every evening, and it never listed closed tickets.
     digests = month.sent("digest", TEAM)
     assert len(digests) == 34
@@ -504,7 +518,9 @@ def test_a_shorter_replay_on_dovecot_aiosmtpd_and_postgresql(
     month.cli(
         "tickets", "close", "3", "--reason", "运营商未补充", "--now", at("11-10 13:00").isoformat()
     )
-    assert sorted(month.listed()) == [1, 2, 5]
+    assert sorted(month.listed()) == [5]  # open first; resolved by their status; closed: --all
+    assert sorted(month.listed("--status", "resolved")) == [1, 2]
+    assert sorted(month.listed("--all")) == [1, 2, 3, 4, 5, 6, 7]
     # 12-01: a new ticket on #1's thread (resolved 42 days ago), and the month's review.
     month.on(1, RONG, "电表又告警了，请再核实。", "11-30 10:00")
     assert month.ticket(8)["related"] == [1]

@@ -25,7 +25,7 @@ from ingest.desk.remind import remind_due
 from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
-from ingest.store.ticket_list import ticket_summaries
+from ingest.store.ticket_list import OPEN, ticket_summaries
 from replies.digest import collect, render
 from replies.digest_data import OPEN_LIMIT
 from replies.send_stage import send_due
@@ -121,7 +121,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
             echo(f"mailbox {box.name}: {counts_text(box.counts)}")
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
-            rows = ticket_summaries(session)
+            rows = list(ticket_summaries(session, OPEN))
         ticket_views.render_list(Console(), rows, now, zone(config.desk.timezone))
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:

@@ -25,7 +25,7 @@ WIDE = 72  # longer lines (a reply link) are cut there
 
 def _tickets(engine) -> dict[int, dict]:
     with db.session(engine) as session:
-        return {t["id"]: t for t in ticket_summaries(session, closed=True)}
+        return {t["id"]: t for t in ticket_summaries(session)}  # every status
 
 
 def _state(ticket: dict) -> str:

@@ -14,10 +14,9 @@ from ingest.cli.common import config_of, now_option, wall_clock
 from ingest.cli.database import database
 from ingest.cli.logs import json_record, log_level_option, setup_logging
 from ingest.config import config_warnings
-from ingest.desk import importer, runner
 from ingest.desk import poll as poll_cycle
+from ingest.desk import runner
 from ingest.desk.runner import StopFlag
-from ingest.desk.watch import Watcher
 from ingest.store import db
 from replies.send_stage import send_due
 
@@ -116,6 +115,9 @@ def poll(
             if report.errors:
                 raise click.ClickException(report.errors[0])
             return
+        # Only a worker watches mailboxes: a cron poll does not import IMAP IDLE's machinery.
+        from ingest.desk.watch import Watcher
+
         watcher = Watcher(config.mailboxes)  # it starts listening at its first wait
         try:
             runner.loop(
@@ -198,6 +200,10 @@ def import_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
 
     Example: gongdan import backup/2024.mbox old-inbox/
     """
+    # Here, not at the top: the importer loads the whole reader, which `gongdan poll` (in this
+    # module) loads only when there is mail to read.
+    from ingest.desk import importer
+
     config = config_of(ctx)
     with database(config) as engine:
         try:

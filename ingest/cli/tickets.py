@@ -4,20 +4,35 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from ingest.cli import views as ticket_views
-from ingest.cli.common import cannot_write, config_of, json_line, since_date, wall_clock
+from ingest.cli.common import (
+    cannot_write,
+    config_of,
+    json_line,
+    now_option,
+    since_date,
+    wall_clock,
+)
 from ingest.cli.database import database
+from ingest.cli.stats import parse_moment
 from ingest.cli.ticket_actions import tickets_close, tickets_merge
 from ingest.reading.display_words import STATUSES
 from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.export import export
-from ingest.store.ticket_list import ticket_attachments, ticket_detail, ticket_summaries
+from ingest.store.ticket_list import (
+    OPEN,
+    count_tickets,
+    ticket_attachments,
+    ticket_detail,
+    ticket_summaries,
+)
 
 
 @click.group()
@@ -32,37 +47,70 @@ tickets.add_command(tickets_merge)
 tickets.add_command(tickets_close)
 
 
+DEFAULT_LIMIT = 50  # rows a person is shown unless they ask for more
+
+
 @tickets.command("list")
-@click.option("--status", type=click.Choice(STATUSES), help="Only tickets with this status.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only tickets with this status (repeat for several).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every ticket, resolved and closed too.")
 @click.option("--operator", help="Only tickets whose operator name or address contains this.")
-@click.option("--since", help="Only tickets created on or after this date (2024-03-01).")
+@click.option(
+    "--since",
+    metavar="SPAN|DATE",
+    help="Only tickets created since a span back from now (7d, 2w, 1mo) or a date (2024-03-01).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help=f"At most this many tickets (default {DEFAULT_LIMIT}; with --json: every ticket).",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket, one per line.")
-@click.option("--all", "show_all", is_flag=True, help="Closed tickets too (merged, automatic).")
+@now_option
 @click.pass_context
 def tickets_list(
     ctx: click.Context,
-    status: str | None,
+    status: tuple[str, ...],
+    show_all: bool,
     operator: str | None,
     since: str | None,
+    limit: int | None,
+    offset: int,
     as_json: bool,
-    show_all: bool,
+    now: datetime | None,
 ) -> None:
-    """List tickets, oldest first; closed ones only with --all or --status closed.
+    """List tickets, oldest first: the open ones (waiting for information, in progress, on hold)
+    unless --all or --status says otherwise, at most --limit, with a last line saying how many
+    more there are. Rows are printed as they are read.
 
-    Example: gongdan tickets list --operator 星星充电 --since 2024-03-01
+    Example: gongdan tickets list --status on_hold --since 2w
     """
     config = config_of(ctx)
+    now = now or wall_clock()
+    start = parse_moment(since, "--since", now) if since else None
+    wanted = status or (None if show_all else OPEN)
+    if limit is None and not as_json:
+        limit = DEFAULT_LIMIT
     with database(config) as engine, db.session(engine) as session:
-        rows = ticket_summaries(
-            session, status, operator, since_date(since), closed=show_all or status == "closed"
-        )
-    if as_json:
-        for row in rows:
-            click.echo(json_line(row))
-    else:
-        console = Console()
-        tz = zone(config.desk.timezone)
-        ticket_views.render_list(console, rows, wall_clock(), tz, console.is_terminal)
+        rows = ticket_summaries(session, wanted, operator, start, limit, offset)
+        if as_json:
+            shown = 0
+            for row in rows:
+                shown += 1
+                click.echo(json_line(row))
+        else:
+            console = Console()
+            tz = zone(config.desk.timezone)
+            shown = ticket_views.render_list(console, rows, now, tz, console.is_terminal)
+        full = limit is not None and shown == limit  # else there is nothing more to count
+        more = count_tickets(session, wanted, operator, start) - offset - shown if full else 0
+    if more > 0:  # a tool reading --json lines gets the note on stderr
+        click.echo(f"还有 {more} 个工单未显示（--limit/--offset）", err=as_json)
 
 
 @tickets.command("show")

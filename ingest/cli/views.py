@@ -81,9 +81,12 @@ LIST_TITLES = (
 NO_WRAP = {"#", "订单号", "创建"}  # long numbers and times read whole, never folded
 
 
-def list_cells(r: dict, now: datetime, tz: tzinfo) -> list[str]:
-    """A ticket's row as one-line texts, in LIST_TITLES' order."""
-    labels = {s.key: s.label for s in catalog().fields}
+def list_cells(
+    r: dict, now: datetime, tz: tzinfo, labels: dict[str, str] | None = None
+) -> list[str]:
+    """A ticket's row as one-line texts, in LIST_TITLES' order (`labels`: the fields' labels by
+    key, from the catalog unless given)."""
+    labels = labels if labels is not None else {s.key: s.label for s in catalog().fields}
     cells = (
         r["id"],
         status_label(r["status"]),
@@ -102,14 +105,18 @@ def list_cells(r: dict, now: datetime, tz: tzinfo) -> list[str]:
 
 def render_list(
     console: Console, rows: Iterable[dict], now: datetime, tz: tzinfo, terminal: bool = True
-) -> None:
+) -> int:
     """The tickets as a table on a terminal, times in `tz` and ages as of `now`; in a pipe one
-    tab-separated line per ticket, printed as it comes, never wrapped or cut."""
+    tab-separated line per ticket, printed as it is read, never wrapped or cut. How many were
+    shown. Only the table holds its rows: the caller limits what goes to a terminal."""
+    labels = {s.key: s.label for s in catalog().fields}
     if not terminal:
+        shown = 0
         click.echo("\t".join(LIST_TITLES))
         for r in rows:
-            click.echo("\t".join(list_cells(r, now, tz)))
-        return
+            click.echo("\t".join(list_cells(r, now, tz, labels)))
+            shown += 1
+        return shown
     rows = list(rows)
     table = Table(title=f"{len(rows)} 个工单", show_lines=False)
     for name in LIST_TITLES:
@@ -118,8 +125,9 @@ def render_list(
         else:
             table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(*(Text(c) for c in list_cells(r, now, tz)))
+        table.add_row(*(Text(c) for c in list_cells(r, now, tz, labels)))
     console.print(table)
+    return len(rows)
 
 
 def who(message: dict, operator_address: str, engineers: set[str]) -> str:

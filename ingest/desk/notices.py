@@ -10,14 +10,14 @@ from datetime import datetime
 
 from ingest.config import Config
 from ingest.reading.addresses import canonical_address
-from ingest.reading.email_reader import read_email
 from ingest.reading.local_time import zone
 from ingest.rules.followups import new_text, says_something
 from ingest.store.db import Engine
 from ingest.store.db import session as open_session
 from ingest.store.notice_queries import followups_stored_at, tickets_by_id
-from replies.engineer_notice import compose_notice, notice_subject, render_notice
-from replies.outgoing import new_message_id, queue_mail
+
+# A poll runs this step every cycle, mostly with no follow-up stored: the reader and the notice's
+# templates are imported by the functions below once there is one (issue 22).
 
 log = logging.getLogger("gongdan.notices")
 
@@ -27,6 +27,8 @@ _NOT_THE_OPERATORS = {"outside_thread", "forged_engineer", "bounce", "unreadable
 
 def _said(message) -> tuple[str, bool]:
     """The new text of a stored mail (quotes removed), and whether it says something."""
+    from ingest.reading.email_reader import read_email  # a follow-up to read (see the top)
+
     try:
         attachments = read_email(message.raw).attachments
     except Exception:  # stored already; a mail we cannot read again has no attachments to show
@@ -91,6 +93,10 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
 
 
 def _queue(session, config: Config, to: str, name: str, tickets: list[dict], now) -> None:
+    # A notice to send (see the top).
+    from replies.engineer_notice import compose_notice, notice_subject, render_notice
+    from replies.outgoing import new_message_id, queue_mail
+
     support = config.outgoing.from_address
     subject = notice_subject([t["id"] for t in tickets])
     template_dir = config.desk.template_dir or None

@@ -14,25 +14,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ingest.config import Config, ConfigError, MailboxSettings
-from ingest.desk.answers import answers_to
-from ingest.desk.notices import notify_engineers
-from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.desk.remind import RemindReport, remind_due
-from ingest.reading.addresses import mailbox_of
-from ingest.reading.ticket import ReadResult
-from ingest.rules.decide import Decision, decide, reply_candidates, situation
-from ingest.rules.stored import Stored
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
-from ingest.store import db, mailbox_state, outbox
+from ingest.store import db, mailbox_state
 from ingest.store.db import Engine, Session, SQLAlchemyError
-from ingest.store.duplicates import stored_copies
 from ingest.store.lock import exclusive
-from ingest.store.tickets import add_flag, store_email
 from replies.send_stage import OUTBOX_WAIT, DrainReport, send_due
+
+if TYPE_CHECKING:
+    from ingest.reading.ticket import ReadResult
+    from ingest.rules.decide import Decision
+    from ingest.rules.stored import Stored
+
+# Cron runs `gongdan poll` every minute and most runs find no mail: the reader (its patterns
+# compile as it loads), the store step, the rules and the reply templates are imported by the
+# functions below that need them, once there is mail to read (SPEC §9, issue 22).
 
 log = logging.getLogger("gongdan.poll")
 
@@ -107,7 +108,11 @@ def run_cycle(
         if stop():
             break
     try:
-        report.notices = notify_engineers(config, engine, now)
+        # Only mail stored in this cycle (at its `now`) can be a follow-up to notify of.
+        if any(m.counts for m in report.mailboxes):
+            from ingest.desk.notices import notify_engineers  # with the mail (see the top)
+
+            report.notices = notify_engineers(config, engine, now)
     except SQLAlchemyError as exc:
         report.notices_error = f"database error: {db.short_error(exc)}"
         log.error("notices: %s", report.notices_error)
@@ -174,6 +179,10 @@ def _take_new_mail(
     """The cycle's steps for one mailbox, batch after batch."""
     with db.session(engine) as session:
         keys, uidvalidity = _new_mail(session, box, source)
+        if not keys:
+            return
+        from ingest.desk.read_ahead import ReadAhead, worth_it  # mail to read: the reader now
+
         # While one batch is stored, the next is fetched and read (in a helper process if it pays).
         parallel = config.desk.parallel and worth_it(len(keys), BATCH)
         if parallel:
@@ -266,6 +275,8 @@ def set_apart(
     """One email that failed: stored without a reply (a copy another worker stored a moment ago
     is then recognised as such); if even that fails for the mail's own data (or a bug of ours in
     storing it), its bytes are kept as `unreadable` with the error (SPEC §6b)."""
+    from ingest.reading.ticket import ReadResult  # loaded with the mail it reads (see the top)
+
     if not isinstance(exc, SQLAlchemyError):
         # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
         log.exception(
@@ -305,6 +316,14 @@ def store_and_answer(
     """Store a batch of (key, raw) emails read as `reads`, decide and queue their replies (unless
     not `answer`: then they are flagged `reply_failed`), advance the mailbox: one transaction.
     Raises on any failure, leaving the rollback to the caller."""
+    # Loaded with the first mail, not at the top: a cycle with no mail needs none of them.
+    from ingest.desk.answers import answers_to
+    from ingest.reading.addresses import mailbox_of
+    from ingest.rules.decide import Decision, decide, situation
+    from ingest.store import outbox
+    from ingest.store.duplicates import stored_copies
+    from ingest.store.tickets import add_flag, store_email
+
     known = stored_copies(session, [raw for _, raw in batch], [r.reading for r in reads])
     replies_today = _replies_today(session, config, reads, now) if answer else {}
     results, outgoing = [], []
@@ -354,6 +373,9 @@ def _replies_today(
     session: Session, config: Config, reads: list[ReadResult], now: datetime
 ) -> dict[str, int]:
     """Replies in the last day to every mailbox a reply of this batch may go to: one query."""
+    from ingest.rules.decide import reply_candidates  # with the mail (see the top)
+    from ingest.store import outbox
+
     candidates = {
         address
         for read in reads

@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ingest.config import Config, parse_duration
-from ingest.desk.answers import ticket_context
 from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
 from ingest.reading.display_words import FINISHED
-from ingest.rules.decide import Decision, decide, reminder_situation
 from ingest.store import db, followups, outbox
 from ingest.store.db import Engine, IntegrityError, OperationalError, Session, SQLAlchemyError
 from ingest.store.followups import TicketChanged
 from ingest.store.models import Message, Outbox, Ticket, as_utc
-from ingest.store.ticket_rows import view_of
-from replies.compose import derived_message_id
-from replies.outgoing import queue_reply
-from replies.render import render_reminder
+
+if TYPE_CHECKING:
+    from ingest.rules.decide import Decision
+
+# A poll runs this step every cycle and seldom finds a reminder due: the rules and the reply
+# templates are imported by the functions below once one is (issue 22: a poll with no mail).
 
 log = logging.getLogger("gongdan.remind")
 
@@ -189,6 +190,8 @@ def _gate(
 ) -> Decision:
     """SPEC §6's rules for the address a reminder would go to (decide.reminder_situation): the
     daily limit counted as for any reply, the latest mail of that mailbox on the thread."""
+    from ingest.rules.decide import decide, reminder_situation  # one is due (see the top)
+
     mailbox = mailbox_of(recipient)
     theirs = [m for m in mail if mailbox_of(m.from_address) == mailbox]
     replies_today = outbox.replies_since_each(session, {mailbox}, now - timedelta(days=1))
@@ -229,6 +232,13 @@ def _queue(
 ) -> None:
     """The reminder or notice, on the thread of the request it follows, in the open
     transaction (kept `held` for that reason when the daily limit withholds it)."""
+    # Loaded once one is due (see the top).
+    from ingest.desk.answers import ticket_context
+    from ingest.store.ticket_rows import view_of
+    from replies.compose import derived_message_id
+    from replies.outgoing import queue_reply
+    from replies.render import render_reminder
+
     remind_after, hold_after = spans
     kind = _KIND[action]
     domain = domain_of(config.outgoing.from_address)

@@ -29,6 +29,8 @@ of 10^6 bytes), in this order:
   stats        `stats --now T`, and `stats --month 2024-09 --by engineer` (the monthly review)
   list         `tickets list`
   list --json  `tickets list --json`
+  list --all   `tickets list --all --limit 100000000` and `tickets list --all --json`: every
+               ticket of the history, streamed (the plain list shows the 50 oldest open ones)
   show         `tickets show K`, K the ticket in the middle of the history
   export       `export` (its lines counted; nothing written)
 
@@ -94,6 +96,9 @@ COMMANDS = [
     ),
     ("tickets list", ["tickets", "list"], 1.5, 150, False),
     ("tickets list --json", ["tickets", "list", "--json"], 3.0, None, False),
+    # Every ticket of the history, streamed: into a pipe, and as JSON lines.
+    ("list --all (pipe)", ["tickets", "list", "--all", "--limit", "100000000"], 1.5, 150, False),
+    ("list --all --json", ["tickets", "list", "--all", "--json"], 3.0, 150, False),
     ("tickets show K", ["tickets", "show", "{K}"], 1.5, None, False),
     ("export", ["export"], None, 150, False),
 ]
