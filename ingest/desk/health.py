@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ingest.config import Config, config_warnings
+from ingest.reading import screenshots
 from ingest.store.db import Connection
 from ingest.store.health import (
     MailboxRecord,
@@ -128,6 +129,11 @@ def report(
         notices.append(
             "engineer mail is not verified: anyone who writes from an engineer's address can "
             "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
+        )
+    if not screenshots.available():  # SPEC §14: a ticket sent as a picture is answered as text
+        notices.append(
+            "screenshots are not read: the OCR engine is not installed "
+            "(pip install 'gongdan[ocr]'; docs/desk.md)"
         )
     # So is a reply the daily limit held back: nothing withheld is silently forgotten (§6b).
     held = counts.get("held", 0)

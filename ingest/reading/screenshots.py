@@ -16,6 +16,7 @@ import math
 import os
 import re
 import statistics
+import warnings as python_warnings
 from dataclasses import dataclass, field
 
 from ingest.reading.completeness import check_pile_no, order_time_of
@@ -161,7 +162,9 @@ def decoded(data: bytes, name: str, warnings: list[str]):
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow refuses twice this at open: a bomb
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
+        with python_warnings.catch_warnings():  # sizes are checked here, not warned about
+            python_warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
         if image.format not in ("PNG", "JPEG", "WEBP"):
             raise Unreadable(f"{image.format or 'unknown'} images are not read")
         width, height = image.size
