@@ -51,6 +51,9 @@ def test_a_mail_that_is_only_an_app_screenshot_gets_an_ack_with_what_it_shows(
     shown = desk.show(ticket["id"])
     assert shown["fields"]["order_no"] == "20261124081644614873"
     assert shown["fields"]["pile_no"] == "32010600123456" and shown["status"] == "in_progress"
+    # The stored reading keeps where each value came from (export shows it).
+    (stored,) = [m for t in desk.exported() for m in t["messages"] if m["direction"] == "in"]
+    assert stored["fields_from_images"]["order_no"] == "app_light_q40_half.jpg"
 
 
 def test_an_inline_screenshot_of_a_charger_fills_only_what_the_text_lacks(screenshot_desk, usable):

@@ -334,6 +334,7 @@ def _message_values(
         "text": "",
         "auto_submitted": False,
         "flags": [],
+        "fields_from_images": {},
         **source,
     }
     if reading:
@@ -349,6 +350,7 @@ def _message_values(
             sent_at=mail_time(mail.date, arrived),
             text=mail.body,
             auto_submitted=reading.auto_submitted,
+            fields_from_images=reading.fields_from_images,
         )
     return values
 
