@@ -16,6 +16,7 @@ import math
 import os
 import re
 import statistics
+import time
 import warnings as python_warnings
 from dataclasses import dataclass, field
 
@@ -95,8 +96,14 @@ def read_images(images: list[tuple[str, bytes]], missing: set[str]) -> ImagesRea
             break
         try:
             lines = image_lines(data, name, out.warnings)
-        except (Unreadable, ImageTooSlow) as exc:
+        except Unreadable as exc:
             out.warnings.append(f"image {name} not read: {exc}")
+            continue
+        except ImageTooSlow:
+            out.warnings.append(
+                f"image {name} not read: reading took longer than {SECONDS_PER_IMAGE:g} s "
+                "of processor time"
+            )
             continue
         except ImportError as exc:
             out.warnings.append(f"screenshots not read: the OCR engine cannot be loaded ({exc})")
@@ -138,9 +145,13 @@ def invalid_reason(key: str, value: str) -> str | None:
 def image_lines(data: bytes, name: str = "", warnings: list[str] | None = None) -> list[str]:
     """The text of an image as lines, by layout. Raises Unreadable, ImageTooSlow, ImportError."""
     warnings = warnings if warnings is not None else []
-    pixels = decoded(data, name, warnings)
-    ocr = engine()  # loaded outside the image's time limit: once per process
+    started = time.process_time()
     with time_limit(SECONDS_PER_IMAGE, ImageTooSlow, cpu=True):
+        pixels = decoded(data, name, warnings)
+    spent = time.process_time() - started
+    ocr = engine()  # loaded outside the image's time limit: once per process
+    left = max(SECONDS_PER_IMAGE - spent, 0.01)  # one budget for decoding and reading
+    with time_limit(left, ImageTooSlow, cpu=True):
         try:
             result, _ = ocr(pixels, use_cls=False)
         except (ImageTooSlow, TooSlow):
