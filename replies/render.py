@@ -163,6 +163,15 @@ def _problems(ticket: dict) -> list[dict]:
     return rows
 
 
+def _image_rows(ticket: dict) -> list[dict]:
+    """The fields read from screenshots (SPEC §14), each with its image's name, for checking."""
+    sources = ticket.get("fields_from_images") or {}
+    rows = _field_rows(ticket, set(sources))
+    for row in rows:
+        row["image"] = _short(_masked("subject", sources[row["key"]]))
+    return rows
+
+
 def _stop_rows(ticket: dict) -> list[dict]:
     rows = []
     for code in ticket.get("stop_codes") or []:
@@ -203,6 +212,7 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
         "blank_kind": "detailed" if detailed else "simple",
         "blank": _blank(env, "blank_detailed.txt" if detailed else "blank_simple.txt"),
         "tickets_in_mail": int(ticket.get("tickets_in_mail") or 1),
+        "from_images": _image_rows(ticket),
     }
 
 

@@ -86,6 +86,8 @@ def _reply(
     context = ticket_context(session, stored.ticket, stored.stop_codes)
     # The template filled twice in one mail: the ack says only the first was taken (SPEC §3b).
     context["tickets_in_mail"] = stored.reading.tickets if stored.reading else 1
+    # Fields read from the mail's screenshots: the ack asks the operator to check them (SPEC §14).
+    context["fields_from_images"] = stored.reading.fields_from_images if stored.reading else {}
     return reply_mail(
         config,
         kind=kind,

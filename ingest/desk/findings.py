@@ -60,6 +60,11 @@ def english(f: Finding) -> str:
             "engineer mail is not verified: anyone who writes from an engineer's address can "
             "change tickets; set [desk] trusted_authserv_id (docs/engineers.md)"
         )
+    if f.code == "screenshots_unread":
+        return (
+            "screenshots are not read: the OCR engine is not installed "
+            "(pip install 'gongdan[ocr]'; docs/desk.md)"
+        )
     if f.code == "replies_held":
         return (
             f"outbox: {_replies(p['count'])} held back by the daily reply limit "
@@ -108,6 +113,8 @@ def chinese(f: Finding, tz: tzinfo) -> str:
             "工程师邮件未经验证：任何人用工程师的地址发信都能修改工单；"
             "请设置 [desk] trusted_authserv_id（见 docs/engineers.md）"
         )
+    if f.code == "screenshots_unread":
+        return "截图不会被识别：未安装 OCR 引擎（pip install 'gongdan[ocr]'；见 docs/desk.md）"
     if f.code == "replies_held":
         return (
             f"发件箱：{p['count']} 封回复因每日回复限额暂缓"

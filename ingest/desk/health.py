@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from ingest.config import Config
 from ingest.config.checks import public_operator_domains
 from ingest.desk.findings import Finding
+from ingest.reading import screenshots
 from ingest.store.db import Connection
 from ingest.store.health import (
     MailboxRecord,
@@ -133,6 +134,8 @@ def report(
     if config.engineers and not config.desk.trusted_authserv_id:
         # SPEC §8: anyone can write as an engineer; said, the exit code unchanged.
         notices.append(Finding("engineer_mail_unverified"))
+    if not screenshots.available():  # SPEC §14: a ticket sent as a picture is answered as text
+        notices.append(Finding("screenshots_unread"))
     # So is a reply the daily limit held back: nothing withheld is silently forgotten (§6b).
     held = counts.get("held", 0)
     if held:

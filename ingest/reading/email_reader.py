@@ -14,6 +14,7 @@ from ingest.reading.clean_text import clean_text
 from ingest.reading.html_text import UNIT_END
 
 _OFFICE = (".docx", ".xlsx")  # a ticket may come as one of these (SPEC §3b)
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")  # read as screenshots (SPEC §14)
 TOO_MANY_PARTS = "…"  # listed after the last attachment name when there were too many parts
 
 
@@ -51,6 +52,8 @@ class Email:
     inner_headers: list[dict[str, str]] = field(default_factory=list)
     # .docx/.xlsx attachments (name, MIME part): decoded only if the text holds no ticket (§3b)
     office_parts: list[tuple[str, Message]] = field(default_factory=list)
+    # PNG/JPEG/WebP parts, attached or inline (name, MIME part): read only when fields lack (§14)
+    image_parts: list[tuple[str, Message]] = field(default_factory=list)
 
 
 def _message_ids(value: str) -> list[str]:
@@ -81,7 +84,8 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     message = email.message_from_bytes(headers.repair(raw))
     declared = headers.Declared(message)  # looked up only for a raw 8-bit value
     office_parts: list[tuple[str, Message]] = []
-    attachments = _attachment_names(message, max_parts, declared, office_parts)
+    image_parts: list[tuple[str, Message]] = []
+    attachments = _attachment_names(message, max_parts, declared, office_parts, image_parts)
     if message is None or (
         len(message.keys()) == 0 and (b"\x00" in head or not _looks_textual(head))
     ):
@@ -123,6 +127,7 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
         delivery_status=report.delivery_status,
         inner_headers=report.inner_headers,
         office_parts=office_parts,
+        image_parts=image_parts,
     )
 
 
@@ -136,13 +141,17 @@ def _attachment_names(
     max_parts: int = 200,
     declared: headers.Charset = None,
     office_parts: list[tuple[str, Message]] | None = None,
+    image_parts: list[tuple[str, Message]] | None = None,
 ) -> list[str]:
     names = []
     for n, part in enumerate(message.walk()):
         if n >= max_parts:
             names.append(TOO_MANY_PARTS)
             break
-        if "content-disposition" not in part and "name" not in str(part.get("content-type", "")):
+        content_type = str(part.get("content-type", ""))
+        if image_parts is not None and content_type[:6].lower() == "image/":
+            _keep_image(part, declared, image_parts)
+        if "content-disposition" not in part and "name" not in content_type:
             continue  # no file name to read, without parsing parameters
         try:
             name = headers.file_name(part, declared)
@@ -153,6 +162,19 @@ def _attachment_names(
             if office_parts is not None and name.lower().rstrip(" .").endswith(_OFFICE):
                 office_parts.append((name, part))
     return names
+
+
+def _keep_image(part: Message, declared: headers.Charset, found: list) -> None:
+    """An inline or attached PNG/JPEG/WebP, kept undecoded; one without a file name is named by
+    its Content-ID (an HTML mail's pasted screenshot)."""
+    if part.get_content_type() not in IMAGE_TYPES:
+        return
+    try:
+        name = headers.file_name(part, declared).strip()
+    except Exception:  # a broken parameter only loses the name
+        name = ""
+    cid = str(part.get("content-id", "")).strip("<> ")[:60]
+    found.append((name or cid or f"image{len(found) + 1}", part))
 
 
 def _looks_textual(data: bytes) -> bool:

@@ -12,6 +12,7 @@ from ingest.reading.email_reader import TOO_MANY_PARTS, Email, NotAnEmail, read_
 from ingest.reading.fields import catalog, extract_fields, merge_target, read_fields
 from ingest.reading.html_text import UNIT_END
 from ingest.reading.limits import TooSlow, time_limit
+from ingest.reading.screenshots import IMAGE_KEYS, read_images
 from ingest.reading.settings import ReadingSettings
 from ingest.reading.stopcodes import stop_codes_in
 
@@ -29,6 +30,7 @@ class TicketReading:
     unread: list[str] = field(default_factory=list)
     merge_into: int | None = None  # the ticket a `合并到：工单#M` line names (SPEC §13)
     tickets: int = 1  # how many tickets the new text seems to hold; the first is read (SPEC §3b)
+    fields_from_images: dict[str, str] = field(default_factory=dict)  # key -> file name (§14)
 
     @property
     def auto_submitted(self) -> bool:
@@ -50,6 +52,7 @@ class TicketReading:
             "stop_codes": self.stop_codes,
             "auto_submitted": self.auto_submitted,
             "attachments": self.mail.attachments,
+            "fields_from_images": self.fields_from_images,
         }
 
 
@@ -102,12 +105,17 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     from_file = _attached_ticket(mail, desk) if not fields and not bounce else None
     if from_file and from_file.text:
         fields = extract_fields(from_file.text)
+    automatic = auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce")
+    images = None if bounce or automatic else _screenshots(mail, fields, desk)
+    if images:
+        fields = {**images.fields, **fields}  # values from pictures fill only what text lacks
     # Keep the keys in the order of the SPEC's table, whichever part of the mail they came from.
     order = list(catalog().by_key)
     fields = {k: fields[k] for k in order if k in fields}
 
     forwarded = [body.forwarded, *attached] if forward else []
     typed_text = [*typed.values(), from_file.text if from_file else ""]
+    typed_text.append(images.text if images else "")
     code_text = "\n".join([mail.subject, body.new_text, *forwarded, *typed_text])
     stop_codes = (
         []
@@ -121,16 +129,18 @@ def reading_of(mail: Email, desk: ReadingSettings) -> TicketReading:
     )
     assessment = assess(fields, mail.subject, desk.rules, tickets=first.tickets)
     assessment.warnings += from_file.warnings if from_file else []
+    assessment.warnings += images.warnings if images else []
     return TicketReading(
         mail=mail,
         fields=fields,
         assessment=assessment,
         stop_codes=stop_codes,
-        auto_reason=auto_reason(mail, tuple(desk.own_addresses)) or (bounce and "bounce"),
+        auto_reason=automatic,
         bounce=bounce,
         unread=[k for k in catalog().by_key if k in unread],
         merge_into=None if bounce else merge_target(body.new_text),
         tickets=first.tickets,
+        fields_from_images={k: images.sources[k] for k in fields if images and k in images.sources},
     )
 
 
@@ -143,6 +153,23 @@ def _attached_ticket(mail: Email, desk: ReadingSettings):
 
     files = [(name, part.get_payload(decode=True) or b"") for name, part in mail.office_parts]
     return attached_ticket(files, desk.max_text_chars)
+
+
+def _screenshots(mail: Email, fields: dict[str, str], desk: ReadingSettings):
+    """The mail's images read (SPEC §14), when its text and documents leave fields missing."""
+    if not mail.image_parts:
+        return None
+    missing = set(assess(fields, mail.subject, desk.rules).missing)
+    wanted = (missing | set(IMAGE_KEYS)) - set(fields)
+    if not missing or not wanted:
+        return None
+    images = []
+    for name, part in mail.image_parts:
+        try:
+            images.append((name, part.get_payload(decode=True) or b""))
+        except Exception:  # a broken transfer encoding loses this image only
+            continue
+    return read_images(images, wanted)
 
 
 @dataclass(frozen=True)

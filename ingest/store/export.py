@@ -40,6 +40,7 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
         Message.direction,
         Message.auto_submitted,
         Message.flags,
+        Message.fields_from_images,
         Message.text,
     ]
     messages = _grouped(
@@ -105,6 +106,7 @@ def _page(conn: Connection, tickets: list, raw_dir: Path | None) -> Iterator[dic
                     "direction": m.direction,
                     "auto_submitted": m.auto_submitted,
                     "flags": m.flags,
+                    "fields_from_images": m.fields_from_images,
                     # Its own words: quoted history removed, phones masked (SPEC §13).
                     "text": mask_phones_in_text(new_text(m.text)),
                     "attachments": files.get(m.id, []),

@@ -105,6 +105,8 @@ class Message(SQLModel, table=True):
     auto_submitted: bool = False
     flags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parse_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Fields read from the email's screenshots: key -> the image's file name (SPEC §14).
+    fields_from_images: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field()  # when it reached us
     # When it was sent: its Date when plausible (mail_time), else received_at. A ticket's
     # created_at is its first mail's sent_at, so mail imported late keeps its age.

@@ -324,6 +324,7 @@ def _message_values(
         "text": "",
         "auto_submitted": False,
         "flags": [],
+        "fields_from_images": {},
         **source,
     }
     if reading:
@@ -339,6 +340,7 @@ def _message_values(
             sent_at=mail_time(mail.date, arrived),
             text=mail.body,
             auto_submitted=reading.auto_submitted,
+            fields_from_images=reading.fields_from_images,
         )
     return values
 
