@@ -176,7 +176,7 @@ def test_resolved_notice_goes_to_the_operator_once(desk):
     )
     assert notice["Subject"] == ack["Subject"] and notice["Auto-Submitted"] == "auto-replied"
     assert "已解决" in notice.get_content() and "更换通讯模块" in notice.get_content()
-    (ticket,) = desk.tickets()
+    (ticket,) = desk.tickets("--all")  # resolved: no longer among the open tickets listed first
     assert ticket["status"] == "resolved" and ticket["engineer"] == "小明"
     shown = desk.gongdan("tickets", "show", str(ticket["id"])).output
     assert "状态变更" in shown and "更换通讯模块" in shown
