@@ -12,19 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ingest.config import Config, ConfigError, MailboxSettings
-from ingest.desk.remind import RemindReport, remind_due
+from ingest.desk.cycle_report import CycleReport, MailboxReport, MailOutcome
+from ingest.desk.remind import remind_due
 from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
 from ingest.store import db, mailbox_state
 from ingest.store.db import Engine, Session, SQLAlchemyError
 from ingest.store.lock import exclusive
-from replies.send_stage import OUTBOX_WAIT, DrainReport, send_due
+from replies.send_stage import OUTBOX_WAIT, send_due
 
 if TYPE_CHECKING:
     from ingest.reading.ticket import ReadResult
@@ -40,45 +40,6 @@ log = logging.getLogger("gongdan.poll")
 RECONNECTS = 3  # a dropped IMAP connection is reopened this many times per cycle
 BATCH = 50  # emails stored in one transaction, then flagged or moved with one IMAP command
 BATCH_BYTES = batches.BUDGET  # ... or fewer: a batch ends at this many bytes of raw mail
-
-
-@dataclass
-class MailboxReport:
-    name: str
-    locked: bool = False  # another poll holds this mailbox
-    counts: dict = field(default_factory=dict)  # outcome -> n, and "replies"
-    error: str | None = None
-
-    def add(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-
-@dataclass
-class CycleReport:
-    mailboxes: list[MailboxReport] = field(default_factory=list)
-    outbox: DrainReport | None = None
-    outbox_locked: bool = False
-    outbox_error: str | None = None
-    remind: RemindReport | None = None
-    remind_error: str | None = None
-    notices: int = 0  # engineers' notices of operators' follow-ups queued (SPEC §13)
-    notices_error: str | None = None
-
-    @property
-    def errors(self) -> list[str]:
-        """What made the cycle fail, one line each: a mailbox, or an outbox that could not send
-        at all (a reply refused on its own is counted, not a cycle error)."""
-        errors = [f"mailbox {m.name}: {m.error}" for m in self.mailboxes if m.error]
-        errors += [f"remind: {self.remind_error}"] if self.remind_error else []
-        errors += [f"notices: {self.notices_error}"] if self.notices_error else []
-        outbox_error = self.outbox_error or (self.outbox.error if self.outbox else None)
-        return errors + ([f"outbox: {outbox_error}"] if outbox_error else [])
-
-
-@dataclass
-class MailOutcome:
-    outcome: str
-    reply: str | None
 
 
 def run_cycle(
