@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -81,8 +82,14 @@ def remind_due(config: Config, engine: Engine, now: datetime) -> RemindReport:
     report = RemindReport()
     with db.session(engine) as session:
         ticket_ids = followups.waiting_tickets(session, now - remind_after, now - hold_after)
+        if not ticket_ids:
+            return report
+        # The daily limit's counts, read once for the run (one pass over the last day's outbox,
+        # not one a ticket) and kept as this run queues: (remind_after, hold_after, counts).
+        counts = outbox.replies_per_mailbox(session, now - timedelta(days=1))
+        session.commit()
         for ticket_id in ticket_ids:
-            _one_ticket(session, config, ticket_id, now, (remind_after, hold_after), report)
+            _one_ticket(session, config, ticket_id, now, (remind_after, hold_after, counts), report)
     if report.reminders or report.on_hold:
         log.info(report.line())
     return report
@@ -135,7 +142,7 @@ def _follow_up_ticket(
     session: Session, config: Config, ticket_id: int, now: datetime, spans
 ) -> tuple[str, str | None] | None:
     """What was done in the open transaction: (action, why its mail was not sent) or None."""
-    remind_after, hold_after = spans
+    remind_after, hold_after, counts = spans
     ticket, request, asked = followups.latest_request(session, ticket_id)
     if request.state != "sent" or asked is None:
         return None  # the request has not reached the operator yet: their wait has not begun
@@ -154,7 +161,7 @@ def _follow_up_ticket(
     if action is None:
         return None
     recipient = request.to_addresses[0] if request.to_addresses else request.recipient
-    gate = _gate(session, config, ticket, recipient, [asked, *later], now)
+    gate = _gate(config, ticket, recipient, [asked, *later], counts)
     followups.guard(session, ticket, now if action == "hold" else None)
     if action == "hold":
         followups.record_hold(session, ticket, now, _hold_detail(config, ticket, request, gate))
@@ -165,6 +172,8 @@ def _follow_up_ticket(
     # counts as this request's reminder, so the next run does not make another.
     held = "" if gate.kind else gate.reason
     _queue(session, config, ticket, request, asked, recipient, action, now, spans, held)
+    if not held:  # counted at once: a rollback after this only makes the limit stricter
+        counts[mailbox_of(recipient)] += 1
     log.info(
         "ticket %s: %s %s to %s", ticket_id, _KIND[action], "held" if held else "queued", recipient
     )
@@ -185,22 +194,20 @@ def _is_answer(message: Message, engineers: set[str]) -> bool:
     )
 
 
-def _gate(
-    session: Session, config: Config, ticket: Ticket, recipient: str, mail: list, now: datetime
-) -> Decision:
+def _gate(config: Config, ticket: Ticket, recipient: str, mail: list, counts: Counter) -> Decision:
     """SPEC §6's rules for the address a reminder would go to (decide.reminder_situation): the
-    daily limit counted as for any reply, the latest mail of that mailbox on the thread."""
+    daily limit counted as for any reply (`counts`: replies in the last day per mailbox), the
+    latest mail of that mailbox on the thread."""
     from ingest.rules.decide import decide, reminder_situation  # one is due (see the top)
 
     mailbox = mailbox_of(recipient)
     theirs = [m for m in mail if mailbox_of(m.from_address) == mailbox]
-    replies_today = outbox.replies_since_each(session, {mailbox}, now - timedelta(days=1))
     return decide(
         reminder_situation(
             recipient,
             list(ticket.thread_addresses),
             config,
-            replies_today[mailbox],
+            counts[mailbox],
             last_was_automatic=bool(theirs and theirs[-1].auto_submitted),
         )
     )
@@ -239,7 +246,7 @@ def _queue(
     from replies.outgoing import queue_reply
     from replies.render import render_reminder
 
-    remind_after, hold_after = spans
+    remind_after, hold_after, _ = spans
     kind = _KIND[action]
     domain = domain_of(config.outgoing.from_address)
     body = render_reminder(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -135,6 +136,27 @@ def _replies_since(patterns: int):
         )
         .group_by(recipient)
     )
+
+
+def replies_per_mailbox(session: Session, since: datetime) -> Counter:
+    """Replies queued since `since`, per mailbox they reach (`a+1@x` and `a+2@x` count as `a@x`):
+    one pass over that span of the outbox (its created_at index), for a run that checks the
+    daily limit of many mailboxes (remind)."""
+    recipient = Outbox.recipient
+    rows = session.connection().execute(
+        select(recipient, func.count())
+        .where(
+            Outbox.created_at >= since,
+            Outbox.kind.in_(REPLY_KINDS),
+            Outbox.state != "held",  # a reply held back by the limit has not reached anyone
+            recipient != "",
+        )
+        .group_by(recipient)
+    )
+    counts: Counter = Counter()
+    for address, n in rows:
+        counts[mailbox_of(address)] += n
+    return counts
 
 
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
