@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import click
 
-from ingest.config import Config, ConfigError, load_config
+from ingest.config import Config, ConfigError, load_config, parse_duration
 from ingest.reading.clean_text import clean_data
 
 
@@ -70,3 +71,30 @@ now_option = click.option(
     callback=_parse_now,
     help="Act as of this time, with its zone (2026-11-30T09:00+08:00); default: the clock.",
 )
+
+
+SPAN = re.compile(r"\s*\d+\s*[A-Za-z]+\s*")  # 30d, 1mo, 90min (1m too: refused as ambiguous)
+
+
+class BadOption(click.ClickException):
+    """A bad option value: one line on stderr and exit 2, as click's usage errors exit."""
+
+    exit_code = 2
+
+
+def parse_moment(value: str, option: str, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it gives an offset), or a span back from `now` such as
+    `30d`, `24h` or `2w`."""
+    if SPAN.fullmatch(value):  # the config's spans: 90min, 24h, 7d, 2w, 1mo (not 1m)
+        try:
+            return now - parse_duration(value)
+        except ValueError as exc:
+            raise BadOption(f"{option}: {exc}") from None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadOption(
+            f"{option}: expected a date such as 2026-11-01 or a span back from now such as "
+            f"30d, 24h, 2w or 1mo, not {value!r}"
+        ) from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -7,14 +7,12 @@ import re
 import sys
 import unicodedata
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
 
 import click
 
-from ingest.cli.common import config_of, now_option, wall_clock
+from ingest.cli.common import BadOption, config_of, now_option, parse_moment, wall_clock
 from ingest.cli.csv_cells import csv_text
 from ingest.cli.database import database
-from ingest.config import parse_duration
 from ingest.reading import stopcodes
 from ingest.reading.clean_text import clean_data
 from ingest.reading.display_words import age_zh, vendor_label
@@ -28,7 +26,6 @@ from ingest.store.stats import stats as count
 GROUPINGS = ("code", "pile", "station", "operator", "engineer")  # ingest.store.stats.GROUPINGS
 FORMATS = ("table", "csv", "json")
 DEFAULT_SINCE = "30d"
-SPAN = re.compile(r"\s*\d+\s*[A-Za-z]+\s*")  # 30d, 1mo, 90min (1m too: refused as ambiguous)
 # Column titles of the table and the CSV header, for people (JSON keys stay English).
 TITLES = {
     "code": "停止代号",
@@ -70,12 +67,6 @@ VENDORS = ("vendor", "top_code_vendor")  # named as people name them: 盛弘, no
 MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 
 
-class BadOption(click.ClickException):
-    """A bad option value: one line on stderr and exit 2, as click's usage errors exit."""
-
-    exit_code = 2
-
-
 def _one_of(choices: tuple[str, ...]):
     def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
         if value not in choices:
@@ -83,24 +74,6 @@ def _one_of(choices: tuple[str, ...]):
         return value
 
     return check
-
-
-def parse_moment(value: str, option: str, now: datetime) -> datetime:
-    """An ISO date or time (UTC unless it gives an offset), or a span back from `now` such as
-    `30d`, `24h` or `2w`."""
-    if SPAN.fullmatch(value):  # the config's spans: 90min, 24h, 7d, 2w, 1mo (not 1m)
-        try:
-            return now - parse_duration(value)
-        except ValueError as exc:
-            raise BadOption(f"{option}: {exc}") from None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadOption(
-            f"{option}: expected a date such as 2026-11-01 or a span back from now such as "
-            f"30d, 24h, 2w or 1mo, not {value!r}"
-        ) from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_month(value: str, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -143,7 +116,7 @@ def _table_rows(rows: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
             if key == "top_code" and value is not None:
                 value = f"{value} {row['top_code_meaning'] or ''}".strip()
             elif key in VENDORS:
-                value = vendor_label(value, vendor_names())
+                value = vendor_label(value, stopcodes.vendor_names())
             elif key in HOURS:
                 value = _hours_text(value)
             elif key == by and value is None:
@@ -198,18 +171,12 @@ def rich_table(console, rows: list[dict], by: str, title: str) -> None:
 
 def as_csv(rows: list[dict], by: str) -> str:
     """The rows under Chinese titles, vendors by their Chinese names; times in hours."""
-    names = vendor_names()
+    names = stopcodes.vendor_names()
     shown = [
         {TITLES[k]: vendor_label(v, names) if k in VENDORS else v for k, v in row.items()}
         for row in rows
     ]
     return csv_text(shown, [TITLES[k] for k in row_keys(by)])
-
-
-@lru_cache(maxsize=1)
-def vendor_names() -> dict[str, str]:
-    """{vendor key: its name in the stop-code tables}, such as sinexcel: 盛弘."""
-    return {key: table.name for key, table in stopcodes.vendors().items()}
 
 
 def as_json(rows: list[dict]) -> str:

@@ -16,11 +16,11 @@ from ingest.cli.common import (
     config_of,
     json_line,
     now_option,
+    parse_moment,
     since_date,
     wall_clock,
 )
 from ingest.cli.database import database
-from ingest.cli.stats import parse_moment
 from ingest.cli.ticket_actions import tickets_close, tickets_merge
 from ingest.reading.display_words import STATUSES
 from ingest.reading.local_time import zone

@@ -28,7 +28,7 @@ from ingest.reading.display_words import (
 from ingest.reading.fields import catalog
 from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
-from ingest.reading.stopcodes import vendors
+from ingest.reading.stopcodes import vendor_names
 from ingest.rules.bounces import shown_reason
 
 REPLY_STATES = REPLY_STATE_LABELS  # an outbox row's state as `tickets show` says it
@@ -198,7 +198,7 @@ def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = fro
         console.print(_line("缺少: " + "、".join(labels.get(k, k) for k in d["missing"])))
     for key, reason in d["invalid"].items():
         console.print(_line(f"无效: {labels.get(key, key)}（{invalid_label(reason)}）"))
-    names = {key: table.name for key, table in vendors().items()}
+    names = vendor_names()
     for code in d["stop_codes"]:
         meaning = code["meaning"] or "无代号表"  # a brand without a table (SPEC §5)
         vendor = vendor_label(code["vendor"], names)

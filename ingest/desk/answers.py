@@ -81,22 +81,48 @@ def _reply(
     to: str,
     now: datetime,
 ) -> Outgoing:
-    mail = stored.reading.mail
     session.flush()
     context = ticket_context(session, stored.ticket, stored.stop_codes)
     # The template filled twice in one mail: the ack says only the first was taken (SPEC §3b).
-    context["tickets_in_mail"] = stored.reading.tickets if stored.reading else 1
+    context["tickets_in_mail"] = stored.reading.tickets
     # Fields read from the mail's screenshots: the ack asks the operator to check them (SPEC §14).
-    context["fields_from_images"] = stored.reading.fields_from_images if stored.reading else {}
+    context["fields_from_images"] = stored.reading.fields_from_images
+    body = _RENDER[kind](context, config.desk.template_dir or None)
+    return _on_its_thread(config, stored, kind, body, to, now)
+
+
+def _on_its_thread(
+    config: Config, stored: Stored, kind: str, body: str, to: str, now: datetime
+) -> Outgoing:
+    """Our mail `body` to `to`, answering the stored mail itself."""
+    mail = stored.reading.mail
     return reply_mail(
         config,
         kind=kind,
-        body=_RENDER[kind](context, config.desk.template_dir or None),
+        body=body,
         to=to,
         ticket_id=stored.ticket_id,
         original_subject=mail.subject,
         in_reply_to=mail.message_id,
         references=mail.references,
+        caused_by=stored.message_db_id,
+        now=now,
+    )
+
+
+def _on_operators_thread(
+    config: Config, stored: Stored, last, kind: str, body: str, to: str, now: datetime
+) -> Outgoing:
+    """Our mail `body` to the operator `to`, on the thread of their latest email `last`."""
+    return reply_mail(
+        config,
+        kind=kind,
+        body=body,
+        to=to,
+        ticket_id=stored.ticket.id,
+        original_subject=stored.ticket.subject,
+        in_reply_to=last.message_id,
+        references=list(last.references),
         caused_by=stored.message_db_id,
         now=now,
     )
@@ -110,18 +136,8 @@ def _resolved_notice(
     last = last_mail_from(session, ticket.id, to)
     if last is None:
         return None
-    notice = reply_mail(
-        config,
-        kind="resolved_notice",
-        body=render_resolved(ticket_context(session, ticket), config.desk.template_dir or None),
-        to=to,
-        ticket_id=ticket.id,
-        original_subject=ticket.subject,
-        in_reply_to=last.message_id,
-        references=list(last.references),
-        caused_by=stored.message_db_id,
-        now=now,
-    )
+    body = render_resolved(ticket_context(session, ticket), config.desk.template_dir or None)
+    notice = _on_operators_thread(config, stored, last, "resolved_notice", body, to, now)
     log.info(
         "ticket %s resolved by %s: notice queued to the operator",
         ticket.id,
@@ -147,18 +163,7 @@ def _answer(
         name=stored.engineer.name,
     )
     log.info("ticket %s: %s's answer queued to the operator", ticket.id, stored.engineer.name)
-    return reply_mail(
-        config,
-        kind="answer",
-        body=body,
-        to=to,
-        ticket_id=ticket.id,
-        original_subject=ticket.subject,
-        in_reply_to=last.message_id,
-        references=list(last.references),
-        caused_by=stored.message_db_id,
-        now=now,
-    )
+    return _on_operators_thread(config, stored, last, "answer", body, to, now)
 
 
 def _not_understood(
@@ -183,15 +188,4 @@ def _not_understood(
         decision.explain_to,
         ", ".join(decision.not_understood),
     )
-    return reply_mail(
-        config,
-        kind="not_understood",
-        body=body,
-        to=decision.explain_to,
-        ticket_id=stored.ticket_id,
-        original_subject=mail.subject,
-        in_reply_to=mail.message_id,
-        references=mail.references,
-        caused_by=stored.message_db_id,
-        now=now,
-    )
+    return _on_its_thread(config, stored, "not_understood", body, decision.explain_to, now)

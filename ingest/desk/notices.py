@@ -26,14 +26,17 @@ _NOT_THE_OPERATORS = {"outside_thread", "forged_engineer", "bounce", "unreadable
 
 
 def _said(message) -> tuple[str, bool]:
-    """The new text of a stored mail (quotes removed), and whether it says something."""
+    """The new text of a stored mail (quotes removed), and whether it says something. Its raw
+    bytes are parsed again only when the text alone says nothing: then an attachment decides."""
+    text = new_text(message.text or "")
+    if says_something(text):
+        return text, True
     from ingest.reading.email_reader import read_email  # a follow-up to read (see the top)
 
     try:
         attachments = read_email(message.raw).attachments
     except Exception:  # stored already; a mail we cannot read again has no attachments to show
         attachments = []
-    text = new_text(message.text or "")
     return text, says_something(text, attachments)
 
 

@@ -212,7 +212,7 @@ def process_batch(
         return store_and_answer(session, config, box, uidvalidity, batch, reads, now)
     except Exception as exc:
         session.rollback()
-        if isinstance(exc, SQLAlchemyError) and not db.mails_own(exc):
+        if db.databases_fault(exc):
             raise  # the database is down or locked: stop here, the batch stays unprocessed
         if len(batch) == 1:
             return set_apart(session, config, box, uidvalidity, batch, reads, now, exc)
@@ -249,7 +249,7 @@ def set_apart(
         return store_and_answer(session, config, box, uidvalidity, batch, reads, now, answer=False)
     except Exception as again:
         session.rollback()
-        if isinstance(again, SQLAlchemyError) and not db.mails_own(again):
+        if db.databases_fault(again):
             raise
         error = (
             f"database error: {db.short_error(again)}"

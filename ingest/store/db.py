@@ -192,6 +192,12 @@ _DATABASE_CODES = (
 )
 
 
+def databases_fault(exc: BaseException) -> bool:
+    """A failure of the database itself (gone, locked, full): the cycle stops there. Any other
+    failure is the mail's own or a bug of ours, and the mail is set apart."""
+    return isinstance(exc, SQLAlchemyError) and not mails_own(exc)
+
+
 def mails_own(exc: SQLAlchemyError) -> bool:
     """Whether a statement failed for the values of the mail being stored (a unique key, a
     value too large, text the database refuses) rather than for the database (gone, locked,

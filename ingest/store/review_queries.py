@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
+from ingest.store import insight_queries as insight
 from ingest.store.digest_queries import HUMAN as _HUMAN
-from ingest.store.models import Message, Ticket, TicketEvent, as_utc
+from ingest.store.models import Ticket, TicketEvent, as_utc
 
 ENGINEER_KEYS = (
     "engineer",
@@ -97,26 +98,9 @@ def _first_responses(conn: Connection, addresses: list[str], end: datetime) -> d
 
     if not addresses:
         return first
-    for ticket_id, at in conn.execute(
-        select(TicketEvent.ticket_id, func.min(TicketEvent.at))
-        .where(
-            TicketEvent.kind.in_(ENGINEER_EVENTS),
-            func.lower(TicketEvent.by).in_(addresses),
-            TicketEvent.at < end,
-        )
-        .group_by(TicketEvent.ticket_id)
-    ):
+    for ticket_id, at in insight.first_events_by(conn, ENGINEER_EVENTS, addresses, end):
         keep(ticket_id, at)
-    written = func.coalesce(Message.sent_at, Message.received_at)
-    for ticket_id, at, flags in conn.execute(
-        select(Message.ticket_id, written, Message.flags).where(
-            Message.ticket_id.is_not(None),
-            Message.direction == "in",
-            Message.auto_submitted.is_(False),
-            func.lower(Message.from_address).in_(addresses),
-            written < end,
-        )
-    ):
+    for ticket_id, at, flags in insight.mail_from(conn, addresses, end):
         if "forged_engineer" not in (flags or []):
             keep(ticket_id, at)
     return first
