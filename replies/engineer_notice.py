@@ -1,17 +1,20 @@
 """The notice that tells an engineer which tickets got an operator's follow-up (SPEC §13):
-rendered from plain data, composed as a mail on no thread (queued by the caller)."""
+rendered from plain data, composed as a mail on no thread (notice_mail; queued by the caller)."""
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from ingest.reading.local_time import local_minute
+from ingest.config import Config
+from ingest.reading.local_time import local_minute, zone
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
+from ingest.store.outbox import Outgoing
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ
 from replies.digest_view import mailto
+from replies.outgoing import new_message_id
 from replies.render import environment, status_zh
 
 LINES_PER_MESSAGE = 20  # the rest is in `gongdan tickets show N`
@@ -52,6 +55,33 @@ def render_notice(
         )
     template = environment(template_dir).get_template("engineer_notice.txt.j2")
     return template.render(name=name, tickets=rows)
+
+
+def notice_mail(config: Config, to: str, name: str, tickets: list[dict], now: datetime) -> Outgoing:
+    """The notice to the engineer `name` at `to` listing `tickets` (see render_notice), dated
+    `now`, as a mail on no ticket's thread for the outbox."""
+    support = config.outgoing.from_address
+    subject = notice_subject([t["id"] for t in tickets])
+    tz = zone(config.desk.timezone)
+    body = render_notice(name or "工程师", tickets, support, config.desk.template_dir or None, tz)
+    message_id = new_message_id(config)
+    raw = compose_notice(
+        body=body,
+        subject=subject,
+        from_address=support,
+        to_address=to,
+        message_id=message_id,
+        date=now,
+    )
+    return Outgoing(
+        kind="engineer_notice",
+        raw=raw,
+        message_id=message_id,
+        to=[to],
+        subject=subject,
+        from_address=support,
+        on_thread=False,
+    )
 
 
 def compose_notice(

@@ -92,6 +92,14 @@ class Config:
     digest: DigestTable = field(default_factory=lambda: DigestTable())
     path: str = ""
 
+    @property
+    def engineer_mailboxes(self) -> dict[str, str]:
+        """Each engineer's name by their canonical address: one mailbox however it is spelled
+        (SPEC §6b)."""
+        from ingest.reading.addresses import canonical_address
+
+        return {canonical_address(e.address): e.name for e in self.engineers}
+
 
 # The file's own shape: its tables, as the admin writes them.
 @dataclass

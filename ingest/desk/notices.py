@@ -10,8 +10,8 @@ from datetime import datetime
 
 from ingest.config import Config
 from ingest.reading.addresses import canonical_address
-from ingest.reading.local_time import zone
 from ingest.rules.followups import new_text, says_something
+from ingest.store import outbox
 from ingest.store.db import Engine
 from ingest.store.db import session as open_session
 from ingest.store.notice_queries import followups_stored_at, tickets_by_id
@@ -43,7 +43,7 @@ def _said(message) -> tuple[str, bool]:
 def recipients_of(ticket, config: Config) -> list[str]:
     """The ticket's engineer's address; with none assigned (or a name no longer configured) the
     digest's recipients. Never anyone on the ticket's thread who is not a configured engineer."""
-    engineers = {canonical_address(e.address) for e in config.engineers}
+    engineers = config.engineer_mailboxes
     by_name = {e.name: e.address for e in config.engineers}
     chosen = [by_name[ticket.engineer]] if ticket.engineer in by_name else []
     chosen = chosen or list(config.digest_recipients)
@@ -59,7 +59,7 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
     """Queue this cycle's notices (the follow-ups stored at `now`); returns how many."""
     if not config.desk.notify_engineers:
         return 0
-    engineers = {canonical_address(e.address) for e in config.engineers}
+    engineers = config.engineer_mailboxes
     with open_session(engine) as session:
         news = defaultdict(list)
         for message in followups_stored_at(session, now):
@@ -86,41 +86,12 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
                         "messages": messages,
                     }
                 )
-        names = {canonical_address(e.address): e.name for e in config.engineers}
+        from replies.engineer_notice import notice_mail  # a notice to send (see the top)
+
         for address, listed in by_recipient.items():
-            _queue(session, config, address, names.get(canonical_address(address), ""), listed, now)
+            name = engineers.get(canonical_address(address), "")
+            outbox.enqueue(session, notice_mail(config, address, name, listed, now), now)
         session.commit()
     for address, listed in by_recipient.items():
         log.info("notice of %d ticket(s) queued to %s", len(listed), address)
     return len(by_recipient)
-
-
-def _queue(session, config: Config, to: str, name: str, tickets: list[dict], now) -> None:
-    # A notice to send (see the top).
-    from replies.engineer_notice import compose_notice, notice_subject, render_notice
-    from replies.outgoing import new_message_id, queue_mail
-
-    support = config.outgoing.from_address
-    subject = notice_subject([t["id"] for t in tickets])
-    template_dir = config.desk.template_dir or None
-    tz = zone(config.desk.timezone)
-    body = render_notice(name or "工程师", tickets, support, template_dir, tz)
-    message_id = new_message_id(config)
-    raw = compose_notice(
-        body=body,
-        subject=subject,
-        from_address=support,
-        to_address=to,
-        message_id=message_id,
-        date=now,
-    )
-    queue_mail(
-        session,
-        config,
-        kind="engineer_notice",
-        raw=raw,
-        message_id=message_id,
-        to=[to],
-        subject=subject,
-        now=now,
-    )

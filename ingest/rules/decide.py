@@ -118,7 +118,7 @@ def reminder_situation(
         auto_submitted=recipient in own or last_was_automatic,
         sender=recipient,
         complete=False,
-        from_engineer=recipient in {canonical_address(e.address) for e in config.engineers},
+        from_engineer=recipient in config.engineer_mailboxes,
         on_thread=threads.on_thread(recipient, thread_addresses, config.desk.operator_domains),
         operator_domains=tuple(config.desk.operator_domains),
         replies_today=replies_today,
