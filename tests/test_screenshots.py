@@ -56,6 +56,20 @@ def test_a_mail_that_is_only_an_app_screenshot_gets_an_ack_with_what_it_shows(
     assert stored["fields_from_images"]["order_no"] == "app_light_q40_half.jpg"
 
 
+def test_on_the_default_desk_the_request_asks_only_what_the_picture_cannot_show(desk, usable):
+    # SPEC §4's defaults also require a description and the operator's own findings, which no
+    # app page shows: the standard request asks for those two alone and lists what was read.
+    desk.poll(shots.image_mail([usable["app_light_q40_half.jpg"]]))
+    (request,) = desk.replies()
+    text = request.get_content()
+    assert text.startswith(STANDARD)
+    asked = text.split("还需补充或更正以下信息：")[1].split("以下信息由截图识别")[0]
+    items = [line.strip() for line in asked.splitlines() if line.strip()]
+    assert items == ["1. 问题描述 —— 未填写", "2. 运营商初步排查结果 —— 未填写"]
+    checked = text.split("以下信息由截图识别，请核对（无误则无需重填）：")[1].split("\n\n")[0]
+    assert "20261124081644614873（截图 app_light_q40_half.jpg）" in checked
+
+
 def test_an_inline_screenshot_of_a_charger_fills_only_what_the_text_lacks(screenshot_desk, usable):
     desk = screenshot_desk
     raw = shots.image_mail(
