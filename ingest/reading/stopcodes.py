@@ -97,13 +97,13 @@ def load_table(text: str) -> VendorTable:
     return VendorTable(data["vendor"], name, tuple(dict.fromkeys(names)), codes)
 
 
-@lru_cache(maxsize=8)
 @lru_cache(maxsize=1)
 def vendor_names() -> dict[str, str]:
     """{vendor key: its name in the shipped stop-code tables}, such as sinexcel: 盛弘."""
     return {key: table.name for key, table in vendors().items()}
 
 
+@lru_cache(maxsize=8)
 def vendors(extra_dir: str | None = None) -> dict[str, VendorTable]:
     """Every vendor table shipped in the package, plus those in `extra_dir` (which win)."""
     tables = {}
