@@ -97,6 +97,177 @@ def child_baseline(port: int) -> dict:
     }
 
 
+# The bare child's ack: a fixed text, no template and no fields (the poll writes its own).
+BARE_FROM = "support@gongdan.example.cn"
+BARE_ACK = (
+    "您好，\n\n我们已收到您的工单邮件，售后工程师会尽快处理，如有进展将邮件告知。\n\n"
+    "充电平台售后团队\n"
+)
+BARE_CONNECTIONS = 4  # the poll's default `[outgoing] connections`
+
+
+def child_bare(port: int, smtp_port: int, db_path: str) -> dict:
+    """The poll's job with nothing between: fetch, parse, store, ack, send, mark (issue 22).
+
+    imapclient fetches in batches of 50 (BODY.PEEK[]); mailparser.parse_from_bytes reads each
+    mail; plain sqlite3 inserts the message, ticket and outbox rows (and the reply's copy as an
+    outgoing message, as the poll keeps it) into gongdan's own schema, one transaction per
+    batch; STORE +FLAGS \\Seen marks the batch once it is committed, as the poll does without a
+    processed folder. Every mail that is not automatic gets an EmailMessage ack (UTF-8,
+    In-Reply-To and References set); the acks go out at the end, as the poll's send step does,
+    split over four smtplib connections in four threads, and are marked sent in one transaction.
+    """
+    import hashlib
+    import sqlite3
+    import threading
+    from datetime import UTC, datetime
+    from email import policy
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    import mailparser
+    from imapclient import IMAPClient
+
+    started = time.perf_counter()
+    con = sqlite3.connect(db_path)
+    # The poll's own SQLite settings (ingest/store/db.py); the file is already WAL after upgrade.
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    client = IMAPClient("127.0.0.1", port, ssl=False, timeout=60)
+    client.login(USER, os.environ[PW_ENV])
+    uidvalidity = int(client.select_folder("INBOX")[b"UIDVALIDITY"])
+    uids = client.search("ALL")
+    tickets: dict[str, int] = {}  # Message-ID -> ticket, so a reply to a stored mail joins it
+    replies: list[tuple[int, str, bytes]] = []  # (outbox id, recipient, raw) to send at the end
+    count = failed = 0
+    for start in range(0, len(uids), BATCH):
+        chunk = uids[start : start + BATCH]
+        got = client.fetch(chunk, ["BODY.PEEK[]"])
+        now = datetime.now(UTC).isoformat(" ")
+        with con:  # one transaction per batch
+            for uid in chunk:
+                raw = bytes(got[uid][b"BODY[]"])
+                count += 1
+                try:
+                    mail = mailparser.parse_from_bytes(raw)
+                except Exception as exc:  # unreadable: stored with its error, not answered
+                    failed += 1
+                    con.execute(
+                        "INSERT INTO message (message_id, in_reply_to, \"references\", "
+                        "from_address, to_addresses, subject, text, raw, raw_sha256, size, "
+                        "mailbox, uidvalidity, uid, direction, auto_submitted, flags, "
+                        "parse_error, received_at) VALUES ('', '', '[]', '', '[]', '', '', ?, ?, "
+                        "?, 'support', ?, ?, 'in', 0, '[]', ?, ?)",
+                        (raw, hashlib.sha256(raw).hexdigest(), len(raw), uidvalidity, uid,
+                         str(exc)[:200], now),
+                    )  # fmt: skip
+                    continue
+                head = mail.message
+                message_id = (mail.message_id or "").strip()
+                sender = mail.from_[0][1].lower() if mail.from_ else ""
+                in_reply_to = (head.get("In-Reply-To") or "").strip()
+                references = (head.get("References") or "").split()
+                auto = (head.get("Auto-Submitted") or "no").strip().lower() != "no" or (
+                    "X-Autoreply" in head
+                )
+                ticket = next(
+                    (tickets[m] for m in [in_reply_to, *references] if m in tickets), None
+                )
+                if ticket is None:
+                    ticket = con.execute(
+                        "INSERT INTO ticket (subject, template, status, operator_address, "
+                        "missing, invalid, complete, created_at, updated_at) "
+                        "VALUES (?, 'none', 'in_progress', ?, '[]', '{}', 0, ?, ?)",
+                        (mail.subject, sender, now, now),
+                    ).lastrowid
+                if message_id:
+                    tickets[message_id] = ticket
+                date = mail.date.isoformat(" ") if mail.date else None
+                stored = con.execute(
+                    "INSERT INTO message (ticket_id, message_id, in_reply_to, \"references\", "
+                    "from_address, to_addresses, subject, date, text, raw, raw_sha256, size, "
+                    "mailbox, uidvalidity, uid, direction, auto_submitted, flags, received_at, "
+                    "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'support', ?, ?, 'in', "
+                    "?, '[]', ?, ?)",
+                    (ticket, message_id, in_reply_to, json.dumps(references), sender,
+                     json.dumps([a for _, a in mail.to]), mail.subject, date, mail.body, raw,
+                     hashlib.sha256(raw).hexdigest(), len(raw), uidvalidity, uid, auto, now,
+                     date or now),
+                ).lastrowid  # fmt: skip
+                if auto or not sender:
+                    continue
+                ack = EmailMessage(policy=policy.SMTP)  # CRLF line ends, as sent
+                ack["From"] = BARE_FROM
+                ack["To"] = sender
+                ack["Subject"] = f"Re: {mail.subject} [工单#{ticket}]"
+                ack["Message-ID"] = reply_id = make_msgid(domain="gongdan.example.cn")
+                ack["Date"] = datetime.now(UTC)
+                ack["Auto-Submitted"] = "auto-replied"
+                if message_id:
+                    ack["In-Reply-To"] = message_id
+                    ack["References"] = " ".join([*references, message_id])
+                ack.set_content(BARE_ACK, charset="utf-8", cte="base64")  # as the poll
+                ack_raw = ack.as_bytes()
+                outbox = con.execute(
+                    "INSERT INTO outbox (ticket_id, caused_by, kind, message_id, recipient, "
+                    "to_addresses, raw, state, attempts, next_attempt_at, created_at) "
+                    "VALUES (?, ?, 'ack', ?, ?, ?, ?, 'queued', 0, ?, ?)",
+                    (ticket, stored, reply_id, sender, json.dumps([sender]), ack_raw, now, now),
+                ).lastrowid
+                con.execute(
+                    "INSERT INTO message (ticket_id, message_id, in_reply_to, \"references\", "
+                    "from_address, to_addresses, subject, date, text, raw, raw_sha256, size, "
+                    "mailbox, direction, auto_submitted, flags, received_at, sent_at) "
+                    "VALUES (?, ?, '', '[]', ?, ?, ?, ?, '', ?, ?, ?, '', 'out', 1, '[\"ack\"]', "
+                    "?, ?)",
+                    (ticket, reply_id, BARE_FROM, json.dumps([sender]), ack["Subject"], now,
+                     ack_raw, hashlib.sha256(ack_raw).hexdigest(), len(ack_raw), now, now),
+                )  # fmt: skip
+                replies.append((outbox, sender, ack_raw))
+        client.add_flags(chunk, [b"\\Seen"], silent=True)  # after the commit, as the poll
+    client.logout()
+
+    # Send: the replies split over four connections, one thread each.
+    sent: list[int] = []
+    errors: list[str] = []
+
+    def send(share: list[tuple[int, str, bytes]]) -> None:
+        import smtplib
+
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as smtp:
+                for outbox, recipient, raw in share:
+                    smtp.sendmail(BARE_FROM, [recipient], raw)
+                    sent.append(outbox)  # list.append is atomic under the GIL
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [
+        threading.Thread(target=send, args=(replies[k::BARE_CONNECTIONS],))
+        for k in range(BARE_CONNECTIONS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with con:
+        con.executemany(
+            "UPDATE outbox SET state = 'sent', attempts = 1, sent_at = ? WHERE id = ?",
+            [(datetime.now(UTC).isoformat(" "), outbox) for outbox in sent],
+        )
+    con.close()
+    elapsed = time.perf_counter() - started
+    return {
+        "messages": count,
+        "failed": failed,
+        "replies": len(replies),
+        "sent": len(sent),
+        "errors": errors[:3],
+        "seconds": elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def child_poll(config: str) -> dict:
     import ingest.cli.running  # noqa: F401  the poll command's module, loaded lazily by the CLI
     from ingest.cli.main import cli
@@ -536,12 +707,17 @@ def main() -> int:
         metavar="PREFIX",
         help="also run one extra poll under cProfile into PREFIX.N.prof (not in the table)",
     )
-    parser.add_argument("--child", choices=["baseline", "poll"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["baseline", "poll", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "baseline":
         print(json.dumps(child_baseline(args.port)))
+        return 0
+    if args.child == "bare":
+        print(json.dumps(child_bare(args.port, args.smtp_port, args.db)))
         return 0
     if args.child == "poll":
         print(json.dumps(child_poll(args.config)))
