@@ -5,7 +5,7 @@ transaction."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ingest.config import Config
@@ -14,6 +14,7 @@ from ingest.rules.threads import reply_subject
 from ingest.store import outbox
 from ingest.store.db import Session
 from replies.compose import compose_reply, make_message_id
+from replies.render import RENDERERS
 
 
 def new_message_id(config: Config) -> str:
@@ -60,6 +61,45 @@ def reply_mail(
         ticket_id=ticket_id,
         caused_by=caused_by,
     )
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A reply a decision asks for, before it is written: the template of `kind` filled from
+    `ticket` (render.context) and `extra`, to `to`, answering `in_reply_to` on ticket
+    `ticket_id`'s thread; `held` keeps it in the outbox for that reason."""
+
+    kind: str
+    to: str
+    ticket: dict
+    original_subject: str
+    in_reply_to: str
+    references: list[str]
+    caused_by: int | None
+    extra: dict = field(default_factory=dict)
+    held: str = ""
+
+
+def written(config: Config, wanted: list[Wanted], now: datetime) -> list[outbox.Outgoing]:
+    """Each wanted reply rendered from its template and composed on its thread (reply_mail)."""
+    template_dir = config.desk.template_dir or None
+    mails = []
+    for w in wanted:
+        body = RENDERERS[w.kind](w.ticket, template_dir, **w.extra)
+        mail = reply_mail(
+            config,
+            kind=w.kind,
+            body=body,
+            to=w.to,
+            ticket_id=w.ticket["id"],
+            original_subject=w.original_subject,
+            in_reply_to=w.in_reply_to,
+            references=w.references,
+            caused_by=w.caused_by,
+            now=now,
+        )
+        mails.append(replace(mail, held=w.held))
+    return mails
 
 
 def queue_reply(session: Session, config: Config, *, now: datetime, held: str = "", **reply) -> str:

@@ -290,3 +290,13 @@ def render_reminder(
         waited=span_zh(waited),
         hold_in=span_zh(hold_in) if hold_in is not None else "",
     )
+
+
+# Each reply on a ticket's thread by its kind: the template that writes it.
+RENDERERS = {
+    "ack": render_ack,
+    "request_info": render_request_info,
+    "resolved_notice": render_resolved,
+    "answer": render_answer,
+    "not_understood": render_not_understood,
+}

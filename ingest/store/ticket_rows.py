@@ -281,6 +281,13 @@ def stop_codes_of(session: Session, ticket_id: int) -> list[dict]:
     return [dict(zip(STOP_CODE_KEYS, hit, strict=True)) for hit in hits]
 
 
+def last_mails_from(session: Session, ticket_id: int, addresses: list[str]) -> dict:
+    """The latest email each of `addresses` wrote on a ticket's thread, by address (if any)."""
+    return {
+        a: last for a in dict.fromkeys(addresses) if (last := last_mail_from(session, ticket_id, a))
+    }
+
+
 def last_mail_from(session: Session, ticket_id: int, address: str) -> Message | None:
     """The latest email `address` wrote on a ticket's thread."""
     return session.execute(
