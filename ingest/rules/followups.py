@@ -1,11 +1,12 @@
 """An operator's follow-up after the first reply (SPEC §13): does it say something, whom does the
-ticket then wait on, and does it reopen a closed-off ticket. Pure: no I/O."""
+ticket then wait on, does it reopen a closed-off ticket, and whom to tell of it. Pure: no I/O."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
 
+from ingest.reading.addresses import canonical_address
 from ingest.reading.quoting import patterns, split_body
 
 # A bare thanks or acknowledgement says nothing that needs an answer (SPEC §13).
@@ -21,6 +22,8 @@ _SIGN_OFF = re.compile(
 )
 BARE_LIMIT = 10  # a thanks up to this many characters is bare
 REOPENS = ("resolved", "on_hold")
+# Mail whose flags say it may change nothing on its ticket, or is no operator's.
+NOT_THE_OPERATORS = {"outside_thread", "forged_engineer", "bounce", "unreadable"}
 
 
 def new_text(body: str) -> str:
@@ -75,3 +78,42 @@ def first_lines(text: str, lines: int = 2, chars: int = 120) -> str:
     kept = [line.strip() for line in text.split("\n") if line.strip()][:lines]
     shown = "\n".join(kept)
     return shown if len(shown) <= chars else shown[: chars - 1] + "…"
+
+
+def news_of(message, engineers: dict[str, str]) -> dict | None:
+    """What a stored follow-up tells the engineers (its time, sender and new text), or None when
+    it is no operator's (an engineer's, a bounce, off the thread …) or says nothing."""
+    if set(message.flags or []) & NOT_THE_OPERATORS:
+        return None
+    if canonical_address(message.from_address) in engineers:
+        return None
+    text = new_text(message.text or "")
+    if not says_something(text) and not says_something(text, _attachments(message.raw)):
+        return None
+    return {"at": message.received_at, "sender": message.from_address, "text": text}
+
+
+def _attachments(raw: bytes) -> list[str]:
+    """A stored mail's attachments, read again from its bytes: only when its text alone says
+    nothing, so that an attachment decides."""
+    from ingest.reading.email_reader import read_email  # the reader, once a mail needs it
+
+    try:
+        return read_email(raw).attachments
+    except Exception:  # stored already; a mail we cannot read again has no attachments to show
+        return []
+
+
+def notice_recipients(
+    ticket, engineers: dict[str, str], by_name: dict[str, str], fallback: list[str]
+) -> list[str]:
+    """Who hears of a follow-up on `ticket`: its engineer's address (`by_name`); with none
+    assigned (or a name no longer configured) the `fallback` (the digest's recipients). Never
+    anyone on the ticket's thread who is not one of the `engineers`."""
+    chosen = [by_name[ticket.engineer]] if ticket.engineer in by_name else list(fallback)
+    thread = {canonical_address(a) for a in [ticket.operator_address, *ticket.thread_addresses]}
+    return [
+        a
+        for a in dict.fromkeys(chosen)
+        if canonical_address(a) in engineers or canonical_address(a) not in thread
+    ]
