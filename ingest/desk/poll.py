@@ -22,7 +22,7 @@ from ingest.sources import batches, mailboxes
 from ingest.sources.imap import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import Source
 from ingest.store import db, mailbox_state
-from ingest.store.db import Engine, Session, SQLAlchemyError
+from ingest.store.db import Engine, SQLAlchemyError
 from ingest.store.lock import exclusive
 from replies.send_stage import OUTBOX_WAIT, send_due
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ingest.reading.ticket import ReadResult
     from ingest.rules.decide import Decision
     from ingest.rules.stored import Stored
+    from ingest.store.db import Session
 
 # Cron runs `gongdan poll` every minute and most runs find no mail: the reader (its patterns
 # compile as it loads), the store step, the rules and the reply templates are imported by the
@@ -138,10 +139,10 @@ def _take_new_mail(
     stop: Callable[[], bool],
 ) -> None:
     """The cycle's steps for one mailbox, batch after batch."""
-    with db.session(engine) as session:
-        keys, uidvalidity = _new_mail(session, box, source)
-        if not keys:
-            return
+    keys, uidvalidity = _new_mail(engine, box, source)
+    if not keys:
+        return
+    with db.session(engine) as session:  # mail to store: the ORM session now (see the top)
         from ingest.desk.read_ahead import ReadAhead, worth_it  # mail to read: the reader now
 
         # While one batch is stored, the next is fetched and read (in a helper process if it pays).
@@ -165,13 +166,11 @@ def _take_new_mail(
                 del batch  # before the next batch is fetched: one batch in memory
 
 
-def _new_mail(session: Session, box: MailboxSettings, source: Source) -> tuple[list, int | None]:
+def _new_mail(engine: Engine, box: MailboxSettings, source: Source) -> tuple[list, int | None]:
     """The keys of the mailbox's new mail, and its UIDVALIDITY. An IMAP mailbox first finishes
     the moves a crash left undone."""
-    state = mailbox_state.state_of(session, box.name)
+    state = mailbox_state.state_of(engine, box.name)
     if box.kind != "imap":
-        session.add(state)
-        session.commit()
         return source.new_keys(), None
     if state.uidvalidity != source.uidvalidity:
         if state.uidvalidity is not None:
@@ -182,13 +181,11 @@ def _new_mail(session: Session, box: MailboxSettings, source: Source) -> tuple[l
                 state.uidvalidity,
                 source.uidvalidity,
             )
-        state.uidvalidity, state.last_uid = source.uidvalidity, 0
-    session.add(state)
-    session.commit()
+        state = mailbox_state.restart(engine, box.name, source.uidvalidity)
     if box.processed_folder:
         # Stored before a crash but never moved: finish the move now, to the right folder.
         leftovers = source.processed_leftovers(state.last_uid)
-        bad = mailbox_state.unreadable_uids(session, box.name, state.uidvalidity, leftovers)
+        bad = mailbox_state.unreadable_uids(engine, box.name, state.uidvalidity, leftovers)
         mailboxes.mark(
             source, [u for u in leftovers if u not in bad], [u for u in leftovers if u in bad]
         )
