@@ -12,7 +12,7 @@ from ingest.config.schema import shown
 from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
 from ingest.reading import stopcodes
 from ingest.reading.addresses import is_public
-from ingest.reading.fields import catalog
+from ingest.reading.field_catalog import field_keys
 from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -150,7 +150,7 @@ def _check_durations(desk: DeskSettings) -> str:
 
 
 def _check_desk(desk: DeskSettings) -> str:
-    keys = [spec.key for spec in catalog().fields]
+    keys = field_keys()
     for name in ("required_simple", "required_none", "required_detailed"):
         for key in getattr(desk, name):
             if key not in keys:

@@ -123,8 +123,18 @@ def _organisation_pattern(words: list[str]) -> re.Pattern:
 
 
 @lru_cache(maxsize=1)
+def _data() -> dict:
+    return tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
+
+
+def field_keys() -> list[str]:
+    """The fields' keys, without the catalogue's patterns (the config check, on every command)."""
+    return [f["key"] for f in _data()["field"]]
+
+
+@lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
+    data = _data()
     specs = tuple(
         FieldSpec(
             f["key"],
