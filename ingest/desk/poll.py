@@ -19,8 +19,7 @@ from ingest.config import Config, ConfigError, MailboxSettings
 from ingest.desk.cycle_report import CycleReport, MailboxReport, MailOutcome
 from ingest.desk.remind import remind_due
 from ingest.sources import batches, mailboxes
-from ingest.sources.imap import SourceDisconnected, SourceError
-from ingest.sources.mailboxes import Source
+from ingest.sources.errors import SourceDisconnected, SourceError
 from ingest.store import db, mailbox_state
 from ingest.store.db import Engine, SQLAlchemyError
 from ingest.store.lock import exclusive
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from ingest.reading.ticket import ReadResult
     from ingest.rules.decide import Decision
     from ingest.rules.stored import Stored
+    from ingest.sources.mailboxes import Source
     from ingest.store.db import Session
 
 # Cron runs `gongdan poll` every minute and most runs find no mail: the reader (its patterns
