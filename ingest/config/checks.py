@@ -3,8 +3,6 @@ the hosts that plain (unencrypted) IMAP and SMTP may reach."""
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import re
 
 from ingest.config.durations import parse_duration
@@ -154,6 +152,8 @@ def _check_desk(desk: DeskSettings) -> str:
     for name in ("required_simple", "required_none", "required_detailed"):
         for key in getattr(desk, name):
             if key not in keys:
+                import difflib  # a wrong config only: a poll's good one needs none
+
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(keys)}"
                 return f"[desk]: {name} has an unknown field {shown(key)}; {hint}"
@@ -201,6 +201,8 @@ def is_loopback(host: str) -> bool:
     name = host.strip().strip("[]").rstrip(".").lower()
     if name == "localhost":
         return True
+    import ipaddress  # asked for plain IMAP or SMTP only
+
     try:
         address = ipaddress.ip_address(name)
     except ValueError:

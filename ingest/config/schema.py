@@ -4,7 +4,6 @@ cron's every-minute `gongdan poll` loads no validation library for it (issue 22)
 
 from __future__ import annotations
 
-import difflib
 import functools
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -170,6 +169,8 @@ def _unknown(head: str, name: str, cls, value) -> str:
     if name == "password":
         return f"{head}: inline `password` is not allowed; use password_env or password_file"
     known = [f.name for f in _settable(cls)]
+    import difflib  # a wrong config only: a poll's good one needs none
+
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
     if not head and isinstance(value, (dict, list)):
