@@ -8,9 +8,8 @@ import re
 from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
 from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
-from ingest.reading import stopcodes
 from ingest.reading.addresses import is_public
-from ingest.reading.field_catalog import field_keys
+from ingest.reading.data_files import field_keys, vendors
 from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -165,7 +164,7 @@ def _check_desk(desk: DeskSettings) -> str:
     except ValueError as exc:
         return f"[desk]: timezone: {exc}"
     try:
-        tables = stopcodes.vendors(desk.stopcode_dir or None)
+        tables = vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:
         return f"[desk]: stopcode_dir holds a table that cannot be read: {exc}"
     if desk.default_vendor not in tables:

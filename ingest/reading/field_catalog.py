@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
+from ingest.reading.data_files import fields_toml
 from ingest.reading.hant import all_forms, forms
 from ingest.reading.values import SPACE
 
@@ -123,18 +122,8 @@ def _organisation_pattern(words: list[str]) -> re.Pattern:
 
 
 @lru_cache(maxsize=1)
-def _data() -> dict:
-    return tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
-
-
-def field_keys() -> list[str]:
-    """The fields' keys, without the catalogue's patterns (the config check, on every command)."""
-    return [f["key"] for f in _data()["field"]]
-
-
-@lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    data = _data()
+    data = fields_toml()
     specs = tuple(
         FieldSpec(
             f["key"],

@@ -17,7 +17,7 @@ _TRAILING = "；;，,。、" + SPACES
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
-# Compiled on first use: the config check loads this module for SPACE, and reads no value.
+# Compiled on first use, not at import: the patterns of many modules import SPACE alone.
 @cache
 def _remark() -> re.Pattern:
     """A number (digits, spaces, the dashes, pluses and masks of phone numbers), then a remark: a
