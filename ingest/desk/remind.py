@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ingest.config import Config, parse_duration
 from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
-from ingest.reading.display_words import FINISHED
+from ingest.reading.statuses import FINISHED
 from ingest.store import db, followups, outbox
 from ingest.store.db import Engine, IntegrityError, OperationalError, SQLAlchemyError
 from ingest.store.followups import TicketChanged

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
-from ingest.reading.display_words import FINISHED
+from ingest.reading.statuses import FINISHED
 from ingest.store.tables import outbox as _OUTBOX
 from ingest.store.tables import ticket as _TICKET
 
