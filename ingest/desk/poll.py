@@ -142,7 +142,7 @@ def _take_new_mail(
     keys, uidvalidity = _new_mail(engine, box, source)
     if not keys:
         return
-    with db.session(engine) as session:  # mail to store: the ORM session now (see the top)
+    with db.session(engine) as session:  # mail to store: the ORM session now (issue 22)
         from ingest.desk.read_ahead import ReadAhead, worth_it  # mail to read: the reader now
 
         # While one batch is stored, the next is fetched and read (in a helper process if it pays).
