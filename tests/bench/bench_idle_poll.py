@@ -1,7 +1,7 @@
 """Benchmark: cron's usual `gongdan poll`, the one that finds no mail, as a whole process on the
 embedded default (a Maildir in, a Maildir outbox, a SQLite file), against a bare Python process.
 
-    python tests/bench/bench_idle_poll.py [--runs 21] [--json]
+    python tests/bench/bench_idle_poll.py [--runs 21] [--code DIR] [--json]
 
 A fresh desk in a temporary folder (`gongdan db upgrade`, then one poll so that its mailbox and
 outbox rows exist), then, in turn so that drift on a shared machine hits them alike:
@@ -16,8 +16,9 @@ outbox rows exist), then, in turn so that drift on a shared machine hits them al
   installed libraries keep their bytecode).
 
 Each figure is the median of `--runs` wall-clock times (subprocess, after 2 warm-up runs each),
-with the ratio to the baseline. The checkout this script lives in is what runs, with the Python
-running this script. Target (issue 22): the poll's median <= 0.25 s.
+with the ratio to the baseline. The checkout this script lives in is what runs (--code: another
+checkout, to compare a version before a change), with the Python running this script. Target
+(issue 22): the poll's median <= 0.25 s.
 This file is a script, not a test: pytest collects only test_*.py files.
 """
 
@@ -52,11 +53,11 @@ from_address = "support@gongdan.example.cn"
 POLL = ["-m", "ingest", "--config", "gongdan.toml", "poll", "--log-level", "WARNING"]
 
 
-def make_desk(folder: Path) -> None:
+def make_desk(folder: Path, code: Path) -> None:
     for sub in ("new", "cur", "tmp"):
         (folder / "inbox" / sub).mkdir(parents=True)
     (folder / "gongdan.toml").write_text(CONFIG, "utf-8")
-    env = _env(ROOT)
+    env = _env(code)
     upgrade = [sys.executable, "-m", "ingest", "--config", "gongdan.toml", "db", "upgrade"]
     subprocess.run(upgrade, cwd=folder, env=env, check=True, capture_output=True)
     said = subprocess.run(
@@ -73,18 +74,18 @@ def _env(code: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def commands(work: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+def commands(work: Path, code: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
     """name: (argv, environment)."""
-    cached = _env(ROOT, PYTHONPYCACHEPREFIX=str(work / "pycache"))
+    cached = _env(code, PYTHONPYCACHEPREFIX=str(work / "pycache"))
     cached.pop("PYTHONDONTWRITEBYTECODE", None)
     source = work / "source"
     for package in ("ingest", "replies"):
         shutil.copytree(
-            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+            code / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
         )
     uncached = _env(source, PYTHONDONTWRITEBYTECODE="1")
     uncached.pop("PYTHONPYCACHEPREFIX", None)
-    bare = _env(ROOT)
+    bare = _env(code)
     return {
         'python -c "import sqlite3"': ([sys.executable, "-c", "import sqlite3"], bare),
         'python -c "import sqlalchemy"': ([sys.executable, "-c", "import sqlalchemy"], bare),
@@ -93,12 +94,12 @@ def commands(work: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
     }
 
 
-def median_times(runs: int, warmup: int = 2) -> dict[str, float]:
+def median_times(runs: int, code: Path = ROOT, warmup: int = 2) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gongdan-idle-") as tmp:
         work = Path(tmp)
         desk = work / "desk"
-        make_desk(desk)
-        todo = commands(work)
+        make_desk(desk, code)
+        todo = commands(work, code)
         times: dict[str, list[float]] = {name: [] for name in todo}
         for n in range(warmup + runs):
             for name, (argv, env) in todo.items():
@@ -113,15 +114,17 @@ def median_times(runs: int, warmup: int = 2) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    medians = median_times(args.runs)
+    medians = median_times(args.runs, args.code.resolve())
     baseline = medians['python -c "import sqlite3"']
     if args.json:
         ratios = {name: value / baseline for name, value in medians.items()}
         print(json.dumps({"median_s": medians, "ratios": ratios, "target_s": TARGET}))
         return
     print(f"median of {args.runs} runs, {sys.executable} (Python {sys.version.split()[0]})")
+    print(f"code: {args.code.resolve()}")
     for name, seconds in medians.items():
         print(f"{name:34} {seconds:6.3f} s   ratio {seconds / baseline:5.2f}")
     print(f"target: the poll's median <= {TARGET:.2f} s")
