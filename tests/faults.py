@@ -661,7 +661,7 @@ def _slow_data_reply(sink, delay: float):
 @contextlib.contextmanager
 def _client_timeout(seconds: float):
     """The product's SMTP timeout (30 s) shortened, so a test can outwait it in a second."""
-    from replies.sending import SmtpSender
+    from replies.smtp import SmtpSender
 
     defaults = SmtpSender.__init__.__defaults__
     SmtpSender.__init__.__defaults__ = (seconds,)

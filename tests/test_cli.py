@@ -131,13 +131,15 @@ def test_status_choices_are_the_statuses():
     assert status.type.choices == STATUSES
 
 
-# What a poll needs only when there is mail: the reader, the store step, the reply templates.
+# What a poll needs only when there is mail: the reader, the store step, the reply templates;
+# and the ORM (the models, SQLModel, SQLAlchemy's ORM) with pydantic under it (issue 22).
 READING = ("ingest.reading.ticket", "ingest.desk.read_ahead", "ingest.store.tickets", "jinja2")
+ORM = ("ingest.store.models", "sqlmodel", "sqlalchemy.orm", "pydantic")
 
 
 def _poll_loads(tmp_path, mail: bytes | None) -> tuple[str, set[str]]:
     """`gongdan poll` in a fresh interpreter on a Maildir desk (with `mail` delivered, if any):
-    its last line, and which of READING it imported."""
+    its last line, and which of READING and ORM it imported."""
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "inbox" / sub).mkdir(parents=True, exist_ok=True)
     if mail:
@@ -155,7 +157,7 @@ sys.argv = ["gongdan", "--config", "gongdan.toml", "poll", "--now", "2026-11-30T
 try:
     main()
 finally:
-    print(" ".join(m for m in {READING!r} if m in sys.modules))
+    print(" ".join(m for m in {READING + ORM!r} if m in sys.modules))
 """
     upgrade = [sys.executable, "-m", "ingest", "--config", "gongdan.toml", "db", "upgrade"]
     subprocess.run(upgrade, cwd=tmp_path, check=True, capture_output=True, timeout=60)
@@ -167,11 +169,11 @@ finally:
     return said[-1], set(loaded.split())
 
 
-def test_a_poll_with_no_mail_loads_no_reader_and_no_templates(tmp_path):
+def test_a_poll_with_no_mail_loads_no_reader_no_templates_and_no_orm(tmp_path):
     said, loaded = _poll_loads(tmp_path / "empty", None)
     assert said == "mailbox support: no new mail; outbox: 0 sent, 0 failed"
     assert loaded == set()
     # Positive control: with mail, the same poll reads it, stores a ticket and answers it.
     said, loaded = _poll_loads(tmp_path / "mail", TICKET)
     assert said == "mailbox support: 1 new ticket, 1 replies; outbox: 1 sent, 0 failed"
-    assert loaded == set(READING)
+    assert loaded == set(READING + ORM)

@@ -353,3 +353,25 @@ def test_every_bad_config_is_valid_toml_except_the_toml_case():
     for why, text, _words in BAD_CONFIGS:
         if why != "not TOML":
             tomllib.loads(text)
+
+
+def test_every_setting_has_a_type_the_schema_checks():
+    """config/schema.py checks str, int, float, bool, Literal, lists of those and tables (the
+    settings dataclasses, and lists of them): a setting of another type needs a rule there."""
+    import dataclasses
+    import typing
+
+    from ingest.config.settings import ConfigFile
+
+    def kinds(cls):
+        for f in dataclasses.fields(cls):
+            hint = typing.get_type_hints(cls)[f.name]
+            item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+            if dataclasses.is_dataclass(item):
+                yield from kinds(item)
+            elif typing.get_origin(item) is typing.Literal:
+                yield from {type(choice) for choice in typing.get_args(item)}
+            else:
+                yield item
+
+    assert set(kinds(ConfigFile)) <= {str, int, float, bool}

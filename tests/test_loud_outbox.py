@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from ingest.config import is_loopback
 from ingest.store import db, outbox
 from ingest.store.models import Outbox
 from replies.compose import compose_reply, make_message_id
-from replies.sending import MaildirSink, is_loopback, maildir_name
+from replies.sending import MaildirSink, maildir_name
 from tests.clock import utcnow
 from tests.conftest import make_mail
 from tests.desk import Desk

@@ -368,3 +368,43 @@ def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
             )
             plan = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
             assert "ix_outbox_created_at" in str(plan), plan
+
+
+def test_the_core_tables_agree_with_the_models():
+    """ingest.store.tables (a poll with no mail, without the ORM) names the models' columns with
+    their types: the whole of mailboxstate and outbox, a part of ticket and message."""
+    from sqlmodel import SQLModel
+    from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
+
+    from ingest.store import tables
+
+    same = {AutoString: "String", UTCDateTime: "UTCDateTime"}
+    for core in tables.metadata.sorted_tables:
+        model = SQLModel.metadata.tables[core.name]
+        if core.name in ("mailboxstate", "outbox"):
+            assert core.columns.keys() == model.columns.keys(), core.name
+        for column in core.columns:
+            theirs = model.columns[column.name]
+            kind = same.get(type(theirs.type), type(theirs.type).__name__)
+            shape = (type(column.type).__name__, column.nullable, column.primary_key)
+            assert shape == (kind, theirs.nullable, theirs.primary_key), (core.name, column.name)
+
+
+def test_a_time_written_by_the_core_tables_reads_back_in_the_models(engine):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from ingest.store import mailbox_state
+    from ingest.store.models import MailboxState
+    from ingest.store.tables import mailbox_state as state_table
+
+    china = datetime(2026, 11, 30, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    mailbox_state.record(engine, "support", None, china)
+    assert mailbox_state.state_of(engine, "support") == (None, 0)
+    with db.session(engine) as session:
+        state = session.get(MailboxState, "support")
+        assert state.last_success_at == datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+        state.last_error_at = china
+        session.commit()
+    with engine.connect() as conn:
+        row = conn.execute(select(state_table.c.last_error_at)).one()
+    assert row.last_error_at == china and row.last_error_at.tzinfo == UTC

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import click
 
 from ingest.config import Config, ConfigError, load_config, parse_duration
-from ingest.reading.clean_text import clean_data
 
 
 def config_of(ctx: click.Context, required: bool = True) -> Config:
@@ -30,6 +29,8 @@ def cannot_write(where: str, exc: OSError) -> click.ClickException:
 def json_line(value) -> str:
     """One JSON line of data from mail or the database, safe on a terminal: json.dumps escapes
     C0 controls but not C1 or bidi controls, so every string is cleaned first."""
+    from ingest.reading.clean_text import clean_data  # with the first line (cron's poll: none)
+
     return json.dumps(clean_data(value), ensure_ascii=False)
 
 

@@ -3,16 +3,13 @@ the hosts that plain (unencrypted) IMAP and SMTP may reach."""
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import re
 
 from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
 from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
-from ingest.reading import stopcodes
 from ingest.reading.addresses import is_public
-from ingest.reading.fields import catalog
+from ingest.reading.data_files import field_keys, vendors
 from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -150,10 +147,12 @@ def _check_durations(desk: DeskSettings) -> str:
 
 
 def _check_desk(desk: DeskSettings) -> str:
-    keys = [spec.key for spec in catalog().fields]
+    keys = field_keys()
     for name in ("required_simple", "required_none", "required_detailed"):
         for key in getattr(desk, name):
             if key not in keys:
+                import difflib  # a wrong config only: a poll's good one needs none
+
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(keys)}"
                 return f"[desk]: {name} has an unknown field {shown(key)}; {hint}"
@@ -165,7 +164,7 @@ def _check_desk(desk: DeskSettings) -> str:
     except ValueError as exc:
         return f"[desk]: timezone: {exc}"
     try:
-        tables = stopcodes.vendors(desk.stopcode_dir or None)
+        tables = vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:
         return f"[desk]: stopcode_dir holds a table that cannot be read: {exc}"
     if desk.default_vendor not in tables:
@@ -201,6 +200,8 @@ def is_loopback(host: str) -> bool:
     name = host.strip().strip("[]").rstrip(".").lower()
     if name == "localhost":
         return True
+    import ipaddress  # asked for plain IMAP or SMTP only
+
     try:
         address = ipaddress.ip_address(name)
     except ValueError:

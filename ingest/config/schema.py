@@ -1,9 +1,9 @@
-"""The config file's schema: strict pydantic models made from the settings dataclasses on first
-load (so `gongdan --help` never pays for pydantic), and their errors in the admin's words."""
+"""The config file's schema: the settings dataclasses, checked strictly (no unknown keys, no type
+coercion) by walking their type hints, and the problems said in the admin's words. Plain Python:
+cron's every-minute `gongdan poll` loads no validation library for it (issue 22)."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -26,37 +26,69 @@ def schema_keys(cls=ConfigFile, prefix: str = "") -> list[str]:
 
 def validate(data: dict) -> tuple[str, ConfigFile | None]:
     """The first problem of the file as one line naming its key ("" if none), and the file."""
-    from pydantic import ValidationError
-
-    try:
-        model = _schema(ConfigFile).model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        others = len(errors) - 1
+    problems: list[dict] = []
+    values = _check_table(ConfigFile, data, (), problems)
+    if problems:
+        others = len(problems) - 1
         more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
-        return _describe(errors[0]) + more, None
-    return "", _build(ConfigFile, model.model_dump(exclude_unset=True))
+        return _describe(problems[0]) + more, None
+    return "", _build(ConfigFile, values)
 
 
-@functools.cache
-def _schema(cls):
-    """A strict pydantic model of the dataclass `cls`: no unknown keys, no type coercion."""
-    from pydantic import ConfigDict, Field, create_model
+def _check_table(cls, data, loc: tuple, problems: list[dict]) -> dict:
+    """The keys of the table `data` that the dataclass `cls` has, each checked against its type;
+    every problem is added to `problems` as {loc, type, input}: first the table's keys in the
+    dataclass's order, then the keys it does not know."""
+    if not isinstance(data, dict):
+        problems.append({"loc": loc, "type": "table_type", "input": data})
+        return {}
+    values = {}
+    settable = _settable(cls)
+    for f in settable:
+        where = (*loc, f.name)
+        if f.name in data:
+            values[f.name] = _check_value(
+                _hints(cls)[f.name], f.metadata, data[f.name], where, problems
+            )
+        elif f.default is MISSING and f.default_factory is MISSING:
+            problems.append({"loc": where, "type": "missing", "input": data})
+    known = {f.name for f in settable}
+    problems += [
+        {"loc": (*loc, key), "type": "extra_forbidden", "input": value}
+        for key, value in data.items()
+        if key not in known
+    ]
+    return values
 
-    def swap(hint):
-        if is_dataclass(hint):
-            return _schema(hint)
-        if typing.get_origin(hint) is list:
-            return list[swap(typing.get_args(hint)[0])]
-        return hint
 
-    specs = {}
-    for f in _settable(cls):
-        required = f.default is MISSING and f.default_factory is MISSING
-        # An omitted key takes the dataclass default when the file is built (exclude_unset).
-        specs[f.name] = (swap(_hints(cls)[f.name]), Field(... if required else None, **f.metadata))
-    return create_model(
-        f"{cls.__name__}Schema", __config__=ConfigDict(strict=True, extra="forbid"), **specs
+def _check_value(hint, limits: dict, value, loc: tuple, problems: list[dict]):
+    """`value` as the file's key of type `hint` holds it (an int for a float becomes a float)."""
+    if is_dataclass(hint):
+        return _check_table(hint, value, loc, problems)
+    if typing.get_origin(hint) is list:
+        if type(value) is not list:
+            problems.append({"loc": loc, "type": "list_type", "input": value})
+            return value
+        return [_check_value(_item(hint), {}, v, (*loc, n), problems) for n, v in enumerate(value)]
+    if typing.get_origin(hint) is Literal:
+        if not any(
+            type(value) is type(choice) and value == choice for choice in typing.get_args(hint)
+        ):
+            problems.append({"loc": loc, "type": "literal_error", "input": value})
+        return value
+    # A TOML value is exactly a str, int, float, bool, date or time, list or dict.
+    if type(value) is not hint and not (hint is float and type(value) is int):
+        problems.append({"loc": loc, "type": f"{hint.__name__}_type", "input": value})
+    elif not _within(value, limits):
+        problems.append({"loc": loc, "type": "out_of_range", "input": value})
+    return float(value) if hint is float and type(value) is int else value
+
+
+def _within(value, limits: dict) -> bool:
+    return (
+        ("ge" not in limits or value >= limits["ge"])
+        and ("le" not in limits or value <= limits["le"])
+        and ("gt" not in limits or value > limits["gt"])
     )
 
 
@@ -88,7 +120,7 @@ def _item(hint):
 
 
 def _describe(error: dict) -> str:
-    """One pydantic error as the admin reads it: where, which key, what it must be."""
+    """One problem as the admin reads it: where, which key, what it must be."""
     loc, kind = error["loc"], error["type"]
     head, key, cls, hint, meta = _locate(loc)
     name = key or ""
@@ -105,7 +137,7 @@ def _describe(error: dict) -> str:
 
 
 def _locate(loc: tuple):
-    """(where, key, table class, hint, limits) for a pydantic error location."""
+    """(where, key, table class, hint, limits) for a problem's location."""
     cls, head, key, hint, meta = ConfigFile, "", None, ConfigFile, {}
     parts = list(loc)
     while parts:
@@ -137,6 +169,8 @@ def _unknown(head: str, name: str, cls, value) -> str:
     if name == "password":
         return f"{head}: inline `password` is not allowed; use password_env or password_file"
     known = [f.name for f in _settable(cls)]
+    import difflib  # a wrong config only: a poll's good one needs none
+
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
     if not head and isinstance(value, (dict, list)):

@@ -14,17 +14,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ingest.config import Config, ConfigError, MailboxSettings
 from ingest.desk.cycle_report import CycleReport, MailboxReport
 from ingest.desk.remind import remind_due
 from ingest.sources import batches, mailboxes
-from ingest.sources.imap import SourceDisconnected, SourceError
-from ingest.sources.mailboxes import Source
+from ingest.sources.errors import SourceDisconnected, SourceError
 from ingest.store import db, mailbox_state
-from ingest.store.db import Engine, Session, SQLAlchemyError
+from ingest.store.db import Engine, SQLAlchemyError
 from ingest.store.lock import exclusive
 from replies.send_stage import OUTBOX_WAIT, send_due
+
+if TYPE_CHECKING:
+    from ingest.sources.mailboxes import Source
 
 # Cron runs `gongdan poll` every minute and most runs find no mail: the reader (its patterns
 # compile as it loads), the store step, the rules and the reply templates are imported by the
@@ -155,10 +158,10 @@ def _take_new_mail(
     cycle: Cycle, box: MailboxSettings, source: Source, report: MailboxReport
 ) -> None:
     """The cycle's steps for one mailbox, batch after batch."""
-    with db.session(cycle.engine) as session:
-        keys, uidvalidity = _new_mail(session, box, source)
-        if not keys:
-            return
+    keys, uidvalidity = _new_mail(cycle.engine, box, source)
+    if not keys:
+        return
+    with db.session(cycle.engine) as session:  # mail to store: the ORM session now (issue 22)
         from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
         from ingest.desk.read_ahead import ReadAhead, worth_it
 
@@ -189,13 +192,11 @@ def _take_new_mail(
                 del mails, batch  # before the next batch is fetched: one batch in memory
 
 
-def _new_mail(session: Session, box: MailboxSettings, source: Source) -> tuple[list, int | None]:
+def _new_mail(engine: Engine, box: MailboxSettings, source: Source) -> tuple[list, int | None]:
     """The keys of the mailbox's new mail, and its UIDVALIDITY. An IMAP mailbox first finishes
     the moves a crash left undone."""
-    state = mailbox_state.state_of(session, box.name)
+    state = mailbox_state.state_of(engine, box.name)
     if box.kind != "imap":
-        session.add(state)
-        session.commit()
         return source.new_keys(), None
     if state.uidvalidity != source.uidvalidity:
         if state.uidvalidity is not None:
@@ -206,13 +207,11 @@ def _new_mail(session: Session, box: MailboxSettings, source: Source) -> tuple[l
                 state.uidvalidity,
                 source.uidvalidity,
             )
-        state.uidvalidity, state.last_uid = source.uidvalidity, 0
-    session.add(state)
-    session.commit()
+        state = mailbox_state.restart(engine, box.name, source.uidvalidity)
     if box.processed_folder:
         # Stored before a crash but never moved: finish the move now, to the right folder.
         leftovers = source.processed_leftovers(state.last_uid)
-        bad = mailbox_state.unreadable_uids(session, box.name, state.uidvalidity, leftovers)
+        bad = mailbox_state.unreadable_uids(engine, box.name, state.uidvalidity, leftovers)
         mailboxes.mark(
             source, [u for u in leftovers if u not in bad], [u for u in leftovers if u in bad]
         )

@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING
 
 from ingest.config import Config, parse_duration
 from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
-from ingest.reading.display_words import FINISHED
+from ingest.reading.statuses import FINISHED
 from ingest.store import db, followups, outbox
-from ingest.store.db import Engine, IntegrityError, OperationalError, Session, SQLAlchemyError
+from ingest.store.db import Engine, IntegrityError, OperationalError, SQLAlchemyError
 from ingest.store.followups import TicketChanged
-from ingest.store.models import Message, Outbox, Ticket, as_utc
+from ingest.store.times import as_utc
 
 if TYPE_CHECKING:
     from ingest.rules.decide import Decision
+    from ingest.store.db import Session
+    from ingest.store.models import Message, Outbox, Ticket
 
 # A poll runs this step every cycle and seldom finds a reminder due: the rules and the reply
 # templates are imported by the functions below once one is (issue 22: a poll with no mail).
@@ -80,10 +82,10 @@ def remind_due(config: Config, engine: Engine, now: datetime) -> RemindReport:
     remind_after = parse_duration(config.desk.remind_after)
     hold_after = parse_duration(config.desk.hold_after)
     report = RemindReport()
+    ticket_ids = followups.waiting_tickets(engine, now - remind_after, now - hold_after)
+    if not ticket_ids:
+        return report
     with db.session(engine) as session:
-        ticket_ids = followups.waiting_tickets(session, now - remind_after, now - hold_after)
-        if not ticket_ids:
-            return report
         # The daily limit's counts, read once for the run (one pass over the last day's outbox,
         # not one a ticket) and kept as this run queues: (remind_after, hold_after, counts).
         counts = outbox.replies_per_mailbox(session, now - timedelta(days=1))

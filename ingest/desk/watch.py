@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ingest.config import ConfigError, MailboxSettings
-from ingest.sources.imap import SourceDisconnected, SourceError
+from ingest.sources.errors import SourceDisconnected, SourceError
 from ingest.sources.mailboxes import open_source
 
 log = logging.getLogger("gongdan.watch")

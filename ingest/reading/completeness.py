@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.reading.fields import catalog
 from ingest.reading.phones import check_phone, foreign_phone
+from ingest.reading.settings import Rules
 from ingest.reading.values import tidy_number
 
 DETAILED_KEYS = (
@@ -21,35 +22,7 @@ DETAILED_KEYS = (
     "abnormal_status",
 )
 SIMPLE_KEYS = ("operator", "description", "operator_findings")
-DEFAULT_REQUIRED = {
-    "simple": ("operator", "description", "operator_findings"),
-    "none": ("operator", "description", "operator_findings"),
-    "detailed": ("operator", "order_no", "description", "operator_findings"),
-}
-DEFAULT_BILLING_WORDS = (
-    "充电",
-    "账单",
-    "订单",
-    "扣费",
-    "计费",
-    "电量",
-    "退款",
-    "费用",
-    "金额",
-    "余额",
-    "停止",
-    "充不上",
-)
-
 _SPACES = re.compile(r"[\s\u3000]+")
-
-
-@dataclass
-class Rules:
-    """The configurable parts of SPEC §4."""
-
-    required: dict = field(default_factory=lambda: dict(DEFAULT_REQUIRED))
-    billing_words: tuple[str, ...] = DEFAULT_BILLING_WORDS
 
 
 @dataclass

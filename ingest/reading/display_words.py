@@ -6,11 +6,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-# Ticket statuses. `waiting_info`: incomplete, waiting for the operator; the rest follow 状态.
-# `closed`: finished without a resolution (merged into another ticket, automatic mail, closed by
-# a person; SPEC §13).
-STATUSES = ("waiting_info", "in_progress", "on_hold", "resolved", "closed")
-FINISHED = ("resolved", "closed")  # no longer open: out of the open lists, never reminded
+from ingest.reading.statuses import FINISHED as FINISHED  # ticket statuses (statuses.py)
+from ingest.reading.statuses import STATUSES as STATUSES
+
 STATUS_LABELS = {
     "waiting_info": "待补充信息",
     "in_progress": "处理中",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
+from ingest.reading.data_files import fields_toml
 from ingest.reading.hant import all_forms, forms
 from ingest.reading.values import SPACE
 
@@ -124,7 +123,7 @@ def _organisation_pattern(words: list[str]) -> re.Pattern:
 
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    data = tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
+    data = fields_toml()
     specs = tuple(
         FieldSpec(
             f["key"],

@@ -6,7 +6,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.reading.completeness import DEFAULT_BILLING_WORDS, DEFAULT_REQUIRED, Rules
+# The defaults of SPEC §4's configurable parts (ingest.reading.completeness applies them). Here,
+# not there: the settings are loaded by every command, the reader only with mail to read.
+DEFAULT_REQUIRED = {
+    "simple": ("operator", "description", "operator_findings"),
+    "none": ("operator", "description", "operator_findings"),
+    "detailed": ("operator", "order_no", "description", "operator_findings"),
+}
+DEFAULT_BILLING_WORDS = (
+    "充电",
+    "账单",
+    "订单",
+    "扣费",
+    "计费",
+    "电量",
+    "退款",
+    "费用",
+    "金额",
+    "余额",
+    "停止",
+    "充不上",
+)
+
+
+@dataclass
+class Rules:
+    """The configurable parts of SPEC §4."""
+
+    required: dict = field(default_factory=lambda: dict(DEFAULT_REQUIRED))
+    billing_words: tuple[str, ...] = DEFAULT_BILLING_WORDS
 
 
 @dataclass

@@ -5,15 +5,18 @@ from __future__ import annotations
 import bisect
 import re
 import tomllib
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
+# The tables themselves are plain data (data_files, which the config check reads); here too for
+# the modules that read stop codes.
+from ingest.reading.data_files import UNKNOWN_MEANING as UNKNOWN_MEANING
+from ingest.reading.data_files import CodeEntry as CodeEntry
+from ingest.reading.data_files import VendorTable as VendorTable
+from ingest.reading.data_files import load_table as load_table
+from ingest.reading.data_files import vendors as vendors
 from ingest.reading.hant import alternation
 from ingest.reading.values import SPACE
-
-UNKNOWN_MEANING = "未知代号"
 
 # A trigger, then optionally 代号/代码/码/编号 (`停止原因代号为47`), 为/是 and a colon; never a
 # line break (a number on the next line is not read). Chinese words match in their traditional
@@ -58,63 +61,10 @@ _FIRST = re.compile(_CODE, re.I)
 _NEXT = re.compile(rf"{SPACE}*(?:、|,|，|/|和|{SPACE}){SPACE}*" + _CODE, re.I)
 
 
-@dataclass(frozen=True)
-class CodeEntry:
-    meaning: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class VendorTable:
-    vendor: str
-    name: str
-    names: tuple[str, ...]  # every way an email names this vendor
-    codes: dict  # int -> CodeEntry
-
-    def lookup(self, code: int) -> dict:
-        entry = self.codes.get(code)
-        return {
-            "vendor": self.vendor,
-            "code": code,
-            "meaning": entry.meaning if entry else UNKNOWN_MEANING,
-            "known": entry is not None,
-        }
-
-
-def load_table(text: str) -> VendorTable:
-    data = tomllib.loads(text)
-    codes: dict[int, CodeEntry] = {}
-    for row in data.get("code", []):
-        entry = CodeEntry(row["meaning"], row.get("note", ""))
-        numbers = list(row.get("codes", []))
-        if "from" in row:
-            numbers += range(row["from"], row["to"] + 1)
-        for number in numbers:
-            codes[int(number)] = entry
-    name = data.get("name", data["vendor"])
-    # `names` (older tables: `aliases`), the name and the vendor key all name the vendor.
-    names = [*data.get("names", []), *data.get("aliases", []), name, data["vendor"]]
-    return VendorTable(data["vendor"], name, tuple(dict.fromkeys(names)), codes)
-
-
 @lru_cache(maxsize=1)
 def vendor_names() -> dict[str, str]:
     """{vendor key: its name in the shipped stop-code tables}, such as sinexcel: 盛弘."""
     return {key: table.name for key, table in vendors().items()}
-
-
-@lru_cache(maxsize=8)
-def vendors(extra_dir: str | None = None) -> dict[str, VendorTable]:
-    """Every vendor table shipped in the package, plus those in `extra_dir` (which win)."""
-    tables = {}
-    shipped = resources.files("ingest").joinpath("data/stopcodes")
-    files = [f for f in shipped.iterdir() if f.name.endswith(".toml")]
-    if extra_dir:
-        files += sorted(Path(extra_dir).glob("*.toml"))
-    for f in files:
-        table = load_table(f.read_text("utf-8"))
-        tables[table.vendor] = table
-    return tables
 
 
 @lru_cache(maxsize=1)

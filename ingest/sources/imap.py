@@ -15,6 +15,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
 from ingest.config import MailboxSettings, is_loopback
 from ingest.sources import batches
+from ingest.sources.errors import SourceDisconnected, SourceError
 
 SECURITIES = ("tls", "starttls", "plain")
 SEEN = b"\\Seen"
@@ -26,14 +27,6 @@ SIZES_PER_FETCH = 1000  # UIDs whose sizes are asked in one command
 # Errors that mean the connection itself is gone: imaplib raises abort on EOF and on socket
 # errors while sending; a read timeout or reset surfaces as OSError (TimeoutError, ConnectionError).
 _CONNECTION_ERRORS = (imaplib.IMAP4.abort, OSError, EOFError)
-
-
-class SourceError(RuntimeError):
-    """The mailbox cannot be used as configured; the message says why in one line."""
-
-
-class SourceDisconnected(SourceError):
-    """The connection dropped; the caller may reconnect and resume from the last stored UID."""
 
 
 class ImapSource:

@@ -4,17 +4,23 @@ was taken."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ingest.config import ConfigError, MailboxSettings, read_secret
 from ingest.sources import batches
-from ingest.sources.imap import ImapSource
 from ingest.sources.maildir import MaildirSource
 
-Source = ImapSource | MaildirSource
+if TYPE_CHECKING:
+    from ingest.sources.imap import ImapSource
+
+    Source = ImapSource | MaildirSource
 
 
 def open_source(box: MailboxSettings) -> Source:
     if box.kind == "imap":
+        # Here, not at the top: a Maildir desk's poll loads no IMAP client.
+        from ingest.sources.imap import ImapSource
+
         # Its errors are said as "mailbox NAME: ..." by the cycle: the prefix is not repeated.
         return ImapSource(box, read_secret(box.password_env, box.password_file, "IMAP password"))
     if box.kind == "maildir":

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.config import MailboxSettings
-from ingest.sources.imap import SourceError
+from ingest.sources.errors import SourceError
 
 
 class MaildirSource:

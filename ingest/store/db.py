@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 # What the layers above use of the database's types and errors: nothing outside the store imports
-# SQLAlchemy or SQLModel itself.
+# SQLAlchemy or SQLModel itself. A poll with no mail needs no Session: SQLModel, pydantic and
+# SQLAlchemy's ORM are loaded with the first session (see __getattr__ and session(); issue 22).
 __all__ = [
     "Connection",
     "DatabaseError",
@@ -162,7 +166,18 @@ def beside_database(engine: Engine, suffix: str) -> Path:
 
 
 def session(engine: Engine) -> Session:
+    from sqlmodel import Session
+
     return Session(engine, expire_on_commit=False)
+
+
+def __getattr__(name: str):
+    """`Session`, imported from here by the layers above, loaded when first asked for."""
+    if name == "Session":
+        from sqlmodel import Session
+
+        return Session
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def chunks(values: list, size: int = PARAMETERS) -> list[list]:

@@ -10,21 +10,33 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session
 
 from ingest.reading.addresses import canonical_address, mailbox_of
+from ingest.store import mailbox_state
 from ingest.store.db import PARAMETERS, chunks
-from ingest.store.models import MailboxState, Message, Outbox
+from ingest.store.tables import outbox as _OUTBOX
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+# SQLAlchemy Core on ingest.store.tables: the sending stage runs at the end of every poll cycle,
+# and one with nothing to send loads no ORM (issue 22).
 
 log = logging.getLogger("gongdan.outbox")
 
-_INSERT_OUTBOX = insert(Outbox.__table__).returning(
-    Outbox.__table__.c.id, sort_by_parameter_order=True
-)
-_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+@cache
+def _insert_message():
+    """The insert of a reply kept on its ticket's thread: loaded with the first reply queued."""
+    from ingest.store.models import Message
+
+    return insert(Message.__table__)
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ def enqueue_many(session: Session, mails: list[Outgoing], now: datetime) -> list
     ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows]).scalars().all()
     messages = [message_row for _, message_row in rows if message_row is not None]
     if messages:
-        conn.execute(_INSERT_MESSAGE, messages)
+        conn.execute(_insert_message(), messages)
     return list(ids)
 
 
@@ -124,14 +136,14 @@ def _replies_since(patterns: int):
     # `recipient || ''`: the same text, but no index on it, so that the database reads the last
     # day through the created_at index; the recipient index would have it scan the whole outbox
     # (its LIKE patterns cannot use that index), which grows with every reply ever sent.
-    recipient = Outbox.recipient.concat(literal_column("''"))
+    recipient = _OUTBOX.c.recipient.concat(literal_column("''"))
     tagged = [recipient.like(bindparam(f"tag{i}"), escape="/") for i in range(patterns)]
     return (
         select(recipient, func.count())
         .where(
-            Outbox.created_at >= bindparam("since"),
-            Outbox.kind.in_(REPLY_KINDS),
-            Outbox.state != "held",  # a reply held back by the limit has not reached anyone
+            _OUTBOX.c.created_at >= bindparam("since"),
+            _OUTBOX.c.kind.in_(REPLY_KINDS),
+            _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
             or_(recipient.in_(bindparam("mailboxes", expanding=True)), *tagged),
         )
         .group_by(recipient)
@@ -142,13 +154,13 @@ def replies_per_mailbox(session: Session, since: datetime) -> Counter:
     """Replies queued since `since`, per mailbox they reach (`a+1@x` and `a+2@x` count as `a@x`):
     one pass over that span of the outbox (its created_at index), for a run that checks the
     daily limit of many mailboxes (remind)."""
-    recipient = Outbox.recipient
+    recipient = _OUTBOX.c.recipient
     rows = session.connection().execute(
         select(recipient, func.count())
         .where(
-            Outbox.created_at >= since,
-            Outbox.kind.in_(REPLY_KINDS),
-            Outbox.state != "held",  # a reply held back by the limit has not reached anyone
+            _OUTBOX.c.created_at >= since,
+            _OUTBOX.c.kind.in_(REPLY_KINDS),
+            _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
             recipient != "",
         )
         .group_by(recipient)
@@ -206,9 +218,7 @@ def recover_interrupted(conn: Connection) -> int:
     database went away): queue them again. The one a connection was handing over may have reached
     the server; it goes out again with the same Message-ID (at least once, SPEC §9)."""
     requeued = conn.execute(
-        update(Outbox.__table__)
-        .where(Outbox.state == "sending")
-        .values(state="queued", claimed_at=None)
+        update(_OUTBOX).where(_OUTBOX.c.state == "sending").values(state="queued", claimed_at=None)
     ).rowcount
     conn.commit()
     if requeued:
@@ -225,16 +235,7 @@ DRAIN_STATE = "[outbox]"  # the MailboxState row that remembers the last drain, 
 
 def record_drain(engine: Engine, error: str | None, now: datetime) -> None:
     """Remember how the last drain ended at `now`: success, or the one error that stopped it."""
-    table = MailboxState.__table__
-    values = (
-        {"last_success_at": now}
-        if error is None
-        else {"last_error": error[:1000], "last_error_at": now}
-    )
-    with engine.begin() as conn:
-        row = update(table).where(MailboxState.name == DRAIN_STATE)
-        if not conn.execute(row.values(**values)).rowcount:
-            conn.execute(insert(table).values(name=DRAIN_STATE, last_uid=0, **values))
+    mailbox_state.remember(engine, DRAIN_STATE, error, now)
 
 
 def requeue(session: Session, message_id: str, now: datetime) -> bool:
@@ -242,8 +243,8 @@ def requeue(session: Session, message_id: str, now: datetime) -> bool:
     done = (
         session.connection()
         .execute(
-            update(Outbox.__table__)
-            .where(Outbox.message_id == message_id, Outbox.state == "failed")
+            update(_OUTBOX)
+            .where(_OUTBOX.c.message_id == message_id, _OUTBOX.c.state == "failed")
             .values(state="queued", next_attempt_at=now, claimed_at=None)
         )
         .rowcount
@@ -256,15 +257,18 @@ def release(session: Session, message_ids: list[str] | None) -> list[str]:
     """Queue the held replies of `message_ids` (all held ones when None) to go out: a person's
     decision, which no limit second-guesses. Due since they were made, so the next send delivers
     them. Returns the Message-IDs released; an id that is not held is left as it is."""
-    query = update(Outbox.__table__).where(Outbox.state == "held")
+    query = update(_OUTBOX).where(_OUTBOX.c.state == "held")
     if message_ids is not None:
-        query = query.where(Outbox.message_id.in_(message_ids))
+        query = query.where(_OUTBOX.c.message_id.in_(message_ids))
     released = (
         session.connection()
         .execute(
             query.values(
-                state="queued", next_attempt_at=Outbox.created_at, last_error=None, claimed_at=None
-            ).returning(Outbox.message_id)
+                state="queued",
+                next_attempt_at=_OUTBOX.c.created_at,
+                last_error=None,
+                claimed_at=None,
+            ).returning(_OUTBOX.c.message_id)
         )
         .scalars()
         .all()
@@ -275,17 +279,22 @@ def release(session: Session, message_ids: list[str] | None) -> list[str]:
 
 # ---- the sending stage's statements (replies.send_stage holds the outbox lock around them) ----
 
-_OUTBOX = Outbox.__table__
-_ROW = Outbox.id == bindparam("row_id")
+_ROW = _OUTBOX.c.id == bindparam("row_id")
 _DUE = (
-    select(Outbox.id, Outbox.raw, Outbox.to_addresses, Outbox.attempts, Outbox.message_id)
-    .where(
-        Outbox.id > bindparam("last"),
-        Outbox.state.in_(("queued", "failed")),
-        Outbox.next_attempt_at.is_not(None),
-        Outbox.next_attempt_at <= bindparam("now"),
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.raw,
+        _OUTBOX.c.to_addresses,
+        _OUTBOX.c.attempts,
+        _OUTBOX.c.message_id,
     )
-    .order_by(Outbox.id)
+    .where(
+        _OUTBOX.c.id > bindparam("last"),
+        _OUTBOX.c.state.in_(("queued", "failed")),
+        _OUTBOX.c.next_attempt_at.is_not(None),
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(_OUTBOX.c.id)
     .limit(bindparam("limit"))
 )
 _SENT = (
@@ -323,7 +332,9 @@ def due_page(conn: Connection, after_id: int, now: datetime, limit: int) -> list
 def claim(conn: Connection, ids: list[int], now: datetime) -> None:
     """Mark rows `sending`, in one commit: a kill from here on leaves them to
     recover_interrupted."""
-    conn.execute(update(_OUTBOX).where(Outbox.id.in_(ids)).values(state="sending", claimed_at=now))
+    conn.execute(
+        update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(state="sending", claimed_at=now)
+    )
     conn.commit()
 
 
@@ -331,7 +342,7 @@ def unclaim(conn: Connection, ids: list[int]) -> None:
     """Put back the rows of `ids` still `sending` (a drain that stops early)."""
     conn.execute(
         update(_OUTBOX)
-        .where(Outbox.id.in_(ids), Outbox.state == "sending")
+        .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.state == "sending")
         .values(state="queued", claimed_at=None)
     )
 
