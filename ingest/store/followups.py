@@ -1,16 +1,18 @@
 """The queries of the follow-up step (SPEC §12): tickets whose request for information may be
-due a reminder or the hold, what has happened on a ticket since its request, and the guarded
-write that puts a ticket on hold."""
+due a reminder or the hold, what has happened on them since their request (read for many
+tickets at once), and the guarded writes that put tickets on hold."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from ingest.reading.display_words import FINISHED
+from ingest.reading.display_words import FINISHED, STATUSES
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
 
 BY = "gongdan"  # who the history says moved a ticket on hold
@@ -22,28 +24,30 @@ class TicketChanged(Exception):
 
 # Incomplete tickets, not closed or parked, with a request_info old enough for its reminder (and
 # not reminded yet) or for the hold: a superset of those due, each then decided on its own. The
-# others cannot be due, and a poll cycle runs this every minute.
+# others cannot be due, and a poll cycle runs this every minute. The open statuses are named
+# (not "not finished") so that the status index finds the few open tickets of a long history;
+# each one's requests are then looked up by ticket.
+_OPEN = tuple(s for s in STATUSES if s not in (*FINISHED, "on_hold"))
 _REQUEST, _REMINDER = aliased(Outbox), aliased(Outbox)
 _WAITING = (
     select(Ticket.id)
     .where(
         Ticket.complete.is_(False),
-        Ticket.status.not_in((*FINISHED, "on_hold")),
-        Ticket.id.in_(
-            select(_REQUEST.ticket_id).where(
-                _REQUEST.kind == "request_info",
-                or_(
-                    _REQUEST.created_at <= bindparam("hold_before"),
-                    and_(
-                        _REQUEST.created_at <= bindparam("remind_before"),
-                        ~exists().where(
-                            _REMINDER.ticket_id == _REQUEST.ticket_id,
-                            _REMINDER.kind == "reminder",
-                            _REMINDER.caused_by == _REQUEST.caused_by,
-                        ),
+        Ticket.status.in_(_OPEN),
+        exists().where(
+            _REQUEST.ticket_id == Ticket.id,
+            _REQUEST.kind == "request_info",
+            or_(
+                _REQUEST.created_at <= bindparam("hold_before"),
+                and_(
+                    _REQUEST.created_at <= bindparam("remind_before"),
+                    ~exists().where(
+                        _REMINDER.ticket_id == _REQUEST.ticket_id,
+                        _REMINDER.kind == "reminder",
+                        _REMINDER.caused_by == _REQUEST.caused_by,
                     ),
                 ),
-            )
+            ),
         ),
     )
     .order_by(Ticket.id)
@@ -58,75 +62,156 @@ def waiting_tickets(session: Session, remind_before: datetime, hold_before: date
     return ticket_ids
 
 
-def latest_request(session: Session, ticket_id: int) -> tuple[Ticket, Outbox, Message | None]:
-    """A ticket read afresh, its latest request_info, and the email that request answered."""
-    ticket = session.get(Ticket, ticket_id, populate_existing=True)
-    request = session.execute(
-        select(Outbox)
-        .where(Outbox.ticket_id == ticket_id, Outbox.kind == "request_info")
-        .order_by(Outbox.id.desc())
-        .limit(1)
-    ).scalar()
-    asked = session.get(Message, request.caused_by) if request.caused_by else None
-    return ticket, request, asked
+@dataclass
+class Thread:
+    """One ticket as the follow-up step reads it: the ticket's row, its latest request_info,
+    the mail that request answered, and what came after."""
+
+    ticket: Row  # the ticket's columns
+    request: Row  # its latest request_info (outbox columns, no raw mail)
+    asked: Row | None = None  # the stored email that request answered (no raw mail)
+    later: list[Row] = field(default_factory=list)  # inbound mail stored after it, oldest first
+    reminded: bool = False  # a reminder answering `asked` is in the outbox
+    held: bool = False  # this request has put the ticket on hold before
 
 
-def inbound_since(session: Session, ticket_id: int, message_db_id: int) -> list[Message]:
-    return list(
-        session.execute(
-            select(Message)
-            .where(
-                Message.ticket_id == ticket_id,
-                Message.direction == "in",
-                Message.id > message_db_id,
+# What the step reads of an outbox row and of a message: not their raw mail.
+_REQUEST_COLUMNS = (
+    Outbox.id,
+    Outbox.ticket_id,
+    Outbox.message_id,
+    Outbox.state,
+    Outbox.caused_by,
+    Outbox.recipient,
+    Outbox.to_addresses,
+    Outbox.created_at,
+)
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.ticket_id,
+    Message.message_id,
+    Message.references,
+    Message.from_address,
+    Message.subject,
+    Message.auto_submitted,
+    Message.flags,
+    Message.received_at,
+)
+
+
+def gather(session: Session, ticket_ids: list[int]) -> list[Thread]:
+    """The tickets of `ticket_ids` (at most db.PARAMETERS) that have a request_info, read in the
+    open transaction with a few queries for all of them, in the order of `ticket_ids`."""
+    tickets = {
+        row.id: row
+        for row in session.execute(select(Ticket.__table__).where(Ticket.id.in_(ticket_ids)))
+    }
+    latest = (
+        select(func.max(Outbox.id))
+        .where(Outbox.ticket_id.in_(ticket_ids), Outbox.kind == "request_info")
+        .group_by(Outbox.ticket_id)
+    )
+    requests = {
+        r.ticket_id: r
+        for r in session.execute(select(*_REQUEST_COLUMNS).where(Outbox.id.in_(latest)))
+    }
+    found = [Thread(tickets[t], requests[t]) for t in ticket_ids if t in tickets and t in requests]
+    _add_mail(session, found)
+    _add_follow_ups(session, found)
+    return found
+
+
+def _add_mail(session: Session, found: list[Thread]) -> None:
+    """Each one's asked email and the inbound mail stored on its ticket after it."""
+    asked_ids = [w.request.caused_by for w in found if w.request.caused_by]
+    asked = {
+        m.id: m for m in session.execute(select(*_MESSAGE_COLUMNS).where(Message.id.in_(asked_ids)))
+    }
+    inbound: dict[int, list[Row]] = {}
+    for m in session.execute(
+        select(*_MESSAGE_COLUMNS)
+        .where(Message.ticket_id.in_([w.ticket.id for w in found]), Message.direction == "in")
+        .order_by(Message.id)
+    ):
+        inbound.setdefault(m.ticket_id, []).append(m)
+    for w in found:
+        w.asked = asked.get(w.request.caused_by)
+        if w.asked is not None:
+            w.later = [m for m in inbound.get(w.ticket.id, []) if m.id > w.asked.id]
+
+
+def _add_follow_ups(session: Session, found: list[Thread]) -> None:
+    """Whether each one's request has its reminder queued, or has put it on hold before."""
+    ticket_ids = [w.ticket.id for w in found]
+    reminded = {
+        (ticket_id, caused_by)
+        for ticket_id, caused_by in session.execute(
+            select(Outbox.ticket_id, Outbox.caused_by).where(
+                Outbox.ticket_id.in_(ticket_ids), Outbox.kind == "reminder"
             )
-            .order_by(Message.id)
-        ).scalars()
-    )
-
-
-def queued(session: Session, ticket_id: int, kind: str, caused_by: int) -> bool:
-    found = select(Outbox.id).where(
-        Outbox.ticket_id == ticket_id, Outbox.kind == kind, Outbox.caused_by == caused_by
-    )
-    return session.execute(found).first() is not None
-
-
-def held_for(session: Session, ticket_id: int, request_id: str) -> bool:
-    """Has this request put the ticket on hold before (an engineer may have taken it off)?"""
-    events = session.execute(
-        select(TicketEvent.detail).where(
-            TicketEvent.ticket_id == ticket_id,
-            TicketEvent.kind == "status_changed",
-            TicketEvent.by == BY,
         )
-    ).scalars()
-    return any((detail or {}).get("request") == request_id for detail in events)
-
-
-def guard(session: Session, ticket: Ticket, hold_at: datetime | None) -> None:
-    """Lock the ticket's row, checking it is as we read it (no email stored on it meanwhile, no
-    other run): else TicketChanged. With `hold_at`, also put it on hold."""
-    values = {"status": "on_hold", "updated_at": hold_at} if hold_at else {"status": ticket.status}
-    done = (
-        session.connection()
-        .execute(
-            update(Ticket.__table__)
-            .where(
-                Ticket.id == ticket.id,
-                Ticket.status == ticket.status,
-                Ticket.updated_at == ticket.updated_at,
+    }
+    held = {
+        (ticket_id, (detail or {}).get("request"))
+        for ticket_id, detail in session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.detail).where(
+                TicketEvent.ticket_id.in_(ticket_ids),
+                TicketEvent.kind == "status_changed",
+                TicketEvent.by == BY,
             )
-            .values(**values)
         )
-        .rowcount
-    )
-    if not done:
-        raise TicketChanged
+    }
+    for w in found:
+        w.reminded = w.asked is not None and (w.ticket.id, w.asked.id) in reminded
+        w.held = (w.ticket.id, w.request.message_id) in held
 
 
-def record_hold(session: Session, ticket: Ticket, at: datetime, detail: dict) -> None:
-    """The history event of a ticket put on hold by the desk."""
-    session.add(
-        TicketEvent(ticket_id=ticket.id, at=at, kind="status_changed", by=BY, detail=detail)
+_TICKET = Ticket.__table__
+_GUARD = (
+    update(_TICKET)
+    .where(
+        _TICKET.c.id == bindparam("ticket_id"),
+        _TICKET.c.status == bindparam("old_status"),
+        _TICKET.c.updated_at == bindparam("old_updated_at"),
     )
+    .values(status=bindparam("new_status"), updated_at=bindparam("new_updated_at"))
+)
+
+
+def guard(session: Session, tickets: list[Row], hold_at: dict[int, datetime]) -> None:
+    """Lock the rows of `tickets`, checking each is as we read it (no email stored on it
+    meanwhile, no other run): else TicketChanged, and the caller rolls back. Those of `hold_at`
+    (ticket id -> when) are also put on hold."""
+    for ticket in tickets:  # one row at a time: each must be found as it was read
+        held = hold_at.get(ticket.id)
+        done = (
+            session.connection()
+            .execute(
+                _GUARD,
+                {
+                    "ticket_id": ticket.id,
+                    "old_status": ticket.status,
+                    "old_updated_at": ticket.updated_at,
+                    "new_status": "on_hold" if held else ticket.status,
+                    "new_updated_at": held or ticket.updated_at,
+                },
+            )
+            .rowcount
+        )
+        if not done:
+            raise TicketChanged
+
+
+_INSERT_EVENT = insert(TicketEvent.__table__)
+
+
+def record_holds(session: Session, holds: list[tuple[int, datetime, dict]]) -> None:
+    """The history events of tickets put on hold by the desk: (ticket id, when, detail)."""
+    if holds:
+        session.connection().execute(
+            _INSERT_EVENT,
+            [
+                {"ticket_id": t, "at": at, "kind": "status_changed", "by": BY, "detail": detail}
+                for t, at, detail in holds
+            ],
+        )
