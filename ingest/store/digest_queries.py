@@ -61,7 +61,10 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
         )
     ).all()
     found = [(t, as_utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
-    changed = select(TicketEvent.ticket_id).where(TicketEvent.kind == "status_changed")
+    # Per ticket, through the ticket_id index: not a list of every status change ever made.
+    changed = exists().where(
+        TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == "status_changed"
+    )
     found += [
         (t, as_utc(at))
         for t, at in conn.execute(
@@ -69,7 +72,7 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
                 Ticket.status == "resolved",
                 Ticket.created_at >= start,
                 Ticket.created_at < end,
-                Ticket.id.not_in(changed),
+                ~changed,
             )
         )
     ]
