@@ -134,57 +134,54 @@ def _chunk(session: Session, run: _Run, ticket_ids: list[int]) -> None:
     """Follow up `ticket_ids` in one transaction. Should any of them fail (changed meanwhile,
     queued by another run, a bug of ours), the chunk is rolled back and taken again one ticket
     at a time, so that the failure is that ticket's alone (as poll.process_batch does)."""
-    if len(ticket_ids) == 1:
-        _one_ticket(session, run, ticket_ids[0])
-        return
+    if len(ticket_ids) > 1:
+        try:
+            _transaction(session, run, ticket_ids)
+            return
+        except Exception as exc:
+            log.debug("%d tickets rolled back (%s); one at a time", len(ticket_ids), exc)
+    for ticket_id in ticket_ids:
+        _one_ticket(session, run, ticket_id)
+
+
+def _transaction(session: Session, run: _Run, ticket_ids: list[int]) -> None:
+    """Follow up `ticket_ids` and commit, then count and log what was done. On any failure it
+    is rolled back, with the daily limit's counts as they were before it, and raised."""
     counts = Counter(run.counts)
     try:
         done = _follow_up(session, run, ticket_ids)
         session.commit()
-    except Exception as exc:
+    except BaseException:
         session.rollback()
         run.counts.clear()
-        run.counts.update(counts)  # what the rolled-back chunk counted is counted again
-        log.debug("%d tickets rolled back (%s); one at a time", len(ticket_ids), exc)
-        for ticket_id in ticket_ids:
-            _one_ticket(session, run, ticket_id)
-        return
+        run.counts.update(counts)
+        raise
     _tell(run.report, done)
 
 
 def _one_ticket(session: Session, run: _Run, ticket_id: int) -> None:
     """Follow up one ticket in its own transaction; a failure is this ticket's alone."""
-    report = run.report
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            done = _follow_up(session, run, [ticket_id])
-            session.commit()
+            _transaction(session, run, [ticket_id])
         except IntegrityError:
             # Another run queued this very reminder or notice a moment ago: it is done.
-            session.rollback()
             log.info("ticket %s: followed up by another run meanwhile", ticket_id)
-            return
         except (TicketChanged, OperationalError) as exc:
             # SQLite refuses a write from a read that another writer overtook; PostgreSQL's row
             # changed under us. Read again: what the other run did decides.
-            session.rollback()
             log.debug("ticket %s changed while read (%s); reading it again", ticket_id, exc)
             if attempt < ATTEMPTS:
                 continue
             if isinstance(exc, OperationalError):
                 raise
             log.warning("ticket %s kept changing while followed up; next run", ticket_id)
-            report.failed += 1
-            return
+            run.report.failed += 1
         except SQLAlchemyError:
-            session.rollback()
             raise  # the database is down: the run stops, the next one takes it again
         except Exception:  # a bug of ours on an odd ticket must not stop the others
-            session.rollback()
             log.exception("ticket %s: cannot follow it up; next run tries again", ticket_id)
-            report.failed += 1
-            return
-        _tell(report, done)
+            run.report.failed += 1
         return
 
 
