@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text, cast, exists, func, or_, select, union
+from sqlalchemy import Text, cast, exists, func, select, union
 from sqlalchemy.engine import Connection, Row
 
 from ingest.store.digest_queries import HUMAN
@@ -117,12 +117,12 @@ def unanswered(
     """The tickets created before `end` with one of `statuses` that no engineer of `addresses`
     (lower case) answered before `end`, oldest first: id, operator, operator_address, station,
     status, created_at."""
-    answered = or_(
-        exists().where(
-            TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
-        ),
-        exists().where(Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end),
+    # Two NOT EXISTS, not NOT (a OR b): PostgreSQL makes each an anti-join per ticket; under
+    # an OR it would hash every engineer's event of the history first.
+    changed = exists().where(
+        TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
     )
+    wrote = exists().where(Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end)
     return conn.execute(
         select(
             Ticket.id,
@@ -132,6 +132,6 @@ def unanswered(
             Ticket.status,
             Ticket.created_at,
         )
-        .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN, ~answered)
+        .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN, ~changed, ~wrote)
         .order_by(Ticket.created_at, Ticket.id)
     ).all()
