@@ -70,37 +70,6 @@ def repeats(tickets, hits, threshold: int) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["count"], order.index(r["kind"]), r["name"]))
 
 
-def first_engineer_replies(
-    conn: Connection, engineer_addresses: list[str], end: datetime
-) -> dict[int, datetime]:
-    """When an engineer first answered each ticket, before `end`: the earliest of their mail on
-    the thread (not automatic, not a forged engineer's) and the changes their mail made."""
-    addresses = sorted({a.lower() for a in engineer_addresses})
-    if not addresses:
-        return {}
-    return earliest_answers(
-        read.first_events_by(conn, ENGINEER_EVENTS, addresses, end),
-        read.mail_from(conn, addresses, end),
-    )
-
-
-def earliest_answers(events, mail) -> dict[int, datetime]:
-    """Each ticket's earliest engineer's answer, from (ticket, when) of their changes and
-    (ticket, written, flags) of their mail; a mail flagged forged_engineer is not theirs."""
-    first: dict[int, datetime] = {}
-
-    def keep(ticket_id: int, at: datetime) -> None:
-        if ticket_id not in first or as_utc(at) < first[ticket_id]:
-            first[ticket_id] = as_utc(at)
-
-    for ticket_id, at in events:
-        keep(ticket_id, at)
-    for ticket_id, at, flags in mail:
-        if "forged_engineer" not in (flags or []):
-            keep(ticket_id, at)
-    return first
-
-
 def _quantile(values: list[timedelta], q: float) -> timedelta:
     """Linear interpolation between the closest ranks (numpy's default, Excel's PERCENTILE.INC):
     for sorted x of n values, the value at position q·(n−1)."""
@@ -121,13 +90,15 @@ def response_times(
 ) -> dict:
     """Time from a ticket's creation to an engineer's first reply, for the tickets first
     answered in [start, end): median and 90th percentile. And the open tickets no engineer has
-    answered yet, longest waiting first, those past `sla` marked."""
-    first = first_engineer_replies(conn, engineer_addresses, end)
-    answered = [t for t, at in first.items() if start <= at < end]
+    answered yet, longest waiting first, those past `sla` marked. An engineer's answer is the
+    earliest of their mail on the thread (not automatic, not a forged engineer's) and the changes
+    their mail made."""
+    addresses = sorted({a.lower() for a in engineer_addresses})
+    first = read.first_answered_in(conn, ENGINEER_EVENTS, addresses, start, end)
     return responses(
         first,
-        read.created_at(conn, answered),
-        read.tickets_in(conn, ENGINEER_TURN, end),
+        read.created_at(conn, list(first)),
+        read.unanswered(conn, ENGINEER_TURN, ENGINEER_EVENTS, addresses, end),
         start,
         end,
         sla,
@@ -144,8 +115,9 @@ def responses(
     sla: timedelta,
     limit: int = WAITING_LIMIT,
 ) -> dict:
-    """Response times from each ticket's first answer (`first`) and creation (`created`), and
-    the `candidates` (tickets in the engineer's turn, oldest first) that no engineer answered."""
+    """Response times from each ticket's first answer (`first`, at least those first answered in
+    [start, end)) and creation (`created`), and the `candidates` (tickets in the engineer's
+    turn, oldest first) that no engineer answered."""
     answered = [t for t, at in first.items() if start <= at < end]
     waits = [max(timedelta(0), first[t] - as_utc(created[t])) for t in answered if t in created]
     median = _quantile(waits, 0.5) if waits else None

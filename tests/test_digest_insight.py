@@ -122,6 +122,21 @@ def test_an_imported_engineer_reply_counts_at_its_own_time(engine, history, data
     assert ticket_id not in [w["id"] for w in response["waiting"]]
 
 
+def test_a_forged_engineer_s_mail_is_no_answer(engine, history, database_url):
+    """Mail flagged as a forged engineer's (SPEC §6a) answers nothing: its ticket still waits
+    for an engineer, and no response time is counted for it (both databases read the flag)."""
+    config = make_config(database_url)
+    with db.session(engine) as session:
+        answer(session, config, history["h"], NOW - timedelta(hours=3), "plain")
+        message = session.exec(select(Message).order_by(Message.id.desc())).first()
+        message.flags = ["outside_thread", "forged_engineer"]
+        session.add(message)
+        session.commit()
+    response = data_of(engine)["response"]
+    assert response["answered"] == 5  # a, b, c, d and e, as without that mail
+    assert history["h"] in [w["id"] for w in response["waiting"]]
+
+
 def rows_of(engine, model):
     with db.session(engine) as session:
         return list(session.exec(select(model).order_by(model.id)))
@@ -397,3 +412,39 @@ def test_chromium_draws_the_digest(engine, history, tmp_path):
     assert (width, height) == (820, 2000)
     # A blank page compresses to almost nothing and holds a handful of byte values.
     assert len(data) > 50_000 and len(set(pixels)) > 100
+
+
+def test_a_period_is_read_through_indexes_not_the_whole_history(tmp_path):
+    """The digest and the monthly review find a period's answers and resolutions through the
+    time and ticket indexes: no statement of theirs reads every message or every event, which
+    at 100,000 tickets is most of the database (SQLite's plans, which no data changes)."""
+    from sqlalchemy import event
+
+    from ingest.store.review_queries import by_engineer
+
+    url = f"sqlite:///{tmp_path}/plans.db"
+    db.upgrade(url)
+    engine = db.open_database(url)
+    statements = []
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, *_: statements.append((sql, params)),
+    )
+    try:
+        with db.session(engine) as session:
+            collect(session, NOW - timedelta(hours=24), NOW, engineer_addresses=[ENGINEER])
+            by_engineer(session.connection(), NOW - timedelta(days=30), NOW, [ENGINEER])
+        raw = engine.raw_connection()
+        try:
+            scans = [
+                (detail, " ".join(sql.split())[:120])
+                for sql, params in statements
+                for *_, detail in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+                if detail.startswith(("SCAN message", "SCAN ticketevent"))
+            ]
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    assert len(statements) > 10 and not scans, scans

@@ -24,10 +24,12 @@ from sqlalchemy import select, update
 
 from ingest.cli.main import cli
 from ingest.config import ConfigError, parse_config, parse_duration
+from ingest.desk import remind as remind_step
 from ingest.desk.remind import Waiting, follow_up
 from ingest.reading.display_words import span_zh
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket, TicketEvent
+from replies import render
 from tests.conftest import make_mail
 from tests.desk import INCOMPLETE, STANDARD, Desk, imap_desk
 
@@ -386,6 +388,53 @@ def test_two_overlapping_runs_send_each_reminder_once(desk):
     assert set(got) == {f"ops{n}@xingxing.example.cn" for n in range(count)}
     assert sum(1 for m in mails(desk) if "gongdan.reminder." in m["Message-ID"]) == count
     assert all(len(ids) == 1 for ids in by_kind(desk, "reminder").values())
+
+
+def test_a_failing_ticket_rolls_back_its_chunk_and_fails_alone(tmp_path, monkeypatch):
+    """Tickets are followed up CHUNK at a time, each chunk one transaction. A ticket that fails
+    (here its reminder cannot be rendered) rolls its chunk back; the chunk is taken again one
+    ticket at a time, with the daily limit's counts as they were before it, so only that ticket
+    waits for the next run. No server: a Maildir desk on SQLite, its clock set by --now."""
+    desk = Desk(
+        tmp_path,
+        f"sqlite:///{tmp_path}/gongdan.db",
+        extra='[desk]\ndaily_reply_limit = 3\nremind_after = "10min"\nhold_after = "2d"\n',
+    )
+    day0 = datetime.fromisoformat("2026-03-02T09:00:00+08:00")
+    senders = ["ops@xingxing.example.cn"] * 2 + [f"ops{n}@xingxing.example.cn" for n in (3, 4, 5)]
+    for n, sender in enumerate(senders, 1):
+        desk.deliver(
+            make_mail(
+                INCOMPLETE,
+                subject=f"{n}号桩故障",
+                sender=sender,
+                message_id=f"<k{n}@xingxing.example.cn>",
+                date=format_datetime(day0 - timedelta(minutes=5)),
+            )
+        )
+    assert desk.gongdan("poll", "--now", iso(day0)).exit_code == 0
+    ids = {t["subject"]: t["id"] for t in desk.tickets()}
+    broken = ids["3号桩故障"]
+    render_reminder = render.render_reminder
+
+    def failing(ticket, *args, **kwargs):
+        if ticket["id"] == broken:
+            raise ValueError("this ticket's reminder cannot be rendered")
+        return render_reminder(ticket, *args, **kwargs)
+
+    monkeypatch.setattr(remind_step, "CHUNK", 3)  # tickets 1, 2, 3 in one transaction; 4, 5
+    monkeypatch.setattr(render, "render_reminder", failing)
+    output = remind(desk, day0 + timedelta(minutes=20))
+    # ops@xingxing had two requests today: one reminder fits its limit of 3, the other is held.
+    assert "remind: 3 reminders, 0 put on hold" in output and "1 failed" in output
+    assert "1 held back by the daily reply limit" in output
+    reminded = by_kind(desk, "reminder")
+    assert sorted(reminded) == sorted(ids[f"{n}号桩故障"] for n in (1, 2, 4, 5))
+    assert all(len(found) == 1 for found in reminded.values())
+
+    monkeypatch.setattr(render, "render_reminder", render_reminder)
+    assert "remind: 1 reminders" in remind(desk, day0 + timedelta(minutes=30))
+    assert sorted(by_kind(desk, "reminder")) == sorted(ids.values())
 
 
 # The decision alone (pure): the fast tier.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,14 +12,16 @@ from ingest.config import Config, parse_duration
 from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
 from ingest.reading.statuses import FINISHED
 from ingest.store import db, followups, outbox
-from ingest.store.db import Engine, IntegrityError, OperationalError, SQLAlchemyError
+from ingest.store.db import IntegrityError, OperationalError, SQLAlchemyError
 from ingest.store.followups import TicketChanged
 from ingest.store.times import as_utc
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
     from ingest.rules.decide import Decision
-    from ingest.store.db import Session
-    from ingest.store.models import Message, Outbox, Ticket
+    from ingest.store.db import Engine, Session
+    from ingest.store.followup_rows import Thread
 
 # A poll runs this step every cycle and seldom finds a reminder due: the rules and the reply
 # templates are imported by the functions below once one is (issue 22: a poll with no mail).
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongdan.remind")
 
 ATTEMPTS = 3  # a ticket whose row another run changed meanwhile is looked at again, this often
+CHUNK = 200  # tickets followed up in one transaction (read in a few queries, written in a few)
 # Flags of inbound mail that is no answer from the operator (changes nothing on the ticket).
 _NO_ANSWER = {"outside_thread", "forged_engineer", "unreadable"}
 
@@ -74,119 +77,181 @@ class RemindReport:
         return f"remind: {self.reminders} reminders, {held}{extra}{failed}"
 
 
+@dataclass
+class _Run:
+    """What one run's transactions share."""
+
+    config: Config
+    now: datetime
+    remind_after: timedelta
+    hold_after: timedelta
+    # The daily limit's counts, read once for the run (one pass over the last day's outbox, not
+    # one a ticket) and kept as this run queues: replies in the last day per mailbox.
+    counts: Counter
+    engineers: set[str]  # canonical addresses: their mail is no answer from the operator
+    report: RemindReport = field(default_factory=RemindReport)
+
+
+@dataclass
+class _Done:
+    """What following up one ticket did, in the open transaction."""
+
+    ticket: Row  # the ticket's row as read: written only if it is still so (followup_rows.guard)
+    action: str  # "reminder" or "hold"
+    recipient: str
+    refused: str | None = None  # why its mail was not sent (HELD: kept back by the daily limit)
+    mail: outbox.Outgoing | None = None  # the reminder or notice to queue
+    hold: dict | None = None  # the history event's detail of a ticket put on hold
+
+
+_KIND = {"reminder": "reminder", "hold": "hold_notice"}  # the outbox kind of each action
+HELD = "held"  # what _Done.refused says of a mail the daily limit holds back
+
+
 def remind_due(config: Config, engine: Engine, now: datetime) -> RemindReport:
-    """Queue the reminders and on-hold notices due at `now`, one transaction
-    per ticket. Safe beside another run: each is queued at most once (a Message-ID derived from
-    its request, unique in the database, and a ticket row that must not have changed meanwhile)."""
+    """Queue the reminders and on-hold notices due at `now`, CHUNK tickets a transaction (one
+    ticket a transaction for a chunk that fails). Safe beside another run: each is queued at
+    most once (a Message-ID derived from its request, unique in the database, and a ticket row
+    that must not have changed meanwhile)."""
     now = as_utc(now)
     remind_after = parse_duration(config.desk.remind_after)
     hold_after = parse_duration(config.desk.hold_after)
-    report = RemindReport()
     ticket_ids = followups.waiting_tickets(engine, now - remind_after, now - hold_after)
     if not ticket_ids:
-        return report
-    with db.session(engine) as session:
-        # The daily limit's counts, read once for the run (one pass over the last day's outbox,
-        # not one a ticket) and kept as this run queues: (remind_after, hold_after, counts).
+        return RemindReport()
+    with db.session(engine) as session:  # one may be due: the ORM session now (issue 22)
         counts = outbox.replies_per_mailbox(session, now - timedelta(days=1))
         session.commit()
-        for ticket_id in ticket_ids:
-            _one_ticket(session, config, ticket_id, now, (remind_after, hold_after, counts), report)
-    if report.reminders or report.on_hold:
-        log.info(report.line())
-    return report
+        engineers = config.engineer_mailboxes
+        run = _Run(config, now, remind_after, hold_after, counts, engineers)
+        for part in db.chunks(ticket_ids, CHUNK):
+            _chunk(session, run, part)
+    if run.report.reminders or run.report.on_hold:
+        log.info(run.report.line())
+    return run.report
 
 
-def _one_ticket(
-    session: Session, config: Config, ticket_id: int, now: datetime, spans, report: RemindReport
-) -> None:
+def _chunk(session: Session, run: _Run, ticket_ids: list[int]) -> None:
+    """Follow up `ticket_ids` in one transaction. Should any of them fail (changed meanwhile,
+    queued by another run, a bug of ours), the chunk is rolled back and taken again one ticket
+    at a time, so that the failure is that ticket's alone (as poll.process_batch does)."""
+    if len(ticket_ids) > 1:
+        try:
+            _transaction(session, run, ticket_ids)
+            return
+        except Exception as exc:
+            log.debug("%d tickets rolled back (%s); one at a time", len(ticket_ids), exc)
+    for ticket_id in ticket_ids:
+        _one_ticket(session, run, ticket_id)
+
+
+def _transaction(session: Session, run: _Run, ticket_ids: list[int]) -> None:
+    """Follow up `ticket_ids` and commit, then count and log what was done. On any failure it
+    is rolled back, with the daily limit's counts as they were before it, and raised."""
+    counts = Counter(run.counts)
+    try:
+        done = _follow_up(session, run, ticket_ids)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        run.counts.clear()
+        run.counts.update(counts)
+        raise
+    _tell(run.report, done)
+
+
+def _one_ticket(session: Session, run: _Run, ticket_id: int) -> None:
     """Follow up one ticket in its own transaction; a failure is this ticket's alone."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            done = _follow_up_ticket(session, config, ticket_id, now, spans)
-            session.commit()
+            _transaction(session, run, [ticket_id])
         except IntegrityError:
             # Another run queued this very reminder or notice a moment ago: it is done.
-            session.rollback()
             log.info("ticket %s: followed up by another run meanwhile", ticket_id)
-            return
         except (TicketChanged, OperationalError) as exc:
             # SQLite refuses a write from a read that another writer overtook; PostgreSQL's row
             # changed under us. Read again: what the other run did decides.
-            session.rollback()
             log.debug("ticket %s changed while read (%s); reading it again", ticket_id, exc)
             if attempt < ATTEMPTS:
                 continue
             if isinstance(exc, OperationalError):
                 raise
             log.warning("ticket %s kept changing while followed up; next run", ticket_id)
-            report.failed += 1
-            return
+            run.report.failed += 1
         except SQLAlchemyError:
-            session.rollback()
             raise  # the database is down: the run stops, the next one takes it again
         except Exception:  # a bug of ours on an odd ticket must not stop the others
-            session.rollback()
             log.exception("ticket %s: cannot follow it up; next run tries again", ticket_id)
-            report.failed += 1
-            return
-        if done:
-            action, refused = done
-            report.on_hold += action == "hold"
-            report.reminders += action == "reminder" and not refused
-            report.held += refused == HELD
-            if refused and refused != HELD:
-                report.not_sent[refused] = report.not_sent.get(refused, 0) + 1
+            run.report.failed += 1
         return
 
 
-def _follow_up_ticket(
-    session: Session, config: Config, ticket_id: int, now: datetime, spans
-) -> tuple[str, str | None] | None:
-    """What was done in the open transaction: (action, why its mail was not sent) or None."""
-    remind_after, hold_after, counts = spans
-    ticket, request, asked = followups.latest_request(session, ticket_id)
+def _tell(report: RemindReport, done: list[_Done]) -> None:
+    """Count and log what a committed transaction did."""
+    for d in done:
+        report.on_hold += d.action == "hold"
+        report.reminders += d.action == "reminder" and not d.refused
+        report.held += d.refused == HELD
+        if d.refused and d.refused != HELD:
+            report.not_sent[d.refused] = report.not_sent.get(d.refused, 0) + 1
+            log.info("ticket %s: %s not sent: %s", d.ticket.id, _KIND[d.action], d.refused)
+        else:
+            queued = "held" if d.refused else "queued"
+            log.info("ticket %s: %s %s to %s", d.ticket.id, _KIND[d.action], queued, d.recipient)
+
+
+def _follow_up(session: Session, run: _Run, ticket_ids: list[int]) -> list[_Done]:
+    """Follow up `ticket_ids` in the open transaction: read in a few queries for all of them,
+    written in a few statements (the guarded rows, the holds' events, the mails)."""
+    from ingest.store import followup_rows  # one may be due (see the top)
+
+    threads = followup_rows.gather(session, ticket_ids)
+    done = [d for thread in threads if (d := _decide(session, run, thread)) is not None]
+    holds = [d for d in done if d.hold is not None]
+    followup_rows.guard(session, [d.ticket for d in done], {d.ticket.id: run.now for d in holds})
+    followup_rows.record_holds(session, [(d.ticket.id, run.now, d.hold) for d in holds])
+    outbox.enqueue_many(session, [d.mail for d in done if d.mail is not None], run.now)
+    return done
+
+
+def _decide(session: Session, run: _Run, thread: Thread) -> _Done | None:
+    """What one ticket needs, with its mail composed (None: nothing); counted against the daily
+    limit at once (a rollback restores the counts)."""
+    ticket, request, asked = thread.ticket, thread.request, thread.asked
     if request.state != "sent" or asked is None:
         return None  # the request has not reached the operator yet: their wait has not begun
-    later = followups.inbound_since(session, ticket_id, asked.id)
-    engineers = {canonical_address(e.address) for e in config.engineers}
+    answered = any(_is_answer(m, run.engineers) for m in thread.later)
     waiting = Waiting(
         status=ticket.status,
         complete=ticket.complete,
         asked_at=max(request.created_at, asked.received_at),
-        answered=(answered := any(_is_answer(m, engineers) for m in later)),
-        # An answer decides alone: these are not looked up then (a cycle meets such tickets often).
-        reminded=not answered and followups.queued(session, ticket_id, "reminder", asked.id),
-        held=not answered and followups.held_for(session, ticket_id, request.message_id),
+        answered=answered,
+        reminded=not answered and thread.reminded,
+        held=not answered and thread.held,
     )
-    action = follow_up(waiting, now, remind_after, hold_after)
+    action = follow_up(waiting, run.now, run.remind_after, run.hold_after)
     if action is None:
         return None
     recipient = request.to_addresses[0] if request.to_addresses else request.recipient
-    gate = _gate(config, ticket, recipient, [asked, *later], counts)
-    followups.guard(session, ticket, now if action == "hold" else None)
+    gate = _gate(run.config, ticket, recipient, [asked, *thread.later], run.counts)
+    done = _Done(ticket, action, recipient)
     if action == "hold":
-        followups.record_hold(session, ticket, now, _hold_detail(config, ticket, request, gate))
+        done.hold = _hold_detail(run.config, ticket, request, gate)
     if gate.kind is None and not gate.withheld:
-        log.info("ticket %s: %s not sent: %s", ticket_id, _KIND[action], gate.reason)
-        return action, gate.reason
+        done.refused = gate.reason
+        return done
     # Over the daily limit it is kept `held` until a person releases it (SPEC §6b); held, it
     # counts as this request's reminder, so the next run does not make another.
     held = "" if gate.kind else gate.reason
-    _queue(session, config, ticket, request, asked, recipient, action, now, spans, held)
-    if not held:  # counted at once: a rollback after this only makes the limit stricter
-        counts[mailbox_of(recipient)] += 1
-    log.info(
-        "ticket %s: %s %s to %s", ticket_id, _KIND[action], "held" if held else "queued", recipient
-    )
-    return action, HELD if held else None
+    done.mail = _mail(session, run, thread, recipient, action, held)
+    if held:
+        done.refused = HELD
+    else:
+        run.counts[mailbox_of(recipient)] += 1
+    return done
 
 
-_KIND = {"reminder": "reminder", "hold": "hold_notice"}  # the outbox kind of each action
-HELD = "held"  # what _follow_up_ticket says of a mail the daily limit holds back
-
-
-def _is_answer(message: Message, engineers: set[str]) -> bool:
+def _is_answer(message: Row, engineers: set[str]) -> bool:
     """Mail from the thread's people that can change the ticket: not automatic, not an
     engineer's, not from outside the thread."""
     return (
@@ -196,7 +261,7 @@ def _is_answer(message: Message, engineers: set[str]) -> bool:
     )
 
 
-def _gate(config: Config, ticket: Ticket, recipient: str, mail: list, counts: Counter) -> Decision:
+def _gate(config: Config, ticket: Row, recipient: str, mail: list, counts: Counter) -> Decision:
     """SPEC §6's rules for the address a reminder would go to (decide.reminder_situation): the
     daily limit counted as for any reply (`counts`: replies in the last day per mailbox), the
     latest mail of that mailbox on the thread."""
@@ -215,7 +280,7 @@ def _gate(config: Config, ticket: Ticket, recipient: str, mail: list, counts: Co
     )
 
 
-def _hold_detail(config: Config, ticket: Ticket, request: Outbox, gate: Decision) -> dict:
+def _hold_detail(config: Config, ticket: Row, request: Row, gate: Decision) -> dict:
     return {
         "old": ticket.status,
         "new": "on_hold",
@@ -227,39 +292,28 @@ def _hold_detail(config: Config, ticket: Ticket, request: Outbox, gate: Decision
     }
 
 
-def _queue(
-    session: Session,
-    config: Config,
-    ticket: Ticket,
-    request: Outbox,
-    asked: Message,
-    recipient: str,
-    action: str,
-    now: datetime,
-    spans,
-    held: str = "",
-) -> None:
-    """The reminder or notice, on the thread of the request it follows, in the open
-    transaction (kept `held` for that reason when the daily limit withholds it)."""
+def _mail(
+    session: Session, run: _Run, thread: Thread, recipient: str, action: str, held: str
+) -> outbox.Outgoing:
+    """The reminder or notice, on the thread of the request it follows (kept `held` for that
+    reason when the daily limit withholds it)."""
     # Loaded once one is due (see the top).
     from ingest.desk.answers import ticket_context
     from ingest.store.ticket_rows import view_of
     from replies.compose import derived_message_id
-    from replies.outgoing import queue_reply
+    from replies.outgoing import reply_mail
     from replies.render import render_reminder
 
-    remind_after, hold_after, _ = spans
+    config, ticket, request, asked = run.config, thread.ticket, thread.request, thread.asked
     kind = _KIND[action]
-    domain = domain_of(config.outgoing.from_address)
     body = render_reminder(
         ticket_context(session, view_of(ticket), stop_codes=[]),
         config.desk.template_dir or None,
         on_hold=action == "hold",
-        waited=now - request.created_at,
-        hold_in=hold_after - remind_after if action == "reminder" else None,
+        waited=run.now - request.created_at,
+        hold_in=run.hold_after - run.remind_after if action == "reminder" else None,
     )
-    queue_reply(
-        session,
+    mail = reply_mail(
         config,
         kind=kind,
         body=body,
@@ -269,8 +323,10 @@ def _queue(
         in_reply_to=request.message_id,
         references=[*asked.references, asked.message_id],
         caused_by=asked.id,
-        now=now,
-        held=held,
+        now=run.now,
         # The same for every run following up this request: a second copy is refused.
-        message_id=derived_message_id(kind, ticket.id, request.message_id, domain),
+        message_id=derived_message_id(
+            kind, ticket.id, request.message_id, domain_of(config.outgoing.from_address)
+        ),
     )
+    return replace(mail, held=held)

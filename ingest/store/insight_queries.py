@@ -1,16 +1,16 @@
 """What the digest's insight reads of the database (SPEC §12): the tickets opened in a window,
-the engineers' first answers, the tickets waiting for one, and when tickets were opened. The
-digest (replies.digest_insight) finds the repeats, the response times and the daily chart."""
+the engineers' first answers, the tickets still waiting for one, and when tickets were opened.
+The digest (replies.digest_insight) finds the repeats, the response times and the daily chart."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, exists, func, select, union
 from sqlalchemy.engine import Connection, Row
 
 from ingest.store.digest_queries import HUMAN
-from ingest.store.models import Message, Ticket, TicketEvent
+from ingest.store.models import WRITTEN, Message, Ticket, TicketEvent, as_utc
 
 
 def opened_tickets(conn: Connection, start: datetime, end: datetime) -> list[Row]:
@@ -35,36 +35,67 @@ def opened_times(conn: Connection, start: datetime, end: datetime) -> list[datet
     )
 
 
-def first_events_by(
-    conn: Connection, kinds: tuple[str, ...], addresses: list[str], end: datetime
-) -> list[tuple[int, datetime]]:
-    """(ticket, when) of the first event of one of `kinds` before `end` that mail from one of
-    `addresses` (lower case) made on each ticket."""
-    return conn.execute(
-        select(TicketEvent.ticket_id, func.min(TicketEvent.at))
-        .where(
-            TicketEvent.kind.in_(kinds),
-            func.lower(TicketEvent.by).in_(addresses),
-            TicketEvent.at < end,
-        )
-        .group_by(TicketEvent.ticket_id)
-    ).all()
+# An engineer's answer on a ticket (SPEC §12): a change their mail made (an event of one of
+# `kinds` by them), or their mail on the thread, not automatic, not flagged as a forged
+# engineer's, at its own time (WRITTEN: its Date, else its arrival), as a ticket's creation is
+# its first mail's, so an imported history keeps its real times. The queries below find them per
+# ticket through the ticket_id indexes, and those of a period through the time indexes
+# (migration 0009): none reads the whole history.
+_FORGED = cast(Message.flags, Text).contains('"forged_engineer"', autoescape=True)
 
 
-def mail_from(conn: Connection, addresses: list[str], end: datetime) -> list[tuple]:
-    """(ticket, written, flags) of the mail on a ticket from one of `addresses` (lower case),
-    not automatic, written before `end`: at its own time (its Date, else its arrival), as a
-    ticket's creation is its first mail's, so an imported history keeps its real times."""
-    written = func.coalesce(Message.sent_at, Message.received_at)
-    return conn.execute(
-        select(Message.ticket_id, written, Message.flags).where(
-            Message.ticket_id.is_not(None),
-            Message.direction == "in",
-            Message.auto_submitted.is_(False),
-            func.lower(Message.from_address).in_(addresses),
-            written < end,
+def _events_by(kinds: tuple[str, ...], addresses: list[str]) -> tuple:
+    return TicketEvent.kind.in_(kinds), func.lower(TicketEvent.by).in_(addresses)
+
+
+def _mail_by(addresses: list[str]) -> tuple:
+    return (
+        Message.direction == "in",
+        Message.auto_submitted.is_(False),
+        func.lower(Message.from_address).in_(addresses),
+        ~_FORGED,
+    )
+
+
+def first_answer_columns(kinds: tuple[str, ...], addresses: list[str], end: datetime) -> tuple:
+    """Two columns of a query on Ticket: when an engineer of `addresses` (lower case) first
+    changed it (an event of `kinds`) and first wrote on it, before `end` (None: never)."""
+    event = select(func.min(TicketEvent.at)).where(
+        TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
+    )
+    mail = select(func.min(WRITTEN)).where(
+        Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end
+    )
+    return (
+        event.correlate(Ticket).scalar_subquery().label("first_event"),
+        mail.correlate(Ticket).scalar_subquery().label("first_mail"),
+    )
+
+
+def earliest(*times: datetime | None) -> datetime | None:
+    """The earliest of `times` that are known (as UTC), None if none is."""
+    known = [as_utc(at) for at in times if at is not None]
+    return min(known) if known else None
+
+
+def first_answered_in(
+    conn: Connection, kinds: tuple[str, ...], addresses: list[str], start: datetime, end: datetime
+) -> dict[int, datetime]:
+    """{ticket: when an engineer of `addresses` (lower case) first answered it} of the tickets
+    whose first answer is in [start, end): those answered in it, unless answered before."""
+    answered_then = union(
+        select(TicketEvent.ticket_id).where(
+            *_events_by(kinds, addresses), TicketEvent.at >= start, TicketEvent.at < end
+        ),
+        select(Message.ticket_id).where(*_mail_by(addresses), WRITTEN >= start, WRITTEN < end),
+    )
+    rows = conn.execute(
+        select(Ticket.id, *first_answer_columns(kinds, addresses, end)).where(
+            Ticket.id.in_(answered_then)
         )
-    ).all()
+    )
+    first = {r.id: earliest(r.first_event, r.first_mail) for r in rows}
+    return {t: at for t, at in first.items() if at is not None and start <= at < end}
 
 
 def created_at(conn: Connection, ticket_ids: list[int]) -> dict[int, datetime]:
@@ -76,9 +107,22 @@ def created_at(conn: Connection, ticket_ids: list[int]) -> dict[int, datetime]:
     )
 
 
-def tickets_in(conn: Connection, statuses: tuple[str, ...], end: datetime) -> list[Row]:
-    """The tickets created before `end` with one of `statuses`, oldest first: id, operator,
-    operator_address, station, status, created_at."""
+def unanswered(
+    conn: Connection,
+    statuses: tuple[str, ...],
+    kinds: tuple[str, ...],
+    addresses: list[str],
+    end: datetime,
+) -> list[Row]:
+    """The tickets created before `end` with one of `statuses` that no engineer of `addresses`
+    (lower case) answered before `end`, oldest first: id, operator, operator_address, station,
+    status, created_at."""
+    # Two NOT EXISTS, not NOT (a OR b): PostgreSQL makes each an anti-join per ticket; under
+    # an OR it would hash every engineer's event of the history first.
+    changed = exists().where(
+        TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
+    )
+    wrote = exists().where(Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end)
     return conn.execute(
         select(
             Ticket.id,
@@ -88,6 +132,6 @@ def tickets_in(conn: Connection, statuses: tuple[str, ...], end: datetime) -> li
             Ticket.status,
             Ticket.created_at,
         )
-        .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN)
+        .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN, ~changed, ~wrote)
         .order_by(Ticket.created_at, Ticket.id)
     ).all()

@@ -87,25 +87,6 @@ def resolution_medians(conn: Connection, key, start: datetime, end: datetime) ->
     return {k: hours(quantile(v, 0.5)) for k, v in spans.items()}
 
 
-def _first_responses(conn: Connection, addresses: list[str], end: datetime) -> dict:
-    """{ticket: when an engineer first answered it before `end`}: their changes, and their mail
-    on the thread (not automatic, not flagged as a forged engineer's)."""
-    first: dict[int, datetime] = {}
-
-    def keep(ticket_id, at) -> None:
-        if ticket_id not in first or as_utc(at) < first[ticket_id]:
-            first[ticket_id] = as_utc(at)
-
-    if not addresses:
-        return first
-    for ticket_id, at in insight.first_events_by(conn, ENGINEER_EVENTS, addresses, end):
-        keep(ticket_id, at)
-    for ticket_id, at, flags in insight.mail_from(conn, addresses, end):
-        if "forged_engineer" not in (flags or []):
-            keep(ticket_id, at)
-    return first
-
-
 def by_engineer(
     conn: Connection, start: datetime, end: datetime, engineer_addresses: list[str]
 ) -> list[dict]:
@@ -114,20 +95,18 @@ def by_engineer(
     from their creation to an engineer's first answer, the tickets resolved in the period and
     the median time to resolve them, and the tickets reopened in the period."""
     start, end = as_utc(start), as_utc(end)
-    assigned_then = (
-        select(TicketEvent.id)
-        .where(
-            TicketEvent.ticket_id == Ticket.id,
-            TicketEvent.kind == "assigned",
-            TicketEvent.at >= start,
-            TicketEvent.at < end,
-        )
-        .exists()
+    # Each through its time index: the tickets created then, and those assigned then.
+    assigned_then = select(TicketEvent.ticket_id).where(
+        TicketEvent.kind == "assigned", TicketEvent.at >= start, TicketEvent.at < end
     )
     opened_then = and_(Ticket.created_at >= start, Ticket.created_at < end)
+    addresses = sorted({a.lower() for a in engineer_addresses})
+    # With each ticket, when an engineer first answered it (before `end`): their changes, and
+    # their mail on the thread (not automatic, not flagged as a forged engineer's).
+    first = insight.first_answer_columns(ENGINEER_EVENTS, addresses, end)
     taken = conn.execute(
-        select(Ticket.engineer, Ticket.id, Ticket.created_at).where(
-            or_(opened_then, assigned_then), _HUMAN
+        select(Ticket.engineer, Ticket.id, Ticket.created_at, *first).where(
+            or_(opened_then, Ticket.id.in_(assigned_then)), _HUMAN
         )
     ).all()
     reopened = conn.execute(
@@ -136,13 +115,13 @@ def by_engineer(
         .where(TicketEvent.kind == "reopened", TicketEvent.at >= start, TicketEvent.at < end)
         .group_by(Ticket.engineer)
     ).all()
-    first = _first_responses(conn, sorted({a.lower() for a in engineer_addresses}), end)
     resolved = resolutions(conn, Ticket.engineer, start, end)
     waits, counts = defaultdict(list), defaultdict(int)
     for r in taken:
         counts[r.engineer] += 1
-        if r.id in first:
-            waits[r.engineer].append(max(timedelta(0), first[r.id] - as_utc(r.created_at)))
+        answered = insight.earliest(r.first_event, r.first_mail)
+        if answered is not None:
+            waits[r.engineer].append(max(timedelta(0), answered - as_utc(r.created_at)))
     reopen_counts = dict(reopened)
     rows = []
     for name in counts.keys() | resolved.keys() | reopen_counts.keys():

@@ -2,14 +2,18 @@
 
     python tests/bench/bench_import.py            # N = 1,000 and 10,000
     python tests/bench/bench_import.py --n 2000   # one size
+    python tests/bench/bench_import.py --n 2000 --n 20000 --database postgresql
 
 For each N it writes N generated ticket emails (the generator of bench_parse.py) into a Maildir,
 then runs two child processes on the same Maildir: one only reads every message as a ticket
-(`read_ticket`), one imports them into a fresh SQLite database (reading, threading, storing,
+(`read_ticket`), one imports them into a fresh database (reading, threading, storing,
 batches of 100 emails per transaction; as `gongdan import` does on more than one core, the next
 batch is read in a helper process while one is stored). It prints both times, messages per
 second, the ratio import/read, and each child's peak memory (max RSS; the import's reader
 process is not in it). Targets: ratio <= 1.5, and peak memory at 10,000 <= 1.2 x peak at 1,000.
+The database is a SQLite file (--database sqlite, the default), or a fresh database on a
+throwaway PostgreSQL cluster on 127.0.0.1 (--database postgresql: tests.servers.Postgres, as
+bench_history.py starts it), or each in turn (both).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import mailbox
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +45,7 @@ def make_maildir(path: Path, n: int) -> None:
         box.add(raw)
 
 
-def child(mode: str, maildir: str, work: str) -> dict:
+def child(mode: str, maildir: str, work: str, url: str | None = None) -> dict:
     from ingest.config import Config
     from ingest.desk.importer import import_paths, sources
     from ingest.reading.ticket import read_ticket
@@ -56,7 +61,7 @@ def child(mode: str, maildir: str, work: str) -> dict:
                 pass
             count += 1
     else:
-        url = f"sqlite:///{work}/bench.db"
+        url = url or f"sqlite:///{work}/bench.db"
         db.upgrade(url)
         engine = db.open_database(url)
         started = time.perf_counter()  # the schema is not part of the import
@@ -67,9 +72,20 @@ def child(mode: str, maildir: str, work: str) -> dict:
     return {"mode": mode, "messages": count, "seconds": elapsed, "peak_mib": peak_kib / 1024}
 
 
-def run_child(mode: str, maildir: Path, work: Path) -> dict:
+def run_child(mode: str, maildir: Path, work: Path, url: str | None = None) -> dict:
+    database = ["--url", url] if url else []
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--maildir", str(maildir), "--work", str(work)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--maildir",
+            str(maildir),
+            "--work",
+            str(work),
+            *database,
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -77,13 +93,16 @@ def run_child(mode: str, maildir: Path, work: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(n: int) -> dict:
+def measure(n: int, pg=None) -> dict:
+    """N messages read, then imported into a fresh database: SQLite, or one on `pg`."""
     with tempfile.TemporaryDirectory(prefix="gd-bench-") as tmp:
         maildir = Path(tmp) / "inbox"
         make_maildir(maildir, n)
         read = run_child("read", maildir, Path(tmp))
-        stored = run_child("import", maildir, Path(tmp))
+        url = pg.create_database(f"import{n}") if pg else None
+        stored = run_child("import", maildir, Path(tmp), url)
     return {
+        "database": "postgresql" if pg else "sqlite",
         "n": n,
         "read_s": read["seconds"],
         "import_s": stored["seconds"],
@@ -101,23 +120,57 @@ def main() -> int:
         "--n", type=int, action="append", help="messages (repeatable; default 1000 and 10000)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--child", choices=["read", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--maildir", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.maildir, args.work)))
+        print(json.dumps(child(args.child, args.maildir, args.work, args.url)))
         return 0
     sizes = args.n or [1000, 10000]
-    results = [measure(n) for n in sizes]
+    databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    results = []
+    for database in databases:
+        if database == "sqlite":
+            results += [measure(n) for n in sizes]
+        else:
+            results += measure_postgresql(sizes)
     if args.json:
         print(json.dumps(results))
         return 0
     print(
-        f"gongdan import benchmark (Python {sys.version.split()[0]}, SQLite,"
+        f"gongdan import benchmark (Python {sys.version.split()[0]},"
         " batches of 100 emails per transaction)"
     )
+    for database in databases:
+        report([r for r in results if r["database"] == database])
     print(
+        "import/read ratio target <= 1.5: "
+        f"{'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}"
+    )
+    return 0
+
+
+def measure_postgresql(sizes: list[int]) -> list[dict]:
+    """Each size imported into its own database of one throwaway PostgreSQL cluster."""
+    from tests.servers import Postgres, short_tmpdir
+
+    Postgres.check()
+    base = short_tmpdir("gd-imp-")
+    pg = Postgres(base / "pg")
+    pg.start()
+    try:
+        return [measure(n, pg) for n in sizes]
+    finally:
+        pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def report(results: list[dict]) -> None:
+    print(
+        f"{results[0]['database']}:\n"
         f"{'N':>7} {'read s':>8} {'import s':>9} {'read/s':>8} {'import/s':>9} {'ratio':>6} "
         f"{'read MiB':>9} {'import MiB':>11}"
     )
@@ -133,11 +186,6 @@ def main() -> int:
             f"peak memory of import at N={results[-1]['n']} / at N={results[0]['n']}: "
             f"{growth:.2f} (target <= 1.2)"
         )
-    print(
-        "import/read ratio target <= 1.5: "
-        f"{'met' if all(r['ratio'] <= 1.5 for r in results) else 'NOT met'}"
-    )
-    return 0
 
 
 if __name__ == "__main__":
