@@ -40,16 +40,18 @@ def test_upgrade_from_empty_then_idempotent(database_url):
     assert db.upgrade(database_url) == (db.head_revision(), db.head_revision())
 
 
-def test_postgresql_sessions_compile_no_plan(engine):
+def test_postgresql_sessions_compile_no_plan(pg_url):
     """JIT is off in every PostgreSQL session of ours (db._postgresql_session), a new
     connection too, whatever the server's default: compiling a plan cost more than running
     it."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("a PostgreSQL setting")
-    for _ in range(2):
-        with engine.connect() as conn:
-            assert conn.execute(text("SHOW jit")).scalar() == "off"
-        engine.dispose()  # the next one is a new connection
+    engine = db.make_engine(pg_url)
+    try:
+        for _ in range(2):
+            with engine.connect() as conn:
+                assert conn.execute(text("SHOW jit")).scalar() == "off"
+            engine.dispose()  # the next one is a new connection
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_drops_the_outbox_data_started_at_and_keeps_queued_replies(database_url):
