@@ -17,10 +17,8 @@ from ingest.store.followups import TicketChanged
 from ingest.store.times import as_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Row
-
     from ingest.rules.decide import Decision
-    from ingest.store.db import Engine, Session
+    from ingest.store.db import Engine, Row, Session
     from ingest.store.followup_rows import Thread
 
 # A poll runs this step every cycle and seldom finds a reminder due: the rules and the reply

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine, create_engine, make_url
+from sqlalchemy.engine import Connection, Engine, Row, create_engine, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "Engine",
     "IntegrityError",
     "OperationalError",
+    "Row",
     "SQLAlchemyError",
     "Session",
 ]
