@@ -14,7 +14,7 @@ from ingest.store.outbox import Outgoing
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ
 from replies.digest_view import mailto
-from replies.outgoing import new_message_id
+from replies.outgoing import new_message_id, off_thread_mail
 from replies.render import environment, status_zh
 
 LINES_PER_MESSAGE = 20  # the rest is in `gongdan tickets show N`
@@ -73,14 +73,8 @@ def notice_mail(config: Config, to: str, name: str, tickets: list[dict], now: da
         message_id=message_id,
         date=now,
     )
-    return Outgoing(
-        kind="engineer_notice",
-        raw=raw,
-        message_id=message_id,
-        to=[to],
-        subject=subject,
-        from_address=support,
-        on_thread=False,
+    return off_thread_mail(
+        config, kind="engineer_notice", raw=raw, message_id=message_id, to=[to], subject=subject
     )
 
 

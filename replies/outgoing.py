@@ -123,7 +123,18 @@ def queue_mail(
 ) -> int:
     """Queue a mail on no ticket's thread (a digest), composed by the caller with our headers;
     returns its outbox row."""
-    mail = outbox.Outgoing(
+    mail = off_thread_mail(
+        config, kind=kind, raw=raw, message_id=message_id, to=to, subject=subject
+    )
+    return outbox.enqueue(session, mail, now)
+
+
+def off_thread_mail(
+    config: Config, *, kind: str, raw: bytes, message_id: str, to: list[str], subject: str
+) -> outbox.Outgoing:
+    """A mail on no ticket's thread (a digest, an engineer's notice), composed by the caller
+    with our headers, from the support address."""
+    return outbox.Outgoing(
         kind=kind,
         raw=raw,
         message_id=message_id,
@@ -132,4 +143,3 @@ def queue_mail(
         from_address=config.outgoing.from_address,
         on_thread=False,
     )
-    return outbox.enqueue(session, mail, now)

@@ -25,13 +25,8 @@ def tickets_merge(ctx: click.Context, number: int, target: int, now: datetime | 
 
     Example: gongdan tickets merge 7 --into 5
     """
-    config = config_of(ctx)
-    with database(config) as engine, db.session(engine) as session:
-        try:
-            merge.merge_numbers(session, number, target, BY_COMMAND, now or wall_clock())
-        except merge.Refused as exc:
-            raise click.ClickException(str(exc)) from None
-        session.commit()
+    when = now or wall_clock()
+    _change(ctx, lambda session: merge.merge_numbers(session, number, target, BY_COMMAND, when))
     click.echo(f"ticket #{number} merged into #{target}")
 
 
@@ -49,11 +44,17 @@ def tickets_close(ctx: click.Context, number: int, reason: str, now: datetime | 
     reason = clean_text(" ".join(reason.split()))
     if not reason:
         raise click.ClickException("--reason must say why the ticket is closed")
-    config = config_of(ctx)
-    with database(config) as engine, db.session(engine) as session:
+    when = now or wall_clock()
+    _change(ctx, lambda session: merge.close(session, number, reason, BY_COMMAND, when))
+    click.echo(f"ticket #{number} closed")
+
+
+def _change(ctx: click.Context, change) -> None:
+    """Run `change(session)` on the configured database in one transaction; a refusal is the
+    command's one-line error and changes nothing."""
+    with database(config_of(ctx)) as engine, db.session(engine) as session:
         try:
-            merge.close(session, number, reason, BY_COMMAND, now or wall_clock())
+            change(session)
         except merge.Refused as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()
-    click.echo(f"ticket #{number} closed")

@@ -142,6 +142,7 @@ def advance_mailbox(batch: Batch) -> None:
 
 
 BEFORE: tuple[Callable[[Batch], None], ...] = (find_copies, count_replies_today)
+BEFORE_UNANSWERED: tuple[Callable[[Batch], None], ...] = (find_copies,)  # no limit to count
 ANSWERED: tuple[Callable[[Batch, Mail], None], ...] = (store, decide_reply, make_answers)
 UNANSWERED: tuple[Callable[[Batch, Mail], None], ...] = (store, flag_unanswered)
 AFTER: tuple[Callable[[Batch], None], ...] = (queue_outgoing, advance_mailbox)
@@ -150,7 +151,7 @@ AFTER: tuple[Callable[[Batch], None], ...] = (queue_outgoing, advance_mailbox)
 def store_and_answer(batch: Batch, answer: bool = True) -> list[MailOutcome]:
     """Run the batch through the stages (UNANSWERED when not `answer`), then commit. Raises on
     any failure, leaving the rollback to the caller."""
-    for stage in BEFORE if answer else BEFORE[:1]:
+    for stage in BEFORE if answer else BEFORE_UNANSWERED:
         stage(batch)
     for mail in batch.mails:
         for mail_stage in ANSWERED if answer else UNANSWERED:
