@@ -16,17 +16,21 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ingest.config import Config, MailboxSettings
+from ingest.desk.answers import answers_to
 from ingest.desk.cycle_report import MailOutcome
-from ingest.store import db, mailbox_state
+from ingest.reading.addresses import mailbox_of
+from ingest.reading.ticket import ReadResult
+from ingest.rules.decide import Decision, decide, reply_candidates, situation
+from ingest.store import db, mailbox_state, outbox
 from ingest.store.db import Session, SQLAlchemyError
+from ingest.store.duplicates import stored_copies
+from ingest.store.tickets import add_flag, store_email
 
 if TYPE_CHECKING:
-    from ingest.reading.ticket import ReadResult
-    from ingest.rules.decide import Decision
     from ingest.rules.stored import Stored
 
-# Loaded with the first mail, not at the top: a cycle with no mail needs none of the reader, the
-# rules or the reply templates (issue 22).
+# The poll loads this module with its first mail, not at the top: a cycle with no mail needs none
+# of the reader, the rules or the reply templates (issue 22).
 
 log = logging.getLogger("gongdan.poll")
 
@@ -63,17 +67,12 @@ class Batch:
 
 
 def find_copies(batch: Batch) -> None:
-    from ingest.store.duplicates import stored_copies
-
     raws, readings = [m.raw for m in batch.mails], [m.read.reading for m in batch.mails]
     batch.known = stored_copies(batch.session, raws, readings)
 
 
 def count_replies_today(batch: Batch) -> None:
     """Replies in the last day to every mailbox a reply of this batch may go to: one query."""
-    from ingest.rules.decide import reply_candidates
-    from ingest.store import outbox
-
     candidates = {
         address
         for mail in batch.mails
@@ -85,8 +84,6 @@ def count_replies_today(batch: Batch) -> None:
 
 
 def store(batch: Batch, mail: Mail) -> None:
-    from ingest.store.tickets import store_email
-
     mail.stored = store_email(
         batch.session,
         mail.raw,
@@ -101,10 +98,6 @@ def store(batch: Batch, mail: Mail) -> None:
 
 
 def decide_reply(batch: Batch, mail: Mail) -> None:
-    from ingest.reading.addresses import mailbox_of
-    from ingest.rules.decide import decide, situation
-    from ingest.store.tickets import add_flag
-
     mail.decision = decide(situation(mail.stored, batch.config, batch.replies_today))
     if mail.decision.flag:
         add_flag(batch.session, mail.stored.message_db_id, mail.decision.flag)
@@ -113,16 +106,11 @@ def decide_reply(batch: Batch, mail: Mail) -> None:
 
 
 def make_answers(batch: Batch, mail: Mail) -> None:
-    from ingest.desk.answers import answers_to
-
     batch.outgoing += answers_to(batch.session, batch.config, mail.stored, mail.decision, batch.now)
 
 
 def flag_unanswered(batch: Batch, mail: Mail) -> None:
     """A mail stored without a reply: flagged `reply_failed` (a stored copy needs none)."""
-    from ingest.rules.decide import Decision
-    from ingest.store.tickets import add_flag
-
     duplicate = mail.stored.outcome == "duplicate"
     if mail.stored.message_db_id and not duplicate:
         add_flag(batch.session, mail.stored.message_db_id, "reply_failed")
@@ -130,8 +118,6 @@ def flag_unanswered(batch: Batch, mail: Mail) -> None:
 
 
 def queue_outgoing(batch: Batch) -> None:
-    from ingest.store import outbox
-
     outbox.enqueue_many(batch.session, batch.outgoing, batch.now)
 
 
@@ -184,8 +170,6 @@ def set_apart(mail: Mail, batch: Batch, exc: Exception) -> list[MailOutcome]:
     """One email that failed: stored without a reply (a copy another worker stored a moment ago
     is then recognised as such); if even that fails for the mail's own data (or a bug of ours in
     storing it), its bytes are kept as `unreadable` with the error (SPEC §6b)."""
-    from ingest.reading.ticket import ReadResult
-
     if not isinstance(exc, SQLAlchemyError):
         # A bug of ours while deciding or rendering must neither lose the email nor stop the batch.
         log.exception(
