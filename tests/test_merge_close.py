@@ -237,6 +237,10 @@ def test_automatic_mail_that_joins_no_thread_is_stored_closed(tmp_path):
     poll(desk, out_of_office, opening(INCOMPLETE, 2))
     stored = desk.show(1)
     assert (stored["status"], stored["closed_reason"]) == ("closed", "自动邮件")
+    # Its history says so: closed by nobody, from the status it would have had.
+    assert [(e["kind"], e["by"], e["detail"]) for e in stored["events"]] == [
+        ("closed", "", {"old": "waiting_info", "reason": "自动邮件"})
+    ]
     assert desk.gongdan("tickets", "show", "1", "--json").exit_code == 0
     assert [r.ticket_id for r in desk.rows()] == [2]  # the person got a reply; the robot none
     # Positive control: the person's mail opens a ticket that waits, and is listed.

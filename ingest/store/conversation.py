@@ -1,20 +1,19 @@
 """The conversation after the first reply (SPEC §13): who a ticket waits on, and reopening.
 
-Three stages of the store step (ingest.store.tickets.STAGES) live here: judge_follow_up, before
-the ticket is opened or joined, close_automatic and wait_on, after. `answered_by_team` is what an
+Two stages of the store step (ingest.store.tickets.STAGES) live here: judge_follow_up, before
+the ticket is opened or joined, and wait_on, after (automatic mail's ticket is opened closed by
+ingest.store.ticket_rows.new_ticket). `answered_by_team` is what an
 engineer's answer on the thread does to a ticket, whoever relays it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from ingest.config.durations import parse_duration
 from ingest.rules import followups
-from ingest.store import merge
 from ingest.store.models import Ticket, as_utc
 from ingest.store.ticket_rows import event
 
@@ -81,13 +80,3 @@ def wait_on(session: Session, intake) -> None:
     if ticket.status == "resolved":
         ticket.waiting_on = None
     session.add(ticket)
-
-
-def close_automatic(session: Session, intake) -> None:
-    """Automatic mail that joins no thread opens a ticket that waits for nobody: it is stored
-    closed (SPEC §13), so no out-of-office reply sits among the open tickets."""
-    if intake.outcome != "new_ticket" or not intake.reading.auto_submitted:
-        return
-    ticket = session.get(Ticket, intake.written.id)
-    merge.close_ticket(session, ticket, merge.AUTOMATIC, "", intake.now)
-    intake.written = replace(intake.written, status="closed")

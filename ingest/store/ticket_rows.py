@@ -106,7 +106,9 @@ def new_ticket(
     session: Session, reading: TicketReading, config: Config, now: datetime, forged: bool = False
 ) -> TicketView:
     """Insert the ticket an email opens; the row as written (what replies need of it).
-    Automatic and forged mail open it without fields; its opener is the first on its thread."""
+    Automatic and forged mail open it without fields; its opener is the first on its thread.
+    Automatic mail opens it closed: it waits for nobody (SPEC §13), so no out-of-office reply
+    sits among the open tickets."""
     mail = reading.mail
     if reading.auto_submitted or forged:
         fields, values = {}, _assessment_values({}, mail.subject, config)
@@ -114,6 +116,7 @@ def new_ticket(
         # The reading already assessed these fields: only operator fields count for completeness.
         fields = {k: v for k, v in reading.fields.items() if k in OPERATOR_KEYS}
         values = _columns(reading.assessment)
+    opened_as = "in_progress" if values["complete"] else "waiting_info"
     values.update(
         fields,
         subject=mail.subject,
@@ -122,16 +125,20 @@ def new_ticket(
         # is last month's ticket.
         created_at=mail_time(mail.date, now),
         updated_at=now,
-        status="in_progress" if values["complete"] else "waiting_info",
+        status=opened_as,
         thread_addresses=[mail.from_address] if mail.from_address and not forged else [],
         # We ask the operator for what is missing (SPEC §13: waiting_on).
         waiting_on=None if values["complete"] or reading.auto_submitted or forged else "operator",
     )
+    if reading.auto_submitted:
+        values.update(status="closed", closed_reason=merge.AUTOMATIC)
     # Every column, every time: one compiled statement serves all tickets, whatever fields they
     # have.
     row = {**_TICKET_DEFAULTS, **values}
     del row["id"]
     ticket_id = insert_row(session, Ticket, row)
+    if reading.auto_submitted:
+        _event(session, now, ticket_id, "closed", "", old=opened_as, reason=merge.AUTOMATIC)
     return TicketView(
         id=ticket_id,
         subject=row["subject"],

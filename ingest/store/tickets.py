@@ -23,7 +23,7 @@ from ingest.rules.bounces import reason_of
 from ingest.rules.stored import Stored, TicketView
 from ingest.rules.threads import domain_of
 from ingest.store import bounces, merge
-from ingest.store.conversation import close_automatic, judge_follow_up, wait_on
+from ingest.store.conversation import judge_follow_up, wait_on
 from ingest.store.duplicates import find_duplicate, remember, stored_copies
 from ingest.store.models import Message, Ticket, mail_time
 from ingest.store.ticket_rows import (
@@ -229,7 +229,6 @@ STAGES = (
     find_thread,
     judge_follow_up,
     open_join_or_apply,
-    close_automatic,
     wait_on,
     record,
 )
