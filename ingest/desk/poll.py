@@ -1,6 +1,6 @@
 """The poll cycle: take each mailbox's new mail, store it, answer it by the rules, send the outbox.
 
-The cycle's steps (STEPS): take the mailboxes → tell the engineers of follow-ups
+The cycle's steps (run_steps): take the mailboxes → tell the engineers of follow-ups
 (ingest.desk.notices) → follow up (ingest.desk.remind) → send the outbox (replies.send_stage).
 Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.desk.read_ahead)
 → store, decide and queue (the stages of ingest.desk.batch) → mark processed. Everything is as of
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -91,17 +92,6 @@ def send_outbox(cycle: Cycle) -> None:
     cycle.report.outbox_locked = cycle.report.outbox is None
 
 
-# The cycle's steps, in order, each with the report field its database error goes to (None: the
-# step reports its own errors, per mailbox). A step whose database fails is reported and the
-# next step still runs.
-STEPS: tuple[tuple[Callable[[Cycle], None], str | None], ...] = (
-    (take_mailboxes, None),
-    (tell_engineers, "notices_error"),
-    (follow_up, "remind_error"),
-    (send_outbox, "outbox_error"),
-)
-
-
 def run_cycle(
     config: Config,
     engine: Engine,
@@ -109,19 +99,32 @@ def run_cycle(
     stop: Callable[[], bool] = lambda: False,
 ) -> CycleReport:
     """One cycle as of `now`: every mailbox, the engineers' notices, the follow-ups due, then the
-    sending stage (STEPS)."""
+    sending stage (run_steps)."""
     cycle = Cycle(config, engine, now, stop)
-    for step, error_field in STEPS:
-        try:
-            step(cycle)
-        except SQLAlchemyError as exc:
-            if error_field is None:
-                raise
-            setattr(cycle.report, error_field, f"database error: {db.short_error(exc)}")
-            log.error(
-                "%s: %s", error_field.removesuffix("_error"), getattr(cycle.report, error_field)
-            )
+    run_steps(cycle)
     return cycle.report
+
+
+def run_steps(cycle: Cycle) -> None:
+    """The cycle's steps, in order. A step whose database fails is reported and the next step
+    still runs (take_mailboxes reports its errors per mailbox)."""
+    take_mailboxes(cycle)
+    with reported(cycle.report, "notices_error"):
+        tell_engineers(cycle)
+    with reported(cycle.report, "remind_error"):
+        follow_up(cycle)
+    with reported(cycle.report, "outbox_error"):
+        send_outbox(cycle)
+
+
+@contextmanager
+def reported(report: CycleReport, error_field: str) -> Iterator[None]:
+    """The one error boundary of a step: its database error goes to `error_field` and the log."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        setattr(report, error_field, f"database error: {db.short_error(exc)}")
+        log.error("%s: %s", error_field.removesuffix("_error"), getattr(report, error_field))
 
 
 def poll_mailbox(cycle: Cycle, box: MailboxSettings) -> MailboxReport:
