@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from ingest.reading.clean_text import clean_text
+from ingest.reading.clean_text import clean_data, clean_json, clean_text
 from ingest.rules.threads import reply_subject
 from ingest.store import db
 from ingest.store.models import Message, Outbox, Ticket
@@ -45,6 +45,19 @@ def test_clean_text_removes_escapes_whole_and_keeps_ordinary_text():
     assert clean_text("\u2066隔离\u2069 \u200e标记\u200f \u061c") == "隔离 标记 "
     text_ = "运营商：星星充电\t（备注）\n第二行 ①②，“引号” — 完"
     assert clean_text(text_) is text_  # nothing to remove: the very same string, no copy
+
+
+def test_a_json_line_is_the_cleaned_data_whatever_character_it_holds():
+    # Every character of the first planes, lone surrogates and the sequences above, in a key, a
+    # value, a list and a tuple: the shortcut of clean_json never lets one through.
+    singles = [chr(c) for c in [*range(0x3100), *range(0xD7F0, 0xE010), 0xFEFF, 0xFFFD, 0x1F600]]
+    for ch in [*singles, OSC52, CLEAR, "\x1b[1;31m", "\\u001b", "\\b"]:
+        value = {f"k{ch}": [f"a{ch}b", (ch, 1, None)], "n": {"x": f"{ch}"}}
+        line = clean_json(value)
+        assert line == json.dumps(clean_data(value), ensure_ascii=False), repr(ch)
+        assert not any(u in line for u in UNSAFE), repr(ch)
+    clean = {"运营商": "星星充电\t第二行\n", "codes": [1001, "桩\\号"]}
+    assert json.loads(clean_json(clean)) == clean
 
 
 @pytest.fixture

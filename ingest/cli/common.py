@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -29,9 +28,9 @@ def cannot_write(where: str, exc: OSError) -> click.ClickException:
 def json_line(value) -> str:
     """One JSON line of data from mail or the database, safe on a terminal: json.dumps escapes
     C0 controls but not C1 or bidi controls, so every string is cleaned first."""
-    from ingest.reading.clean_text import clean_data  # with the first line (cron's poll: none)
+    from ingest.reading.clean_text import clean_json  # with the first line (cron's poll: none)
 
-    return json.dumps(clean_data(value), ensure_ascii=False)
+    return clean_json(value)
 
 
 def since_date(value: str | None) -> datetime | None:

@@ -10,6 +10,7 @@ Zero-width characters (U+200B, U+200C, U+200D, U+2060, U+FEFF) go too: Outlook w
 
 from __future__ import annotations
 
+import json
 import re
 
 # Escape sequences go whole, so that no `]52;c;…` or `[2J` is left behind as text: CSI
@@ -53,3 +54,18 @@ def clean_data(value):
     if isinstance(value, (list, tuple)):
         return type(value)(clean_data(v) for v in value)
     return value
+
+
+# How json.dumps writes the C0 controls clean_text takes (all but tab and newline): \u0000 to
+# \u001f, or \b, \f and \r. Every other character clean_text takes it writes as itself.
+_JSON_CONTROL = re.compile(r"\\u00[01]|\\[bfr]")
+
+
+def clean_json(value) -> str:
+    """json.dumps(clean_data(value), ensure_ascii=False), without walking `value` when its JSON
+    text shows nothing to clean: the common case (walking it was a quarter of an export)."""
+    line = json.dumps(value, ensure_ascii=False)
+    if _UNSAFE.search(line) or _JSON_CONTROL.search(line):
+        return json.dumps(clean_data(value), ensure_ascii=False)
+    return line
+
