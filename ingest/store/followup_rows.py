@@ -135,24 +135,22 @@ def guard(session: Session, tickets: list[Row], hold_at: dict[int, datetime]) ->
     """Lock the rows of `tickets`, checking each is as we read it (no email stored on it
     meanwhile, no other run): else TicketChanged, and the caller rolls back. Those of `hold_at`
     (ticket id -> when) are also put on hold."""
-    for ticket in tickets:  # one row at a time: each must be found as it was read
-        held = hold_at.get(ticket.id)
-        done = (
-            session.connection()
-            .execute(
-                _GUARD,
-                {
-                    "ticket_id": ticket.id,
-                    "old_status": ticket.status,
-                    "old_updated_at": ticket.updated_at,
-                    "new_status": "on_hold" if held else ticket.status,
-                    "new_updated_at": held or ticket.updated_at,
-                },
-            )
-            .rowcount
-        )
-        if not done:
-            raise TicketChanged
+    if not tickets:
+        return
+    # One guarded update a row, sent as one batch (one round trip on PostgreSQL): the rows
+    # updated add up to one a ticket only if each was found as it was read.
+    rows = [
+        {
+            "ticket_id": ticket.id,
+            "old_status": ticket.status,
+            "old_updated_at": ticket.updated_at,
+            "new_status": "on_hold" if ticket.id in hold_at else ticket.status,
+            "new_updated_at": hold_at.get(ticket.id) or ticket.updated_at,
+        }
+        for ticket in tickets
+    ]
+    if session.connection().execute(_GUARD, rows).rowcount != len(rows):
+        raise TicketChanged
 
 
 _INSERT_EVENT = insert(TicketEvent.__table__)
