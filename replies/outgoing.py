@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ingest.config import Config
 from ingest.reading.addresses import domain_of
 from ingest.rules.threads import reply_subject
 from ingest.store import outbox
-from ingest.store.db import Session
 from replies.compose import compose_reply, make_message_id
 from replies.render import RENDERERS
+
+if TYPE_CHECKING:
+    from ingest.store.db import Session
 
 
 def new_message_id(config: Config) -> str:

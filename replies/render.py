@@ -8,6 +8,7 @@ import unicodedata
 from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -16,6 +17,9 @@ from ingest.reading.display_words import span_zh
 from ingest.reading.fields import catalog
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.rules.threads import subject_tag
+
+if TYPE_CHECKING:
+    from ingest.rules.stored import TicketView
 
 PACKAGE_TEMPLATES = str(resources.files("replies").joinpath("templates"))
 
@@ -188,6 +192,21 @@ def _stop_rows(ticket: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def ticket_context(ticket: TicketView, stop_codes: list[dict]) -> dict:
+    """What reply templates see of a ticket, with its stop codes."""
+    return {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "template": ticket.template,
+        "fields": dict(ticket.fields),
+        "missing": list(ticket.missing),
+        "invalid": dict(ticket.invalid),
+        "stop_codes": stop_codes,
+        "status": ticket.status,
+        "engineer": ticket.engineer,
+    }
 
 
 def context(ticket: dict, template_dir: str | None = None) -> dict:

@@ -135,7 +135,9 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
 
     def work(deliver: Deliver, most: int | None = None) -> None:
         try:
-            with engine.connect() as conn:
+            # Each outcome is one statement, committed by itself: no BEGIN and COMMIT around it
+            # (on PostgreSQL one round trip a reply instead of three).
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 while not run.stop.is_set() and most != 0:
                     if run.asked_to_stop():
                         run.stop.set()

@@ -137,9 +137,11 @@ READING = ("ingest.reading.ticket", "ingest.desk.read_ahead", "ingest.store.tick
 ORM = ("ingest.store.models", "sqlmodel", "sqlalchemy.orm", "pydantic")
 
 
-def _poll_loads(tmp_path, mail: bytes | None) -> tuple[str, set[str]]:
-    """`gongdan poll` in a fresh interpreter on a Maildir desk (with `mail` delivered, if any):
-    its last line, and which of READING and ORM it imported."""
+def _poll_loads(
+    tmp_path, mail: bytes | None, command: str = "poll", now: str = "2026-11-30T09:00+08:00"
+) -> tuple[str, set[str]]:
+    """`gongdan poll` (or `command`) at `now` in a fresh interpreter on a Maildir desk (with
+    `mail` delivered, if any): its last line, and which of READING and ORM it imported."""
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "inbox" / sub).mkdir(parents=True, exist_ok=True)
     if mail:
@@ -153,7 +155,7 @@ def _poll_loads(tmp_path, mail: bytes | None) -> tuple[str, set[str]]:
     code = f"""
 import sys
 from ingest.cli.main import main
-sys.argv = ["gongdan", "--config", "gongdan.toml", "poll", "--now", "2026-11-30T09:00+08:00"]
+sys.argv = ["gongdan", "--config", "gongdan.toml", {command!r}, "--now", {now!r}]
 try:
     main()
 finally:
@@ -177,3 +179,14 @@ def test_a_poll_with_no_mail_loads_no_reader_no_templates_and_no_orm(tmp_path):
     said, loaded = _poll_loads(tmp_path / "mail", TICKET)
     assert said == "mailbox support: 1 new ticket, 1 replies; outbox: 1 sent, 0 failed"
     assert loaded == set(READING + ORM)
+
+
+def test_a_reminder_due_loads_the_templates_but_no_orm(tmp_path):
+    """remind follows up on SQLAlchemy Core: a reminder due loads the reply templates, not the
+    models (issue 22)."""
+    head = TICKET.split(b"\n\n")[0]
+    said, _ = _poll_loads(tmp_path, head + "\n\n运营商：星星充电\n问题描述：充电失败\n".encode())
+    assert said == "mailbox support: 1 new ticket, 1 replies; outbox: 1 sent, 0 failed"
+    said, loaded = _poll_loads(tmp_path, None, "remind", "2026-12-03T09:00+08:00")
+    assert said == "outbox: 1 sent, 0 failed"
+    assert "jinja2" in loaded and not loaded & set(ORM)

@@ -10,12 +10,13 @@ from datetime import datetime
 
 from ingest.config import Config
 from ingest.rules.decide import Decision
-from ingest.rules.stored import Stored, TicketView
+from ingest.rules.stored import Stored
 from ingest.rules.threads import subject_tag, tagged_ticket
 from ingest.store.db import Session
 from ingest.store.outbox import Outgoing
 from ingest.store.ticket_rows import last_mails_from, stop_codes_of
 from replies.outgoing import Wanted, written
+from replies.render import ticket_context
 
 log = logging.getLogger("gongdan.poll")
 
@@ -34,7 +35,10 @@ def answers_to(
         return []
     session.flush()
     # The reply alone shows the codes this mail stored; any other mail, all the ticket's.
-    ticket = ticket_context(session, stored.ticket, None if others else stored.stop_codes)
+    stop_codes = None if others else stored.stop_codes
+    if stop_codes is None:
+        stop_codes = stop_codes_of(session, stored.ticket.id)
+    ticket = ticket_context(stored.ticket, stop_codes)
     operators = [a for a in (decision.notify, decision.answer_to) if a]
     latest = last_mails_from(session, stored.ticket.id, operators) if operators else {}
     wanted = [
@@ -44,23 +48,6 @@ def answers_to(
         *_not_understood(config, stored, decision, ticket),
     ]
     return written(config, wanted, now)
-
-
-def ticket_context(
-    session: Session, ticket: TicketView, stop_codes: list[dict] | None = None
-) -> dict:
-    """What reply templates see of a ticket (`stop_codes` when known, else read)."""
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "template": ticket.template,
-        "fields": dict(ticket.fields),
-        "missing": list(ticket.missing),
-        "invalid": dict(ticket.invalid),
-        "stop_codes": stop_codes_of(session, ticket.id) if stop_codes is None else stop_codes,
-        "status": ticket.status,
-        "engineer": ticket.engineer,
-    }
 
 
 def _on_its_thread(stored: Stored, kind: str, to: str, ticket: dict, **more) -> Wanted:

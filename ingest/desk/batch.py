@@ -118,7 +118,7 @@ def flag_unanswered(batch: Batch, mail: Mail) -> None:
 
 
 def queue_outgoing(batch: Batch) -> None:
-    outbox.enqueue_many(batch.session, batch.outgoing, batch.now)
+    outbox.enqueue_many(batch.session.connection(), batch.outgoing, batch.now)
 
 
 def advance_mailbox(batch: Batch) -> None:

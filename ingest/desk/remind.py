@@ -18,7 +18,7 @@ from ingest.store.times import as_utc
 
 if TYPE_CHECKING:
     from ingest.rules.decide import Decision
-    from ingest.store.db import Engine, Row, Session
+    from ingest.store.db import Connection, Engine, Row
     from ingest.store.followup_rows import Thread
 
 # A poll runs this step every cycle and seldom finds a reminder due: the rules and the reply
@@ -117,52 +117,52 @@ def remind_due(config: Config, engine: Engine, now: datetime) -> RemindReport:
     ticket_ids = followups.waiting_tickets(engine, now - remind_after, now - hold_after)
     if not ticket_ids:
         return RemindReport()
-    with db.session(engine) as session:  # one may be due: the ORM session now (issue 22)
-        counts = outbox.replies_per_mailbox(session, now - timedelta(days=1))
-        session.commit()
+    with engine.connect() as conn:
+        counts = outbox.replies_per_mailbox(conn, now - timedelta(days=1))
+        conn.commit()
         engineers = config.engineer_mailboxes
         run = _Run(config, now, remind_after, hold_after, counts, engineers)
         for part in db.chunks(ticket_ids, CHUNK):
-            _chunk(session, run, part)
+            _chunk(conn, run, part)
     if run.report.reminders or run.report.on_hold:
         log.info(run.report.line())
     return run.report
 
 
-def _chunk(session: Session, run: _Run, ticket_ids: list[int]) -> None:
+def _chunk(conn: Connection, run: _Run, ticket_ids: list[int]) -> None:
     """Follow up `ticket_ids` in one transaction. Should any of them fail (changed meanwhile,
     queued by another run, a bug of ours), the chunk is rolled back and taken again one ticket
     at a time, so that the failure is that ticket's alone (as poll.process_batch does)."""
     if len(ticket_ids) > 1:
         try:
-            _transaction(session, run, ticket_ids)
+            _transaction(conn, run, ticket_ids)
             return
         except Exception as exc:
             log.debug("%d tickets rolled back (%s); one at a time", len(ticket_ids), exc)
     for ticket_id in ticket_ids:
-        _one_ticket(session, run, ticket_id)
+        _one_ticket(conn, run, ticket_id)
 
 
-def _transaction(session: Session, run: _Run, ticket_ids: list[int]) -> None:
+def _transaction(conn: Connection, run: _Run, ticket_ids: list[int]) -> None:
     """Follow up `ticket_ids` and commit, then count and log what was done. On any failure it
     is rolled back, with the daily limit's counts as they were before it, and raised."""
     counts = Counter(run.counts)
     try:
-        done = _follow_up(session, run, ticket_ids)
-        session.commit()
+        done = _follow_up(conn, run, ticket_ids)
+        conn.commit()
     except BaseException:
-        session.rollback()
+        conn.rollback()
         run.counts.clear()
         run.counts.update(counts)
         raise
     _tell(run.report, done)
 
 
-def _one_ticket(session: Session, run: _Run, ticket_id: int) -> None:
+def _one_ticket(conn: Connection, run: _Run, ticket_id: int) -> None:
     """Follow up one ticket in its own transaction; a failure is this ticket's alone."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            _transaction(session, run, [ticket_id])
+            _transaction(conn, run, [ticket_id])
         except IntegrityError:
             # Another run queued this very reminder or notice a moment ago: it is done.
             log.info("ticket %s: followed up by another run meanwhile", ticket_id)
@@ -198,21 +198,21 @@ def _tell(report: RemindReport, done: list[_Done]) -> None:
             log.info("ticket %s: %s %s to %s", d.ticket.id, _KIND[d.action], queued, d.recipient)
 
 
-def _follow_up(session: Session, run: _Run, ticket_ids: list[int]) -> list[_Done]:
+def _follow_up(conn: Connection, run: _Run, ticket_ids: list[int]) -> list[_Done]:
     """Follow up `ticket_ids` in the open transaction: read in a few queries for all of them,
     written in a few statements (the guarded rows, the holds' events, the mails)."""
     from ingest.store import followup_rows  # one may be due (see the top)
 
-    threads = followup_rows.gather(session, ticket_ids)
-    done = [d for thread in threads if (d := _decide(session, run, thread)) is not None]
+    threads = followup_rows.gather(conn, ticket_ids)
+    done = [d for thread in threads if (d := _decide(run, thread)) is not None]
     holds = [d for d in done if d.hold is not None]
-    followup_rows.guard(session, [d.ticket for d in done], {d.ticket.id: run.now for d in holds})
-    followup_rows.record_holds(session, [(d.ticket.id, run.now, d.hold) for d in holds])
-    outbox.enqueue_many(session, [d.mail for d in done if d.mail is not None], run.now)
+    followup_rows.guard(conn, [d.ticket for d in done], {d.ticket.id: run.now for d in holds})
+    followup_rows.record_holds(conn, [(d.ticket.id, run.now, d.hold) for d in holds])
+    outbox.enqueue_many(conn, [d.mail for d in done if d.mail is not None], run.now)
     return done
 
 
-def _decide(session: Session, run: _Run, thread: Thread) -> _Done | None:
+def _decide(run: _Run, thread: Thread) -> _Done | None:
     """What one ticket needs, with its mail composed (None: nothing); counted against the daily
     limit at once (a rollback restores the counts)."""
     ticket, request, asked = thread.ticket, thread.request, thread.asked
@@ -241,7 +241,7 @@ def _decide(session: Session, run: _Run, thread: Thread) -> _Done | None:
     # Over the daily limit it is kept `held` until a person releases it (SPEC §6b); held, it
     # counts as this request's reminder, so the next run does not make another.
     held = "" if gate.kind else gate.reason
-    done.mail = _mail(session, run, thread, recipient, action, held)
+    done.mail = _mail(run, thread, recipient, action, held)
     if held:
         done.refused = HELD
     else:
@@ -290,22 +290,19 @@ def _hold_detail(config: Config, ticket: Row, request: Row, gate: Decision) -> d
     }
 
 
-def _mail(
-    session: Session, run: _Run, thread: Thread, recipient: str, action: str, held: str
-) -> outbox.Outgoing:
+def _mail(run: _Run, thread: Thread, recipient: str, action: str, held: str) -> outbox.Outgoing:
     """The reminder or notice, on the thread of the request it follows (kept `held` for that
     reason when the daily limit withholds it)."""
     # Loaded once one is due (see the top).
-    from ingest.desk.answers import ticket_context
-    from ingest.store.ticket_rows import view_of
+    from ingest.rules.stored import view_of
     from replies.compose import derived_message_id
     from replies.outgoing import reply_mail
-    from replies.render import render_reminder
+    from replies.render import render_reminder, ticket_context
 
     config, ticket, request, asked = run.config, thread.ticket, thread.request, thread.asked
     kind = _KIND[action]
     body = render_reminder(
-        ticket_context(session, view_of(ticket), stop_codes=[]),
+        ticket_context(view_of(ticket), stop_codes=[]),
         config.desk.template_dir or None,
         on_hold=action == "hold",
         waited=run.now - request.created_at,

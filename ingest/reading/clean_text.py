@@ -68,4 +68,3 @@ def clean_json(value) -> str:
     if _UNSAFE.search(line) or _JSON_CONTROL.search(line):
         return json.dumps(clean_data(value), ensure_ascii=False)
     return line
-

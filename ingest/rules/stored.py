@@ -1,11 +1,16 @@
 """What storing one email did, and its ticket as it then stands: plain data that the rules decide
-over (the store builds them; nothing here touches the database)."""
+over (the store builds them; nothing here touches the database), and the view of a ticket row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
+
+# A ticket's fields as replies show them. The answer is relayed, not kept on the ticket: it is in
+# the history (`answered`).
+FIELD_KEYS = tuple(s.key for s in catalog().fields if s.key not in ("status", "engineer", "answer"))
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,28 @@ class TicketView:
     missing: list[str]
     invalid: dict
     fields: dict
+
+
+def ticket_fields(ticket) -> dict[str, str]:
+    """The fields a ticket row (a model or a row read by name) has a value for."""
+    return {k: getattr(ticket, k) for k in FIELD_KEYS if getattr(ticket, k)}
+
+
+def view_of(ticket) -> TicketView:
+    """The plain-data view of a ticket row (what deciding and replying need of it)."""
+    return TicketView(
+        id=ticket.id,
+        subject=ticket.subject,
+        template=ticket.template,
+        status=ticket.status,
+        engineer=ticket.engineer,
+        operator_address=ticket.operator_address,
+        thread_addresses=list(ticket.thread_addresses),
+        complete=ticket.complete,
+        missing=list(ticket.missing),
+        invalid=dict(ticket.invalid),
+        fields=ticket_fields(ticket),
+    )
 
 
 @dataclass

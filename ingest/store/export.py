@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from ingest.reading.attachments import attachments_of
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.followups import new_text
+from ingest.rules.stored import ticket_fields
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, iso
-from ingest.store.ticket_rows import ticket_fields
 
 PAGE = 500  # tickets per round of queries: memory stays flat however big the database is
 

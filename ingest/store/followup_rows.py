@@ -1,6 +1,6 @@
 """What the follow-up step reads and writes of the tickets that may be due (ingest.desk.remind):
-each chunk of them read in a few set-based queries, written with guarded updates. Loaded once a
-ticket may be due (followups.waiting_tickets found one): it uses the ORM models."""
+each chunk of them read in a few set-based queries, written with guarded updates. SQLAlchemy Core
+on ingest.store.tables, on the step's connection: no ORM is loaded for it (issue 22)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.engine import Row
-from sqlmodel import Session
+from sqlalchemy.engine import Connection, Row
 
 from ingest.store.followups import BY, TicketChanged
-from ingest.store.models import Message, Outbox, Ticket, TicketEvent
+from ingest.store.tables import message as _MESSAGE
+from ingest.store.tables import outbox as _OUTBOX
+from ingest.store.tables import ticket as _TICKET
+from ingest.store.tables import ticket_event as _EVENT
 
 
 @dataclass
@@ -29,62 +31,70 @@ class Thread:
 
 
 # What the step reads of an outbox row and of a message: not their raw mail.
-_REQUEST_COLUMNS = (
-    Outbox.id,
-    Outbox.ticket_id,
-    Outbox.message_id,
-    Outbox.state,
-    Outbox.caused_by,
-    Outbox.recipient,
-    Outbox.to_addresses,
-    Outbox.created_at,
+_REQUEST_COLUMNS = tuple(
+    _OUTBOX.c[name]
+    for name in (
+        "id",
+        "ticket_id",
+        "message_id",
+        "state",
+        "caused_by",
+        "recipient",
+        "to_addresses",
+        "created_at",
+    )
 )
-_MESSAGE_COLUMNS = (
-    Message.id,
-    Message.ticket_id,
-    Message.message_id,
-    Message.references,
-    Message.from_address,
-    Message.subject,
-    Message.auto_submitted,
-    Message.flags,
-    Message.received_at,
+_MESSAGE_COLUMNS = tuple(
+    _MESSAGE.c[name]
+    for name in (
+        "id",
+        "ticket_id",
+        "message_id",
+        "references",
+        "from_address",
+        "subject",
+        "auto_submitted",
+        "flags",
+        "received_at",
+    )
 )
 
 
-def gather(session: Session, ticket_ids: list[int]) -> list[Thread]:
+def gather(conn: Connection, ticket_ids: list[int]) -> list[Thread]:
     """The tickets of `ticket_ids` (at most db.PARAMETERS) that have a request_info, read in the
     open transaction with a few queries for all of them, in the order of `ticket_ids`."""
     tickets = {
-        row.id: row
-        for row in session.execute(select(Ticket.__table__).where(Ticket.id.in_(ticket_ids)))
+        row.id: row for row in conn.execute(select(_TICKET).where(_TICKET.c.id.in_(ticket_ids)))
     }
     latest = (
-        select(func.max(Outbox.id))
-        .where(Outbox.ticket_id.in_(ticket_ids), Outbox.kind == "request_info")
-        .group_by(Outbox.ticket_id)
+        select(func.max(_OUTBOX.c.id))
+        .where(_OUTBOX.c.ticket_id.in_(ticket_ids), _OUTBOX.c.kind == "request_info")
+        .group_by(_OUTBOX.c.ticket_id)
     )
     requests = {
         r.ticket_id: r
-        for r in session.execute(select(*_REQUEST_COLUMNS).where(Outbox.id.in_(latest)))
+        for r in conn.execute(select(*_REQUEST_COLUMNS).where(_OUTBOX.c.id.in_(latest)))
     }
     found = [Thread(tickets[t], requests[t]) for t in ticket_ids if t in tickets and t in requests]
-    _add_mail(session, found)
-    _add_follow_ups(session, found)
+    _add_mail(conn, found)
+    _add_follow_ups(conn, found)
     return found
 
 
-def _add_mail(session: Session, found: list[Thread]) -> None:
+def _add_mail(conn: Connection, found: list[Thread]) -> None:
     """Each one's asked email and the inbound mail stored on its ticket after it."""
     asked_ids = [w.request.caused_by for w in found if w.request.caused_by]
     asked = {
-        m.id: m for m in session.execute(select(*_MESSAGE_COLUMNS).where(Message.id.in_(asked_ids)))
+        m.id: m for m in conn.execute(select(*_MESSAGE_COLUMNS).where(_MESSAGE.c.id.in_(asked_ids)))
     }
     inbound: dict[int, list[Row]] = {}
-    for m in session.execute(
+    for m in conn.execute(
         select(*_MESSAGE_COLUMNS)
-        .where(Message.ticket_id.in_([w.ticket.id for w in found]), Message.direction == "in")
-        .order_by(Message.id)
+        .where(
+            _MESSAGE.c.ticket_id.in_([w.ticket.id for w in found]),
+            _MESSAGE.c.direction == "in",
+        )
+        .order_by(_MESSAGE.c.id)
     ):
         inbound.setdefault(m.ticket_id, []).append(m)
     for w in found:
@@ -93,24 +103,24 @@ def _add_mail(session: Session, found: list[Thread]) -> None:
             w.later = [m for m in inbound.get(w.ticket.id, []) if m.id > w.asked.id]
 
 
-def _add_follow_ups(session: Session, found: list[Thread]) -> None:
+def _add_follow_ups(conn: Connection, found: list[Thread]) -> None:
     """Whether each one's request has its reminder queued, or has put it on hold before."""
     ticket_ids = [w.ticket.id for w in found]
     reminded = {
         (ticket_id, caused_by)
-        for ticket_id, caused_by in session.execute(
-            select(Outbox.ticket_id, Outbox.caused_by).where(
-                Outbox.ticket_id.in_(ticket_ids), Outbox.kind == "reminder"
+        for ticket_id, caused_by in conn.execute(
+            select(_OUTBOX.c.ticket_id, _OUTBOX.c.caused_by).where(
+                _OUTBOX.c.ticket_id.in_(ticket_ids), _OUTBOX.c.kind == "reminder"
             )
         )
     }
     held = {
         (ticket_id, (detail or {}).get("request"))
-        for ticket_id, detail in session.execute(
-            select(TicketEvent.ticket_id, TicketEvent.detail).where(
-                TicketEvent.ticket_id.in_(ticket_ids),
-                TicketEvent.kind == "status_changed",
-                TicketEvent.by == BY,
+        for ticket_id, detail in conn.execute(
+            select(_EVENT.c.ticket_id, _EVENT.c.detail).where(
+                _EVENT.c.ticket_id.in_(ticket_ids),
+                _EVENT.c.kind == "status_changed",
+                _EVENT.c.by == BY,
             )
         )
     }
@@ -119,7 +129,6 @@ def _add_follow_ups(session: Session, found: list[Thread]) -> None:
         w.held = (w.ticket.id, w.request.message_id) in held
 
 
-_TICKET = Ticket.__table__
 _GUARD = (
     update(_TICKET)
     .where(
@@ -131,37 +140,35 @@ _GUARD = (
 )
 
 
-def guard(session: Session, tickets: list[Row], hold_at: dict[int, datetime]) -> None:
+def guard(conn: Connection, tickets: list[Row], hold_at: dict[int, datetime]) -> None:
     """Lock the rows of `tickets`, checking each is as we read it (no email stored on it
     meanwhile, no other run): else TicketChanged, and the caller rolls back. Those of `hold_at`
     (ticket id -> when) are also put on hold."""
-    for ticket in tickets:  # one row at a time: each must be found as it was read
-        held = hold_at.get(ticket.id)
-        done = (
-            session.connection()
-            .execute(
-                _GUARD,
-                {
-                    "ticket_id": ticket.id,
-                    "old_status": ticket.status,
-                    "old_updated_at": ticket.updated_at,
-                    "new_status": "on_hold" if held else ticket.status,
-                    "new_updated_at": held or ticket.updated_at,
-                },
-            )
-            .rowcount
-        )
-        if not done:
-            raise TicketChanged
+    if not tickets:
+        return
+    # One guarded update a row, sent as one batch (one round trip on PostgreSQL): the rows
+    # updated add up to one a ticket only if each was found as it was read.
+    rows = [
+        {
+            "ticket_id": ticket.id,
+            "old_status": ticket.status,
+            "old_updated_at": ticket.updated_at,
+            "new_status": "on_hold" if ticket.id in hold_at else ticket.status,
+            "new_updated_at": hold_at.get(ticket.id) or ticket.updated_at,
+        }
+        for ticket in tickets
+    ]
+    if conn.execute(_GUARD, rows).rowcount != len(rows):
+        raise TicketChanged
 
 
-_INSERT_EVENT = insert(TicketEvent.__table__)
+_INSERT_EVENT = insert(_EVENT)
 
 
-def record_holds(session: Session, holds: list[tuple[int, datetime, dict]]) -> None:
+def record_holds(conn: Connection, holds: list[tuple[int, datetime, dict]]) -> None:
     """The history events of tickets put on hold by the desk: (ticket id, when, detail)."""
     if holds:
-        session.connection().execute(
+        conn.execute(
             _INSERT_EVENT,
             [
                 {"ticket_id": t, "at": at, "kind": "status_changed", "by": BY, "detail": detail}

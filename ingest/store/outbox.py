@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.store import mailbox_state
 from ingest.store.db import PARAMETERS, chunks
+from ingest.store.tables import message as _MESSAGE
 from ingest.store.tables import outbox as _OUTBOX
 
 if TYPE_CHECKING:
@@ -29,14 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongdan.outbox")
 
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
-
-
-@cache
-def _insert_message():
-    """The insert of a reply kept on its ticket's thread: loaded with the first reply queued."""
-    from ingest.store.models import Message
-
-    return insert(Message.__table__)
+_INSERT_MESSAGE = insert(_MESSAGE)  # a reply kept on its ticket's thread
 
 
 @dataclass(frozen=True)
@@ -100,21 +94,20 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
 
 def enqueue(session: Session, mail: Outgoing, now: datetime) -> int:
     """Queue `mail` in the caller's transaction (due at once) and return its outbox row."""
-    (row_id,) = enqueue_many(session, [mail], now)
+    (row_id,) = enqueue_many(session.connection(), [mail], now)
     return row_id
 
 
-def enqueue_many(session: Session, mails: list[Outgoing], now: datetime) -> list[int]:
-    """Queue `mails` in the caller's transaction (two statements for any number of them) and
-    return their outbox rows in order: the one place outbox rows are inserted."""
+def enqueue_many(conn: Connection, mails: list[Outgoing], now: datetime) -> list[int]:
+    """Queue `mails` in the transaction open on `conn` (two statements for any number of them)
+    and return their outbox rows in order: the one place outbox rows are inserted."""
     if not mails:
         return []
     rows = [rows_of(mail, now) for mail in mails]
-    conn = session.connection()
     ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows]).scalars().all()
     messages = [message_row for _, message_row in rows if message_row is not None]
     if messages:
-        conn.execute(_insert_message(), messages)
+        conn.execute(_INSERT_MESSAGE, messages)
     return list(ids)
 
 
@@ -150,14 +143,14 @@ def _replies_since(patterns: int):
     )
 
 
-def replies_per_mailbox(session: Session, since: datetime) -> Counter:
+def replies_per_mailbox(conn: Connection, since: datetime) -> Counter:
     """Replies queued since `since`, per mailbox they reach (`a+1@x` and `a+2@x` count as `a@x`):
     one pass over that span of the outbox (its created_at index), for a run that checks the
     daily limit of many mailboxes (remind)."""
     # Not the recipient index (see _replies_since): grouping by the column itself, the database
     # would walk that index over the whole outbox to save a sort of the last day's few rows.
     recipient = _OUTBOX.c.recipient.concat(literal_column("''"))
-    rows = session.connection().execute(
+    rows = conn.execute(
         select(recipient, func.count())
         .where(
             _OUTBOX.c.created_at >= since,

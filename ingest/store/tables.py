@@ -1,11 +1,11 @@
-"""The tables a poll with no mail reads and writes, as SQLAlchemy Core tables: cron runs that poll
-every minute, and loading the ORM classes of ingest.store.models (SQLModel, pydantic and
-SQLAlchemy's ORM) would cost it more than its work (SPEC §9, issue 22).
+"""The tables a poll with no mail and the follow-up step read and write, as SQLAlchemy Core
+tables: cron runs that poll every minute, and loading the ORM classes of ingest.store.models
+(SQLModel, pydantic and SQLAlchemy's ORM) would cost them more than their work (SPEC §9, §12,
+issue 22).
 
-These describe the same tables as the models, column for column where they name a column
-(tests/test_store.py checks they agree): mailbox state and the outbox whole, and the columns of
-`ticket` and `message` that the follow-up query and the IMAP leftovers read. They are for
-statements only; the migrations in ingest/store/migrations create the tables.
+These describe the same tables as the models, column for column (tests/test_store.py checks they
+agree): mailbox state, the outbox, tickets, messages and ticket events. They are for statements
+only; the migrations in ingest/store/migrations create the tables.
 """
 
 from __future__ import annotations
@@ -88,22 +88,77 @@ outbox = Table(
     Column("bounced_at", UTCDateTime()),
 )
 
-# Only the columns read here: the tickets that may be due a reminder or the hold.
 ticket = Table(
     "ticket",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("template", String, nullable=False),
     Column("status", String, nullable=False),
+    Column("engineer", String),
+    Column("operator_address", String, nullable=False),
+    Column("thread_addresses", JSON, nullable=False),
+    Column("operator", String),
+    Column("station", String),
+    Column("phone", String),
+    Column("order_no", String),
+    Column("pile_no", String),
+    Column("network_status", Text),
+    Column("recent_faults", Text),
+    Column("abnormal_bill", String),
+    Column("abnormal_status", String),
+    Column("description", Text),
+    Column("operator_findings", Text),
+    Column("tracking", Text),
+    Column("analysis", Text),
+    Column("resolution", Text),
+    Column("order_time", DateTime),
+    Column("missing", JSON, nullable=False),
+    Column("invalid", JSON, nullable=False),
     Column("complete", Boolean, nullable=False),
+    Column("waiting_on", String),
+    Column("related", JSON, nullable=False),
+    Column("closed_reason", Text),
+    Column("merged_into", Integer),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-# Only the columns read here: which IMAP leftovers were stored as unreadable.
 message = Table(
     "message",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer),
+    Column("message_id", String, nullable=False),
+    Column("in_reply_to", String, nullable=False),
+    Column("references", JSON, nullable=False),
+    Column("from_address", String, nullable=False),
+    Column("to_addresses", JSON, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("date", UTCDateTime()),
+    Column("text", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("raw_sha256", String, nullable=False),
+    Column("size", Integer, nullable=False),
     Column("mailbox", String, nullable=False),
     Column("uidvalidity", Integer),
     Column("uid", Integer),
+    Column("direction", String, nullable=False),
+    Column("auto_submitted", Boolean, nullable=False),
+    Column("flags", JSON, nullable=False),
     Column("parse_error", Text),
+    Column("fields_from_images", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+)
+
+ticket_event = Table(
+    "ticketevent",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String, nullable=False),
+    Column("by", String, nullable=False),
+    Column("detail", JSON, nullable=False),
 )

@@ -14,7 +14,7 @@ from ingest.reading.completeness import assess
 from ingest.reading.fields import catalog
 from ingest.reading.ticket import TicketReading
 from ingest.rules import engineers
-from ingest.rules.stored import TicketView
+from ingest.rules.stored import FIELD_KEYS, TicketView, ticket_fields
 from ingest.store import merge
 from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, mail_time
 
@@ -26,33 +26,6 @@ OPERATOR_KEYS = tuple(
     if s.key not in ("status", "engineer", "tracking", "analysis", "resolution", "answer")
 )
 STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
-
-
-# The answer is relayed, not kept on the ticket: it is in the history (`answered`).
-_FIELD_KEYS = tuple(
-    s.key for s in catalog().fields if s.key not in ("status", "engineer", "answer")
-)
-
-
-def ticket_fields(ticket: Ticket) -> dict[str, str]:
-    return {k: getattr(ticket, k) for k in _FIELD_KEYS if getattr(ticket, k)}
-
-
-def view_of(ticket: Ticket) -> TicketView:
-    """The plain-data view of a ticket row (what deciding and replying need of it)."""
-    return TicketView(
-        id=ticket.id,
-        subject=ticket.subject,
-        template=ticket.template,
-        status=ticket.status,
-        engineer=ticket.engineer,
-        operator_address=ticket.operator_address,
-        thread_addresses=list(ticket.thread_addresses),
-        complete=ticket.complete,
-        missing=list(ticket.missing),
-        invalid=dict(ticket.invalid),
-        fields=ticket_fields(ticket),
-    )
 
 
 @cache
@@ -150,7 +123,7 @@ def new_ticket(
         complete=row["complete"],
         missing=list(row["missing"]),
         invalid=dict(row["invalid"]),
-        fields={k: row[k] for k in _FIELD_KEYS if row[k]},
+        fields={k: row[k] for k in FIELD_KEYS if row[k]},
     )
 
 

@@ -20,7 +20,7 @@ from ingest.reading.headers import claims_other_address
 from ingest.reading.ticket import ReadResult, TicketReading, read_mail
 from ingest.rules import engineers, threads
 from ingest.rules.bounces import reason_of
-from ingest.rules.stored import Stored, TicketView
+from ingest.rules.stored import Stored, TicketView, view_of
 from ingest.rules.threads import domain_of
 from ingest.store import bounces, merge
 from ingest.store.conversation import judge_follow_up, wait_on
@@ -35,7 +35,6 @@ from ingest.store.ticket_rows import (
     new_ticket,
     record_answer,
     record_stop_codes,
-    view_of,
 )
 
 
