@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import select
 
 from ingest.config import parse_config
-from ingest.store import db
+from ingest.store import db, insight_queries
+from ingest.store.digest_queries import stop_code_hits
 from ingest.store.models import Digest, Outbox, Ticket, TicketEvent
 from ingest.store.tickets import store_and_commit
 from replies.digest import collect, parse_since, render, run_digest, send_now
@@ -212,6 +213,17 @@ def test_collect_counts_open_tickets_and_charts(engine, desk):
         {"label": "蔚景云", "count": 1},
     ]
     assert PHONE not in repr(data)
+
+
+def test_more_tickets_than_one_statement_can_name_are_read_whole(engine, desk):
+    # A big desk's window of tickets is more values than one IN (...) may list (PostgreSQL takes
+    # 65,535): at a million tickets the digest failed on the 91,322 opened in its window.
+    many = [*range(10**6, 10**6 + 70_000), desk["wangjing"], desk["teld"]]
+    with engine.connect() as conn:
+        hits = stop_code_hits(conn, many)
+        created = insight_queries.created_at(conn, many)
+    assert [(h.ticket_id, h.code) for h in hits] == [(desk["wangjing"], 34), (desk["teld"], 2)]
+    assert sorted(created) == sorted([desk["wangjing"], desk["teld"]])
 
 
 def test_rendered_html_and_text_as_a_mail_client_shows_them(engine, desk):

@@ -10,6 +10,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from ingest.reading.display_words import FINISHED, STATUSES
+from ingest.store.db import chunks
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
 
 # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
@@ -145,13 +146,22 @@ def open_ticket_rows(
 def stop_code_hits(conn: Connection, ticket_ids: list[int]) -> list[Row]:
     """The stop codes read in these tickets, in the order they were read: ticket_id, vendor,
     code, meaning."""
-    if not ticket_ids:
-        return []
-    return conn.execute(
-        select(StopCodeHit.ticket_id, StopCodeHit.vendor, StopCodeHit.code, StopCodeHit.meaning)
-        .where(StopCodeHit.ticket_id.in_(ticket_ids))
-        .order_by(StopCodeHit.id)
-    ).all()
+    query = select(
+        StopCodeHit.id,
+        StopCodeHit.ticket_id,
+        StopCodeHit.vendor,
+        StopCodeHit.code,
+        StopCodeHit.meaning,
+    )
+    # A month of a big desk's tickets is more values than one statement may carry (PostgreSQL
+    # takes 65,535; SQLite, as built): a list at a time.
+    hits = [
+        hit
+        for part in chunks(sorted(set(ticket_ids)))
+        if part
+        for hit in conn.execute(query.where(StopCodeHit.ticket_id.in_(part)))
+    ]
+    return sorted(hits, key=lambda hit: hit.id)
 
 
 def active_stop_codes(conn: Connection, start: datetime, end: datetime) -> list[Row]:
