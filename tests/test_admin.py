@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text as sql
 from sqlalchemy import update
 
 from ingest.cli.main import cli
@@ -295,6 +296,17 @@ def test_missing_maildir_is_an_error_not_an_empty_mailbox(tmp_path):
     )
     desk.deliver(mail())
     assert desk.gongdan("poll", "--now", NOW).exit_code == 0 and len(desk.tickets()) == 1
+
+
+def test_a_statement_the_database_refuses_is_one_line_in_any_command(tmp_path):
+    desk = maildir_desk(tmp_path, extra=ENGINEER_TOML)
+    desk.poll(mail())
+    # Positive control first: the same commands on the whole database.
+    for command in (["digest", "--dry-run", "--now", NOW], ["stats"], ["export"]):
+        assert desk.gongdan(*command).exit_code == 0, command
+    desk.execute(sql("DROP TABLE stopcodehit"))  # a statement that must now fail
+    for command in (["digest", "--dry-run", "--now", NOW], ["stats"], ["export"]):
+        one_line_error(desk.gongdan(*command), "database error", "stopcodehit")
 
 
 # --- files a command cannot write ----------------------------------------------------------------

@@ -22,6 +22,9 @@ def database(config: Config) -> Iterator[Engine]:
         raise click.ClickException(str(exc)) from exc
     try:
         yield engine
+    except db.SQLAlchemyError as exc:
+        # A statement the database refused in any command: one line and exit 1, no traceback.
+        raise click.ClickException(f"database error: {db.short_error(exc)}") from exc
     finally:
         engine.dispose()
 
