@@ -113,6 +113,34 @@ def test_two_maildirs_in_one_import_each_give_their_own_mail(gongdan, tmp_path):
     assert listed == ["ops@op1.example.cn", "ops@op2.example.cn"]
 
 
+def test_a_maildir_is_imported_in_delivery_order_from_new_and_cur(gongdan, tmp_path):
+    """Maildir names count deliveries (Q9 before Q10), whether a mail client left a mail in
+    new/ or moved and flagged it into cur/: the reply comes after the mail it answers and joins
+    its ticket."""
+    gongdan("db", "upgrade")
+    box = tmp_path / "old-inbox"
+    for folder in ("new", "cur", "tmp"):
+        (box / folder).mkdir(parents=True)
+    (box / "cur" / "1764000000.M1P7Q9.host:2,S").write_bytes(
+        make_mail("运营商：星星充电\n问题描述：充不上电", message_id="<q9@x.example.cn>")
+    )
+    (box / "new" / "1764000000.M1P7Q10.host").write_bytes(
+        make_mail(
+            "订单号：20261124081644614873",
+            subject="Re: 充电桩故障",
+            message_id="<q10@x.example.cn>",
+            in_reply_to="<q9@x.example.cn>",
+        )
+    )
+    result = gongdan("import", str(box))
+    assert "2 emails: 1 new tickets, 1 follow-ups" in result.output
+    shown = json.loads(gongdan("tickets", "show", "1", "--json").output)
+    assert [m["message_id"] for m in shown["messages"]] == [
+        "<q9@x.example.cn>",
+        "<q10@x.example.cn>",
+    ]
+
+
 def test_mail_with_nul_in_headers_and_a_brand_without_table_store_on_every_database(
     gongdan, tmp_path
 ):

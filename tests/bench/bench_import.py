@@ -9,7 +9,7 @@ then runs two child processes on the same Maildir: one only reads every message 
 (`read_ticket`), one imports them into a fresh database (reading, threading, storing,
 batches of 100 emails per transaction; as `gongdan import` does on more than one core, the next
 batch is read in a helper process while one is stored). It prints both times, messages per
-second, the ratio import/read, and each child's peak memory (max RSS; the import's reader
+second, the ratio import/read, and each child's own peak memory (VmHWM; the import's reader
 process is not in it). Targets: ratio <= 1.5, and peak memory at 10,000 <= 1.2 x peak at 1,000.
 The database is a SQLite file (--database sqlite, the default), or a fresh database on a
 throwaway PostgreSQL cluster on 127.0.0.1 (--database postgresql: tests.servers.Postgres, as
@@ -68,8 +68,21 @@ def child(mode: str, maildir: str, work: str, url: str | None = None) -> dict:
         count = import_paths(engine, [maildir], Config(), datetime.now(UTC))["total"]
         engine.dispose()
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"mode": mode, "messages": count, "seconds": elapsed, "peak_mib": peak_kib / 1024}
+    return {"mode": mode, "messages": count, "seconds": elapsed, "peak_mib": own_peak_kib() / 1024}
+
+
+def own_peak_kib() -> int:
+    """This process's peak resident memory. Linux carries a parent's peak into a child it
+    starts (ru_maxrss survives exec), and this benchmark's parent holds the whole generated
+    corpus: 106 MiB at 20,000 mails, more than an import. VmHWM is the child's own."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def run_child(mode: str, maildir: Path, work: Path, url: str | None = None) -> dict:
