@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import itertools
 import mailbox
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,57 +26,8 @@ ANALYZE_AFTER = 2_000  # emails stored before PostgreSQL's statistics are refres
 _NOT_MAIL = {".json", ".md", ".py", ".toml", ".txt", ".html", ".csv", ".log"}
 
 
-_DIGITS = re.compile(r"\d+")
-
-
-def _number(digits: re.Match) -> str:
-    value = str(int(digits[0]))
-    return f"\0{chr(len(value))}{value}"
-
-
-def _natural(name: str) -> str:
-    """A key that sorts names as people count (`2.eml` before `10.eml`): each run of digits
-    becomes NUL (below any character of a name), its length and its value. One string a name: a
-    list of parts a name cost more memory, at 20,000 names, than a batch of mail."""
-    return _DIGITS.sub(_number, name)
-
-
-def _unique_name(entry: str) -> str:
-    """A Maildir file's unique name: without its folder and its `:2,` flags."""
-    return entry.partition("/")[2].split(":")[0]
-
-
-def _maildir(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """A Maildir's emails in name order (names start with the delivery time), each listed once
-    as one short string (`cur/NAME:2,S`): mailbox.Maildir keeps two strings and a table entry
-    an email, for the whole import."""
-    entries = [
-        f"{folder}/{entry.name}"
-        for folder in ("new", "cur")  # an email in both is new's, as mailbox.Maildir has it
-        for entry in os.scandir(path / folder)
-        if not entry.is_dir()
-    ]
-    entries.sort(key=lambda entry: _natural(_unique_name(entry)))  # stable: new's first
-    previous = None
-    for entry in entries:
-        name = _unique_name(entry)
-        if name != previous:
-            yield f"{path}:{name}", (lambda e=entry: _maildir_bytes(path, e))
-        previous = name
-
-
-def _maildir_bytes(path: Path, entry: str) -> bytes:
-    """An email's bytes; one a mail client moved (new → cur) or flagged since it was listed is
-    looked up again, as mailbox.Maildir does."""
-    try:
-        return (path / entry).read_bytes()
-    except FileNotFoundError:
-        name = _unique_name(entry)
-        for folder in ("new", "cur"):
-            for moved in os.scandir(path / folder):
-                if moved.name.split(":")[0] == name and not moved.is_dir():
-                    return Path(moved.path).read_bytes()
-        raise
+def _natural(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _is_maildir(path: Path) -> bool:
@@ -94,7 +44,9 @@ def sources(paths: list[str]) -> Iterator[tuple[str, Callable[[], bytes]]]:
     for given in paths:
         path = Path(given)
         if path.is_dir() and _is_maildir(path):
-            yield from _maildir(path)
+            box = mailbox.Maildir(path, factory=None, create=False)
+            for key in sorted(box.iterkeys(), key=_natural):  # Maildir names start with the time
+                yield f"{path}:{key}", (lambda k=key, b=box: b.get_bytes(k))
         elif path.is_dir():
             children = sorted(path.iterdir(), key=lambda p: _natural(p.name))
             yield from sources(
