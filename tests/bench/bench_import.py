@@ -1,6 +1,6 @@
 """Benchmark: `gongdan import` of a generated Maildir into SQLite, against reading alone.
 
-    python tests/bench/bench_import.py            # N = 1,000 and 10,000
+    python tests/bench/bench_import.py            # N = 2,000 and 20,000
     python tests/bench/bench_import.py --n 2000   # one size
     python tests/bench/bench_import.py --n 2000 --n 20000 --database postgresql
 
