@@ -384,6 +384,46 @@ def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
             assert "ix_outbox_created_at" in str(plan), plan
 
 
+def test_a_batch_of_replies_is_queued_in_two_statements_whatever_their_number(engine):
+    """One INSERT of the outbox rows and one of the messages that keep them on their threads: a
+    RETURNING of their ids made SQLAlchemy send one INSERT a row (936 for a 1,000-mail poll)."""
+    from sqlalchemy import event
+
+    from ingest.store import outbox
+    from ingest.store.models import Outbox
+
+    def reply(n: int) -> outbox.Outgoing:
+        return outbox.Outgoing(
+            kind="ack",
+            raw=f"Message-ID: <q{n}@gongdan>\r\n\r\nreply {n}\r\n".encode(),
+            message_id=f"<q{n}@gongdan>",
+            to=[f"op{n}@xingxing.example.cn"],
+            subject=f"Re: 故障{n}",
+            from_address="support@gongdan.example.cn",
+            on_thread=n % 5 != 0,  # a few on no thread, as a digest is
+        )
+
+    inserts = []
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, *_: (
+            inserts.append(sql.split("(")[0].strip())
+            if sql.lstrip().upper().startswith("INSERT")
+            else None
+        ),
+    )
+    with db.session(engine) as session:
+        outbox.enqueue_many(session.connection(), [reply(n) for n in range(40)], utcnow())
+        session.commit()
+    assert inserts == ["INSERT INTO outbox", "INSERT INTO message"]
+    with db.session(engine) as session:
+        queued = session.exec(select(Outbox.message_id, Outbox.state)).all()
+        kept = session.exec(select(Message.message_id).where(Message.direction == "out")).all()
+    assert sorted(queued) == sorted((f"<q{n}@gongdan>", "queued") for n in range(40))
+    assert sorted(kept) == sorted(f"<q{n}@gongdan>" for n in range(40) if n % 5)
+
+
 def test_the_core_tables_agree_with_the_models():
     """ingest.store.tables (a poll with no mail and the follow-up step, without the ORM) names
     the models' columns with their types, each of its tables whole."""

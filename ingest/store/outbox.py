@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gongdan.outbox")
 
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(_OUTBOX)  # the one place outbox rows are inserted: enqueue*
 _INSERT_MESSAGE = insert(_MESSAGE)  # a reply kept on its ticket's thread
 
 
@@ -94,21 +94,29 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
 
 def enqueue(session: Session, mail: Outgoing, now: datetime) -> int:
     """Queue `mail` in the caller's transaction (due at once) and return its outbox row."""
-    (row_id,) = enqueue_many(session.connection(), [mail], now)
+    conn = session.connection()
+    outbox_row, message_row = rows_of(mail, now)
+    row_id = conn.execute(_INSERT_OUTBOX, outbox_row).inserted_primary_key[0]
+    _keep_on_threads(conn, [message_row])
     return row_id
 
 
-def enqueue_many(conn: Connection, mails: list[Outgoing], now: datetime) -> list[int]:
-    """Queue `mails` in the transaction open on `conn` (two statements for any number of them)
-    and return their outbox rows in order: the one place outbox rows are inserted."""
-    if not mails:
-        return []
-    rows = [rows_of(mail, now) for mail in mails]
-    ids = conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows]).scalars().all()
-    messages = [message_row for _, message_row in rows if message_row is not None]
-    if messages:
-        conn.execute(_INSERT_MESSAGE, messages)
-    return list(ids)
+def enqueue_many(conn: Connection, mails: list[Outgoing], now: datetime) -> None:
+    """Queue `mails` in the transaction open on `conn`, in two statements for any number of
+    them. No RETURNING: SQLAlchemy would send one INSERT a row to give back their ids in order
+    (936 statements for a 1,000-mail poll instead of 20)."""
+    if mails:
+        rows = [rows_of(mail, now) for mail in mails]
+        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows])
+        _keep_on_threads(conn, [message_row for _, message_row in rows])
+
+
+def _keep_on_threads(conn: Connection, message_rows: list[dict | None]) -> None:
+    """The outgoing messages that keep replies on their tickets' threads (None: a mail on no
+    thread)."""
+    kept = [row for row in message_rows if row is not None]
+    if kept:
+        conn.execute(_INSERT_MESSAGE, kept)
 
 
 # The replies an operator's mailbox receives, counted against the daily limit (SPEC §6).
