@@ -34,11 +34,12 @@ def answers_to(
     if not (decision.kind or decision.withheld or others):
         return []
     session.flush()
-    # The reply alone shows the codes this mail stored; any other mail, all the ticket's.
-    stop_codes = None if others else stored.stop_codes
-    if stop_codes is None:
-        stop_codes = stop_codes_of(session, stored.ticket.id)
-    ticket = ticket_context(stored.ticket, stop_codes)
+    # The reply shows the codes this mail stored (None: it may change nothing); any other mail,
+    # and a reply to such a mail, all the ticket's.
+    codes = stored.stop_codes
+    if others or codes is None:
+        codes = stop_codes_of(session, stored.ticket.id)
+    ticket = ticket_context(stored.ticket, codes)
     operators = [a for a in (decision.notify, decision.answer_to) if a]
     latest = last_mails_from(session, stored.ticket.id, operators) if operators else {}
     wanted = [

@@ -199,6 +199,17 @@ def chunks(values: list, size: int = PARAMETERS) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
 
+def rows_in(conn: Connection, query, column, values) -> list[Row]:
+    """The rows of `query` whose `column` is one of `values`, however many: one statement a
+    PARAMETERS of them (PostgreSQL takes at most 65,535 values in one statement)."""
+    return [
+        row
+        for part in chunks(sorted(set(values)))
+        if part
+        for row in conn.execute(query.where(column.in_(part)))
+    ]
+
+
 # Failures of the database itself, not of the values sent: PostgreSQL's SQLSTATE classes
 # (connection, rollback, resources, lock, shutdown, system, internal) and SQLite's result codes.
 _DATABASE_STATES = ("08", "40", "53", "55", "57", "58", "XX")

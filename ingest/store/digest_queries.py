@@ -10,7 +10,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from ingest.reading.display_words import FINISHED, STATUSES
-from ingest.store.db import chunks
+from ingest.store.db import rows_in
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
 
 # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
@@ -153,14 +153,8 @@ def stop_code_hits(conn: Connection, ticket_ids: list[int]) -> list[Row]:
         StopCodeHit.code,
         StopCodeHit.meaning,
     )
-    # A month of a big desk's tickets is more values than one statement may carry (PostgreSQL
-    # takes 65,535; SQLite, as built): a list at a time.
-    hits = [
-        hit
-        for part in chunks(sorted(set(ticket_ids)))
-        if part
-        for hit in conn.execute(query.where(StopCodeHit.ticket_id.in_(part)))
-    ]
+    # A month of a big desk's tickets is more than one statement may name.
+    hits = rows_in(conn, query, StopCodeHit.ticket_id, ticket_ids)
     return sorted(hits, key=lambda hit: hit.id)
 
 

@@ -1,7 +1,7 @@
 """The follow-up step's first question (SPEC §12): which tickets' request for information may be
 due a reminder or the hold. A poll cycle asks it every minute and seldom finds one, so it is
 SQLAlchemy Core on ingest.store.tables; what the step then reads and writes of those tickets is in
-ingest.store.followup_rows, which loads the ORM models (issue 22)."""
+ingest.store.followup_rows (issue 22)."""
 
 from __future__ import annotations
 

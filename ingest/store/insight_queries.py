@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Text, cast, exists, func, select, union
 from sqlalchemy.engine import Connection, Row
 
-from ingest.store.db import chunks
+from ingest.store.db import rows_in
 from ingest.store.digest_queries import HUMAN
 from ingest.store.models import WRITTEN, Message, Ticket, TicketEvent, as_utc
 
@@ -101,13 +101,7 @@ def first_answered_in(
 
 def created_at(conn: Connection, ticket_ids: list[int]) -> dict[int, datetime]:
     """When each of these tickets was created."""
-    query = select(Ticket.id, Ticket.created_at)
-    return {
-        ticket_id: created
-        for part in chunks(sorted(set(ticket_ids)))  # as many as a month opens (stop_code_hits)
-        if part
-        for ticket_id, created in conn.execute(query.where(Ticket.id.in_(part)))
-    }
+    return dict(rows_in(conn, select(Ticket.id, Ticket.created_at), Ticket.id, ticket_ids))
 
 
 def unanswered(

@@ -84,17 +84,10 @@ def unreadable_uids(
     engine: Engine, name: str, uidvalidity: int | None, uids: list[int]
 ) -> set[int]:
     """Which of these stored UIDs were stored as unreadable."""
-    found: set[int] = set()
+    query = select(_MESSAGE.c.uid).where(
+        _MESSAGE.c.mailbox == name,
+        _MESSAGE.c.uidvalidity == uidvalidity,
+        _MESSAGE.c.parse_error.is_not(None),
+    )
     with engine.connect() as conn:
-        for part in db.chunks(uids):
-            if part:
-                rows = conn.execute(
-                    select(_MESSAGE.c.uid).where(
-                        _MESSAGE.c.mailbox == name,
-                        _MESSAGE.c.uidvalidity == uidvalidity,
-                        _MESSAGE.c.uid.in_(part),
-                        _MESSAGE.c.parse_error.is_not(None),
-                    )
-                )
-                found.update(uid for (uid,) in rows)
-    return found
+        return {uid for (uid,) in db.rows_in(conn, query, _MESSAGE.c.uid, uids)}
