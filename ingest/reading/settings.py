@@ -49,6 +49,8 @@ class ReadingSettings:
     max_parts: int = field(default=200, metadata={"gt": 0})
     # reading longer: stored, flagged
     seconds_per_message: float = field(default=20.0, metadata={"gt": 0})
+    # processor time to read one screenshot (SPEC §14); longer: the image is left unread
+    seconds_per_image: float = field(default=2.0, metadata={"gt": 0})
     required_simple: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["simple"]))
     required_none: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["none"]))
     required_detailed: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED["detailed"]))

@@ -169,7 +169,7 @@ def _screenshots(mail: Email, fields: dict[str, str], desk: ReadingSettings):
             images.append((name, part.get_payload(decode=True) or b""))
         except Exception:  # a broken transfer encoding loses this image only
             continue
-    return read_images(images, wanted)
+    return read_images(images, wanted, desk.seconds_per_image)
 
 
 @dataclass(frozen=True)

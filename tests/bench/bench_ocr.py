@@ -27,10 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ingest.reading import screenshots  # noqa: E402
+from ingest.reading.settings import ReadingSettings  # noqa: E402
 from ingest.reading.stopcodes import stop_codes_in  # noqa: E402
 from tests import screenshots as shots  # noqa: E402
 
 KEYS = ("order_no", "pile_no", "operator", "stop_code")
+LIMIT = ReadingSettings().seconds_per_image  # the desk's default bound, as a poll reads
 
 
 def peak_mib() -> float:
@@ -39,7 +41,7 @@ def peak_mib() -> float:
 
 def read_one(shot: shots.Shot) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
-    found = screenshots.read_images([(shot.name, shot.data)], set(screenshots.IMAGE_KEYS))
+    found = screenshots.read_images([(shot.name, shot.data)], set(screenshots.IMAGE_KEYS), LIMIT)
     codes = stop_codes_in(found.text, "sinexcel")
     values = dict(found.fields)
     if codes:
