@@ -5,6 +5,8 @@ each image costs about a second of processor time."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -119,6 +121,23 @@ def test_parse_json_names_the_image_each_field_came_from(tmp_path, usable):
     assert out["fields_from_images"]["order_no"] == first.name
     assert set(out["fields_from_images"]) >= {"operator", "order_no", "pile_no"}
     assert first.truth["stop_code"] in [c["code"] for c in out["stop_codes"]]
+
+
+@pytest.mark.parametrize("picture, loaded", [(False, ""), (True, "numpy")])
+def test_a_part_that_is_no_picture_costs_no_numpy(tmp_path, usable, picture, loaded):
+    # Random bytes labelled image/jpeg are refused by Pillow's header check; numpy (0.12 s to
+    # import) is loaded only for pixels. Positive control: a real picture loads it.
+    data = usable["charger_screen_half.jpg"].data if picture else bytes(range(256)) * 40
+    path = tmp_path / "part"
+    path.write_bytes(data)
+    code = (
+        "import sys\nfrom ingest.reading import screenshots\n"
+        f"try:\n    screenshots.decoded(open({str(path)!r}, 'rb').read(), 'x.jpg', [])\n"
+        "except screenshots.Unreadable:\n    pass\n"
+        "print('numpy' if 'numpy' in sys.modules else '')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == loaded
 
 
 def test_a_typed_ticket_never_wakes_the_engine(monkeypatch, usable):

@@ -174,8 +174,7 @@ def decoded(data: bytes, name: str, warnings: list[str]):
     """The image as a BGR array of at most WORK_SIDE a side, checked before it is decoded."""
     if len(data) > MAX_BYTES:
         raise Unreadable(f"{len(data) // (1024 * 1024)} MB, over {MAX_BYTES // (1024 * 1024)} MB")
-    import numpy
-    from PIL import Image
+    from PIL import Image  # numpy (five times Pillow's import) only once there are pixels
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow refuses twice this at open: a bomb
     try:
@@ -200,6 +199,8 @@ def decoded(data: bytes, name: str, warnings: list[str]):
         raise Unreadable(f"corrupt or not an image ({exc})") from None
     except MemoryError:
         raise Unreadable("too large to decode") from None
+    import numpy
+
     return numpy.asarray(rgb)[:, :, ::-1].copy()
 
 
