@@ -384,9 +384,14 @@ def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
             assert "ix_outbox_created_at" in str(plan), plan
 
 
-def test_a_batch_of_replies_is_queued_in_two_statements_whatever_their_number(engine):
-    """One INSERT of the outbox rows and one of the messages that keep them on their threads: a
-    RETURNING of their ids made SQLAlchemy send one INSERT a row (936 for a 1,000-mail poll)."""
+@pytest.mark.parametrize("body_bytes, parts", [(20, 1), (6_000, 4)])
+def test_a_batch_of_replies_is_queued_in_a_few_statements_whatever_their_number(
+    engine, body_bytes, parts
+):
+    """One INSERT of the outbox rows and one of the messages that keep them on their threads for
+    each db.STATEMENT_BYTES of mail: a RETURNING of their ids made SQLAlchemy send one INSERT a
+    row (936 for a 1,000-mail poll), and a statement of more than PostgreSQL's receive buffer
+    can stall 200 ms on loopback."""
     from sqlalchemy import event
 
     from ingest.store import outbox
@@ -395,7 +400,7 @@ def test_a_batch_of_replies_is_queued_in_two_statements_whatever_their_number(en
     def reply(n: int) -> outbox.Outgoing:
         return outbox.Outgoing(
             kind="ack",
-            raw=f"Message-ID: <q{n}@gongdan>\r\n\r\nreply {n}\r\n".encode(),
+            raw=f"Message-ID: <q{n}@gongdan>\r\n\r\n{'回' * (body_bytes // 3)} {n}\r\n".encode(),
             message_id=f"<q{n}@gongdan>",
             to=[f"op{n}@xingxing.example.cn"],
             subject=f"Re: 故障{n}",
@@ -413,15 +418,29 @@ def test_a_batch_of_replies_is_queued_in_two_statements_whatever_their_number(en
             else None
         ),
     )
+    mails = [reply(n) for n in range(40)]
     with db.session(engine) as session:
-        outbox.enqueue_many(session.connection(), [reply(n) for n in range(40)], utcnow())
+        outbox.enqueue_many(session.connection(), mails, utcnow())
         session.commit()
-    assert inserts == ["INSERT INTO outbox", "INSERT INTO message"]
+    assert inserts == ["INSERT INTO outbox", "INSERT INTO message"] * parts
+    assert (
+        (parts - 1) * db.STATEMENT_BYTES
+        < sum(len(m.raw) for m in mails)
+        <= (parts * db.STATEMENT_BYTES)
+    )
     with db.session(engine) as session:
         queued = session.exec(select(Outbox.message_id, Outbox.state)).all()
         kept = session.exec(select(Message.message_id).where(Message.direction == "out")).all()
     assert sorted(queued) == sorted((f"<q{n}@gongdan>", "queued") for n in range(40))
     assert sorted(kept) == sorted(f"<q{n}@gongdan>" for n in range(40) if n % 5)
+
+
+def test_parts_by_size_keep_every_row_in_order_and_under_the_limit():
+    sizes = [30, 30, 50, 120, 10, 10, 90]
+    parts = db.parts_by_size(sizes, lambda size: size, limit=100)
+    assert parts == [[30, 30], [50], [120], [10, 10], [90]]
+    assert [size for part in parts for size in part] == sizes
+    assert db.parts_by_size([], len) == []
 
 
 def test_the_core_tables_agree_with_the_models():

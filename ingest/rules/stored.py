@@ -4,13 +4,16 @@ over (the store builds them; nothing here touches the database), and the view of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ingest.reading.fields import catalog
-from ingest.reading.ticket import TicketReading
+from ingest.reading.data_files import field_keys
+
+if TYPE_CHECKING:  # the reader's modules are loaded only where mail is read (issue 22)
+    from ingest.reading.ticket import TicketReading
 
 # A ticket's fields as replies show them. The answer is relayed, not kept on the ticket: it is in
 # the history (`answered`).
-FIELD_KEYS = tuple(s.key for s in catalog().fields if s.key not in ("status", "engineer", "answer"))
+FIELD_KEYS = tuple(k for k in field_keys() if k not in ("status", "engineer", "answer"))
 
 
 @dataclass(frozen=True)

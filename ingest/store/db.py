@@ -199,6 +199,28 @@ def chunks(values: list, size: int = PARAMETERS) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
 
+# Bytes of mail one statement sends. Over TCP on loopback (lo's 64 KiB MTU), a statement that
+# sends PostgreSQL more than its socket's receive buffer (128 KiB by Linux's default) now and then
+# waits 200 ms for the window to reopen: two or three times in a 1,000-reminder run, a fifth of
+# its time (tests/bench/bench_history.py). Statements this small never did, at the same speed.
+STATEMENT_BYTES = 64 * 1024
+
+
+def parts_by_size(rows: list, size_of, limit: int = STATEMENT_BYTES) -> list[list]:
+    """`rows` cut into consecutive lists whose `size_of` adds up to at most `limit` (a row over
+    it alone in its list)."""
+    parts: list[list] = []
+    total = limit
+    for row in rows:
+        size = size_of(row)
+        if total + size > limit:
+            parts.append([])
+            total = 0
+        parts[-1].append(row)
+        total += size
+    return parts
+
+
 def rows_in(conn: Connection, query, column, values) -> list[Row]:
     """The rows of `query` whose `column` is one of `values`, however many: one statement a
     PARAMETERS of them (PostgreSQL takes at most 65,535 values in one statement)."""

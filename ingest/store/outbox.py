@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.store import mailbox_state
-from ingest.store.db import PARAMETERS, chunks
+from ingest.store.db import PARAMETERS, chunks, parts_by_size
 from ingest.store.tables import message as _MESSAGE
 from ingest.store.tables import outbox as _OUTBOX
 
@@ -102,13 +102,13 @@ def enqueue(session: Session, mail: Outgoing, now: datetime) -> int:
 
 
 def enqueue_many(conn: Connection, mails: list[Outgoing], now: datetime) -> None:
-    """Queue `mails` in the transaction open on `conn`, in two statements for any number of
-    them. No RETURNING: SQLAlchemy would send one INSERT a row to give back their ids in order
-    (936 statements for a 1,000-mail poll instead of 20)."""
-    if mails:
-        rows = [rows_of(mail, now) for mail in mails]
-        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in rows])
-        _keep_on_threads(conn, [message_row for _, message_row in rows])
+    """Queue `mails` in the transaction open on `conn`: two statements for each STATEMENT_BYTES
+    (ingest.store.db) of mail, whatever their number. No RETURNING: SQLAlchemy would send one
+    INSERT a row to give back their ids in order (936 statements for a 1,000-mail poll)."""
+    rows = [rows_of(mail, now) for mail in mails]
+    for part in parts_by_size(rows, lambda row: len(row[0]["raw"])):
+        conn.execute(_INSERT_OUTBOX, [outbox_row for outbox_row, _ in part])
+        _keep_on_threads(conn, [message_row for _, message_row in part])
 
 
 def _keep_on_threads(conn: Connection, message_rows: list[dict | None]) -> None:
