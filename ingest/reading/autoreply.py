@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from ingest.reading.email_reader import Email
 from ingest.reading.hant import alternation
+
+if TYPE_CHECKING:
+    from ingest.reading.email_reader import Email
 
 # Words written in simplified characters; each matches in its traditional forms too (SPEC §3a).
 _REPLY_WORDS = ("回复", "答复")  # prefixes an automatic subject may hide behind (`Re: 自动回复：`)

@@ -4,12 +4,15 @@ the store finds the reply a report is about."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ingest.reading.autoreply import is_daemon
 from ingest.reading.clean_text import clean_text
 from ingest.reading.phones import mask_phones_in_text
-from ingest.reading.ticket import TicketReading
 from ingest.rules.threads import domain_of
+
+if TYPE_CHECKING:  # the reader is loaded where mail is read; the digest only cleans reasons
+    from ingest.reading.ticket import TicketReading
 
 REASON_CHARS = 200  # of the report's own words kept and shown as the reply's last_error
 # Whoever wrote a bounce wrote its reason: views say so (SPEC §6b).

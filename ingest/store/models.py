@@ -75,6 +75,8 @@ class Message(SQLModel, table=True):
             postgresql_where=text("message_id != ''"),
         ),
         Index("ix_message_mailbox_uid", "mailbox", "uidvalidity", "uid"),
+        # A ticket's mail a person sent us, from the index alone (digest_queries.HUMAN).
+        Index("ix_message_ticket_human", "ticket_id", "direction", "auto_submitted"),
     )
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
