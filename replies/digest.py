@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.config import Config, DigestTable, parse_duration
 from ingest.reading.local_time import zone
-from ingest.store import db
-from ingest.store.db import Engine, Session
+from ingest.store.db import Connection, Engine, connection_of
 from ingest.store.digest_runs import last_period_end, record_period
 from ingest.store.lock import exclusive
-from ingest.store.models import as_utc
+from ingest.store.times import as_utc
 from replies import digest_data as queries
 from replies import digest_insight as insight
 from replies.compose import build_message, make_address
@@ -20,6 +20,9 @@ from replies.digest_data import DISPLAY_TZ, OPEN_LIMIT
 from replies.digest_view import render, subject_of
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
+
+if TYPE_CHECKING:
+    from ingest.store.db import Session  # loads SQLModel: the digest needs none (issue 22)
 
 __all__ = ["collect", "render", "subject_of", "parse_since", "run_digest", "send_now"]
 
@@ -36,7 +39,7 @@ def parse_since(text: str) -> timedelta:
 
 
 def collect(
-    session: Session,
+    target: Connection | Session,
     start: datetime,
     end: datetime,
     open_limit: int = OPEN_LIMIT,
@@ -45,11 +48,12 @@ def collect(
     tz: tzinfo | None = None,
 ) -> dict:
     """The digest's plain data for [start, end); `end` is its "now" (ages, windows, the chart's
-    last day). Every string that could hold a phone is masked."""
+    last day), read on `target` (a Connection, or a Session's). Every string that could hold a
+    phone is masked."""
     start, end = as_utc(start), as_utc(end)
     settings = settings or DigestTable()
     window = parse_duration(settings.repeat_window)
-    conn = session.connection()
+    conn = connection_of(target)
     return {
         "tz": tz,  # the zone people read the digest in ([desk] timezone); None: Asia/Shanghai
         "period": {"start": start, "end": end},
@@ -142,17 +146,16 @@ def run_digest(
     with exclusive(engine, "digest", wait=LOCK_WAIT) as got:
         if not got:
             raise RuntimeError("another gongdan digest is running; try again in a minute")
-        with db.session(engine) as session:
-            last = last_period_end(session)
+        with engine.connect() as conn:
+            last = last_period_end(conn)
             start = now - since if since is not None else (last or now - DEFAULT_PERIOD)
             addresses = [e.address for e in config.engineers]
             tz = zone(config.desk.timezone)
-            data = collect(session, start, now, OPEN_LIMIT, config.digest, addresses, tz)
+            data = collect(conn, start, now, OPEN_LIMIT, config.digest, addresses, tz)
             subject, text, html = render(data, template_dir, support)
             if out:
                 Path(out).write_text(html, "utf-8")
             mails = [(subject, text, html, recipients)] if recipients else []
-            conn = session.connection()
             for engineer in engineers:
                 own = {
                     **data,
@@ -170,7 +173,7 @@ def run_digest(
                     )
                     outbox_ids.append(
                         queue_mail(
-                            session,
+                            conn,
                             config,
                             kind="digest",
                             raw=raw,
@@ -180,8 +183,8 @@ def run_digest(
                             now=now,
                         )
                     )
-                digest_id = record_period(session, start, now, now)
-                session.commit()
+                digest_id = record_period(conn, start, now, now)
+                conn.commit()
     return {
         "subject": subject,
         "period_start": start.isoformat(),

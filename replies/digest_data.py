@@ -16,7 +16,7 @@ from ingest.rules.followups import first_lines, new_text
 from ingest.store import digest_queries as read
 from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
-from ingest.store.models import as_utc
+from ingest.store.times import as_utc
 
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINISHED)
 # The zone of a digest built without `[desk] timezone` (the database keeps UTC).

@@ -11,7 +11,7 @@ from ingest.reading.display_words import age_zh, status_label
 from ingest.store import insight_queries as read
 from ingest.store.db import Connection
 from ingest.store.digest_queries import resolutions, stop_code_hits
-from ingest.store.models import as_utc
+from ingest.store.times import as_utc
 from replies.digest_data import DISPLAY_TZ, code_label, safe
 
 # An engineer's mail that changed the ticket leaves one of these events (ingest.store.tickets).

@@ -10,7 +10,7 @@ from ingest.reading.display_words import REPLY_KIND_LABELS, span_zh
 from ingest.reading.fields import catalog
 from ingest.reading.local_time import local_minute
 from ingest.rules.threads import subject_tag
-from ingest.store.models import as_utc
+from ingest.store.times import as_utc
 from replies.digest_data import DISPLAY_TZ
 from replies.render import display_width, environment, pad
 

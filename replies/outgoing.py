@@ -17,7 +17,7 @@ from replies.compose import compose_reply, make_message_id
 from replies.render import RENDERERS
 
 if TYPE_CHECKING:
-    from ingest.store.db import Session
+    from ingest.store.db import Connection, Session
 
 
 def new_message_id(config: Config) -> str:
@@ -114,7 +114,7 @@ def queue_reply(session: Session, config: Config, *, now: datetime, held: str = 
 
 
 def queue_mail(
-    session: Session,
+    target: Connection | Session,
     config: Config,
     *,
     kind: str,
@@ -124,12 +124,12 @@ def queue_mail(
     subject: str,
     now: datetime,
 ) -> int:
-    """Queue a mail on no ticket's thread (a digest), composed by the caller with our headers;
-    returns its outbox row."""
+    """Queue a mail on no ticket's thread (a digest), composed by the caller with our headers,
+    in the transaction of `target` (a Connection, or a Session); returns its outbox row."""
     mail = off_thread_mail(
         config, kind=kind, raw=raw, message_id=message_id, to=to, subject=subject
     )
-    return outbox.enqueue(session, mail, now)
+    return outbox.enqueue(target, mail, now)
 
 
 def off_thread_mail(

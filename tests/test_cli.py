@@ -138,10 +138,15 @@ ORM = ("ingest.store.models", "sqlmodel", "sqlalchemy.orm", "pydantic")
 
 
 def _poll_loads(
-    tmp_path, mail: bytes | None, command: str = "poll", now: str = "2026-11-30T09:00+08:00"
+    tmp_path,
+    mail: bytes | None,
+    command: str = "poll",
+    now: str = "2026-11-30T09:00+08:00",
+    more_config: str = "",
 ) -> tuple[str, set[str]]:
-    """`gongdan poll` (or `command`) at `now` in a fresh interpreter on a Maildir desk (with
-    `mail` delivered, if any): its last line, and which of READING and ORM it imported."""
+    """`gongdan poll` (or `command`, its words split on spaces) at `now` in a fresh interpreter
+    on a Maildir desk (with `mail` delivered, if any; `more_config` added to its config): its last
+    line, and which of READING and ORM it imported."""
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "inbox" / sub).mkdir(parents=True, exist_ok=True)
     if mail:
@@ -149,13 +154,13 @@ def _poll_loads(
     (tmp_path / "gongdan.toml").write_text(
         '[database]\nurl = "sqlite:///gongdan.db"\n\n[[mailbox]]\nkind = "maildir"\n'
         'path = "inbox"\n\n[outgoing]\nkind = "maildir"\npath = "outbox"\n'
-        'from_address = "support@gongdan.example.cn"\n',
+        'from_address = "support@gongdan.example.cn"\n' + more_config,
         "utf-8",
     )
     code = f"""
 import sys
 from ingest.cli.main import main
-sys.argv = ["gongdan", "--config", "gongdan.toml", {command!r}, "--now", {now!r}]
+sys.argv = ["gongdan", "--config", "gongdan.toml", *{command.split()!r}, "--now", {now!r}]
 try:
     main()
 finally:
@@ -190,3 +195,20 @@ def test_a_reminder_due_loads_the_templates_but_no_orm(tmp_path):
     said, loaded = _poll_loads(tmp_path, None, "remind", "2026-12-03T09:00+08:00")
     assert said == "outbox: 1 sent, 0 failed"
     assert "jinja2" in loaded and not loaded & set(ORM)
+
+
+def test_the_digest_and_stats_load_no_orm(tmp_path):
+    """The digest, stats and the monthly review read on SQLAlchemy Core: neither SQLModel,
+    pydantic, SQLAlchemy's ORM nor the models are loaded for them (issue 22)."""
+    recipients = '\n[digest]\nrecipients = ["aftersales@gongdan.example.cn"]\n'
+    # Positive control: the poll that stores the ticket loads the ORM.
+    said, loaded = _poll_loads(tmp_path, TICKET, more_config=recipients)
+    assert said == "mailbox support: 1 new ticket, 1 replies; outbox: 1 sent, 0 failed"
+    assert set(ORM) <= loaded
+    later = "2026-11-30T10:00+08:00"
+    said, loaded = _poll_loads(tmp_path, None, "digest", later, recipients)
+    assert said == "sent to aftersales@gongdan.example.cn"
+    assert "jinja2" in loaded and not loaded & set(ORM)
+    for command in ("stats --since 2026-11-01", "stats --month 2026-11 --by engineer"):
+        said, loaded = _poll_loads(tmp_path, None, command, later, recipients)
+        assert not loaded & set(ORM), command

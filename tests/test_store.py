@@ -480,3 +480,16 @@ def test_a_time_written_by_the_core_tables_reads_back_in_the_models(engine):
     with engine.connect() as conn:
         row = conn.execute(select(state_table.c.last_error_at)).one()
     assert row.last_error_at == china and row.last_error_at.tzinfo == UTC
+
+
+def test_the_core_written_is_the_indexed_expression():
+    """Queries on the Core message table say WRITTEN as the models' ix_message_written index
+    does, so that the database finds a period's mail through it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from ingest.store import models, tables
+
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        core = str(tables.WRITTEN.compile(dialect=dialect))
+        assert core == str(models.WRITTEN.compile(dialect=dialect))
+        assert core == "coalesce(message.sent_at, message.received_at)"

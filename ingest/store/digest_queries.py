@@ -1,6 +1,7 @@
 """What the digest reads of the database: the period's new and resolved tickets, the open ones,
 their stop codes, the tickets per operator and the bounced replies (SPEC §12). The digest
-(replies.digest_data) masks, labels and charts them."""
+(replies.digest_data) masks, labels and charts them. SQLAlchemy Core on ingest.store.tables: the
+digest loads no ORM (issue 22)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ from sqlalchemy.engine import Connection, Row
 
 from ingest.reading.display_words import FINISHED, STATUSES
 from ingest.store.db import rows_in
-from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, as_utc
+from ingest.store.tables import message as _MESSAGE
+from ingest.store.tables import outbox as _OUTBOX
+from ingest.store.tables import stop_code_hit as _STOP_CODE
+from ingest.store.tables import ticket as _TICKET
+from ingest.store.tables import ticket_event as _EVENT
+from ingest.store.times import as_utc
 
 # A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
 # kept, but it is nobody's work: the digest leaves it out.
 HUMAN = exists().where(
-    Message.ticket_id == Ticket.id, Message.direction == "in", Message.auto_submitted.is_(False)
+    _MESSAGE.c.ticket_id == _TICKET.c.id,
+    _MESSAGE.c.direction == "in",
+    _MESSAGE.c.auto_submitted.is_(False),
 )
 
 
@@ -28,9 +36,9 @@ LATE = timedelta(days=1)
 def _arrived():
     """When a ticket's first mail reached us."""
     return (
-        select(func.min(Message.received_at))
-        .where(Message.ticket_id == Ticket.id)
-        .correlate(Ticket)
+        select(func.min(_MESSAGE.c.received_at))
+        .where(_MESSAGE.c.ticket_id == _TICKET.c.id)
+        .correlate(_TICKET)
         .scalar_subquery()
     )
 
@@ -40,9 +48,9 @@ def _new_between(start: datetime, end: datetime):
     # `created_at >= start - LATE` follows from the rest: said apart, it bounds the created_at
     # index's range.
     return (
-        (Ticket.created_at < end)
-        & (Ticket.created_at >= start - LATE)
-        & ((Ticket.created_at >= start) | ((arrived >= start) & (arrived < end)))
+        (_TICKET.c.created_at < end)
+        & (_TICKET.c.created_at >= start - LATE)
+        & ((_TICKET.c.created_at >= start) | ((arrived >= start) & (arrived < end)))
     )
 
 
@@ -57,7 +65,7 @@ _OPEN = tuple(s for s in STATUSES if s not in FINISHED)
 
 
 def _open_at(end: datetime):
-    return Ticket.status.in_(_OPEN) & (Ticket.created_at < end)
+    return _TICKET.c.status.in_(_OPEN) & (_TICKET.c.created_at < end)
 
 
 def is_open(end: datetime):
@@ -68,22 +76,20 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
     """(ticket, when) of each resolution in [start, end): a status change to resolved, or a
     ticket whose first mail already ticked 已解决 (it never had a status change)."""
     events = conn.execute(
-        select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.detail).where(
-            TicketEvent.kind == "status_changed", TicketEvent.at >= start, TicketEvent.at < end
+        select(_EVENT.c.ticket_id, _EVENT.c.at, _EVENT.c.detail).where(
+            _EVENT.c.kind == "status_changed", _EVENT.c.at >= start, _EVENT.c.at < end
         )
     ).all()
     found = [(t, as_utc(at)) for t, at, detail in events if (detail or {}).get("new") == "resolved"]
     # Per ticket, through the ticket_id index: not a list of every status change ever made.
-    changed = exists().where(
-        TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == "status_changed"
-    )
+    changed = exists().where(_EVENT.c.ticket_id == _TICKET.c.id, _EVENT.c.kind == "status_changed")
     found += [
         (t, as_utc(at))
         for t, at in conn.execute(
-            select(Ticket.id, Ticket.created_at).where(
-                Ticket.status == "resolved",
-                Ticket.created_at >= start,
-                Ticket.created_at < end,
+            select(_TICKET.c.id, _TICKET.c.created_at).where(
+                _TICKET.c.status == "resolved",
+                _TICKET.c.created_at >= start,
+                _TICKET.c.created_at < end,
                 ~changed,
             )
         )
@@ -94,7 +100,7 @@ def resolutions(conn: Connection, start: datetime, end: datetime) -> list[tuple[
 def new_count(conn: Connection, start: datetime, end: datetime) -> int:
     """Tickets new in [start, end) (new_in)."""
     return conn.execute(
-        select(func.count()).select_from(Ticket.__table__).where(new_in(start, end))
+        select(func.count()).select_from(_TICKET).where(new_in(start, end))
     ).scalar_one()
 
 
@@ -102,17 +108,15 @@ def per_status(conn: Connection, statuses: tuple[str, ...], end: datetime) -> di
     """Tickets created before `end` per status, of those in `statuses` (one missing: none)."""
     return dict(
         conn.execute(
-            select(Ticket.status, func.count())
-            .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN)
-            .group_by(Ticket.status)
+            select(_TICKET.c.status, func.count())
+            .where(_TICKET.c.status.in_(statuses), _TICKET.c.created_at < end, HUMAN)
+            .group_by(_TICKET.c.status)
         ).all()
     )
 
 
 def open_total(conn: Connection, end: datetime) -> int:
-    return conn.execute(
-        select(func.count()).select_from(Ticket.__table__).where(is_open(end))
-    ).scalar_one()
+    return conn.execute(select(func.count()).select_from(_TICKET).where(is_open(end))).scalar_one()
 
 
 def open_ticket_rows(
@@ -121,21 +125,21 @@ def open_ticket_rows(
     """Open tickets oldest first (those assigned to `first_engineer` before all others): id,
     subject, description, operator, operator_address, station, order_no, status, engineer,
     created_at."""
-    order = [Ticket.created_at, Ticket.id]
+    order = [_TICKET.c.created_at, _TICKET.c.id]
     if first_engineer:
-        order.insert(0, (func.coalesce(Ticket.engineer, "") != first_engineer))
+        order.insert(0, (func.coalesce(_TICKET.c.engineer, "") != first_engineer))
     return conn.execute(
         select(
-            Ticket.id,
-            Ticket.subject,
-            Ticket.description,
-            Ticket.operator,
-            Ticket.operator_address,
-            Ticket.station,
-            Ticket.order_no,
-            Ticket.status,
-            Ticket.engineer,
-            Ticket.created_at,
+            _TICKET.c.id,
+            _TICKET.c.subject,
+            _TICKET.c.description,
+            _TICKET.c.operator,
+            _TICKET.c.operator_address,
+            _TICKET.c.station,
+            _TICKET.c.order_no,
+            _TICKET.c.status,
+            _TICKET.c.engineer,
+            _TICKET.c.created_at,
         )
         .where(is_open(end))
         .order_by(*order)
@@ -147,14 +151,14 @@ def stop_code_hits(conn: Connection, ticket_ids: list[int]) -> list[Row]:
     """The stop codes read in these tickets, in the order they were read: ticket_id, vendor,
     code, meaning."""
     query = select(
-        StopCodeHit.id,
-        StopCodeHit.ticket_id,
-        StopCodeHit.vendor,
-        StopCodeHit.code,
-        StopCodeHit.meaning,
+        _STOP_CODE.c.id,
+        _STOP_CODE.c.ticket_id,
+        _STOP_CODE.c.vendor,
+        _STOP_CODE.c.code,
+        _STOP_CODE.c.meaning,
     )
     # A month of a big desk's tickets is more than one statement may name.
-    hits = rows_in(conn, query, StopCodeHit.ticket_id, ticket_ids)
+    hits = rows_in(conn, query, _STOP_CODE.c.ticket_id, ticket_ids)
     return sorted(hits, key=lambda hit: hit.id)
 
 
@@ -163,28 +167,28 @@ def active_stop_codes(conn: Connection, start: datetime, end: datetime) -> list[
     tickets each was read in: meaning, vendor, code, tickets."""
     active = (
         or_(
-            (Ticket.created_at >= start) & (Ticket.created_at < end),
-            (Ticket.updated_at >= start) & (Ticket.updated_at < end),
+            (_TICKET.c.created_at >= start) & (_TICKET.c.created_at < end),
+            (_TICKET.c.updated_at >= start) & (_TICKET.c.updated_at < end),
         )
         & HUMAN
     )
     return conn.execute(
         select(
-            StopCodeHit.meaning,
-            StopCodeHit.vendor,
-            StopCodeHit.code,
-            func.count(func.distinct(StopCodeHit.ticket_id)),
+            _STOP_CODE.c.meaning,
+            _STOP_CODE.c.vendor,
+            _STOP_CODE.c.code,
+            func.count(func.distinct(_STOP_CODE.c.ticket_id)),
         )
-        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
+        .join(_TICKET, _TICKET.c.id == _STOP_CODE.c.ticket_id)
         .where(active)
-        .group_by(StopCodeHit.meaning, StopCodeHit.vendor, StopCodeHit.code)
+        .group_by(_STOP_CODE.c.meaning, _STOP_CODE.c.vendor, _STOP_CODE.c.code)
     ).all()
 
 
 def per_operator(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, int]]:
     """(operator, tickets) of the tickets open at `end` or new in [start, end): the operator's
     name, else its address."""
-    operator = func.coalesce(func.nullif(Ticket.operator, ""), Ticket.operator_address)
+    operator = func.coalesce(func.nullif(_TICKET.c.operator, ""), _TICKET.c.operator_address)
     # HUMAN once, outside the OR: PostgreSQL would otherwise test it on every ticket ever made.
     return conn.execute(
         select(operator, func.count())
@@ -197,22 +201,24 @@ def bounced_rows(conn: Connection, start: datetime, end: datetime) -> list[Row]:
     """Replies whose delivery failure report came back in [start, end), oldest first:
     ticket_id, kind, to_addresses, last_error, bounced_at."""
     return conn.execute(
-        select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.last_error)
-        .add_columns(Outbox.bounced_at)
-        .where(Outbox.state == "bounced", Outbox.bounced_at >= start, Outbox.bounced_at < end)
-        .order_by(Outbox.bounced_at, Outbox.id)
+        select(_OUTBOX.c.ticket_id, _OUTBOX.c.kind, _OUTBOX.c.to_addresses, _OUTBOX.c.last_error)
+        .add_columns(_OUTBOX.c.bounced_at)
+        .where(
+            _OUTBOX.c.state == "bounced", _OUTBOX.c.bounced_at >= start, _OUTBOX.c.bounced_at < end
+        )
+        .order_by(_OUTBOX.c.bounced_at, _OUTBOX.c.id)
     ).all()
 
 
 def held_rows(conn: Connection, end: datetime, limit: int) -> tuple[list[Row], int]:
     """Replies the daily limit held back, made by `end` and not released, oldest first (at
     most `limit`: ticket_id, kind, to_addresses, created_at), and how many there are."""
-    held = (Outbox.state == "held", Outbox.created_at <= end)
+    held = (_OUTBOX.c.state == "held", _OUTBOX.c.created_at <= end)
     rows = conn.execute(
-        select(Outbox.ticket_id, Outbox.kind, Outbox.to_addresses, Outbox.created_at)
+        select(_OUTBOX.c.ticket_id, _OUTBOX.c.kind, _OUTBOX.c.to_addresses, _OUTBOX.c.created_at)
         .where(*held)
-        .order_by(Outbox.created_at, Outbox.id)
+        .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id)
         .limit(limit)
     ).all()
-    total = conn.execute(select(func.count()).select_from(Outbox).where(*held)).scalar_one()
+    total = conn.execute(select(func.count()).select_from(_OUTBOX).where(*held)).scalar_one()
     return rows, total

@@ -11,14 +11,18 @@ from sqlalchemy.engine import Connection, Row
 
 from ingest.store.db import rows_in
 from ingest.store.digest_queries import HUMAN
-from ingest.store.models import WRITTEN, Message, Ticket, TicketEvent, as_utc
+from ingest.store.tables import WRITTEN
+from ingest.store.tables import message as _MESSAGE
+from ingest.store.tables import ticket as _TICKET
+from ingest.store.tables import ticket_event as _EVENT
+from ingest.store.times import as_utc
 
 
 def opened_tickets(conn: Connection, start: datetime, end: datetime) -> list[Row]:
     """The tickets opened in [start, end): id, pile_no, station."""
     return conn.execute(
-        select(Ticket.id, Ticket.pile_no, Ticket.station).where(
-            Ticket.created_at >= start, Ticket.created_at < end, HUMAN
+        select(_TICKET.c.id, _TICKET.c.pile_no, _TICKET.c.station).where(
+            _TICKET.c.created_at >= start, _TICKET.c.created_at < end, HUMAN
         )
     ).all()
 
@@ -27,8 +31,8 @@ def opened_times(conn: Connection, start: datetime, end: datetime) -> list[datet
     """When each ticket opened in [start, end) was opened."""
     return (
         conn.execute(
-            select(Ticket.created_at).where(
-                Ticket.created_at >= start, Ticket.created_at < end, HUMAN
+            select(_TICKET.c.created_at).where(
+                _TICKET.c.created_at >= start, _TICKET.c.created_at < end, HUMAN
             )
         )
         .scalars()
@@ -42,34 +46,34 @@ def opened_times(conn: Connection, start: datetime, end: datetime) -> list[datet
 # its first mail's, so an imported history keeps its real times. The queries below find them per
 # ticket through the ticket_id indexes, and those of a period through the time indexes
 # (migration 0009): none reads the whole history.
-_FORGED = cast(Message.flags, Text).contains('"forged_engineer"', autoescape=True)
+_FORGED = cast(_MESSAGE.c.flags, Text).contains('"forged_engineer"', autoescape=True)
 
 
 def _events_by(kinds: tuple[str, ...], addresses: list[str]) -> tuple:
-    return TicketEvent.kind.in_(kinds), func.lower(TicketEvent.by).in_(addresses)
+    return _EVENT.c.kind.in_(kinds), func.lower(_EVENT.c.by).in_(addresses)
 
 
 def _mail_by(addresses: list[str]) -> tuple:
     return (
-        Message.direction == "in",
-        Message.auto_submitted.is_(False),
-        func.lower(Message.from_address).in_(addresses),
+        _MESSAGE.c.direction == "in",
+        _MESSAGE.c.auto_submitted.is_(False),
+        func.lower(_MESSAGE.c.from_address).in_(addresses),
         ~_FORGED,
     )
 
 
 def first_answer_columns(kinds: tuple[str, ...], addresses: list[str], end: datetime) -> tuple:
-    """Two columns of a query on Ticket: when an engineer of `addresses` (lower case) first
-    changed it (an event of `kinds`) and first wrote on it, before `end` (None: never)."""
-    event = select(func.min(TicketEvent.at)).where(
-        TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
+    """Two columns of a query on the ticket table: when an engineer of `addresses` (lower case)
+    first changed it (an event of `kinds`) and first wrote on it, before `end` (None: never)."""
+    event = select(func.min(_EVENT.c.at)).where(
+        _EVENT.c.ticket_id == _TICKET.c.id, *_events_by(kinds, addresses), _EVENT.c.at < end
     )
     mail = select(func.min(WRITTEN)).where(
-        Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end
+        _MESSAGE.c.ticket_id == _TICKET.c.id, *_mail_by(addresses), WRITTEN < end
     )
     return (
-        event.correlate(Ticket).scalar_subquery().label("first_event"),
-        mail.correlate(Ticket).scalar_subquery().label("first_mail"),
+        event.correlate(_TICKET).scalar_subquery().label("first_event"),
+        mail.correlate(_TICKET).scalar_subquery().label("first_mail"),
     )
 
 
@@ -85,14 +89,14 @@ def first_answered_in(
     """{ticket: when an engineer of `addresses` (lower case) first answered it} of the tickets
     whose first answer is in [start, end): those answered in it, unless answered before."""
     answered_then = union(
-        select(TicketEvent.ticket_id).where(
-            *_events_by(kinds, addresses), TicketEvent.at >= start, TicketEvent.at < end
+        select(_EVENT.c.ticket_id).where(
+            *_events_by(kinds, addresses), _EVENT.c.at >= start, _EVENT.c.at < end
         ),
-        select(Message.ticket_id).where(*_mail_by(addresses), WRITTEN >= start, WRITTEN < end),
+        select(_MESSAGE.c.ticket_id).where(*_mail_by(addresses), WRITTEN >= start, WRITTEN < end),
     )
     rows = conn.execute(
-        select(Ticket.id, *first_answer_columns(kinds, addresses, end)).where(
-            Ticket.id.in_(answered_then)
+        select(_TICKET.c.id, *first_answer_columns(kinds, addresses, end)).where(
+            _TICKET.c.id.in_(answered_then)
         )
     )
     first = {r.id: earliest(r.first_event, r.first_mail) for r in rows}
@@ -101,7 +105,7 @@ def first_answered_in(
 
 def created_at(conn: Connection, ticket_ids: list[int]) -> dict[int, datetime]:
     """When each of these tickets was created."""
-    return dict(rows_in(conn, select(Ticket.id, Ticket.created_at), Ticket.id, ticket_ids))
+    return dict(rows_in(conn, select(_TICKET.c.id, _TICKET.c.created_at), _TICKET.c.id, ticket_ids))
 
 
 def unanswered(
@@ -117,18 +121,20 @@ def unanswered(
     # Two NOT EXISTS, not NOT (a OR b): PostgreSQL makes each an anti-join per ticket; under
     # an OR it would hash every engineer's event of the history first.
     changed = exists().where(
-        TicketEvent.ticket_id == Ticket.id, *_events_by(kinds, addresses), TicketEvent.at < end
+        _EVENT.c.ticket_id == _TICKET.c.id, *_events_by(kinds, addresses), _EVENT.c.at < end
     )
-    wrote = exists().where(Message.ticket_id == Ticket.id, *_mail_by(addresses), WRITTEN < end)
+    wrote = exists().where(
+        _MESSAGE.c.ticket_id == _TICKET.c.id, *_mail_by(addresses), WRITTEN < end
+    )
     return conn.execute(
         select(
-            Ticket.id,
-            Ticket.operator,
-            Ticket.operator_address,
-            Ticket.station,
-            Ticket.status,
-            Ticket.created_at,
+            _TICKET.c.id,
+            _TICKET.c.operator,
+            _TICKET.c.operator_address,
+            _TICKET.c.station,
+            _TICKET.c.status,
+            _TICKET.c.created_at,
         )
-        .where(Ticket.status.in_(statuses), Ticket.created_at < end, HUMAN, ~changed, ~wrote)
-        .order_by(Ticket.created_at, Ticket.id)
+        .where(_TICKET.c.status.in_(statuses), _TICKET.c.created_at < end, HUMAN, ~changed, ~wrote)
+        .order_by(_TICKET.c.created_at, _TICKET.c.id)
     ).all()

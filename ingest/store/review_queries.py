@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 
 from ingest.store import insight_queries as insight
 from ingest.store.digest_queries import HUMAN as _HUMAN
-from ingest.store.models import Ticket, TicketEvent, as_utc
+from ingest.store.tables import ticket as _TICKET
+from ingest.store.tables import ticket_event as _EVENT
+from ingest.store.times import as_utc
 
 ENGINEER_KEYS = (
     "engineer",
@@ -45,32 +47,32 @@ def hours(span: timedelta | None) -> float | None:
 def resolutions(conn: Connection, key, start: datetime, end: datetime) -> dict:
     """{key: [time from creation to resolution]} of the tickets resolved in [start, end) (the
     last time in it their status became resolved; a ticket born resolved took no time)."""
-    resolved_at = func.max(TicketEvent.at).label("at")
+    resolved_at = func.max(_EVENT.c.at).label("at")
     changed = conn.execute(
-        select(key.label("key"), Ticket.id, Ticket.created_at, resolved_at)
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        select(key.label("key"), _TICKET.c.id, _TICKET.c.created_at, resolved_at)
+        .join(_EVENT, _EVENT.c.ticket_id == _TICKET.c.id)
         .where(
-            TicketEvent.kind == "status_changed",
-            TicketEvent.detail["new"].as_string() == "resolved",
-            TicketEvent.at >= start,
-            TicketEvent.at < end,
+            _EVENT.c.kind == "status_changed",
+            _EVENT.c.detail["new"].as_string() == "resolved",
+            _EVENT.c.at >= start,
+            _EVENT.c.at < end,
             _HUMAN,
         )
-        .group_by(key, Ticket.id, Ticket.created_at)
+        .group_by(key, _TICKET.c.id, _TICKET.c.created_at)
     ).all()
     spans = defaultdict(list)
     for r in changed:
         spans[r.key].append(max(timedelta(0), as_utc(r.at) - as_utc(r.created_at)))
     never_changed = (
-        ~select(TicketEvent.id)
-        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == "status_changed")
+        ~select(_EVENT.c.id)
+        .where(_EVENT.c.ticket_id == _TICKET.c.id, _EVENT.c.kind == "status_changed")
         .exists()
     )
     born = conn.execute(
         select(key.label("key")).where(
-            Ticket.status == "resolved",
-            Ticket.created_at >= start,
-            Ticket.created_at < end,
+            _TICKET.c.status == "resolved",
+            _TICKET.c.created_at >= start,
+            _TICKET.c.created_at < end,
             never_changed,
             _HUMAN,
         )
@@ -96,26 +98,26 @@ def by_engineer(
     the median time to resolve them, and the tickets reopened in the period."""
     start, end = as_utc(start), as_utc(end)
     # Each through its time index: the tickets created then, and those assigned then.
-    assigned_then = select(TicketEvent.ticket_id).where(
-        TicketEvent.kind == "assigned", TicketEvent.at >= start, TicketEvent.at < end
+    assigned_then = select(_EVENT.c.ticket_id).where(
+        _EVENT.c.kind == "assigned", _EVENT.c.at >= start, _EVENT.c.at < end
     )
-    opened_then = and_(Ticket.created_at >= start, Ticket.created_at < end)
+    opened_then = and_(_TICKET.c.created_at >= start, _TICKET.c.created_at < end)
     addresses = sorted({a.lower() for a in engineer_addresses})
     # With each ticket, when an engineer first answered it (before `end`): their changes, and
     # their mail on the thread (not automatic, not flagged as a forged engineer's).
     first = insight.first_answer_columns(ENGINEER_EVENTS, addresses, end)
     taken = conn.execute(
-        select(Ticket.engineer, Ticket.id, Ticket.created_at, *first).where(
-            or_(opened_then, Ticket.id.in_(assigned_then)), _HUMAN
+        select(_TICKET.c.engineer, _TICKET.c.id, _TICKET.c.created_at, *first).where(
+            or_(opened_then, _TICKET.c.id.in_(assigned_then)), _HUMAN
         )
     ).all()
     reopened = conn.execute(
-        select(Ticket.engineer, func.count(func.distinct(Ticket.id)))
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-        .where(TicketEvent.kind == "reopened", TicketEvent.at >= start, TicketEvent.at < end)
-        .group_by(Ticket.engineer)
+        select(_TICKET.c.engineer, func.count(func.distinct(_TICKET.c.id)))
+        .join(_EVENT, _EVENT.c.ticket_id == _TICKET.c.id)
+        .where(_EVENT.c.kind == "reopened", _EVENT.c.at >= start, _EVENT.c.at < end)
+        .group_by(_TICKET.c.engineer)
     ).all()
-    resolved = resolutions(conn, Ticket.engineer, start, end)
+    resolved = resolutions(conn, _TICKET.c.engineer, start, end)
     waits, counts = defaultdict(list), defaultdict(int)
     for r in taken:
         counts[r.engineer] += 1

@@ -11,7 +11,11 @@ from sqlalchemy.engine import Connection
 
 from ingest.reading.display_words import FINISHED
 from ingest.store import review_queries as review
-from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, as_utc
+from ingest.store.tables import message as _MESSAGE
+from ingest.store.tables import stop_code_hit as _STOP_CODE
+from ingest.store.tables import ticket as _TICKET
+from ingest.store.tables import ticket_event as _EVENT
+from ingest.store.times import as_utc
 
 GROUPINGS = ("code", "pile", "station", "operator", "engineer")
 # The keys of each row, in order: JSON objects and the CSV header use them as they are.
@@ -37,20 +41,20 @@ def row_keys(by: str) -> tuple[str, ...]:
 # A ticket that only automatic mail ever wrote to (a bounce, an out-of-office) is nobody's
 # work: left out, as the digest leaves it out.
 # Its own alias of the message table: the stop-code queries join messages too.
-_MAIL = Message.__table__.alias("human_mail")
+_MAIL = _MESSAGE.alias("human_mail")
 _HUMAN = (
     exists()
-    .where(_MAIL.c.ticket_id == Ticket.id, _MAIL.c.direction == "in", ~_MAIL.c.auto_submitted)
-    .correlate(Ticket)
+    .where(_MAIL.c.ticket_id == _TICKET.c.id, _MAIL.c.direction == "in", ~_MAIL.c.auto_submitted)
+    .correlate(_TICKET)
 )
 
 
 def _key_column(by: str):
     """What a ticket is grouped by; a ticket without an operator name counts by its address."""
     return {
-        "pile": Ticket.pile_no,
-        "station": Ticket.station,
-        "operator": func.coalesce(Ticket.operator, Ticket.operator_address),
+        "pile": _TICKET.c.pile_no,
+        "station": _TICKET.c.station,
+        "operator": func.coalesce(_TICKET.c.operator, _TICKET.c.operator_address),
     }[by]
 
 
@@ -58,24 +62,24 @@ def _hits(start: datetime, end: datetime):
     """Stop-code hits of the period: those read from mail sent in [start, end) (its own time)."""
     return (
         select()
-        .select_from(StopCodeHit)
-        .join(Message, Message.id == StopCodeHit.message_db_id)
-        .join(Ticket, Ticket.id == StopCodeHit.ticket_id)
-        .where(Message.sent_at >= start, Message.sent_at < end, _HUMAN)
+        .select_from(_STOP_CODE)
+        .join(_MESSAGE, _MESSAGE.c.id == _STOP_CODE.c.message_db_id)
+        .join(_TICKET, _TICKET.c.id == _STOP_CODE.c.ticket_id)
+        .where(_MESSAGE.c.sent_at >= start, _MESSAGE.c.sent_at < end, _HUMAN)
     )
 
 
 def _by_code(conn: Connection, start: datetime, end: datetime) -> list[dict]:
     # One hit is stored per ticket and code, so hits and tickets differ only if that changes.
     query = _hits(start, end).add_columns(
-        StopCodeHit.vendor,
-        StopCodeHit.code,
-        func.max(StopCodeHit.meaning).label("meaning"),
+        _STOP_CODE.c.vendor,
+        _STOP_CODE.c.code,
+        func.max(_STOP_CODE.c.meaning).label("meaning"),
         func.count().label("hits"),
-        func.count(distinct(StopCodeHit.ticket_id)).label("tickets"),
-        func.count(distinct(Ticket.pile_no)).label("piles"),
+        func.count(distinct(_STOP_CODE.c.ticket_id)).label("tickets"),
+        func.count(distinct(_TICKET.c.pile_no)).label("piles"),
     )
-    rows = conn.execute(query.group_by(StopCodeHit.vendor, StopCodeHit.code)).all()
+    rows = conn.execute(query.group_by(_STOP_CODE.c.vendor, _STOP_CODE.c.code)).all()
     found = [
         {
             "code": r.code,
@@ -93,18 +97,18 @@ def _by_code(conn: Connection, start: datetime, end: datetime) -> list[dict]:
 def _resolved_in(start: datetime, end: datetime):
     """A ticket resolved in [start, end): its status changed to resolved then, or its first mail
     already ticked 已解决 (so it never had a status change) and it was opened then."""
-    changed = TicketEvent.ticket_id == Ticket.id
-    changed &= TicketEvent.kind == "status_changed"
+    changed = _EVENT.c.ticket_id == _TICKET.c.id
+    changed &= _EVENT.c.kind == "status_changed"
     resolved_then = exists().where(
         changed,
-        TicketEvent.at >= start,
-        TicketEvent.at < end,
-        TicketEvent.detail["new"].as_string() == "resolved",
+        _EVENT.c.at >= start,
+        _EVENT.c.at < end,
+        _EVENT.c.detail["new"].as_string() == "resolved",
     )
     born_resolved = and_(
-        Ticket.status == "resolved",
-        Ticket.created_at >= start,
-        Ticket.created_at < end,
+        _TICKET.c.status == "resolved",
+        _TICKET.c.created_at >= start,
+        _TICKET.c.created_at < end,
         ~exists().where(changed),
     )
     return resolved_then | born_resolved
@@ -119,11 +123,11 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
     counts = conn.execute(
         select(
             key,
-            _count((Ticket.created_at >= start) & (Ticket.created_at < end)).label("opened"),
+            _count((_TICKET.c.created_at >= start) & (_TICKET.c.created_at < end)).label("opened"),
             _count(_resolved_in(start, end)).label("resolved"),
-            _count(Ticket.status.not_in(FINISHED)).label("open"),
+            _count(_TICKET.c.status.not_in(FINISHED)).label("open"),
         )
-        .where(Ticket.created_at < end, _HUMAN)
+        .where(_TICKET.c.created_at < end, _HUMAN)
         .group_by(key)
     ).all()
     medians = review.resolution_medians(conn, _key_column(by), start, end)
@@ -137,12 +141,12 @@ def _by_ticket_key(conn: Connection, by: str, start: datetime, end: datetime) ->
         _hits(start, end)
         .add_columns(
             key,
-            StopCodeHit.vendor,
-            StopCodeHit.code,
-            func.max(StopCodeHit.meaning).label("meaning"),
+            _STOP_CODE.c.vendor,
+            _STOP_CODE.c.code,
+            func.max(_STOP_CODE.c.meaning).label("meaning"),
             func.count().label("n"),
         )
-        .group_by(key, StopCodeHit.vendor, StopCodeHit.code)
+        .group_by(key, _STOP_CODE.c.vendor, _STOP_CODE.c.code)
     ):
         hits[r.key][(r.vendor, r.code)] = r.n
         meanings[(r.vendor, r.code)] = r.meaning

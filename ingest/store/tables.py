@@ -1,11 +1,11 @@
-"""The tables a poll with no mail and the follow-up step read and write, as SQLAlchemy Core
-tables: cron runs that poll every minute, and loading the ORM classes of ingest.store.models
-(SQLModel, pydantic and SQLAlchemy's ORM) would cost them more than their work (SPEC §9, §12,
-issue 22).
+"""The tables a poll with no mail, the follow-up step and the digest read and write, as
+SQLAlchemy Core tables: cron runs that poll every minute, and loading the ORM classes of
+ingest.store.models (SQLModel, pydantic and SQLAlchemy's ORM) would cost them more than their
+work (SPEC §9, §12, issue 22).
 
 These describe the same tables as the models, column for column (tests/test_store.py checks they
-agree): mailbox state, the outbox, tickets, messages and ticket events. They are for statements
-only; the migrations in ingest/store/migrations create the tables.
+agree): mailbox state, the outbox, tickets, messages, stop codes, ticket events and digests. They
+are for statements only; the migrations in ingest/store/migrations create the tables.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
 )
 
 
@@ -152,6 +153,23 @@ message = Table(
     Column("sent_at", UTCDateTime()),
 )
 
+# When a mail was written: its Date when plausible, else its arrival (times.mail_time). The same
+# expression as the models' ix_message_written index (migration 0009), so that a period's mail is
+# found through it without reading every message.
+WRITTEN = func.coalesce(message.c.sent_at, message.c.received_at)
+
+stop_code_hit = Table(
+    "stopcodehit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, nullable=False),
+    Column("message_db_id", Integer, nullable=False),
+    Column("vendor", String, nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("meaning", String),
+    Column("known", Boolean, nullable=False),
+)
+
 ticket_event = Table(
     "ticketevent",
     metadata,
@@ -161,4 +179,13 @@ ticket_event = Table(
     Column("kind", String, nullable=False),
     Column("by", String, nullable=False),
     Column("detail", JSON, nullable=False),
+)
+
+digest = Table(
+    "digest",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("period_start", UTCDateTime(), nullable=False),
+    Column("period_end", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ingest.store.db import Connection
-from ingest.store.models import Message, Ticket
+from ingest.store.tables import message as _MESSAGE
+from ingest.store.tables import ticket as _TICKET
 
 OPEN = ("waiting_info", "in_progress", "on_hold")
 
@@ -17,29 +18,33 @@ def waiting_for_team(conn: Connection, end: datetime, limit: int) -> tuple[list,
     """Open tickets waiting for the team by `end`, oldest first (at most `limit`: id, subject),
     each one's incoming messages in order (id, from_address, text, sent_at, auto_submitted,
     flags), and how many such tickets there are."""
-    waiting = (Ticket.waiting_on == "team", Ticket.status.in_(OPEN), Ticket.created_at <= end)
+    waiting = (
+        _TICKET.c.waiting_on == "team",
+        _TICKET.c.status.in_(OPEN),
+        _TICKET.c.created_at <= end,
+    )
     tickets = conn.execute(
-        select(Ticket.id, Ticket.subject).where(*waiting).order_by(Ticket.id).limit(limit)
+        select(_TICKET.c.id, _TICKET.c.subject).where(*waiting).order_by(_TICKET.c.id).limit(limit)
     ).all()
-    total = len(conn.execute(select(Ticket.id).where(*waiting)).all())
+    total = len(conn.execute(select(_TICKET.c.id).where(*waiting)).all())
     messages: dict[int, list] = defaultdict(list)
     if tickets:
         rows = conn.execute(
             select(
-                Message.ticket_id,
-                Message.from_address,
-                Message.text,
-                Message.sent_at,
-                Message.received_at,
-                Message.auto_submitted,
-                Message.flags,
+                _MESSAGE.c.ticket_id,
+                _MESSAGE.c.from_address,
+                _MESSAGE.c.text,
+                _MESSAGE.c.sent_at,
+                _MESSAGE.c.received_at,
+                _MESSAGE.c.auto_submitted,
+                _MESSAGE.c.flags,
             )
             .where(
-                Message.ticket_id.in_([t.id for t in tickets]),
-                Message.direction == "in",
-                Message.received_at <= end,
+                _MESSAGE.c.ticket_id.in_([t.id for t in tickets]),
+                _MESSAGE.c.direction == "in",
+                _MESSAGE.c.received_at <= end,
             )
-            .order_by(Message.id)
+            .order_by(_MESSAGE.c.id)
         )
         for row in rows:
             messages[row.ticket_id].append(row)
