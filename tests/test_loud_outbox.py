@@ -20,6 +20,7 @@ from sqlalchemy import update
 from ingest.config import is_loopback
 from ingest.store import db, outbox
 from ingest.store.models import Outbox
+from replies import sending
 from replies.compose import compose_reply, make_message_id
 from replies.sending import MaildirSink, maildir_name
 from tests.clock import utcnow
@@ -387,6 +388,27 @@ def test_maildir_outbox_files_are_private(tmp_path, database_url):
         mid = email.message_from_bytes(path.read_bytes())["Message-ID"]
         assert path.name.startswith(mid.strip("<>"))
         assert path.name == maildir_name(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"From: a@x.cn\r\nMessage-ID: <r.1@gongdan.example.cn>\r\nSubject: s\r\n",
+        b"message-id:   <r.2@gongdan.example.cn>  \r\nSubject: s\r\n",  # case, spaces
+        b"Message-ID:\r\n <folded.3@gongdan.example.cn>\r\nSubject: s\r\n",  # folded
+        b"Message-ID: <a.4@x.cn>\r\n\t<b.4@x.cn>\r\nMessage-ID: <c.4@x.cn>\r\n",
+        b"Subject: s\nMessage-ID: <lf.5@x.cn>\n",  # bare LF, the header last
+        b"Subject: no id\r\n",  # none: named by the content
+        b"Subject: \xe5\xb7\xa5\r\nMessage-ID: <\xe5\x8d\x95.6@x.cn>\r\n",  # raw UTF-8
+    ],
+)
+def test_a_maildir_reply_is_named_by_the_message_id_the_mail_parser_reads(head):
+    # The name of a reply already in the outbox must not change, or a reply sent again after a
+    # kill would make a second file: the quick reading agrees with the standard library's parser.
+    raw = head + b"\r\nMessage-ID: <in.the.body@x.cn>\r\n" + b"body line\r\n" * 50
+    parsed = email.message_from_bytes(raw, policy=policy.compat32).get("Message-ID", "")
+    assert sending._message_id(raw) == str(parsed)
+    assert "in.the.body" not in maildir_name(raw)
 
 
 def test_maildir_outbox_that_cannot_be_written_is_loud_and_keeps_the_reply(tmp_path, database_url):
