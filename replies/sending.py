@@ -103,14 +103,13 @@ def maildir_name(raw: bytes) -> str:
 # there folds the header onto that line. Compose never folds it nor writes 8-bit bytes in it;
 # either is left to the parser.
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*([^\r\n]*)(?:\r?\n([ \t])?)?", re.I | re.M)
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 def _message_id(raw: bytes) -> str:
     """The first Message-ID header's value as the standard library's parser reads it (compat32),
-    found without parsing the whole mail: 2 µs instead of 80 for each reply written."""
-    end = _HEAD_END.search(raw)
-    found = _MESSAGE_ID.search(raw, 0, end.end() if end else len(raw))
+    found without parsing the whole mail: about 10 µs instead of 80 for each reply written."""
+    ends = [at + 1 for at in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if at >= 0]
+    found = _MESSAGE_ID.search(raw, 0, min(ends, default=len(raw)))  # in the header only
     if found and found.group(2) is None and found.group(1).isascii():
         return found.group(1).decode("ascii")
     from email.parser import BytesHeaderParser
