@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, tzinfo
 from urllib.parse import quote
 
 from ingest.reading.display_words import REPLY_KIND_LABELS, span_zh
-from ingest.reading.fields import catalog
+from ingest.reading.field_specs import field_specs
 from ingest.reading.local_time import local_minute
 from ingest.rules.threads import subject_tag
 from ingest.store.times import as_utc
@@ -71,7 +71,7 @@ def reply_body(status: str | None, engineer: str = "") -> str:
     """An engineer's reply as the seed writes it: an empty ---答复 block (what is written there
     goes to the operator, SPEC §13), a ---跟踪 block to fill in, the 状态 line with the ticket's
     status ticked (none while it waits for the operator), and the engineer."""
-    options = list(catalog().options.items())  # (text, stored value), the seed's order
+    options = list(field_specs().options.items())  # (text, stored value), the seed's order
     marked = " | ".join(f"☑ {text}" if value == status else text for text, value in options)
     return f"---答复\n\n\n---跟踪\n\n\n{_STATUS}: {marked}\n\n{_ENGINEER}: {engineer}\n"
 

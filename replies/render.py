@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import span_zh
-from ingest.reading.fields import catalog
+from ingest.reading.field_specs import field_specs
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.rules.threads import subject_tag
 
@@ -84,7 +84,7 @@ def reason_zh(key: str, reason: str | None) -> str:
 
 
 def label_of(key: str) -> str:
-    spec = catalog().by_key.get(key)
+    spec = field_specs().by_key.get(key)
     return spec.label if spec else key
 
 
@@ -104,7 +104,7 @@ def _short(text: str) -> str:
 
 def status_zh(status: str | None) -> str:
     """The seed's option text for a status; a ticket just acknowledged is 处理中."""
-    names = {value: text for text, value in catalog().options.items()}
+    names = {value: text for text, value in field_specs().options.items()}
     return names.get(status or "", names.get("in_progress", "处理中"))
 
 
@@ -126,7 +126,7 @@ def _field_rows(ticket: dict, keys: set[str]) -> list[dict]:
     """The ticket's fields among `keys`, in the seed's order, masked, for listing by label."""
     fields = ticket.get("fields") or {}
     rows = []
-    for spec in catalog().fields:
+    for spec in field_specs().fields:
         if spec.key not in keys or spec.key not in fields:
             continue
         value = _masked(spec.key, fields[spec.key]).strip()
@@ -151,7 +151,7 @@ def _problems(ticket: dict) -> list[dict]:
     invalid = dict(ticket.get("invalid") or {})
     fields = ticket.get("fields") or {}
     keys = set(missing) | set(invalid)
-    order = [s.key for s in catalog().fields]
+    order = [s.key for s in field_specs().fields]
     rows = []
     for key in sorted(keys, key=lambda k: order.index(k) if k in order else len(order)):
         reason = invalid.get(key)
@@ -216,7 +216,7 @@ def context(ticket: dict, template_dir: str | None = None) -> dict:
     missing = list(ticket.get("missing") or [])
     detailed = ticket.get("template") == "detailed" or "order_no" in missing
     engineer = ticket.get("engineer") or fields.get("engineer") or ""
-    operator_keys = {s.key for s in catalog().fields} - set(_OWN_LINE) - set(_ENGINEER_NOTES)
+    operator_keys = {s.key for s in field_specs().fields} - set(_OWN_LINE) - set(_ENGINEER_NOTES)
     return {
         "ticket_id": ticket["id"],
         "tag": subject_tag(ticket["id"]),

@@ -25,7 +25,7 @@ from ingest.reading.display_words import (
     template_label,
     vendor_label,
 )
-from ingest.reading.fields import catalog
+from ingest.reading.field_specs import field_specs
 from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.reading.stopcodes import vendor_names
@@ -86,7 +86,7 @@ def list_cells(
 ) -> list[str]:
     """A ticket's row as one-line texts, in LIST_TITLES' order (`labels`: the fields' labels by
     key, from the catalog unless given)."""
-    labels = labels if labels is not None else {s.key: s.label for s in catalog().fields}
+    labels = labels if labels is not None else {s.key: s.label for s in field_specs().fields}
     cells = (
         r["id"],
         status_label(r["status"]),
@@ -109,7 +109,7 @@ def render_list(
     """The tickets as a table on a terminal, times in `tz` and ages as of `now`; in a pipe one
     tab-separated line per ticket, printed as it is read, never wrapped or cut. How many were
     shown. Only the table holds its rows: the caller limits what goes to a terminal."""
-    labels = {s.key: s.label for s in catalog().fields}
+    labels = {s.key: s.label for s in field_specs().fields}
     if not terminal:
         shown = 0
         click.echo("\t".join(LIST_TITLES))
@@ -171,7 +171,7 @@ def render_conversation(console: Console, d: dict, engineers: set[str], tz: tzin
 
 def render_show(console: Console, d: dict, tz: tzinfo, engineers: set[str] = frozenset()) -> None:
     """One ticket for people: labels in Chinese, times in `tz` to the minute."""
-    labels = {s.key: s.label for s in catalog().fields}
+    labels = {s.key: s.label for s in field_specs().fields}
     console.print(f"[bold]工单#{d['id']}[/bold]  {_line(d['subject'])}")
     status = status_label(d["status"])
     related = " ".join(f"#{n}" for n in d.get("related") or [])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ingest.reading.data_files import fields_toml
+from ingest.reading.field_specs import FieldSpec, field_specs
 from ingest.reading.hant import all_forms, forms
 from ingest.reading.values import SPACE
 
@@ -20,20 +21,6 @@ LINE_START = rf"^{_SPACE}*(?:{LIST_MARK}{_SPACE}*)?"
 _PARENS = re.compile(r"[(（][^)）]*[)）]")
 _LINE_START_RE = re.compile(LINE_START)
 _COLON_TO_END = re.compile(rf"(?:{_COLON})?{_SPACE}*$")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    key: str
-    labels: tuple[str, ...]
-    kind: str  # "line", "block" or "choice"
-    heading: bool = False
-    heading_only: bool = False  # opened by its `---label` heading only, never by `label：`
-
-    @property
-    def label(self) -> str:
-        """The seed's label, as replies show it."""
-        return self.labels[0]
 
 
 @dataclass(frozen=True)
@@ -124,16 +111,8 @@ def _organisation_pattern(words: list[str]) -> re.Pattern:
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
     data = fields_toml()
-    specs = tuple(
-        FieldSpec(
-            f["key"],
-            tuple(f["labels"]),
-            f["kind"],
-            f.get("heading", False),
-            f.get("heading_only", False),
-        )
-        for f in data["field"]
-    )
+    plain = field_specs()
+    specs = plain.fields
     alternatives = []
     label_keys = {}
     words = []
@@ -156,14 +135,14 @@ def catalog() -> Catalog:
         for name in forms(label)
     }
     headings = "|".join(map(re.escape, heading_keys))
-    options = dict(data["status"]["options"])
+    options = plain.options
     read = {**options, **data["status"].get("also_read", {})}
     option_forms = {form: value for text, value in read.items() for form in forms(text)}
     placeholders = "|".join(_loose(t) for t in all_forms(data["placeholders"]["texts"]))
     signature = data.get("signature", {})
     return Catalog(
         fields=specs,
-        by_key={s.key: s for s in specs},
+        by_key=plain.by_key,
         options=options,
         option_forms=option_forms,
         marks=tuple(data["status"]["marks"]),

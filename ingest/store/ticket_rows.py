@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from ingest.config import Config
 from ingest.reading.completeness import assess
-from ingest.reading.fields import catalog
+from ingest.reading.field_specs import field_specs
 from ingest.reading.ticket import TicketReading
 from ingest.rules import engineers
 from ingest.rules.stored import FIELD_KEYS, TicketView, ticket_fields
@@ -22,7 +22,7 @@ from ingest.store.models import Message, StopCodeHit, Ticket, TicketEvent, mail_
 # the 答复 relayed to the operator belong to engineers (SPEC §8, §13): ingest.rules.engineers.
 OPERATOR_KEYS = tuple(
     s.key
-    for s in catalog().fields
+    for s in field_specs().fields
     if s.key not in ("status", "engineer", "tracking", "analysis", "resolution", "answer")
 )
 STOP_CODE_KEYS = ("vendor", "code", "meaning", "known")
