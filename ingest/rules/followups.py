@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 from ingest.reading.addresses import canonical_address
-from ingest.reading.quoting import patterns, split_body
+from ingest.reading.quoting import new_text
 
 # A bare thanks or acknowledgement says nothing that needs an answer (SPEC §13).
 _THANKS = re.compile(
@@ -24,16 +24,6 @@ BARE_LIMIT = 10  # a thanks up to this many characters is bare
 REOPENS = ("resolved", "on_hold")
 # Mail whose flags say it may change nothing on its ticket, or is no operator's.
 NOT_THE_OPERATORS = {"outside_thread", "forged_engineer", "bounce", "unreadable"}
-
-
-def new_text(body: str) -> str:
-    """A mail's own words: its body without quoted history, signature tags or the `-- ` block."""
-    lines = []
-    for line in split_body(body or "").new_text.split("\n"):
-        if line.rstrip() == "--" or patterns().signature.match(line):
-            break
-        lines.append(line)
-    return "\n".join(lines).strip()
 
 
 def says_something(text: str, attachments: list[str] | tuple = ()) -> bool:
@@ -88,20 +78,13 @@ def news_of(message, engineers: dict[str, str]) -> dict | None:
     if canonical_address(message.from_address) in engineers:
         return None
     text = new_text(message.text or "")
-    if not says_something(text) and not says_something(text, _attachments(message.raw)):
-        return None
+    if not says_something(text):
+        # Then an attachment decides: the mail is read again, and the reader loaded, only now.
+        from ingest.reading.email_reader import names_read_again
+
+        if not names_read_again(message.raw):
+            return None
     return {"at": message.received_at, "sender": message.from_address, "text": text}
-
-
-def _attachments(raw: bytes) -> list[str]:
-    """A stored mail's attachments, read again from its bytes: only when its text alone says
-    nothing, so that an attachment decides."""
-    from ingest.reading.email_reader import read_email  # the reader, once a mail needs it
-
-    try:
-        return read_email(raw).attachments
-    except Exception:  # stored already; a mail we cannot read again has no attachments to show
-        return []
 
 
 def notice_recipients(
