@@ -4,6 +4,8 @@ ticket then wait on, does it reopen a closed-off ticket, and whom to tell of it.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ingest.reading.addresses import canonical_address
@@ -99,4 +101,48 @@ def notice_recipients(
         a
         for a in dict.fromkeys(chosen)
         if canonical_address(a) in engineers or canonical_address(a) not in thread
+    ]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one engineer (or a digest recipient) is told: to `to`, greeting `name` ("" when the
+    address is no engineer's), the `tickets`, each a dict of id, subject, status, engineer and
+    messages (news_of)."""
+
+    to: str
+    name: str
+    tickets: list[dict]
+
+
+def notices_of(
+    followups: list,
+    tickets: dict,
+    engineers: dict[str, str],
+    by_name: dict[str, str],
+    fallback: list[str],
+) -> list[Notice]:
+    """The notices of stored `followups` (on `tickets`, by id): one per recipient
+    (notice_recipients), listing the tickets whose follow-ups say something (news_of), the
+    tickets and their news in the order the mail was stored."""
+    news = defaultdict(list)
+    for message in followups:
+        if (said := news_of(message, engineers)) is not None:
+            news[message.ticket_id].append(said)
+    listed = defaultdict(list)
+    for ticket_id, messages in news.items():
+        ticket = tickets[ticket_id]
+        for address in notice_recipients(ticket, engineers, by_name, fallback):
+            listed[address].append(
+                {
+                    "id": ticket.id,
+                    "subject": ticket.subject,
+                    "status": ticket.status,
+                    "engineer": ticket.engineer,
+                    "messages": messages,
+                }
+            )
+    return [
+        Notice(address, engineers.get(canonical_address(address), ""), shown)
+        for address, shown in listed.items()
     ]
