@@ -62,7 +62,6 @@ def notice_mail(config: Config, notice: Notice, now: datetime) -> Outgoing:
     """`notice` (see render_notice) dated `now`, as a mail on no ticket's thread for the
     outbox."""
     support = config.outgoing.from_address
-    message_id = new_message_id(config)
     subject = notice_subject([t["id"] for t in notice.tickets])
     body = render_notice(
         notice.name or "工程师",
@@ -71,6 +70,7 @@ def notice_mail(config: Config, notice: Notice, now: datetime) -> Outgoing:
         config.desk.template_dir or None,
         zone(config.desk.timezone),
     )
+    message_id = new_message_id(config)
     raw = compose_notice(
         body=body,
         subject=subject,
