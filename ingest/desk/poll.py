@@ -164,17 +164,18 @@ def _take_new_mail(
     keys, uidvalidity = _new_mail(cycle.engine, box, source)
     if not keys:
         return
-    fetched = mailboxes.fetch_batches(source, keys, cycle.stop, BATCH, BATCH_BYTES)
-    with db.session(cycle.engine) as session:  # mail to store: the ORM session now (issue 22)
-        from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
-        from ingest.desk.read_ahead import ReadAhead, worth_it
+    from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
+    from ingest.desk.read_ahead import ReadAhead, worth_it
 
-        # While one batch is stored, the next is fetched and read (in a helper process if it pays).
-        parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
-        if parallel:
-            log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
-        with ReadAhead(cycle.config.desk, parallel) as reader:
-            for fetched_batch, reads in reader.in_order(fetched):
+    # While one batch is stored, the next is fetched and read (in a helper process if it pays).
+    parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
+    if parallel:
+        log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
+    fetched = mailboxes.fetch_batches(source, keys, cycle.stop, BATCH, BATCH_BYTES)
+    with ReadAhead(cycle.config.desk, parallel) as reader:
+        readings = reader.in_order(fetched)
+        with db.session(cycle.engine) as session:  # mail to store: the ORM session now (issue 22)
+            for fetched_batch, reads in readings:
                 mails = [
                     Mail(key, raw, read)
                     for (key, raw), read in zip(fetched_batch, reads(), strict=True)
