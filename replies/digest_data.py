@@ -11,8 +11,9 @@ from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import FINISHED, STATUSES, age_zh, status_label
 from ingest.reading.local_time import DEFAULT_ZONE, zone
 from ingest.reading.phones import mask_phones_in_text
+from ingest.reading.quoting import new_text
 from ingest.rules.bounces import clean_reason
-from ingest.rules.followups import first_lines, new_text
+from ingest.rules.followups import first_lines
 from ingest.store import digest_queries as read
 from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from ingest.config import Config
 from ingest.reading.local_time import local_minute, zone
 from ingest.reading.phones import mask_phones_in_text
+from ingest.rules.followups import Notice
 from ingest.rules.threads import subject_tag
 from ingest.store.models import as_utc
 from ingest.store.outbox import Outgoing
@@ -35,6 +36,7 @@ def render_notice(
     """The notice to `name` listing `tickets`: each a dict of id, subject, status, engineer and
     messages (at, sender, text), with a reply link that prefills an empty ---答复 block; times
     in `tz` (the desk's zone) to the minute."""
+    template = environment(template_dir).get_template("engineer_notice.txt.j2")
     rows = []
     for t in tickets:
         rows.append(
@@ -53,28 +55,37 @@ def render_notice(
                 ],
             }
         )
-    template = environment(template_dir).get_template("engineer_notice.txt.j2")
     return template.render(name=name, tickets=rows)
 
 
-def notice_mail(config: Config, to: str, name: str, tickets: list[dict], now: datetime) -> Outgoing:
-    """The notice to the engineer `name` at `to` listing `tickets` (see render_notice), dated
-    `now`, as a mail on no ticket's thread for the outbox."""
+def notice_mail(config: Config, notice: Notice, now: datetime) -> Outgoing:
+    """`notice` (see render_notice) dated `now`, as a mail on no ticket's thread for the
+    outbox."""
     support = config.outgoing.from_address
-    subject = notice_subject([t["id"] for t in tickets])
-    tz = zone(config.desk.timezone)
-    body = render_notice(name or "工程师", tickets, support, config.desk.template_dir or None, tz)
+    subject = notice_subject([t["id"] for t in notice.tickets])
+    body = render_notice(
+        notice.name or "工程师",
+        notice.tickets,
+        support,
+        config.desk.template_dir or None,
+        zone(config.desk.timezone),
+    )
     message_id = new_message_id(config)
     raw = compose_notice(
         body=body,
         subject=subject,
         from_address=support,
-        to_address=to,
+        to_address=notice.to,
         message_id=message_id,
         date=now,
     )
     return off_thread_mail(
-        config, kind="engineer_notice", raw=raw, message_id=message_id, to=[to], subject=subject
+        config,
+        kind="engineer_notice",
+        raw=raw,
+        message_id=message_id,
+        to=[notice.to],
+        subject=subject,
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
+from ingest.reading.addresses import canonical_address
 from ingest.rules import followups
 from tests.conftest import make_mail
 from tests.desk import COMPLETE, ENGINEER, ENGINEER_TOML, Desk
@@ -42,6 +44,49 @@ def test_new_text_drops_quoted_history():
     body = f"{ASK}\n\n-----原始邮件-----\n发件人: support@gongdan.example.cn\n已收到问题。"
     assert followups.new_text(body) == ASK
     assert followups.new_text("谢谢\n> 已收到问题。\n> 运营商：星星充电") == "谢谢"
+
+
+def test_notices_list_each_recipient_s_tickets_in_the_order_the_mail_was_stored():
+    """What a follow-up says goes to its ticket's engineer (none assigned: the fallback), never
+    to an address on the ticket's thread; a thanks, or an engineer's own mail, says nothing."""
+    lead = "lead@gongdan.example.cn"
+
+    def stored(n, ticket_id, text, sender=OPS):
+        at = T0 + timedelta(minutes=n)
+        return SimpleNamespace(
+            ticket_id=ticket_id, flags=[], from_address=sender, text=text, raw=b"", received_at=at
+        )
+
+    def ticket(n, engineer):
+        return SimpleNamespace(
+            id=n,
+            subject=f"充电故障{n}",
+            status="in_progress",
+            engineer=engineer,
+            operator_address=OPS,
+            thread_addresses=[],
+        )
+
+    mail = [
+        stored(1, 2, "谢谢"),
+        stored(2, 1, ASK),
+        stored(3, 2, "问题又出现了，请再核实"),
+        stored(4, 1, "已处理", sender=ENGINEER),
+    ]
+    notices = followups.notices_of(
+        mail,
+        {1: ticket(1, "小明"), 2: ticket(2, None)},
+        {canonical_address(ENGINEER): "小明"},
+        {"小明": ENGINEER},
+        [lead, OPS],
+    )
+    assert [(n.to, n.name, [t["id"] for t in n.tickets]) for n in notices] == [
+        (ENGINEER, "小明", [1]),
+        (lead, "", [2]),
+    ]
+    assert notices[0].tickets[0]["messages"] == [
+        {"at": T0 + timedelta(minutes=2), "sender": OPS, "text": ASK}
+    ]
 
 
 def test_reopen_window_and_waiting():

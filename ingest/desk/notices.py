@@ -5,12 +5,10 @@ assigned, to the [digest] recipients); never to an operator."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime
 
 from ingest.config import Config
-from ingest.reading.addresses import canonical_address
-from ingest.rules.followups import news_of, notice_recipients
+from ingest.rules.followups import notices_of
 from ingest.store import outbox
 from ingest.store.db import Engine
 from ingest.store.db import session as open_session
@@ -26,34 +24,19 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
     """Queue this cycle's notices (the follow-ups stored at `now`); returns how many."""
     if not config.desk.notify_engineers:
         return 0
-    engineers = config.engineer_mailboxes
     by_name = {e.name: e.address for e in config.engineers}
     with open_session(engine) as session:
-        news = defaultdict(list)
-        for message in followups_stored_at(session, now):
-            if (said := news_of(message, engineers)) is not None:
-                news[message.ticket_id].append(said)
-        tickets = tickets_by_id(session, list(news))
-        by_recipient = defaultdict(list)
-        for ticket_id, messages in news.items():
-            ticket = tickets[ticket_id]
-            recipients = notice_recipients(ticket, engineers, by_name, config.digest_recipients)
-            for address in recipients:
-                by_recipient[address].append(
-                    {
-                        "id": ticket.id,
-                        "subject": ticket.subject,
-                        "status": ticket.status,
-                        "engineer": ticket.engineer,
-                        "messages": messages,
-                    }
-                )
+        followups = followups_stored_at(session, now)
+        tickets = tickets_by_id(session, [m.ticket_id for m in followups])
+        notices = notices_of(
+            followups, tickets, config.engineer_mailboxes, by_name, config.digest_recipients
+        )
         from replies.engineer_notice import notice_mail  # a notice to send (see the top)
 
-        for address, listed in by_recipient.items():
-            name = engineers.get(canonical_address(address), "")
-            outbox.enqueue(session, notice_mail(config, address, name, listed, now), now)
+        for notice in notices:
+            mail = notice_mail(config, notice, now)
+            outbox.enqueue(session, mail, now)
         session.commit()
-    for address, listed in by_recipient.items():
-        log.info("notice of %d ticket(s) queued to %s", len(listed), address)
-    return len(by_recipient)
+    for notice in notices:
+        log.info("notice of %d ticket(s) queued to %s", len(notice.tickets), notice.to)
+    return len(notices)

@@ -53,23 +53,17 @@ class Cycle:
 
 
 def take_mailboxes(cycle: Cycle) -> None:
-    """Every mailbox's new mail; a mailbox another run holds is skipped."""
-    report = cycle.report
+    """Every mailbox's new mail (poll_mailbox), one after the other."""
     for box in cycle.config.mailboxes:
         try:
-            with exclusive(cycle.engine, f"mailbox:{box.name}") as got:
-                if not got:
-                    log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
-                    report.mailboxes.append(MailboxReport(box.name, locked=True))
-                    continue
-                report.mailboxes.append(poll_mailbox(cycle, box))
+            report = poll_mailbox(cycle, box)
         except SQLAlchemyError as exc:
             # The database went away around the lock itself: this cycle ends for the mailbox,
             # its mail stays unprocessed and the next cycle takes it.
             error = f"database error: {db.short_error(exc)}"
             log.error("mailbox %s: %s", box.name, error)
-            report.mailboxes = [m for m in report.mailboxes if m.name != box.name]
-            report.mailboxes.append(MailboxReport(box.name, error=error))
+            report = MailboxReport(box.name, error=error)
+        cycle.report.mailboxes.append(report)
         if cycle.stop():
             break
 
@@ -128,33 +122,39 @@ def reported(report: CycleReport, error_field: str) -> Iterator[None]:
 
 
 def poll_mailbox(cycle: Cycle, box: MailboxSettings) -> MailboxReport:
-    report = MailboxReport(box.name)
-    for attempt in range(RECONNECTS + 1):
-        source = None
-        try:
-            source = mailboxes.open_source(box)
-            source.connect()
-            _take_new_mail(cycle, box, source, report)
-            break
-        except SourceDisconnected as exc:
-            if attempt == RECONNECTS:
+    """The mailbox's new mail, under its lock (a mailbox another run holds is skipped); a dropped
+    connection is opened again, up to RECONNECTS times. How it ended is recorded."""
+    with exclusive(cycle.engine, f"mailbox:{box.name}") as got:
+        if not got:
+            log.info("mailbox %s: another gongdan poll is working on it; skipped", box.name)
+            return MailboxReport(box.name, locked=True)
+        report = MailboxReport(box.name)
+        for attempt in range(RECONNECTS + 1):
+            source = None
+            try:
+                source = mailboxes.open_source(box)
+                source.connect()
+                _take_new_mail(cycle, box, source, report)
+                break
+            except SourceDisconnected as exc:
+                if attempt == RECONNECTS:
+                    report.error = str(exc)
+                else:
+                    log.warning("mailbox %s: %s; reconnecting", box.name, exc)
+                    time.sleep(0.5 * (attempt + 1))
+            except (SourceError, ConfigError) as exc:
                 report.error = str(exc)
-            else:
-                log.warning("mailbox %s: %s; reconnecting", box.name, exc)
-                time.sleep(0.5 * (attempt + 1))
-        except (SourceError, ConfigError) as exc:
-            report.error = str(exc)
-            break
-        except SQLAlchemyError as exc:
-            report.error = f"database error: {db.short_error(exc)}"
-            break
-        finally:
-            if source is not None:
-                source.close()
-    if report.error:
-        log.error("mailbox %s: %s", box.name, report.error)
-    mailbox_state.record(cycle.engine, box.name, report.error, cycle.now)
-    return report
+                break
+            except SQLAlchemyError as exc:
+                report.error = f"database error: {db.short_error(exc)}"
+                break
+            finally:
+                if source is not None:
+                    source.close()
+        if report.error:
+            log.error("mailbox %s: %s", box.name, report.error)
+        mailbox_state.record(cycle.engine, box.name, report.error, cycle.now)
+        return report
 
 
 def _take_new_mail(
@@ -164,17 +164,18 @@ def _take_new_mail(
     keys, uidvalidity = _new_mail(cycle.engine, box, source)
     if not keys:
         return
-    with db.session(cycle.engine) as session:  # mail to store: the ORM session now (issue 22)
-        from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
-        from ingest.desk.read_ahead import ReadAhead, worth_it
+    from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
+    from ingest.desk.read_ahead import ReadAhead, worth_it
 
-        # While one batch is stored, the next is fetched and read (in a helper process if it pays).
-        parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
-        if parallel:
-            log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
-        fetched = mailboxes.fetch_batches(source, keys, cycle.stop, BATCH, BATCH_BYTES)
-        with ReadAhead(cycle.config.desk, parallel) as reader:
-            for fetched_batch, reads in reader.in_order(fetched):
+    # While one batch is stored, the next is fetched and read (in a helper process if it pays).
+    parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
+    if parallel:
+        log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))
+    fetched = mailboxes.fetch_batches(source, keys, cycle.stop, BATCH, BATCH_BYTES)
+    with ReadAhead(cycle.config.desk, parallel) as reader:
+        readings = reader.in_order(fetched)
+        with db.session(cycle.engine) as session:  # mail to store: the ORM session now (issue 22)
+            for fetched_batch, reads in readings:
                 mails = [
                     Mail(key, raw, read)
                     for (key, raw), read in zip(fetched_batch, reads(), strict=True)

@@ -131,6 +131,15 @@ def read_email(raw: bytes, max_parts: int = 200) -> Email:
     )
 
 
+def names_read_again(raw: bytes) -> list[str]:
+    """The attachment names of a mail stored already, read again from its bytes; none for one
+    that cannot be read again (there are no attachments to show)."""
+    try:
+        return read_email(raw).attachments
+    except Exception:
+        return []
+
+
 def without_units(text: str) -> str:
     """`text` without its UNIT_END lines: the body as stored and shown."""
     return "\n".join(line for line in text.split("\n") if line != UNIT_END)

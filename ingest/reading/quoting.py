@@ -170,3 +170,13 @@ def split_body(body: str) -> SplitBody:
         history=["\n".join(seg).strip("\n") for seg in history],
         forwarded="\n".join(forwarded).strip("\n"),
     )
+
+
+def new_text(body: str) -> str:
+    """A mail's own words: its body without quoted history, signature tags or the `-- ` block."""
+    lines = []
+    for line in split_body(body or "").new_text.split("\n"):
+        if line.rstrip() == "--" or patterns().signature.match(line):
+            break
+        lines.append(line)
+    return "\n".join(lines).strip()

@@ -4,10 +4,12 @@ ticket then wait on, does it reopen a closed-off ticket, and whom to tell of it.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ingest.reading.addresses import canonical_address
-from ingest.reading.quoting import patterns, split_body
+from ingest.reading.quoting import new_text
 
 # A bare thanks or acknowledgement says nothing that needs an answer (SPEC §13).
 _THANKS = re.compile(
@@ -24,16 +26,6 @@ BARE_LIMIT = 10  # a thanks up to this many characters is bare
 REOPENS = ("resolved", "on_hold")
 # Mail whose flags say it may change nothing on its ticket, or is no operator's.
 NOT_THE_OPERATORS = {"outside_thread", "forged_engineer", "bounce", "unreadable"}
-
-
-def new_text(body: str) -> str:
-    """A mail's own words: its body without quoted history, signature tags or the `-- ` block."""
-    lines = []
-    for line in split_body(body or "").new_text.split("\n"):
-        if line.rstrip() == "--" or patterns().signature.match(line):
-            break
-        lines.append(line)
-    return "\n".join(lines).strip()
 
 
 def says_something(text: str, attachments: list[str] | tuple = ()) -> bool:
@@ -88,20 +80,13 @@ def news_of(message, engineers: dict[str, str]) -> dict | None:
     if canonical_address(message.from_address) in engineers:
         return None
     text = new_text(message.text or "")
-    if not says_something(text) and not says_something(text, _attachments(message.raw)):
-        return None
+    if not says_something(text):
+        # Then an attachment decides: the mail is read again, and the reader loaded, only now.
+        from ingest.reading.email_reader import names_read_again
+
+        if not names_read_again(message.raw):
+            return None
     return {"at": message.received_at, "sender": message.from_address, "text": text}
-
-
-def _attachments(raw: bytes) -> list[str]:
-    """A stored mail's attachments, read again from its bytes: only when its text alone says
-    nothing, so that an attachment decides."""
-    from ingest.reading.email_reader import read_email  # the reader, once a mail needs it
-
-    try:
-        return read_email(raw).attachments
-    except Exception:  # stored already; a mail we cannot read again has no attachments to show
-        return []
 
 
 def notice_recipients(
@@ -116,4 +101,48 @@ def notice_recipients(
         a
         for a in dict.fromkeys(chosen)
         if canonical_address(a) in engineers or canonical_address(a) not in thread
+    ]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one engineer (or a digest recipient) is told: to `to`, greeting `name` ("" when the
+    address is no engineer's), the `tickets`, each a dict of id, subject, status, engineer and
+    messages (news_of)."""
+
+    to: str
+    name: str
+    tickets: list[dict]
+
+
+def notices_of(
+    followups: list,
+    tickets: dict,
+    engineers: dict[str, str],
+    by_name: dict[str, str],
+    fallback: list[str],
+) -> list[Notice]:
+    """The notices of stored `followups` (on `tickets`, by id): one per recipient
+    (notice_recipients), listing the tickets whose follow-ups say something (news_of), the
+    tickets and their news in the order the mail was stored."""
+    news = defaultdict(list)
+    for message in followups:
+        if (said := news_of(message, engineers)) is not None:
+            news[message.ticket_id].append(said)
+    listed = defaultdict(list)
+    for ticket_id, messages in news.items():
+        ticket = tickets[ticket_id]
+        for address in notice_recipients(ticket, engineers, by_name, fallback):
+            listed[address].append(
+                {
+                    "id": ticket.id,
+                    "subject": ticket.subject,
+                    "status": ticket.status,
+                    "engineer": ticket.engineer,
+                    "messages": messages,
+                }
+            )
+    return [
+        Notice(address, engineers.get(canonical_address(address), ""), shown)
+        for address, shown in listed.items()
     ]

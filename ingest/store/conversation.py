@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from ingest.config.durations import parse_duration
+from ingest.reading.quoting import new_text
 from ingest.rules import followups
 from ingest.store.models import Ticket, as_utc
 from ingest.store.ticket_rows import event
@@ -43,7 +44,7 @@ def judge_follow_up(session: Session, intake) -> None:
     if ticket is None or not _operator_follow_up(intake):
         return
     mail = intake.reading.mail
-    intake.says = followups.says_something(followups.new_text(mail.body), mail.attachments)
+    intake.says = followups.says_something(new_text(mail.body), mail.attachments)
     if not intake.says:
         return
     within = parse_duration(intake.config.desk.reopen_within)

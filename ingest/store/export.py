@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.reading.attachments import attachments_of
 from ingest.reading.phones import mask_phones_in_text
-from ingest.rules.followups import new_text
+from ingest.reading.quoting import new_text
 from ingest.rules.stored import ticket_fields
 from ingest.store.models import Message, Outbox, StopCodeHit, Ticket, TicketEvent, iso
 
