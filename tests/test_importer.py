@@ -229,7 +229,7 @@ def test_a_backfill_tells_postgresql_the_size_of_what_it_filled(
     from ingest.desk import importer
     from ingest.store import db
 
-    monkeypatch.setattr(importer, "ANALYZE_AFTER", 150)
+    monkeypatch.setattr(importer, "ANALYZE_AT", (150,))
     assert gongdan("db", "upgrade").exit_code == 0
     box = mailbox.Maildir(tmp_path / "old", create=True)
     for n in range(220):
