@@ -89,6 +89,19 @@ def test_notices_list_each_recipient_s_tickets_in_the_order_the_mail_was_stored(
     ]
 
 
+def test_a_bare_thanks_tells_the_engineer_only_when_it_brings_an_attachment():
+    """news_of reads a stored mail again only when its text says nothing: then an attachment
+    (a photo of the charger's screen) decides."""
+    thanks = SimpleNamespace(
+        flags=[], from_address=OPS, text="谢谢", raw=attached_mail(), received_at=T0
+    )
+    assert followups.news_of(thanks, {}) == {"at": T0, "sender": OPS, "text": "谢谢"}
+    bare = make_mail("谢谢", sender=OPS)
+    assert followups.news_of(SimpleNamespace(**{**vars(thanks), "raw": bare}), {}) is None
+    # A mail that cannot be read again has no attachment to show, and stops nothing.
+    assert followups.news_of(SimpleNamespace(**{**vars(thanks), "raw": b"\xff" * 10}), {}) is None
+
+
 def test_reopen_window_and_waiting():
     day = timedelta(days=1)
     assert followups.reopen("resolved", T0, T0 + 2 * day, 30 * day) == "reopen"
