@@ -36,7 +36,8 @@ of 10^6 bytes), in this order:
 
 Each figure is printed with its ratio to the start-up baseline and the target of issue 22,
 which holds at 100,000 tickets: tickets list <= 1.5 s and <= 150 MB, tickets list --json
-<= 3 s, export <= 150 MB, show and stats <= 1.5 s, remind and digest <= 2 s. Read-only
+<= 3 s, export <= 150 MB, show and stats <= 1.5 s, remind and digest <= 2 s; the list --all
+rows are held to the list's memory alone (the times are the default list's). Read-only
 commands can be run --repeat times (the best time and its peak are kept); remind, digest and
 poll change the database and run once. Each command is forked by a bare launcher interpreter
 (LAUNCHER), not by this script: Linux's ru_maxrss of a child includes the memory of the process
@@ -96,9 +97,10 @@ COMMANDS = [
     ),
     ("tickets list", ["tickets", "list"], 1.5, 150, False),
     ("tickets list --json", ["tickets", "list", "--json"], 3.0, None, False),
-    # Every ticket of the history, streamed: into a pipe, and as JSON lines.
-    ("list --all (pipe)", ["tickets", "list", "--all", "--limit", "100000000"], 1.5, 150, False),
-    ("list --all --json", ["tickets", "list", "--all", "--json"], 3.0, 150, False),
+    # Every ticket of the history, streamed: into a pipe, and as JSON lines. Issue 22's times are
+    # the default list's (open tickets, 50 rows); streamed, all of them keep to its memory.
+    ("list --all (pipe)", ["tickets", "list", "--all", "--limit", "100000000"], None, 150, False),
+    ("list --all --json", ["tickets", "list", "--all", "--json"], None, 150, False),
     ("tickets show K", ["tickets", "show", "{K}"], 1.5, None, False),
     ("export", ["export"], None, 150, False),
 ]
