@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ingest.config import Config, DigestTable, parse_duration
 from ingest.reading.local_time import zone
-from ingest.store.db import Connection, Engine, connection_of
+from ingest.store.db import Connection, Engine
 from ingest.store.digest_runs import last_period_end, record_period
 from ingest.store.lock import exclusive
 from ingest.store.times import as_utc
@@ -20,9 +19,6 @@ from replies.digest_data import DISPLAY_TZ, OPEN_LIMIT
 from replies.digest_view import render, subject_of
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
-
-if TYPE_CHECKING:
-    from ingest.store.db import Session  # loads SQLModel: the digest needs none (issue 22)
 
 __all__ = ["collect", "render", "subject_of", "parse_since", "run_digest", "send_now"]
 
@@ -39,7 +35,7 @@ def parse_since(text: str) -> timedelta:
 
 
 def collect(
-    target: Connection | Session,
+    conn: Connection,
     start: datetime,
     end: datetime,
     open_limit: int = OPEN_LIMIT,
@@ -48,12 +44,10 @@ def collect(
     tz: tzinfo | None = None,
 ) -> dict:
     """The digest's plain data for [start, end); `end` is its "now" (ages, windows, the chart's
-    last day), read on `target` (a Connection, or a Session's). Every string that could hold a
-    phone is masked."""
+    last day), read on `conn`. Every string that could hold a phone is masked."""
     start, end = as_utc(start), as_utc(end)
     settings = settings or DigestTable()
     window = parse_duration(settings.repeat_window)
-    conn = connection_of(target)
     return {
         "tz": tz,  # the zone people read the digest in ([desk] timezone); None: Asia/Shanghai
         "period": {"start": start, "end": end},

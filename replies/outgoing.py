@@ -1,7 +1,8 @@
-"""The one way into the outbox: a reply on a ticket's thread (ack, request for information,
-reminder, on-hold and resolved notices) or a digest, composed with our headers and threading
-(reply_mail) and queued with its outbox row (ingest.store.outbox.enqueue), in the caller's
-transaction."""
+"""Every mail we send, as the outbox takes it (ingest.store.outbox.Outgoing): a reply on a
+ticket's thread (ack, request for information, reminder, on-hold and resolved notices) composed
+with our headers and threading (reply_mail, written), or a mail on no thread (an engineer's
+notice, a digest: off_thread_mail, queue_mail). The store's outbox.enqueue and enqueue_many insert
+them, in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from replies.compose import compose_reply, make_message_id
 from replies.render import RENDERERS
 
 if TYPE_CHECKING:
-    from ingest.store.db import Connection, Session
+    from ingest.store.db import Connection
 
 
 def new_message_id(config: Config) -> str:
@@ -105,16 +106,8 @@ def written(config: Config, wanted: list[Wanted], now: datetime) -> list[outbox.
     return mails
 
 
-def queue_reply(session: Session, config: Config, *, now: datetime, held: str = "", **reply) -> str:
-    """Queue reply_mail(config, now=now, **reply), due `now` (or kept `held` for that reason
-    until a person releases it); returns its Message-ID."""
-    mail = replace(reply_mail(config, now=now, **reply), held=held)
-    outbox.enqueue(session, mail, now)
-    return mail.message_id
-
-
 def queue_mail(
-    target: Connection | Session,
+    conn: Connection,
     config: Config,
     *,
     kind: str,
@@ -125,11 +118,11 @@ def queue_mail(
     now: datetime,
 ) -> int:
     """Queue a mail on no ticket's thread (a digest), composed by the caller with our headers,
-    in the transaction of `target` (a Connection, or a Session); returns its outbox row."""
+    in the transaction open on `conn`; returns its outbox row."""
     mail = off_thread_mail(
         config, kind=kind, raw=raw, message_id=message_id, to=to, subject=subject
     )
-    return outbox.enqueue(target, mail, now)
+    return outbox.enqueue(conn, mail, now)
 
 
 def off_thread_mail(

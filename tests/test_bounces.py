@@ -119,7 +119,7 @@ def _with_ticket(engine, config, ack_id: str = ACK_ID, sender: str = OPERATOR):
             now=utcnow(),
         )
         outbox.enqueue(
-            session,
+            session.connection(),
             outbox.Outgoing(
                 kind="ack",
                 raw=b"Subject: ack\r\n\r\nack\r\n",
@@ -251,12 +251,12 @@ def test_status_and_the_digest_say_which_replies_bounced(engine):
         later = status(conn, config, db.HEAD_REVISION, now + timedelta(days=8), 60)
     assert later["outbox"]["bounced_7d"] == 0 and later["notices"] == []
     with db.session(engine) as session:
-        data = collect(session, now - timedelta(hours=1), now + timedelta(minutes=1))
+        data = collect(session.connection(), now - timedelta(hours=1), now + timedelta(minutes=1))
     _, text, html = render(data)
     assert f"工单#{ticket_id}  确认  收件人：{OPERATOR}" in text
     assert "收件人邮箱地址不存在" in text and 'data-table="bounced"' in html
     with db.session(engine) as session:
-        data = collect(session, now + timedelta(hours=1), now + timedelta(hours=2))
+        data = collect(session.connection(), now + timedelta(hours=1), now + timedelta(hours=2))
     assert "退信" not in render(data)[1]  # another period: not listed
 
 

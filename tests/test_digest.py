@@ -179,7 +179,7 @@ class MailHTML(HTMLParser):
 
 def test_collect_counts_open_tickets_and_charts(engine, desk):
     with db.session(engine) as session:
-        data = collect(session, utcnow() - timedelta(hours=24), utcnow())
+        data = collect(session.connection(), utcnow() - timedelta(hours=24), utcnow())
     assert data["counts"] == {
         "new": 3,
         "waiting_info": 1,
@@ -228,7 +228,7 @@ def test_more_tickets_than_one_statement_can_name_are_read_whole(engine, desk):
 
 def test_rendered_html_and_text_as_a_mail_client_shows_them(engine, desk):
     with db.session(engine) as session:
-        data = collect(session, utcnow() - timedelta(hours=24), utcnow())
+        data = collect(session.connection(), utcnow() - timedelta(hours=24), utcnow())
     subject, text, html = render(data)
     assert subject.startswith("售后工单日报 ") and " 至 " in subject
 
@@ -439,6 +439,6 @@ def test_a_ticket_only_automatic_mail_opened_is_left_out(engine, database_url):
             now=utcnow(),
         )
         now = utcnow()
-        data = collect(session, now - timedelta(hours=1), now + timedelta(minutes=1))
+        data = collect(session.connection(), now - timedelta(hours=1), now + timedelta(minutes=1))
     assert data["counts"]["new"] == 1 and data["counts"]["waiting_info"] == 1
     assert [t["operator"] for t in data["open_tickets"]] == ["星星充电"]

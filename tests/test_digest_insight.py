@@ -144,7 +144,13 @@ def rows_of(engine, model):
 
 def data_of(engine, **kw):
     with db.session(engine) as session:
-        return collect(session, NOW - timedelta(hours=24), NOW, engineer_addresses=[ENGINEER], **kw)
+        return collect(
+            session.connection(),
+            NOW - timedelta(hours=24),
+            NOW,
+            engineer_addresses=[ENGINEER],
+            **kw,
+        )
 
 
 def test_repeat_faults_most_frequent_first_within_the_window(engine, history):
@@ -326,7 +332,7 @@ def test_now_is_the_digest_s_clock(engine, history, database_url):
     )
     assert summary["period_start"] == (later - timedelta(hours=24)).isoformat()
     with db.session(engine) as session:
-        data = collect(session, later - timedelta(hours=24), later)
+        data = collect(session.connection(), later - timedelta(hours=24), later)
     ages = {t["id"]: t["age"] for t in data["open_tickets"]}
     assert ages[history["h"]] == "2天5小时"
     assert data["daily"][-1]["day"] == date(2026, 12, 2)
@@ -433,7 +439,9 @@ def test_a_period_is_read_through_indexes_not_the_whole_history(tmp_path):
     )
     try:
         with db.session(engine) as session:
-            collect(session, NOW - timedelta(hours=24), NOW, engineer_addresses=[ENGINEER])
+            collect(
+                session.connection(), NOW - timedelta(hours=24), NOW, engineer_addresses=[ENGINEER]
+            )
             by_engineer(session.connection(), NOW - timedelta(days=30), NOW, [ENGINEER])
         raw = engine.raw_connection()
         try:

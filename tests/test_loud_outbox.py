@@ -308,7 +308,7 @@ def _queue(desk: Desk, count: int) -> list[tuple[str, bytes]]:
                     date=utcnow(),
                 )
                 outbox.enqueue(
-                    session,
+                    session.connection(),
                     outbox.Outgoing(
                         kind="ack",
                         raw=raw,

@@ -45,7 +45,7 @@ def _queue(engine, count: int, recipient=lambda n: f"ops{n}@xingxing.example.cn"
                 f"Auto-Submitted: auto-replied\r\n\r\nreply {n}\r\n"
             ).encode()
             outbox.enqueue(
-                session,
+                session.connection(),
                 outbox.Outgoing(
                     kind="ack",
                     raw=raw,

@@ -63,7 +63,7 @@ def queue(desk: Desk, count: int) -> list[str]:
                     f"reply {n}\r\n"
                 ).encode()
                 outbox.enqueue(
-                    session,
+                    session.connection(),
                     outbox.Outgoing(
                         kind="ack",
                         raw=raw,

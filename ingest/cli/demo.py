@@ -157,8 +157,8 @@ def _digest(config, engine, end: datetime, workdir: Path, echo: Callable[[str], 
     """The engineers' digest of the sample's fortnight as of `end`, written beside the database;
     its repeat faults printed."""
     addresses = [e.address for e in config.engineers]
-    with db.session(engine) as session:
-        data = collect(session, end - timedelta(days=14), end, OPEN_LIMIT, config.digest, addresses)
+    with engine.connect() as conn:
+        data = collect(conn, end - timedelta(days=14), end, OPEN_LIMIT, config.digest, addresses)
     subject, text, html = render(data, None, config.outgoing.from_address)
     for name, content in (("digest.txt", text), ("digest.html", html)):
         # Operators' names and addresses: readable by the owner only, like the database.

@@ -35,7 +35,7 @@ def notify_engineers(config: Config, engine: Engine, now: datetime) -> int:
 
         for notice in notices:
             mail = notice_mail(config, notice, now)
-            outbox.enqueue(session, mail, now)
+            outbox.enqueue(session.connection(), mail, now)
         session.commit()
     for notice in notices:
         log.info("notice of %d ticket(s) queued to %s", len(notice.tickets), notice.to)

@@ -184,12 +184,6 @@ def session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def connection_of(target: Connection | Session) -> Connection:
-    """`target` itself if it is a Connection, else the Session's connection (its transaction):
-    for statements that callers with either run (the digest has no Session, issue 22)."""
-    return target if isinstance(target, Connection) else target.connection()
-
-
 def __getattr__(name: str):
     """`Session`, imported from here by the layers above, loaded when first asked for."""
     if name == "Session":

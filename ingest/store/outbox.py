@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.store import mailbox_state
-from ingest.store.db import PARAMETERS, chunks, connection_of, parts_by_size
+from ingest.store.db import PARAMETERS, chunks, parts_by_size
 from ingest.store.tables import message as _MESSAGE
 from ingest.store.tables import outbox as _OUTBOX
 
@@ -92,10 +92,8 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
     return outbox_row, message_row
 
 
-def enqueue(target: Connection | Session, mail: Outgoing, now: datetime) -> int:
-    """Queue `mail` in the caller's transaction (on a Connection, or a Session's) due at once,
-    and return its outbox row."""
-    conn = connection_of(target)
+def enqueue(conn: Connection, mail: Outgoing, now: datetime) -> int:
+    """Queue `mail` in the transaction open on `conn`, due at once, and return its outbox row."""
     outbox_row, message_row = rows_of(mail, now)
     row_id = conn.execute(_INSERT_OUTBOX, outbox_row).inserted_primary_key[0]
     _keep_on_threads(conn, [message_row])
