@@ -49,10 +49,11 @@ def repeats(tickets, hits, threshold: int) -> list[dict]:
         named: dict[str, tuple[str, set[int]]] = {}
         for t in tickets:
             key = _group_key(getattr(t, column))
-            if key and key not in named:  # shown as its first ticket writes it
+            if not key:
+                continue
+            if key not in named:  # shown as its first ticket writes it
                 named[key] = (safe(getattr(t, column)).strip(), set())
-            if key:
-                named[key][1].add(t.id)
+            named[key][1].add(t.id)
         groups += [(kind, name, ids) for name, ids in named.values()]
     groups += [("code", text, ids) for (_, _, text), ids in by_code.items()]
     labels = {"pile": "充电桩", "station": "桩站", "code": "停止代号"}

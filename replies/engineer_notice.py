@@ -10,8 +10,8 @@ from ingest.reading.local_time import local_minute, zone
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.followups import Notice
 from ingest.rules.threads import subject_tag
-from ingest.store.models import as_utc
 from ingest.store.outbox import Outgoing
+from ingest.store.times import as_utc
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ
 from replies.digest_view import mailto

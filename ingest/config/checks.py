@@ -9,7 +9,8 @@ from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
 from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
 from ingest.reading.addresses import is_public
-from ingest.reading.data_files import field_keys, vendors
+from ingest.reading.data_files import vendors
+from ingest.reading.field_specs import field_specs
 from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -147,7 +148,7 @@ def _check_durations(desk: DeskSettings) -> str:
 
 
 def _check_desk(desk: DeskSettings) -> str:
-    keys = field_keys()
+    keys = list(field_specs().by_key)  # the fields' keys, as required_* name them
     for name in ("required_simple", "required_none", "required_detailed"):
         for key in getattr(desk, name):
             if key not in keys:

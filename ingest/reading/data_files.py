@@ -1,7 +1,8 @@
-"""The package's data files as plain data: the keys of the fields in fields.toml and the vendors'
-stop-code tables. No patterns are built here: the config check reads these on every command,
-cron's every-minute poll too (issue 22); ingest.reading.field_catalog and stopcodes build the
-reader's patterns from them when there is mail to read."""
+"""The package's data files as plain data: fields.toml (its fields as ingest.reading.field_specs
+gives them) and the vendors' stop-code tables. No patterns are built here: the config check
+reads these on every command, cron's every-minute poll too (issue 22);
+ingest.reading.field_catalog and stopcodes build the reader's patterns from them when there is
+mail to read."""
 
 from __future__ import annotations
 
@@ -18,11 +19,6 @@ UNKNOWN_MEANING = "未知代号"
 def fields_toml() -> dict:
     """ingest/data/fields.toml, read once."""
     return tomllib.loads(resources.files("ingest").joinpath("data/fields.toml").read_text("utf-8"))
-
-
-def field_keys() -> list[str]:
-    """The fields' keys, as the config's required_* name them."""
-    return [f["key"] for f in fields_toml()["field"]]
 
 
 @dataclass(frozen=True)

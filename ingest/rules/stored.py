@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.reading.data_files import field_keys
+from ingest.reading.field_specs import field_specs
 
 if TYPE_CHECKING:  # the reader's modules are loaded only where mail is read (issue 22)
     from ingest.reading.ticket import TicketReading
 
 # A ticket's fields as replies show them. The answer is relayed, not kept on the ticket: it is in
 # the history (`answered`).
-FIELD_KEYS = tuple(k for k in field_keys() if k not in ("status", "engineer", "answer"))
+FIELD_KEYS = tuple(k for k in field_specs().by_key if k not in ("status", "engineer", "answer"))
 
 
 @dataclass(frozen=True)

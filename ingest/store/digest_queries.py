@@ -19,13 +19,24 @@ from ingest.store.tables import ticket as _TICKET
 from ingest.store.tables import ticket_event as _EVENT
 from ingest.store.times import as_utc
 
-# A ticket that only automatic mail ever wrote to (an unthreaded bounce or out-of-office) is
-# kept, but it is nobody's work: the digest leaves it out.
-HUMAN = exists().where(
-    _MESSAGE.c.ticket_id == _TICKET.c.id,
-    _MESSAGE.c.direction == "in",
-    _MESSAGE.c.auto_submitted.is_(False),
-)
+
+def person_wrote(mail=_MESSAGE):
+    """A person's mail is on the ticket (`mail`: the message table, or an alias of it in a query
+    that joins messages too). A ticket that only automatic mail ever wrote to (an unthreaded
+    bounce or out-of-office) is kept, but it is nobody's work: the digest, stats and the review
+    leave it out. The index ix_message_ticket_human answers it alone."""
+    return (
+        exists()
+        .where(
+            mail.c.ticket_id == _TICKET.c.id,
+            mail.c.direction == "in",
+            mail.c.auto_submitted.is_(False),
+        )
+        .correlate(_TICKET)
+    )
+
+
+HUMAN = person_wrote()
 
 
 # Mail that reaches us this much after its own time still counts as new when it arrives; older

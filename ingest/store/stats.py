@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.reading.display_words import FINISHED
 from ingest.store import review_queries as review
+from ingest.store.digest_queries import person_wrote
 from ingest.store.tables import message as _MESSAGE
 from ingest.store.tables import stop_code_hit as _STOP_CODE
 from ingest.store.tables import ticket as _TICKET
@@ -38,15 +39,9 @@ def row_keys(by: str) -> tuple[str, ...]:
     return CODE_KEYS if by == "code" else (by, *TICKET_KEYS)
 
 
-# A ticket that only automatic mail ever wrote to (a bounce, an out-of-office) is nobody's
-# work: left out, as the digest leaves it out.
-# Its own alias of the message table: the stop-code queries join messages too.
-_MAIL = _MESSAGE.alias("human_mail")
-_HUMAN = (
-    exists()
-    .where(_MAIL.c.ticket_id == _TICKET.c.id, _MAIL.c.direction == "in", ~_MAIL.c.auto_submitted)
-    .correlate(_TICKET)
-)
+# Tickets only automatic mail wrote to are left out, as the digest leaves them out; on its own
+# alias of the message table, since the stop-code queries join messages too.
+_HUMAN = person_wrote(_MESSAGE.alias("human_mail"))
 
 
 def _key_column(by: str):

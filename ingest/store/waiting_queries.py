@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ingest.store.db import Connection
 from ingest.store.tables import message as _MESSAGE
@@ -26,7 +26,7 @@ def waiting_for_team(conn: Connection, end: datetime, limit: int) -> tuple[list,
     tickets = conn.execute(
         select(_TICKET.c.id, _TICKET.c.subject).where(*waiting).order_by(_TICKET.c.id).limit(limit)
     ).all()
-    total = len(conn.execute(select(_TICKET.c.id).where(*waiting)).all())
+    total = conn.execute(select(func.count()).select_from(_TICKET).where(*waiting)).scalar_one()
     messages: dict[int, list] = defaultdict(list)
     if tickets:
         rows = conn.execute(
