@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from ingest.config import Config, DigestTable, parse_duration
-from ingest.reading.local_time import zone
 from ingest.store.db import Connection, Engine
 from ingest.store.digest_runs import last_period_end, record_period
 from ingest.store.lock import exclusive
@@ -17,6 +16,7 @@ from replies import digest_insight as insight
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ, OPEN_LIMIT
 from replies.digest_view import render, subject_of
+from replies.local_time import zone
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import FINISHED, STATUSES, age_zh, status_label
-from ingest.reading.local_time import DEFAULT_ZONE, zone
 from ingest.reading.phones import mask_phones_in_text
 from ingest.reading.quoting import new_text
 from ingest.rules.bounces import clean_reason
@@ -18,6 +17,7 @@ from ingest.store import digest_queries as read
 from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
 from ingest.store.times import as_utc
+from replies.local_time import DEFAULT_ZONE, zone
 
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINISHED)
 # The zone of a digest built without `[desk] timezone` (the database keeps UTC).

@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 from ingest.reading.display_words import REPLY_KIND_LABELS, span_zh
 from ingest.reading.field_specs import field_specs
-from ingest.reading.local_time import local_minute
 from ingest.rules.threads import subject_tag
 from ingest.store.times import as_utc
 from replies.digest_data import DISPLAY_TZ
+from replies.local_time import local_minute
 from replies.render import display_width, environment, pad
 
 TEXT_BAR = 30  # characters of the longest plain-text bar

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from ingest.config import Config
-from ingest.reading.local_time import local_minute, zone
 from ingest.reading.phones import mask_phones_in_text
 from ingest.rules.followups import Notice
 from ingest.rules.threads import subject_tag
@@ -15,6 +14,7 @@ from ingest.store.times import as_utc
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ
 from replies.digest_view import mailto
+from replies.local_time import local_minute, zone
 from replies.outgoing import new_message_id, off_thread_mail
 from replies.render import environment, status_zh
 

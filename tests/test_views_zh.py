@@ -15,13 +15,13 @@ from ingest.config import parse_config, parse_duration
 from ingest.desk.findings import report_json
 from ingest.desk.health import report
 from ingest.reading.display_words import event_words, flag_label, held_label, invalid_label
-from ingest.reading.local_time import local_minute, zone
 from ingest.store import db
 from ingest.store.health import MailboxRecord, OutboxRecord
 from ingest.store.outbox import DRAIN_STATE
 from replies.digest_data import problem_words
 from replies.digest_insight import last_days, per_day
 from replies.engineer_notice import render_notice
+from replies.local_time import local_minute, zone
 from tests.conftest import make_mail
 from tests.test_stats import Desk, seed
 

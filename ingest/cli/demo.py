@@ -22,12 +22,12 @@ from ingest.cli.running import counts_text
 from ingest.config import load_config
 from ingest.desk.poll import run_cycle
 from ingest.desk.remind import remind_due
-from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import OPEN, ticket_summaries
 from replies.digest import collect, render
 from replies.digest_data import OPEN_LIMIT
+from replies.local_time import zone
 from replies.send_stage import send_due
 
 CONFIG = """# Written by `gongdan demo`: the embedded default, a Maildir in and a Maildir outbox.

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ingest.desk.poll import run_cycle
 from ingest.reading.display_words import REPLY_KIND_LABELS, WAITING_LABELS, status_label
-from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import ticket_summaries
+from replies.local_time import zone
 
 POLL_AFTER = timedelta(minutes=2)  # each later mail is polled this long after its Date
 BODY_LINES = 12  # the lines of each mail the desk sent that the demo prints

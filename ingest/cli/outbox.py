@@ -10,11 +10,11 @@ from ingest.cli.common import config_of, wall_clock
 from ingest.cli.database import database
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import REPLY_STATE_LABELS, held_label, reply_kind_label
-from ingest.reading.local_time import local_minute, zone
 from ingest.rules.bounces import shown_reason
 from ingest.store import db
 from ingest.store.outbox import release, requeue
 from ingest.store.outbox_list import outbox_rows
+from replies.local_time import local_minute, zone
 
 
 @click.group("outbox")

@@ -16,9 +16,9 @@ from ingest.cli.database import database
 from ingest.reading import stopcodes
 from ingest.reading.clean_text import clean_data
 from ingest.reading.display_words import age_zh, vendor_label
-from ingest.reading.local_time import local_minute, zone
 from ingest.store.stats import row_keys
 from ingest.store.stats import stats as count
+from replies.local_time import local_minute, zone
 
 # This module is imported only when `gongdan stats` runs (ingest.cli.main.COMMANDS); rich is
 # imported only when the table goes to a terminal.

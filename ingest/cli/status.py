@@ -13,8 +13,8 @@ from ingest.config import ConfigError, database_password, load_config
 from ingest.desk.findings import chinese, report_json
 from ingest.desk.health import BROKEN, status
 from ingest.reading.clean_text import clean_text
-from ingest.reading.local_time import local_minute, zone
 from ingest.store import db
+from replies.local_time import local_minute, zone
 
 
 @click.command("status")

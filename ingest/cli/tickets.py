@@ -23,7 +23,6 @@ from ingest.cli.common import (
 from ingest.cli.database import database
 from ingest.cli.ticket_actions import tickets_close, tickets_merge
 from ingest.reading.display_words import STATUSES
-from ingest.reading.local_time import zone
 from ingest.store import db
 from ingest.store.export import export
 from ingest.store.ticket_list import (
@@ -33,6 +32,7 @@ from ingest.store.ticket_list import (
     ticket_detail,
     ticket_summaries,
 )
+from replies.local_time import zone
 
 
 @click.group()

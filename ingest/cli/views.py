@@ -26,10 +26,10 @@ from ingest.reading.display_words import (
     vendor_label,
 )
 from ingest.reading.field_specs import field_specs
-from ingest.reading.local_time import local_minute
 from ingest.reading.phones import mask_phone, mask_phones_in_text
 from ingest.reading.stopcodes import vendor_names
 from ingest.rules.bounces import shown_reason
+from replies.local_time import local_minute
 
 REPLY_STATES = REPLY_STATE_LABELS  # an outbox row's state as `tickets show` says it
 

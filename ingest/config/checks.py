@@ -4,6 +4,7 @@ the hosts that plain (unencrypted) IMAP and SMTP may reach."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
@@ -11,7 +12,6 @@ from ingest.config.settings import Config, DeskSettings, MailboxSettings, Outgoi
 from ingest.reading.addresses import is_public
 from ingest.reading.data_files import vendors
 from ingest.reading.field_specs import field_specs
-from ingest.reading.local_time import zone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASES = ("sqlite", "postgresql")
@@ -161,9 +161,12 @@ def _check_desk(desk: DeskSettings) -> str:
     if problem:
         return problem
     try:
-        zone(desk.timezone)
-    except ValueError as exc:
-        return f"[desk]: timezone: {exc}"
+        ZoneInfo(desk.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return (
+            f"[desk]: timezone: unknown time zone {desk.timezone!r} "
+            "(an IANA name such as Asia/Shanghai)"
+        )
     try:
         tables = vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:

@@ -9,7 +9,7 @@ from datetime import timedelta, tzinfo
 
 from ingest.config.checks import public_domains_warning
 from ingest.reading.display_words import span_zh
-from ingest.reading.local_time import local_minute
+from replies.local_time import local_minute
 
 
 @dataclass(frozen=True)

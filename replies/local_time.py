@@ -1,4 +1,5 @@
-"""Times as people read them: in the desk's zone (`[desk] timezone`), to the minute."""
+"""Times as people read them (views, replies, the digest): in the desk's zone (`[desk] timezone`),
+to the minute."""
 
 from __future__ import annotations
 
