@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ingest.config import Config
-from ingest.reading.addresses import domain_of
 from ingest.rules.threads import reply_subject
 from ingest.store import outbox
 from replies.compose import compose_reply, make_message_id
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def new_message_id(config: Config) -> str:
-    return make_message_id(domain_of(config.outgoing.from_address) or "localhost")
+    return make_message_id(config.outgoing.message_domain)
 
 
 def reply_mail(

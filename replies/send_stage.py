@@ -110,12 +110,9 @@ def drain(
         outbox.recover_interrupted(conn)
         last = 0
         while True:  # in pages, so a long queue never sits in memory at once
-            due = outbox.due_page(conn, last, now, limit)
-            if not due:
+            ids = _send_page(engine, conn, run, senders, last, limit)
+            if not ids:
                 break
-            ids = [row.id for row in due]
-            outbox.claim(conn, ids, now)
-            _send_page(engine, run, senders, due)
             if run.errors:
                 raise run.errors[0]  # the rows still `sending` are left to recover_interrupted
             if run.stop.is_set():
@@ -126,9 +123,21 @@ def drain(
     return run.report
 
 
-def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list) -> None:
-    """Deliver the claimed rows `due` with every sender at once, until done or the server is
-    unreachable."""
+def _send_page(
+    engine: Engine,
+    conn: Connection,
+    run: _Run,
+    senders: Sequence[Deliver],
+    after_id: int,
+    limit: int,
+) -> list[int]:
+    """Claim the next `limit` due replies after `after_id` and deliver them with every sender at
+    once, until done or the server is unreachable; returns the ids claimed (none: nothing due)."""
+    due = outbox.due_page(conn, after_id, run.now, limit)
+    ids = [row.id for row in due]
+    if not ids:
+        return ids
+    outbox.claim(conn, ids, run.now)
     todo = queue.SimpleQueue()
     for row in due:
         todo.put(row)
@@ -137,7 +146,7 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
         try:
             # Each outcome is one statement, committed by itself: no BEGIN and COMMIT around it
             # (on PostgreSQL one round trip a reply instead of three).
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
                 while not run.stop.is_set() and most != 0:
                     if run.asked_to_stop():
                         run.stop.set()
@@ -146,7 +155,7 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
                         row = todo.get_nowait()
                     except queue.Empty:
                         return
-                    if not _deliver_one(run, conn, row, deliver):
+                    if not _deliver_one(run, own, row, deliver):
                         run.stop.set()
                     most = None if most is None else most - 1
         except BaseException as exc:  # handed to drain's caller, as if sent from one thread
@@ -155,14 +164,14 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
 
     if len(senders) == 1:
         work(senders[0])  # a Maildir, or one SMTP connection: no thread needed
-        return
+        return ids
     if not run.probed:
         # The drain's first reply goes alone: when the server cannot be reached, one reply says
         # so, not one per connection.
         run.probed = True
         work(senders[0], most=1)
         if run.stop.is_set():
-            return
+            return ids
     threads = [
         threading.Thread(target=work, args=(deliver,), name=f"outbox-{n}")
         for n, deliver in enumerate(senders)
@@ -177,6 +186,7 @@ def _send_page(engine: Engine, run: _Run, senders: Sequence[Deliver], due: list)
         for thread in threads:
             thread.join()
         raise
+    return ids
 
 
 def _deliver_one(run: _Run, conn: Connection, row, deliver: Deliver) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ingest.reading.addresses import domain_of
 from ingest.reading.settings import ReadingSettings
 
 MAX_CONNECTIONS = 10  # SMTP connections, each with its own database connection (the pool holds 15)
@@ -50,6 +51,11 @@ class OutgoingSettings:
     ca_file: str = ""
     # SMTP connections sending the outbox in parallel
     connections: int = _bounded(4, ge=1, le=MAX_CONNECTIONS)
+
+    @property
+    def message_domain(self) -> str:
+        """The domain our Message-IDs name: the support address's, canonical (else localhost)."""
+        return domain_of(self.from_address) or "localhost"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ingest.config import Config, parse_duration
-from ingest.reading.addresses import canonical_address, domain_of, mailbox_of
+from ingest.reading.addresses import canonical_address, mailbox_of
 from ingest.reading.statuses import FINISHED
 from ingest.store import db, followups, outbox
 from ingest.store.db import IntegrityError, OperationalError, SQLAlchemyError
@@ -321,7 +321,7 @@ def _mail(run: _Run, thread: Thread, recipient: str, action: str, held: str) -> 
         now=run.now,
         # The same for every run following up this request: a second copy is refused.
         message_id=derived_message_id(
-            kind, ticket.id, request.message_id, domain_of(config.outgoing.from_address)
+            kind, ticket.id, request.message_id, config.outgoing.message_domain
         ),
     )
     return replace(mail, held=held)
