@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ingest.cli.main import cli
 from ingest.config import Config
-from ingest.desk.read_ahead import ReadAhead
+from ingest.sources.read_ahead import ReadAhead
 from tests.conftest import make_mail
 from tests.desk import COMPLETE, INCOMPLETE, Desk, imap_desk
 

@@ -138,7 +138,7 @@ PATTERNS = "ingest.reading.field_catalog"  # the labels as patterns: reading mai
 READING = (
     "ingest.reading.ticket",
     PATTERNS,
-    "ingest.desk.read_ahead",
+    "ingest.sources.read_ahead",
     "ingest.store.tickets",
     "jinja2",
 )

@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ingest.config import Config
-from ingest.desk.read_ahead import ReadAhead, worth_it
 from ingest.sources import batches
+from ingest.sources.read_ahead import ReadAhead, worth_it
 from ingest.store import db
 from ingest.store.db import Engine
 from ingest.store.tickets import store_many

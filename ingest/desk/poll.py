@@ -2,7 +2,7 @@
 
 The cycle's steps (run_steps): take the mailboxes → tell the engineers of follow-ups
 (ingest.desk.notices) → follow up (ingest.desk.remind) → send the outbox (replies.send_stage).
-Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.desk.read_ahead)
+Per mailbox, batch after batch: fetch (ingest.sources.mailboxes) → read (ingest.sources.read_ahead)
 → store, decide and queue (the stages of ingest.desk.batch) → mark processed. Everything is as of
 the cycle's one `now`.
 """
@@ -165,7 +165,7 @@ def _take_new_mail(
     if not keys:
         return
     from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
-    from ingest.desk.read_ahead import ReadAhead, worth_it
+    from ingest.sources.read_ahead import ReadAhead, worth_it
 
     # While one batch is stored, the next is fetched and read (in a helper process if it pays).
     parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
