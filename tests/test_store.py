@@ -337,23 +337,30 @@ def test_upgrade_0005_dates_stored_mail_and_nulls_meaningless_stop_codes(databas
 
 
 def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
-    """Counted per mailbox (+tags folded) over the last day only, through the created_at index
-    (migration 0006): the count does not grow with every reply ever sent."""
+    """Counted per mailbox (+tags folded as the reply is queued) over the last day only, through
+    the (recipient, created_at) index (migration 0011): the count does not grow with every reply
+    ever sent, nor with every reply of the day."""
     from datetime import timedelta
 
     from ingest.store.models import Outbox
-    from ingest.store.outbox import _replies_since, replies_since_each
+    from ingest.store.outbox import _REPLIES_SINCE, Outgoing, replies_since_each, rows_of
     from tests.clock import utcnow
 
     now = utcnow()
     rows = [
         {"recipient": f"op{i % 7}@xingxing.example.cn", "created_at": now - timedelta(days=2 + i)}
         for i in range(300)
-    ] + [
-        {"recipient": "op1@xingxing.example.cn", "created_at": now - timedelta(hours=1)},
-        {"recipient": "op1+gd@xingxing.example.cn", "created_at": now - timedelta(hours=2)},
-        {"recipient": "op2@xingxing.example.cn", "created_at": now - timedelta(hours=3)},
     ]
+    # The last day's replies, queued as the desk queues them: a +tag reaches op1's mailbox.
+    for n, (to, hours) in enumerate(
+        [("op1@xingxing.example.cn", 1), ("OP1+gd@Xingxing.example.cn", 2), ("op2@x.cn", 3)]
+    ):
+        mail = Outgoing("ack", b"", f"<d{n}@gongdan>", [to], "Re", "support@gongdan.example.cn")
+        outbox_row, _ = rows_of(mail, now - timedelta(hours=hours))
+        rows.append(
+            {"recipient": outbox_row["recipient"], "created_at": now - timedelta(hours=hours)}
+        )
+    assert rows[-2]["recipient"] == "op1@xingxing.example.cn"
     with engine.begin() as conn:
         conn.execute(
             Outbox.__table__.insert(),
@@ -371,17 +378,75 @@ def test_the_daily_limit_reads_the_last_day_not_the_whole_outbox(engine):
         )
     with db.session(engine) as session:
         counts = replies_since_each(
-            session, {"op1@xingxing.example.cn", "op3@xingxing.example.cn"}, now - timedelta(1)
+            session, {"op1+x@xingxing.example.cn", "op3@xingxing.example.cn"}, now - timedelta(1)
         )
         assert counts == {"op1@xingxing.example.cn": 2, "op3@xingxing.example.cn": 0}
         if engine.dialect.name == "sqlite":
-            tags = {f"tag{i}": "op1+%@xingxing.example.cn" for i in range(16)}
-            statement = _replies_since(16).params(since=now, mailboxes=["a@b"], **tags)
+            statement = _REPLIES_SINCE.params(since=now, mailboxes=["a@b", "c@d"])
             sql = statement.compile(
                 engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}
             )
             plan = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
-            assert "ix_outbox_created_at" in str(plan), plan
+            assert "ix_outbox_recipient_created_at" in str(plan), plan
+
+
+def test_upgrade_0011_folds_the_tags_of_queued_replies_so_the_daily_limit_still_counts_them(
+    database_url,
+):
+    """A reply queued to `op+gd@x` before revision 0011 counts against op@x's daily limit after
+    it, as it did before; the other rows keep their recipient, and a downgrade keeps the data."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from ingest.store.outbox import replies_since_each
+    from tests.clock import utcnow
+
+    now = utcnow()
+    cfg = db._alembic_config(database_url)
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0010")
+        outbox = sa.table(
+            "outbox",
+            *map(sa.column, ("kind", "message_id", "recipient", "raw", "state", "attempts")),
+            sa.column("to_addresses", sa.JSON),
+            sa.column("created_at", sa.DateTime(timezone=True)),
+        )
+        with engine.begin() as conn:
+            conn.execute(
+                outbox.insert(),
+                [
+                    {
+                        "kind": "ack",
+                        "message_id": f"<r{n}@x>",
+                        "recipient": recipient,
+                        "to_addresses": [recipient],
+                        "raw": b"reply",
+                        "state": "sent",
+                        "attempts": 1,
+                        "created_at": now - timedelta(hours=n + 1),
+                    }
+                    for n, recipient in enumerate(["op+gd@x.cn", "op@x.cn", "other+1+2@x.cn", ""])
+                ],
+            )
+        assert db.upgrade(database_url) == ("0010", db.HEAD_REVISION)
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT recipient FROM outbox ORDER BY id")).scalars().all()
+        assert stored == ["op@x.cn", "op@x.cn", "other@x.cn", ""]
+        with db.session(engine) as session:
+            counts = replies_since_each(session, {"op@x.cn", "other+3@x.cn"}, now - timedelta(1))
+        assert counts == {"op@x.cn": 2, "other@x.cn": 1}
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0010")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == 4
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("body_bytes, parts", [(20, 1), (6_000, 4)])

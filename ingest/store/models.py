@@ -143,12 +143,17 @@ class MailboxState(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
+    # The daily limit: a batch's senders' replies of the last day, by index (migration 0011).
+    __table_args__ = (Index("ix_outbox_recipient_created_at", "recipient", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     caused_by: int | None = Field(default=None, foreign_key="message.id")
     kind: str  # ack, request_info, resolved_notice, digest
     message_id: str = Field(index=True)
-    recipient: str = Field(default="", index=True)  # the operator answered (daily limit)
+    # The mailbox of the operator answered, its +tag folded (mailbox_of): what the daily limit
+    # counts; "" for a mail on no thread.
+    recipient: str = ""
     to_addresses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # queued -> sending -> sent; a failed attempt -> failed, retried at next_attempt_at; a sent

@@ -9,13 +9,12 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from ingest.reading.addresses import canonical_address, mailbox_of
+from ingest.reading.addresses import mailbox_of
 from ingest.store import mailbox_state
 from ingest.store.db import PARAMETERS, chunks, parts_by_size
 from ingest.store.tables import message as _MESSAGE
@@ -58,7 +57,7 @@ def rows_of(mail: Outgoing, now: datetime) -> tuple[dict, dict | None]:
         "kind": mail.kind,
         "message_id": mail.message_id,
         # The mailbox the daily limit counts (a reply has one recipient).
-        "recipient": canonical_address(mail.to[0]) if mail.on_thread else "",
+        "recipient": mailbox_of(mail.to[0]) if mail.on_thread else "",
         "to_addresses": list(mail.to),
         "raw": mail.raw,
         "state": "held" if mail.held else "queued",
@@ -122,40 +121,27 @@ def _keep_on_threads(conn: Connection, message_rows: list[dict | None]) -> None:
 REPLY_KINDS = ("ack", "request_info", "reminder", "hold_notice")
 
 
-def _like(text: str) -> str:
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
-_PATTERNS = 16  # tag patterns come in multiples of this: a few statement shapes, each compiled once
-
-
-@cache
-def _replies_since(patterns: int):
-    """Replies counted by the mailbox they reach: to `a@x` itself, or to any `a+tag@x` (one
-    LIKE pattern each, bound as tag0, tag1, ...)."""
-    # `recipient || ''`: the same text, but no index on it, so that the database reads the last
-    # day through the created_at index; the recipient index would have it scan the whole outbox
-    # (its LIKE patterns cannot use that index), which grows with every reply ever sent.
-    recipient = _OUTBOX.c.recipient.concat(literal_column("''"))
-    tagged = [recipient.like(bindparam(f"tag{i}"), escape="/") for i in range(patterns)]
-    return (
-        select(recipient, func.count())
-        .where(
-            _OUTBOX.c.created_at >= bindparam("since"),
-            _OUTBOX.c.kind.in_(REPLY_KINDS),
-            _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
-            or_(recipient.in_(bindparam("mailboxes", expanding=True)), *tagged),
-        )
-        .group_by(recipient)
+# Replies to a batch's senders (bound as `mailboxes`) since `since`, per mailbox: through the
+# (recipient, created_at) index, a range for each mailbox (the folded +tags are one mailbox).
+_REPLIES_SINCE = (
+    select(_OUTBOX.c.recipient, func.count())
+    .where(
+        _OUTBOX.c.recipient.in_(bindparam("mailboxes", expanding=True)),
+        _OUTBOX.c.created_at >= bindparam("since"),
+        _OUTBOX.c.kind.in_(REPLY_KINDS),
+        _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
     )
+    .group_by(_OUTBOX.c.recipient)
+)
 
 
 def replies_per_mailbox(conn: Connection, since: datetime) -> Counter:
     """Replies queued since `since`, per mailbox they reach (`a+1@x` and `a+2@x` count as `a@x`):
     one pass over that span of the outbox (its created_at index), for a run that checks the
     daily limit of many mailboxes (remind)."""
-    # Not the recipient index (see _replies_since): grouping by the column itself, the database
-    # would walk that index over the whole outbox to save a sort of the last day's few rows.
+    # `recipient || ''`: the same text, but no index on it, so that the database reads the last
+    # day through the created_at index; grouping by the column itself, it would walk the
+    # (recipient, created_at) index over the whole outbox to save a sort of the day's few rows.
     recipient = _OUTBOX.c.recipient.concat(literal_column("''"))
     rows = conn.execute(
         select(recipient, func.count())
@@ -167,10 +153,7 @@ def replies_per_mailbox(conn: Connection, since: datetime) -> Counter:
         )
         .group_by(recipient)
     )
-    counts: Counter = Counter()
-    for address, n in rows:
-        counts[mailbox_of(address)] += n
-    return counts
+    return Counter(dict(rows.all()))
 
 
 def replies_since_each(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
@@ -178,28 +161,12 @@ def replies_since_each(session: Session, recipients: set[str], since: datetime) 
     `a+1@x` and `a+2@x` count as `a@x`, SPEC §6a): one query for a batch of emails (more when
     they name more mailboxes than one bounded statement takes)."""
     counts = {mailbox_of(r): 0 for r in recipients}
-    # Two parameters a mailbox (itself and its +tag pattern), padding up to _PATTERNS more, and
-    # the time and kinds.
-    for part in chunks(list(counts), (PARAMETERS - _PATTERNS - 1 - len(REPLY_KINDS)) // 2):
-        if part:
-            _count_replies(session, part, since, counts)
+    conn = session.connection()
+    # Beside the mailboxes: the time, the kinds and the held state.
+    for part in chunks(list(counts), PARAMETERS - 2 - len(REPLY_KINDS)):
+        for mailbox, n in conn.execute(_REPLIES_SINCE, {"since": since, "mailboxes": part}):
+            counts[mailbox] += n
     return counts
-
-
-def _count_replies(session: Session, mailboxes: list[str], since, counts: dict) -> None:
-    tags = [
-        f"{_like(local)}+%@{_like(domain)}"
-        for local, _, domain in (m.rpartition("@") for m in mailboxes)
-        if local
-    ]
-    if tags:  # padded with repeats of the last: the same statement serves batches of any size
-        tags += tags[-1:] * (-len(tags) % _PATTERNS)
-    params = {"since": since, "mailboxes": mailboxes}
-    params.update((f"tag{i}", tag) for i, tag in enumerate(tags))
-    for recipient, n in session.connection().execute(_replies_since(len(tags)), params):
-        key = mailbox_of(recipient)
-        if key in counts:
-            counts[key] += n
 
 
 def _backoff(attempts: int) -> timedelta:
