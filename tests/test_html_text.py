@@ -1,5 +1,7 @@
 """HTML-only mail keeps its lines."""
 
+import pytest
+
 from ingest.reading.html_text import html_to_text
 
 
@@ -82,3 +84,25 @@ def test_a_header_row_of_labels_over_a_row_of_values_pairs_them_by_column():
         "station": "平湖中泰站",
         "description": "扫码无反应",
     }
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<table style="border:1px"><tr><td class="l"><b>订单号</b></td><td>：20261203</td></tr>'
+        '<tr><td width="80">充电桩号</td><td>35010400080000200015</td></tr></table>',
+        '<p style="font-family:Arial;color:#333">Order No.: 123</p><p>Station :A站</p>',
+        '<div>站点名称<span style="color:red">(必填)</span>：A站</div>'
+        "<div>运营商&nbsp;：星星</div>",
+        '<td title="Station">Charger ID</td><td>: 66010300020000100007</td><!-- 订单号： -->',
+    ],
+)
+def test_the_label_words_counted_in_html_are_never_fewer_than_the_labels_of_its_text(html):
+    """The reader converts an HTML part only when its label words outnumber the labels of the
+    plain part (body_text._choose): skipping tags when counting them must not hide a label that
+    the converted text shows."""
+    from ingest.reading.field_catalog import bare_label, count_label_words, count_labels
+
+    shown = count_labels(html_to_text(html, label_cell=bare_label))
+    assert shown > 0
+    assert count_label_words(html) >= shown

@@ -21,6 +21,7 @@ LINE_START = rf"^{_SPACE}*(?:{LIST_MARK}{_SPACE}*)?"
 _PARENS = re.compile(r"[(（][^)）]*[)）]")
 _LINE_START_RE = re.compile(LINE_START)
 _COLON_TO_END = re.compile(rf"(?:{_COLON})?{_SPACE}*$")
+_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -205,5 +206,6 @@ def count_labels(text: str) -> int:
 def count_label_words(text: str) -> int:
     """How many distinct fields have a label's words in `text` (HTML) before a colon, a note, a
     tag or an entity: at least as many as count_labels finds in the text made from it, unless
-    entities or tags split a label's words."""
-    return len({key_of(m) for m in catalog().label_word_re.finditer(text)})
+    entities or tags split a label's words. A tag counts as its `<` alone: its name and
+    attributes hold no text a reader sees, and skipping them halves the time."""
+    return len({key_of(m) for m in catalog().label_word_re.finditer(_TAG.sub("<", text))})
