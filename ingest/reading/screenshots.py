@@ -170,19 +170,33 @@ def image_lines(data: bytes, name: str, warnings: list[str], seconds: float) -> 
     return layout_lines(upright([(box, text) for box, text in kept if text]))
 
 
+def image_format(data: bytes) -> str | None:
+    """PNG, JPEG or WEBP by the file's first bytes (the formats read); None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
 def decoded(data: bytes, name: str, warnings: list[str]):
     """The image as a BGR array of at most WORK_SIDE a side, checked before it is decoded."""
     if len(data) > MAX_BYTES:
         raise Unreadable(f"{len(data) // (1024 * 1024)} MB, over {MAX_BYTES // (1024 * 1024)} MB")
+    kind = image_format(data)
+    if kind is None:
+        # Told by its first bytes: Pillow is not loaded for it, nor asked to try its decoders
+        # of every other format (the first such try loads them all: 60 ms).
+        raise Unreadable("not a PNG, JPEG or WebP image")
     from PIL import Image  # numpy (five times Pillow's import) only once there are pixels
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow refuses twice this at open: a bomb
     try:
         with python_warnings.catch_warnings():  # sizes are checked here, not warned about
             python_warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
-        if image.format not in ("PNG", "JPEG", "WEBP"):
-            raise Unreadable(f"{image.format or 'unknown'} images are not read")
+            image = Image.open(io.BytesIO(data), formats=[kind])  # reads the header only
         width, height = image.size
         if width * height > MAX_PIXELS:
             if image.format != "JPEG":
