@@ -285,6 +285,7 @@ def child_poll(config: str) -> dict:
     # baseline's imports (imapclient, mailparser) are outside its "s" too.
     import ingest.desk.batch  # noqa: F401  reader, rules, store step, reply templates
     import ingest.desk.notices  # noqa: F401
+    import ingest.sources.imap  # noqa: F401  imapclient, loaded when an IMAP mailbox is opened
     import ingest.sources.read_ahead  # noqa: F401
     import replies.engineer_notice  # noqa: F401
     import replies.smtp  # noqa: F401
