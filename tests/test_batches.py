@@ -105,6 +105,29 @@ def test_one_email_failing_costs_nothing_else_of_its_batch(tmp_path, database_ur
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 59
 
 
+def test_the_reader_process_has_the_next_batches_before_the_poll_needs_the_first():
+    """While the poll stores a batch, the reader process reads the next two: they were fetched and
+    handed over before the first batch's readings are asked for."""
+    from ingest.sources.read_ahead import AHEAD
+
+    raws = [make_mail(INCOMPLETE, message_id=f"<a{n}@x.example.cn>") for n in range(5)]
+    fetched = []
+
+    def batches():
+        for n, raw in enumerate(raws):
+            fetched.append(n)
+            yield n, [raw]
+
+    with ReadAhead(Config().desk, parallel=True) as reader:
+        order = []
+        for n, reads in reader.in_order(batches()):
+            order.append((n, list(fetched)))
+            assert reads()[0].reading.mail.message_id == f"<a{n}@x.example.cn>"
+    assert AHEAD == 2
+    assert order[0] == (0, [0, 1, 2])  # the first batch given out with two more at the reader
+    assert [n for n, _ in order] == [0, 1, 2, 3, 4]
+
+
 def test_reader_process_killed_falls_back_to_reading_here():
     raws = [
         make_mail(INCOMPLETE, subject=f"故障{n}", message_id=f"<r{n}@x.example.cn>")
