@@ -16,7 +16,6 @@ from replies import digest_insight as insight
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ, OPEN_LIMIT
 from replies.digest_view import render, subject_of
-from replies.local_time import zone
 from replies.outgoing import new_message_id, queue_mail
 from replies.send_stage import OUTBOX_WAIT, send_due
 
@@ -144,7 +143,7 @@ def run_digest(
             last = last_period_end(conn)
             start = now - since if since is not None else (last or now - DEFAULT_PERIOD)
             addresses = [e.address for e in config.engineers]
-            tz = zone(config.desk.timezone)
+            tz = config.desk.tz
             data = collect(conn, start, now, OPEN_LIMIT, config.digest, addresses, tz)
             subject, text, html = render(data, template_dir, support)
             if out:

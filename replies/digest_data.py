@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
+from ingest.config import DEFAULT_ZONE, zone
 from ingest.reading.clean_text import clean_text
 from ingest.reading.display_words import FINISHED, STATUSES, age_zh, status_label
 from ingest.reading.phones import mask_phones_in_text
@@ -17,7 +18,6 @@ from ingest.store import digest_queries as read
 from ingest.store import waiting_queries as read_waiting
 from ingest.store.db import Connection
 from ingest.store.times import as_utc
-from replies.local_time import DEFAULT_ZONE, zone
 
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINISHED)
 # The zone of a digest built without `[desk] timezone` (the database keeps UTC).

@@ -14,7 +14,7 @@ from ingest.store.times import as_utc
 from replies.compose import build_message, make_address
 from replies.digest_data import DISPLAY_TZ
 from replies.digest_view import mailto
-from replies.local_time import local_minute, zone
+from replies.local_time import local_minute
 from replies.outgoing import new_message_id, off_thread_mail
 from replies.render import environment, status_zh
 
@@ -68,7 +68,7 @@ def notice_mail(config: Config, notice: Notice, now: datetime) -> Outgoing:
         notice.tickets,
         support,
         config.desk.template_dir or None,
-        zone(config.desk.timezone),
+        config.desk.tz,
     )
     message_id = new_message_id(config)
     raw = compose_notice(

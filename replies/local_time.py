@@ -1,24 +1,9 @@
 """Times as people read them (views, replies, the digest): in the desk's zone (`[desk] timezone`),
-to the minute."""
+to the minute; the zone itself is `[desk] timezone` (config.desk.tz)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-DEFAULT_ZONE = "Asia/Shanghai"
-
-
-@lru_cache(maxsize=8)
-def zone(name: str = DEFAULT_ZONE) -> tzinfo:
-    """The zone called `name` (IANA, such as Asia/Shanghai); ValueError when there is none."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)"
-        ) from exc
 
 
 def _moment(value: datetime | str) -> datetime:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ingest.cli.main import cli
 from ingest.cli.status import _lines as status_lines
-from ingest.config import parse_config, parse_duration
+from ingest.config import parse_config, parse_duration, zone
 from ingest.desk.findings import report_json
 from ingest.desk.health import report
 from ingest.reading.display_words import event_words, flag_label, held_label, invalid_label
@@ -21,7 +21,7 @@ from ingest.store.outbox import DRAIN_STATE
 from replies.digest_data import problem_words
 from replies.digest_insight import last_days, per_day
 from replies.engineer_notice import render_notice
-from replies.local_time import local_minute, zone
+from replies.local_time import local_minute
 from tests.conftest import make_mail
 from tests.test_stats import Desk, seed
 

@@ -27,7 +27,6 @@ from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import OPEN, ticket_summaries
 from replies.digest import collect, render
 from replies.digest_data import OPEN_LIMIT
-from replies.local_time import zone
 from replies.send_stage import send_due
 
 CONFIG = """# Written by `gongdan demo`: the embedded default, a Maildir in and a Maildir outbox.
@@ -122,7 +121,7 @@ def run_demo(sample: Path, workdir: Path, echo: Callable[[str], None] = print) -
         echo(f"outbox: {report.outbox.sent} replies written to {workdir / 'outbox' / 'new'}")
         with db.session(engine) as session:
             rows = list(ticket_summaries(session, OPEN))
-        ticket_views.render_list(Console(), rows, now, zone(config.desk.timezone))
+        ticket_views.render_list(Console(), rows, now, config.desk.tz)
         replies = sorted((workdir / "outbox" / "new").iterdir())
         if replies:
             first = email.message_from_bytes(replies[0].read_bytes(), policy=policy.default)

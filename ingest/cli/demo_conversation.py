@@ -16,7 +16,6 @@ from ingest.reading.display_words import REPLY_KIND_LABELS, WAITING_LABELS, stat
 from ingest.store import db
 from ingest.store.outbox_list import outbox_rows
 from ingest.store.ticket_list import ticket_summaries
-from replies.local_time import zone
 
 POLL_AFTER = timedelta(minutes=2)  # each later mail is polled this long after its Date
 BODY_LINES = 12  # the lines of each mail the desk sent that the demo prints
@@ -71,7 +70,7 @@ def play(
     echo: Callable[[str], None],
 ) -> None:
     """Deliver each (raw mail, its Date) into the demo's inbox and poll as of just after it."""
-    tz = zone(config.desk.timezone)
+    tz = config.desk.tz
     echo("\nThe conversation after the first replies (each mail polled at its own time):")
     for n, (raw, date) in enumerate(mails):
         now = date + POLL_AFTER

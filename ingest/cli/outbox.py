@@ -14,7 +14,7 @@ from ingest.rules.bounces import shown_reason
 from ingest.store import db
 from ingest.store.outbox import release, requeue
 from ingest.store.outbox_list import outbox_rows
-from replies.local_time import local_minute, zone
+from replies.local_time import local_minute
 
 
 @click.group("outbox")
@@ -54,7 +54,7 @@ def outbox_list(ctx: click.Context, failed: bool, bounced: bool, held: bool) -> 
         "held",
         "bounced",
     )
-    tz = zone(config.desk.timezone)
+    tz = config.desk.tz
     with database(config) as engine, engine.connect() as conn:
         rows = outbox_rows(conn, states)
     for row in rows:

@@ -18,7 +18,7 @@ from ingest.reading.clean_text import clean_data
 from ingest.reading.display_words import age_zh, vendor_label
 from ingest.store.stats import row_keys
 from ingest.store.stats import stats as count
-from replies.local_time import local_minute, zone
+from replies.local_time import local_minute
 
 # This module is imported only when `gongdan stats` runs (ingest.cli.main.COMMANDS); rich is
 # imported only when the table goes to a terminal.
@@ -240,7 +240,7 @@ def stats(
     if month and (since or until):
         raise BadOption("--month is a whole calendar month: give it without --since or --until")
     config = config_of(ctx)
-    tz = zone(config.desk.timezone)
+    tz = config.desk.tz
     now = now or wall_clock()
     if month:
         start, end = parse_month(month, tz)

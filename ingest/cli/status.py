@@ -14,7 +14,7 @@ from ingest.desk.findings import chinese, report_json
 from ingest.desk.health import BROKEN, status
 from ingest.reading.clean_text import clean_text
 from ingest.store import db
-from replies.local_time import local_minute, zone
+from replies.local_time import local_minute
 
 
 @click.command("status")
@@ -77,7 +77,7 @@ def status_command(
         click.echo(json_line(report_json(report)))
     else:
         # Server error text is shown as it came: cleaned for the terminal.
-        for line in _lines(report, zone(config.desk.timezone)):
+        for line in _lines(report, config.desk.tz):
             click.echo(clean_text(line))
     ctx.exit(report["exit_code"])
 

@@ -32,7 +32,6 @@ from ingest.store.ticket_list import (
     ticket_detail,
     ticket_summaries,
 )
-from replies.local_time import zone
 
 
 @click.group()
@@ -105,7 +104,7 @@ def tickets_list(
                 click.echo(json_line(row))
         else:
             console = Console()
-            tz = zone(config.desk.timezone)
+            tz = config.desk.tz
             shown = ticket_views.render_list(console, rows, now, tz, console.is_terminal)
         full = limit is not None and shown == limit  # else there is nothing more to count
         more = count_tickets(session, wanted, operator, start) - offset - shown if full else 0
@@ -131,7 +130,7 @@ def tickets_show(ctx: click.Context, number: int, as_json: bool) -> None:
         click.echo(json_line(detail))
     else:
         engineers = {e.address.lower() for e in config.engineers}
-        ticket_views.render_show(Console(), detail, zone(config.desk.timezone), engineers)
+        ticket_views.render_show(Console(), detail, config.desk.tz, engineers)
 
 
 @tickets.command("attachment")

@@ -15,6 +15,7 @@ from ingest.config.loading import (
 )
 from ingest.config.schema import schema_keys
 from ingest.config.settings import (
+    DEFAULT_ZONE,
     MAX_CONNECTIONS,
     Config,
     DeskSettings,
@@ -23,9 +24,11 @@ from ingest.config.settings import (
     MailboxSettings,
     OutgoingSettings,
     Security,
+    zone,
 )
 
 __all__ = [
+    "DEFAULT_ZONE",
     "MAX_CONNECTIONS",
     "Config",
     "ConfigError",
@@ -43,4 +46,5 @@ __all__ = [
     "parse_config",
     "read_secret",
     "schema_keys",
+    "zone",
 ]

@@ -4,11 +4,16 @@ the hosts that plain (unencrypted) IMAP and SMTP may reach."""
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.config.durations import parse_duration
 from ingest.config.schema import shown
-from ingest.config.settings import Config, DeskSettings, MailboxSettings, OutgoingSettings
+from ingest.config.settings import (
+    Config,
+    DeskSettings,
+    MailboxSettings,
+    OutgoingSettings,
+    zone,
+)
 from ingest.reading.addresses import is_public
 from ingest.reading.data_files import vendors
 from ingest.reading.field_specs import field_specs
@@ -161,12 +166,9 @@ def _check_desk(desk: DeskSettings) -> str:
     if problem:
         return problem
     try:
-        ZoneInfo(desk.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return (
-            f"[desk]: timezone: unknown time zone {desk.timezone!r} "
-            "(an IANA name such as Asia/Shanghai)"
-        )
+        zone(desk.timezone)
+    except ValueError as exc:
+        return f"[desk]: timezone: {exc}"
     try:
         tables = vendors(desk.stopcode_dir or None)
     except (OSError, ValueError, KeyError) as exc:

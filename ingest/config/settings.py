@@ -4,12 +4,28 @@ and the file's own shape (ConfigFile). Cheap to import and to build in tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.reading.addresses import domain_of
 from ingest.reading.settings import ReadingSettings
 
 MAX_CONNECTIONS = 10  # SMTP connections, each with its own database connection (the pool holds 15)
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+@lru_cache(maxsize=8)
+def zone(name: str = DEFAULT_ZONE) -> tzinfo:
+    """The zone called `name` (IANA, such as Asia/Shanghai); ValueError when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)"
+        ) from exc
+
 
 Security = Literal["tls", "starttls", "plain"]
 
@@ -83,7 +99,12 @@ class DeskSettings(ReadingSettings):
     # An operator's follow-up that says something: the ticket's engineer (else the digest's
     # recipients) gets one notice a poll cycle (SPEC §13).
     notify_engineers: bool = True
-    timezone: str = "Asia/Shanghai"  # the zone people read times in (views, digest, stats)
+    timezone: str = DEFAULT_ZONE  # the zone people read times in (views, digest, stats)
+
+    @property
+    def tz(self) -> tzinfo:
+        """The `timezone` itself; ValueError for a name no zone has (the config check says so)."""
+        return zone(self.timezone)
 
 
 @dataclass
