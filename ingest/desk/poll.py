@@ -167,7 +167,7 @@ def _take_new_mail(
     from ingest.desk.batch import Batch, Mail, process_batch  # mail to store (see the top)
     from ingest.sources.read_ahead import ReadAhead, worth_it
 
-    # While one batch is stored, the next is fetched and read (in a helper process if it pays).
+    # While one batch is stored, the next are fetched and read (in a helper process if it pays).
     parallel = cycle.config.desk.parallel and worth_it(len(keys), BATCH)
     if parallel:
         log.info("mailbox %s: %d new emails; reading in a helper process", box.name, len(keys))

@@ -1,2 +1,2 @@
 """Where mail comes from: IMAP, Maildir, how a fetch is cut into batches, and the read-ahead
-that reads the next batch while the desk stores this one."""
+that reads the next batches while the desk stores this one."""

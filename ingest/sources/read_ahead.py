@@ -1,9 +1,9 @@
-"""Read the next batch of mail in a second process while this one stores the current batch.
+"""Read the next batches of mail in a second process while this one stores the current batch.
 
 Reading an email (MIME, charsets, fields, stop codes) is pure CPU and touches no database, while
 storing must stay in the one process that holds the transaction. On a machine with more than one
-core the two overlap: a forked reader process reads batch k+1 while the poll stores batch k. Small
-polls, one-core machines and `read_ahead = false` read inline, exactly as before.
+core the two overlap: a forked reader process reads batches k+1 and k+2 (AHEAD) while the poll
+stores batch k. Small polls, one-core machines and `[desk] parallel = false` read inline.
 """
 
 from __future__ import annotations

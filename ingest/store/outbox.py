@@ -121,15 +121,23 @@ def _keep_on_threads(conn: Connection, message_rows: list[dict | None]) -> None:
 REPLY_KINDS = ("ack", "request_info", "reminder", "hold_notice")
 
 
+def _counted(since):
+    """The conditions of a reply that counts against the daily limit, queued since `since`: a
+    reply held back by the limit has not reached anyone."""
+    return (
+        _OUTBOX.c.created_at >= since,
+        _OUTBOX.c.kind.in_(REPLY_KINDS),
+        _OUTBOX.c.state != "held",
+    )
+
+
 # Replies to a batch's senders (bound as `mailboxes`) since `since`, per mailbox: through the
 # (recipient, created_at) index, a range for each mailbox (the folded +tags are one mailbox).
 _REPLIES_SINCE = (
     select(_OUTBOX.c.recipient, func.count())
     .where(
         _OUTBOX.c.recipient.in_(bindparam("mailboxes", expanding=True)),
-        _OUTBOX.c.created_at >= bindparam("since"),
-        _OUTBOX.c.kind.in_(REPLY_KINDS),
-        _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
+        *_counted(bindparam("since")),
     )
     .group_by(_OUTBOX.c.recipient)
 )
@@ -144,14 +152,7 @@ def replies_per_mailbox(conn: Connection, since: datetime) -> Counter:
     # (recipient, created_at) index over the whole outbox to save a sort of the day's few rows.
     recipient = _OUTBOX.c.recipient.concat(literal_column("''"))
     rows = conn.execute(
-        select(recipient, func.count())
-        .where(
-            _OUTBOX.c.created_at >= since,
-            _OUTBOX.c.kind.in_(REPLY_KINDS),
-            _OUTBOX.c.state != "held",  # a reply held back by the limit has not reached anyone
-            recipient != "",
-        )
-        .group_by(recipient)
+        select(recipient, func.count()).where(*_counted(since), recipient != "").group_by(recipient)
     )
     return Counter(dict(rows.all()))
 
